@@ -1,0 +1,108 @@
+// Package cli is the harness every auditpipe command runs in: signal handling,
+// flag parsing through ff/v3 with a per-binary env prefix, and the mapping of
+// errors to the shared exit codes (package exitcode).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+)
+
+// RunFunc is the shape of every stage: all I/O through its arguments, so one
+// test binary can run every stage in-process.
+type RunFunc func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+
+// Main runs run with a context cancelled by the first SIGINT or SIGTERM (the
+// stage finishes what it holds, commits and exits 0); a second signal exits
+// at once with exitcode.Killed. Errors are printed as "prog: err" on stderr,
+// except a broken pipe, which is quiet. Main returns the exit code.
+func Main(prog string, run RunFunc) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n == 1 {
+				cancel()
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "%s: second signal, stopping now\n", prog)
+			os.Exit(exitcode.Killed)
+		}
+	}()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	return Report(prog, err, os.Stderr)
+}
+
+// Report prints err (unless it is quiet) and returns its exit code.
+func Report(prog string, err error, stderr io.Writer) int {
+	code := exitcode.Of(err)
+	if err == nil || code == exitcode.Pipe || errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitcode.OK
+		}
+		return code
+	}
+	if code == exitcode.OK { // cancelled: a clean stop needs no message
+		return code
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	return code
+}
+
+// NewFlagSet returns a flag set whose usage prints the synopsis, the flags
+// with the environment variable each can be set by, and the exit-code table.
+func NewFlagSet(prog, envPrefix, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags (each also settable as %s_<FLAG>, dashes as underscores):\n", strings.TrimSpace(synopsis), envPrefix)
+		fs.VisitAll(func(f *flag.Flag) {
+			env := envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(stderr, "  -%s\t%s%s [$%s]\n", f.Name, f.Usage, def, env)
+		})
+		fmt.Fprintf(stderr, "\n%s", exitcode.Table)
+	}
+	return fs
+}
+
+// Parse parses args, then the environment (PREFIX_FLAG_NAME), then an optional
+// config file named by a -config flag if the flag set defines one. Usage
+// errors come back wrapped with exitcode.Usage.
+func Parse(fs *flag.FlagSet, args []string, envPrefix string) error {
+	opts := []ff.Option{ff.WithEnvVarPrefix(envPrefix)}
+	if fs.Lookup("config") != nil {
+		opts = append(opts, ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(ff.PlainParser))
+	}
+	if err := ff.Parse(fs, args, opts...); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitcode.New(exitcode.Usage, err)
+	}
+	return nil
+}
+
+// Usagef is a usage error (exit code 2).
+func Usagef(format string, args ...any) error {
+	return exitcode.Errorf(exitcode.Usage, format, args...)
+}

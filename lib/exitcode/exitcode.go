@@ -1,0 +1,95 @@
+// Package exitcode is the one exit-code table shared by every auditpipe binary.
+//
+// Only a command's Main turns an error into an exit code; everything below it
+// returns errors, wrapping them with New when the code is not the default 1.
+package exitcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+)
+
+// The exit codes. They are part of the public contract: scripts and systemd
+// units test them, so a code never changes meaning.
+const (
+	OK       = 0   // success; also a clean stop on the first SIGINT/SIGTERM
+	Failure  = 1   // runtime failure: I/O, network, internal error
+	Usage    = 2   // bad flags, config file or secret reference
+	Verify   = 3   // chain verification failed: tampering or corruption found
+	Input    = 4   // malformed input: bad JSON, bad field, line too long, truncated line
+	Database = 5   // database missing, not an audit database, corrupt, or locked too long
+	Paused   = 6   // shipper self-paused after consecutive non-retryable SIEM failures
+	Config   = 7   // the SIEM refused our configuration (401/403, bad index): fix and restart
+	Pipe     = 141 // downstream closed the pipe (128+SIGPIPE); nothing is printed
+	Killed   = 130 // a second signal forced an immediate stop (128+SIGINT)
+)
+
+// Table is the exit-code table as printed by -h and in the README.
+const Table = `Exit codes (shared by all auditpipe binaries):
+  0    ok (also a clean stop on the first SIGINT/SIGTERM)
+  1    runtime failure (I/O, network, internal error)
+  2    usage: bad flags, config file or secret reference
+  3    verification failed: the chain is broken (tampering or corruption)
+  4    malformed input: bad JSON, bad field, line too long, truncated last line
+  5    database: missing, not an audit database, corrupt, or locked too long
+  6    paused: consecutive non-retryable SIEM failures; fix, then restart
+  7    SIEM configuration rejected (401/403, index not allowed)
+  130  forced stop by a second signal
+  141  downstream closed the pipe (quiet)
+`
+
+// Error carries an exit code with the error that caused it.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// New wraps err with an exit code. New(code, nil) returns nil.
+func New(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// Errorf is fmt.Errorf with an exit code.
+func Errorf(code int, format string, args ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// Of maps an error to its exit code: nil is OK, a context cancellation is OK
+// (the process was asked to stop and stopped cleanly), a broken pipe is Pipe,
+// an *Error its own code, anything else Failure.
+func Of(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if IsBrokenPipe(err) {
+		return Pipe
+	}
+	if errors.Is(err, context.Canceled) {
+		return OK
+	}
+	return Failure
+}
+
+// IsBrokenPipe reports whether err is a write to a closed pipe.
+func IsBrokenPipe(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	return strings.Contains(err.Error(), "broken pipe")
+}

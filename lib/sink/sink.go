@@ -1,0 +1,135 @@
+// Package sink defines what a SIEM intake looks like to audit-ship. One
+// subpackage per external system (splunk, file, later elastic and datadog)
+// implements Sink; the shipper around it owns batching, retries with backoff,
+// splitting, quarantine, self-pause and acks, so every sink gets them alike.
+package sink
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Record is one record line as audit-ship received it. Line and Raw alias the
+// caller's memory and stay valid until Send returns.
+type Record struct {
+	Seq      int64
+	TS       int64  // milliseconds since the epoch
+	TenantID string
+	Kind     string
+	Hash     string // recordHash, 64 lowercase hex
+	PrevHash string
+	Line     []byte // the whole record line, exact bytes, no trailing newline
+	Raw      []byte // the exact bytes of the "record" value inside Line
+}
+
+// Status is what became of one record of a batch.
+type Status uint8
+
+const (
+	Pending   Status = iota // not attempted, or attempted and must be sent again (retryable)
+	Delivered               // the SIEM accepted it
+	Duplicate               // the SIEM already had it (e.g. Elastic 409): delivered
+	Poison                  // the SIEM rejected this record itself: quarantine it
+)
+
+func (s Status) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Delivered:
+		return "delivered"
+	case Duplicate:
+		return "duplicate"
+	case Poison:
+		return "poison"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// Result reports per record, in batch order, what the SIEM did with it.
+// len(Status) == len(records). Reason[i] is the SIEM's error text for a
+// poison record (empty otherwise).
+type Result struct {
+	Status []Status
+	Reason []string
+}
+
+// Class says how the shipper must react to a whole-request failure.
+type Class uint8
+
+const (
+	Retryable Class = iota // network error, timeout, 408, 429, 5xx, HEC 8/9: back off and resend
+	Config                 // 401/403, index not allowed: counts toward self-pause, never acked
+	TooLarge               // 413: split the batch and send the halves
+	BadRequest             // 400 with no per-record position: bisect to find the poison record
+)
+
+func (c Class) String() string {
+	switch c {
+	case Retryable:
+		return "retryable"
+	case Config:
+		return "config"
+	case TooLarge:
+		return "too_large"
+	case BadRequest:
+		return "bad_request"
+	}
+	return fmt.Sprintf("class(%d)", uint8(c))
+}
+
+// Error is a whole-request failure. Its message never contains a secret.
+type Error struct {
+	Class      Class
+	HTTPStatus int           // 0 for a network error
+	Code       int           // the SIEM's own code where it has one (HEC "code"), else -1
+	RetryAfter time.Duration // from a Retry-After header, 0 if none
+	Msg        string        // the SIEM's text, or the network error
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s failure", e.Class)
+	if e.HTTPStatus != 0 {
+		s += fmt.Sprintf(": HTTP %d", e.HTTPStatus)
+	}
+	if e.Code >= 0 {
+		s += fmt.Sprintf(" code %d", e.Code)
+	}
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	return s
+}
+
+// Sink is one SIEM intake.
+type Sink interface {
+	// Send delivers records as one request (or, for sinks with per-request
+	// limits, as few as the limits allow) and reports per record what
+	// happened. A non-nil error of type *Error means the request as a whole
+	// failed and no record counts as delivered, except those the Result
+	// marks Delivered/Duplicate/Poison (Result may be partially filled, as
+	// with HEC's invalid-event-number). Send must be safe to call from
+	// several goroutines at once (several requests in flight).
+	Send(ctx context.Context, records []Record) (Result, error)
+	// Check probes the SIEM with a least-privilege request and returns an
+	// error a user can act on.
+	Check(ctx context.Context) error
+	// Close releases connections and flushes any local file.
+	Close() error
+}
+
+// NewResult returns a Result for n records, all Pending.
+func NewResult(n int) Result {
+	return Result{Status: make([]Status, n), Reason: make([]string, n)}
+}
+
+// All sets every record still Pending to s.
+func (r Result) All(s Status) Result {
+	for i := range r.Status {
+		if r.Status[i] == Pending {
+			r.Status[i] = s
+		}
+	}
+	return r
+}
