@@ -1,10 +1,863 @@
 package chain
 
-import "errors"
+import (
+	"bytes"
+	"cmp"
+	"slices"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// MaxCanonicalDepth is the deepest nesting of arrays and objects that
+// Canonical accepts. Deeper input is rejected with an error rather than
+// risking unbounded recursion.
+const MaxCanonicalDepth = 1000
+
+// CanonicalError reports input that Canonical cannot canonicalise: invalid
+// JSON, invalid UTF-8 or nesting deeper than MaxCanonicalDepth.
+type CanonicalError struct {
+	Offset int    // byte offset in the input where the problem was found
+	Msg    string // what was wrong, lowercase
+}
+
+func (e *CanonicalError) Error() string {
+	return "canonical: " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
+}
 
 // Canonical appends to dst the canonical form of the JSON value in raw:
 // what ECMAScript computes as JSON.stringify(deepSortKeys(JSON.parse(raw))).
 // See CONTRACTS.md section 3.
+//
+// deepSortKeys is Declaragent's (packages/core/src/audit/chain-verify.ts):
+// each object is rebuilt by assigning out[k] = deepSortKeys(o[k]) to a fresh
+// {} for k in Object.keys(o).sort(). The output therefore has:
+//   - array-index keys ("0".."4294967294", canonical decimal) first in
+//     ascending numeric order, then the other keys sorted by UTF-16 code
+//     units (an astral character sorts before U+E000..U+FFFF);
+//   - for duplicate keys, the last value (as JSON.parse);
+//   - no "__proto__" member: the assignment out["__proto__"] = v runs the
+//     Object.prototype setter instead of creating a property, so JS drops it;
+//   - numbers as Number::toString of the parsed double (1e21 -> 1e+21,
+//     -0 -> 0, 1e400 -> Infinity -> null);
+//   - strings escaped as JSON.stringify does (lone surrogates as \udxxx);
+//   - no whitespace.
+//
+// The input must be valid UTF-8 (upstream stages reject anything else); an
+// invalid byte sequence inside a string is an error, as are raw control
+// characters in strings, trailing data, and nesting deeper than
+// MaxCanonicalDepth. On error dst is returned unchanged (same length) and
+// the error is a *CanonicalError. dst must not overlap raw.
+//
+// Canonical is safe for concurrent use; it keeps its scratch space in a
+// sync.Pool and allocates nothing per call in the steady state beyond the
+// growth of dst.
 func Canonical(dst, raw []byte) ([]byte, error) {
-	return dst, errors.New("canonical: not implemented yet")
+	c := canonPool.Get().(*canonicalizer)
+	start := len(dst)
+	c.raw = raw
+	c.pos = 0
+	c.depth = 0
+	c.skipSpace()
+	out, err := c.value(dst)
+	if err == nil {
+		c.skipSpace()
+		if c.pos != len(raw) {
+			err = c.fail("unexpected data after the top-level value")
+		}
+	}
+	c.release()
+	if err != nil {
+		return dst[:start], err
+	}
+	return out, nil
+}
+
+var canonPool = sync.Pool{New: func() any { return new(canonicalizer) }}
+
+// canonicalizer is the scratch state of one Canonical call.
+type canonicalizer struct {
+	raw   []byte
+	pos   int
+	depth int
+
+	// members is a stack of object members: each object pushes its members,
+	// sorts them (through order), writes them out and pops them.
+	members    []canonMember
+	membersMax int         // high-water mark of len(members), to clear on release
+	order      []canonItem // the sort order of the object being written
+	keys       []byte      // decoded keys that contained escapes (WTF-8)
+	tmp        []byte      // an object's member values while they are reordered
+	str        []byte      // one decoded string value that contained escapes
+}
+
+// canonMember is one member of the object being canonicalised.
+type canonMember struct {
+	key    []byte // decoded key: generalised UTF-8, lone surrogates included
+	vStart int    // value's canonical bytes are tmp[vStart:vEnd] ...
+	vEnd   int    // ... (offsets in dst until the object is complete)
+	ord    int    // position in the source object, for "last one wins"
+	prefix uint64 // see canonPrefix
+	index  uint32 // numeric value when isIndex
+	// isIndex: key is an ECMAScript array index (enumerated first).
+	isIndex bool
+	// astral: key holds a code point above U+FFFF (so UTF-8 byte order and
+	// UTF-16 code unit order may differ).
+	astral bool
+	// escaped: key had escapes in the input and must be re-escaped from
+	// key; otherwise the input bytes are already in output form.
+	escaped bool
+}
+
+const canonMaxRetain = 1 << 20
+
+func (c *canonicalizer) release() {
+	clear(c.members[:c.membersMax])
+	c.members = c.members[:0]
+	c.membersMax = 0
+	c.raw = nil
+	if cap(c.keys) > canonMaxRetain || cap(c.tmp) > canonMaxRetain ||
+		cap(c.str) > canonMaxRetain || cap(c.members) > canonMaxRetain/64 ||
+		cap(c.order) > canonMaxRetain/16 {
+		return // let the GC have a state that grew on an outsized input
+	}
+	c.keys = c.keys[:0]
+	c.tmp = c.tmp[:0]
+	c.str = c.str[:0]
+	canonPool.Put(c)
+}
+
+func (c *canonicalizer) fail(msg string) error {
+	return &CanonicalError{Offset: c.pos, Msg: msg}
+}
+
+func (c *canonicalizer) skipSpace() {
+	for c.pos < len(c.raw) {
+		switch c.raw[c.pos] {
+		case ' ', '\t', '\n', '\r':
+			c.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value canonicalises the value at c.pos (whitespace already skipped).
+func (c *canonicalizer) value(dst []byte) ([]byte, error) {
+	if c.pos >= len(c.raw) {
+		return dst, c.fail("unexpected end of input")
+	}
+	switch ch := c.raw[c.pos]; {
+	case ch == '{':
+		return c.object(dst)
+	case ch == '[':
+		return c.array(dst)
+	case ch == '"':
+		return c.stringValue(dst)
+	case ch == '-' || ('0' <= ch && ch <= '9'):
+		return c.number(dst)
+	case ch == 't':
+		return c.literal(dst, "true")
+	case ch == 'f':
+		return c.literal(dst, "false")
+	case ch == 'n':
+		return c.literal(dst, "null")
+	default:
+		return dst, c.fail("invalid character " + strconv.QuoteRune(rune(ch)) + " looking for a value")
+	}
+}
+
+func (c *canonicalizer) literal(dst []byte, lit string) ([]byte, error) {
+	if len(c.raw)-c.pos < len(lit) || string(c.raw[c.pos:c.pos+len(lit)]) != lit {
+		return dst, c.fail("invalid literal, expected " + lit)
+	}
+	c.pos += len(lit)
+	return append(dst, lit...), nil
+}
+
+func (c *canonicalizer) enter() error {
+	c.depth++
+	if c.depth > MaxCanonicalDepth {
+		return c.fail("nesting deeper than " + strconv.Itoa(MaxCanonicalDepth))
+	}
+	return nil
+}
+
+func (c *canonicalizer) array(dst []byte) ([]byte, error) {
+	if err := c.enter(); err != nil {
+		return dst, err
+	}
+	c.pos++ // '['
+	dst = append(dst, '[')
+	c.skipSpace()
+	if c.pos < len(c.raw) && c.raw[c.pos] == ']' {
+		c.pos++
+		c.depth--
+		return append(dst, ']'), nil
+	}
+	for {
+		var err error
+		if dst, err = c.value(dst); err != nil {
+			return dst, err
+		}
+		c.skipSpace()
+		if c.pos >= len(c.raw) {
+			return dst, c.fail("unexpected end of input in array")
+		}
+		switch c.raw[c.pos] {
+		case ',':
+			c.pos++
+			c.skipSpace()
+			dst = append(dst, ',')
+		case ']':
+			c.pos++
+			c.depth--
+			return append(dst, ']'), nil
+		default:
+			return dst, c.fail("expected ',' or ']' in array")
+		}
+	}
+}
+
+func (c *canonicalizer) object(dst []byte) ([]byte, error) {
+	if err := c.enter(); err != nil {
+		return dst, err
+	}
+	c.pos++ // '{'
+	c.skipSpace()
+	if c.pos < len(c.raw) && c.raw[c.pos] == '}' {
+		c.pos++
+		c.depth--
+		return append(dst, '{', '}'), nil
+	}
+	// Member values are canonicalised in source order onto the end of dst,
+	// then moved to c.tmp and written back in sorted order.
+	base := len(dst)
+	first := len(c.members)
+	for ord := 0; ; ord++ {
+		if c.pos >= len(c.raw) || c.raw[c.pos] != '"' {
+			return dst, c.fail("expected a string key in object")
+		}
+		m, err := c.key()
+		if err != nil {
+			return dst, err
+		}
+		c.skipSpace()
+		if c.pos >= len(c.raw) || c.raw[c.pos] != ':' {
+			return dst, c.fail("expected ':' after object key")
+		}
+		c.pos++
+		c.skipSpace()
+		m.ord = ord
+		m.vStart = len(dst) - base
+		if dst, err = c.value(dst); err != nil {
+			return dst, err
+		}
+		m.vEnd = len(dst) - base
+		c.members = append(c.members, m)
+		c.membersMax = max(c.membersMax, len(c.members))
+
+		c.skipSpace()
+		if c.pos >= len(c.raw) {
+			return dst, c.fail("unexpected end of input in object")
+		}
+		if c.raw[c.pos] == ',' {
+			c.pos++
+			c.skipSpace()
+			continue
+		}
+		if c.raw[c.pos] != '}' {
+			return dst, c.fail("expected ',' or '}' in object")
+		}
+		c.pos++
+		break
+	}
+	c.depth--
+
+	ms := c.members[first:]
+	order := c.order[:0]
+	for i := range ms {
+		order = append(order, canonItem{ms[i].prefix, int32(i)})
+	}
+	canonSort(order, ms)
+	c.order = order
+	c.tmp = append(c.tmp[:0], dst[base:]...)
+	dst = append(dst[:base], '{')
+	n := 0
+	for i, it := range order {
+		m := &ms[it.i]
+		// Equal keys are adjacent and in source order: keep only the last.
+		if i+1 < len(order) && canonSameKey(m, &ms[order[i+1].i]) {
+			continue
+		}
+		if string(m.key) == "__proto__" {
+			continue // JS: out.__proto__ = v sets the prototype, no property
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = append(dst, '"')
+		if m.escaped {
+			dst = canonAppendEscaped(dst, m.key)
+		} else {
+			dst = append(dst, m.key...)
+		}
+		dst = append(dst, '"', ':')
+		dst = append(dst, c.tmp[m.vStart:m.vEnd]...)
+	}
+	c.members = c.members[:first]
+	return append(dst, '}'), nil
+}
+
+// key parses the object key at c.pos (an opening quote) and returns a member
+// with the key fields filled in.
+func (c *canonicalizer) key() (canonMember, error) {
+	var m canonMember
+	start := c.pos + 1
+	end, escaped, astral, err := c.scanString()
+	if err != nil {
+		return m, err
+	}
+	if escaped {
+		k := len(c.keys)
+		var a bool
+		c.keys, a = canonUnescape(c.keys, c.raw[start:end])
+		m.key = c.keys[k:len(c.keys):len(c.keys)]
+		m.escaped = true
+		astral = a
+	} else {
+		m.key = c.raw[start:end:end]
+	}
+	m.astral = astral
+	m.index, m.isIndex = canonArrayIndex(m.key)
+	m.prefix = canonPrefix(&m)
+	return m, nil
+}
+
+// stringValue writes the string value at c.pos in JSON.stringify form.
+func (c *canonicalizer) stringValue(dst []byte) ([]byte, error) {
+	start := c.pos + 1
+	end, escaped, _, err := c.scanString()
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, '"')
+	if escaped {
+		c.str, _ = canonUnescape(c.str[:0], c.raw[start:end])
+		dst = canonAppendEscaped(dst, c.str)
+	} else {
+		dst = append(dst, c.raw[start:end]...)
+	}
+	return append(dst, '"'), nil
+}
+
+// scanString validates the string whose opening quote is at c.pos, leaves
+// c.pos after its closing quote and returns the offset of the closing quote.
+// escaped reports backslash escapes; astral reports a literal code point
+// above U+FFFF (meaningful only when !escaped).
+func (c *canonicalizer) scanString() (end int, escaped, astral bool, err error) {
+	raw := c.raw
+	i := c.pos + 1
+	for i < len(raw) {
+		ch := raw[i]
+		switch {
+		case ch == '"':
+			c.pos = i + 1
+			return i, escaped, astral, nil
+		case ch == '\\':
+			escaped = true
+			if i+1 >= len(raw) {
+				c.pos = i
+				return 0, false, false, c.fail("unexpected end of input in string escape")
+			}
+			switch raw[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(raw) || canonHex4(raw[i+2:i+6]) < 0 {
+					c.pos = i
+					return 0, false, false, c.fail("invalid \\u escape in string")
+				}
+				i += 6
+			default:
+				c.pos = i
+				return 0, false, false, c.fail("invalid escape in string")
+			}
+		case ch < 0x20:
+			c.pos = i
+			return 0, false, false, c.fail("control character in string")
+		case ch < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				c.pos = i
+				return 0, false, false, c.fail("invalid UTF-8 in string")
+			}
+			if size == 4 {
+				astral = true
+			}
+			i += size
+		}
+	}
+	c.pos = i
+	return 0, false, false, c.fail("unexpected end of input in string")
+}
+
+// canonUnescape appends to dst the decoded form of s, the validated body of
+// a JSON string that contains escapes. The result is generalised UTF-8
+// ("WTF-8"): a \uXXXX escape of a surrogate that does not form a valid
+// pair with its neighbour is kept as the 3-byte encoding of the surrogate
+// code unit, so the result stands for the exact UTF-16 string of JS.
+// A valid pair becomes the 4-byte UTF-8 of the code point. astral reports
+// a code point above U+FFFF in the result.
+func canonUnescape(dst, s []byte) (out []byte, astral bool) {
+	for i := 0; i < len(s); {
+		ch := s[i]
+		if ch != '\\' {
+			// Copy the run up to the next backslash (validated UTF-8).
+			j := i + 1
+			for j < len(s) && s[j] != '\\' {
+				j++
+			}
+			for _, b := range s[i:j] {
+				if b >= 0xF0 {
+					astral = true
+					break
+				}
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
+			continue
+		}
+		switch s[i+1] {
+		case 'u':
+			u := rune(canonHex4(s[i+2 : i+6]))
+			i += 6
+			if 0xD800 <= u && u < 0xDC00 && i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+				if lo := rune(canonHex4(s[i+2 : i+6])); 0xDC00 <= lo && lo < 0xE000 {
+					dst = utf8.AppendRune(dst, 0x10000+(u-0xD800)<<10+(lo-0xDC00))
+					astral = true
+					i += 6
+					continue
+				}
+			}
+			if 0xD800 <= u && u < 0xE000 {
+				// Lone surrogate: generalised UTF-8 (utf8.AppendRune would
+				// write U+FFFD).
+				dst = append(dst, 0xED, byte(0x80|(u>>6)&0x3F), byte(0x80|u&0x3F))
+			} else {
+				dst = utf8.AppendRune(dst, u)
+			}
+			continue
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		default: // '"', '\\', '/'
+			dst = append(dst, s[i+1])
+		}
+		i += 2
+	}
+	return dst, astral
+}
+
+// canonHex4 returns the value of four hex digits, or -1.
+func canonHex4(b []byte) int {
+	v := 0
+	for _, ch := range b[:4] {
+		var d byte
+		switch {
+		case '0' <= ch && ch <= '9':
+			d = ch - '0'
+		case 'a' <= ch && ch <= 'f':
+			d = ch - 'a' + 10
+		case 'A' <= ch && ch <= 'F':
+			d = ch - 'A' + 10
+		default:
+			return -1
+		}
+		v = v<<4 | int(d)
+	}
+	return v
+}
+
+const canonHexDigits = "0123456789abcdef"
+
+// canonAppendEscaped appends s (generalised UTF-8, as from canonUnescape) in
+// JSON.stringify's escaped form, without the quotes.
+func canonAppendEscaped(dst, s []byte) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		ch := s[i]
+		if ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0xED {
+			i++
+			continue
+		}
+		if ch == 0xED {
+			// U+D000..U+DFFF; A0..BF in the second byte is a surrogate.
+			if i+2 < len(s) && s[i+1] >= 0xA0 {
+				dst = append(dst, s[start:i]...)
+				u := rune(s[i]&0x0F)<<12 | rune(s[i+1]&0x3F)<<6 | rune(s[i+2]&0x3F)
+				dst = append(dst, '\\', 'u',
+					canonHexDigits[u>>12], canonHexDigits[u>>8&0xF],
+					canonHexDigits[u>>4&0xF], canonHexDigits[u&0xF])
+				i += 3
+				start = i
+				continue
+			}
+			i++
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch ch {
+		case '"':
+			dst = append(dst, '\\', '"')
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', canonHexDigits[ch>>4], canonHexDigits[ch&0xF])
+		}
+		i++
+		start = i
+	}
+	return append(dst, s[start:]...)
+}
+
+// canonArrayIndex reports whether key is an ECMAScript array index: the
+// canonical decimal form of an integer in [0, 2^32-2].
+func canonArrayIndex(key []byte) (uint32, bool) {
+	if len(key) == 0 || len(key) > 10 || (key[0] == '0' && len(key) > 1) {
+		return 0, false
+	}
+	var v uint64
+	for _, ch := range key {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(ch-'0')
+	}
+	if v > 4294967294 {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// canonItem is one entry of the sort order of an object's members.
+type canonItem struct {
+	prefix uint64 // the member's prefix
+	i      int32  // index of the member
+}
+
+// canonPrefix returns a number whose order is consistent with
+// canonCompareMembers: if canonPrefix(a) < canonPrefix(b) then a sorts
+// before b. Most keys are told apart by it, without a call to the full
+// comparison. Array indices map to their value. Other keys map to 1<<63
+// plus their first 7 bytes, big-endian, where a key that ends is padded with
+// 0x00 and everything from the first non-ASCII byte on is 0xFF: a
+// non-ASCII character's first UTF-16 code unit is above every ASCII one.
+func canonPrefix(m *canonMember) uint64 {
+	if m.isIndex {
+		return uint64(m.index)
+	}
+	p := uint64(1) << 63
+	for i := range 7 {
+		var b byte
+		if i < len(m.key) {
+			b = m.key[i]
+			if b >= utf8.RuneSelf {
+				p |= (1<<(8*(7-i)) - 1)
+				break
+			}
+		}
+		p |= uint64(b) << (8 * (6 - i))
+	}
+	return p
+}
+
+// canonSort sorts items by prefix, then by canonCompareMembers.
+func canonSort(items []canonItem, ms []canonMember) {
+	less := func(x, y canonItem) bool {
+		if x.prefix != y.prefix {
+			return x.prefix < y.prefix
+		}
+		return canonCompareMembers(&ms[x.i], &ms[y.i]) < 0
+	}
+	if len(items) > 24 {
+		slices.SortFunc(items, func(x, y canonItem) int {
+			if less(x, y) {
+				return -1
+			}
+			if less(y, x) {
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	for i := 1; i < len(items); i++ {
+		x := items[i]
+		j := i
+		for ; j > 0 && less(x, items[j-1]); j-- {
+			items[j] = items[j-1]
+		}
+		items[j] = x
+	}
+}
+
+// canonCompareMembers orders members as they come out of deepSortKeys:
+// array indices numerically, then the other keys by UTF-16 code units;
+// equal keys by source order.
+func canonCompareMembers(a, b *canonMember) int {
+	if a.isIndex != b.isIndex {
+		if a.isIndex {
+			return -1
+		}
+		return 1
+	}
+	var r int
+	switch {
+	case a.isIndex:
+		r = cmp.Compare(a.index, b.index)
+	case a.astral || b.astral:
+		r = canonCompareUTF16(a.key, b.key)
+	default:
+		// Without code points above U+FFFF, UTF-8 byte order (lone
+		// surrogates included) is UTF-16 code unit order.
+		r = bytes.Compare(a.key, b.key)
+	}
+	if r != 0 {
+		return r
+	}
+	return cmp.Compare(a.ord, b.ord)
+}
+
+func canonSameKey(a, b *canonMember) bool {
+	if a.isIndex || b.isIndex {
+		return a.isIndex == b.isIndex && a.index == b.index
+	}
+	return bytes.Equal(a.key, b.key)
+}
+
+// canonCompareUTF16 compares two generalised UTF-8 strings by their UTF-16
+// code units, as Array.prototype.sort does by default.
+func canonCompareUTF16(a, b []byte) int {
+	// Skip the common prefix, backing up to the start of a code point. The
+	// prefix is shared, so a continuation byte at i in a means that a code
+	// point is split at i in both strings.
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	for i > 0 && i < len(a) && a[i]&0xC0 == 0x80 {
+		i--
+	}
+	a, b = a[i:], b[i:]
+	var ua, ub [2]uint16
+	var na, nb int // units of the current code point not yet compared
+	var pa, pb int // index of the next unit to compare in ua, ub
+	for {
+		if na == 0 && len(a) == 0 || nb == 0 && len(b) == 0 {
+			aEnd := na == 0 && len(a) == 0
+			bEnd := nb == 0 && len(b) == 0
+			switch {
+			case aEnd && bEnd:
+				return 0
+			case aEnd:
+				return -1
+			default:
+				return 1
+			}
+		}
+		if na == 0 {
+			na, a = canonUnits(a, &ua)
+			pa = 0
+		}
+		if nb == 0 {
+			nb, b = canonUnits(b, &ub)
+			pb = 0
+		}
+		if x, y := ua[pa], ub[pb]; x != y {
+			return cmp.Compare(x, y)
+		}
+		pa, na = pa+1, na-1
+		pb, nb = pb+1, nb-1
+	}
+}
+
+// canonUnits decodes the first code point of s (generalised UTF-8, known to
+// be well formed) into UTF-16 code units.
+func canonUnits(s []byte, u *[2]uint16) (int, []byte) {
+	ch := s[0]
+	switch {
+	case ch < 0x80:
+		u[0] = uint16(ch)
+		return 1, s[1:]
+	case ch < 0xE0:
+		u[0] = uint16(ch&0x1F)<<6 | uint16(s[1]&0x3F)
+		return 1, s[2:]
+	case ch < 0xF0:
+		u[0] = uint16(ch&0x0F)<<12 | uint16(s[1]&0x3F)<<6 | uint16(s[2]&0x3F)
+		return 1, s[3:]
+	default:
+		r := rune(ch&0x07)<<18 | rune(s[1]&0x3F)<<12 | rune(s[2]&0x3F)<<6 | rune(s[3]&0x3F)
+		r -= 0x10000
+		u[0] = uint16(0xD800 + r>>10)
+		u[1] = uint16(0xDC00 + r&0x3FF)
+		return 2, s[4:]
+	}
+}
+
+// number validates the number at c.pos and writes it as ECMAScript's
+// Number::toString of the double JSON.parse makes of it.
+func (c *canonicalizer) number(dst []byte) ([]byte, error) {
+	raw := c.raw
+	start := c.pos
+	i := start
+	if raw[i] == '-' {
+		i++
+	}
+	intStart := i
+	if i < len(raw) && raw[i] == '0' {
+		i++
+	} else if i < len(raw) && '1' <= raw[i] && raw[i] <= '9' {
+		for i < len(raw) && '0' <= raw[i] && raw[i] <= '9' {
+			i++
+		}
+	} else {
+		c.pos = i
+		return dst, c.fail("invalid number")
+	}
+	intDigits := i - intStart
+	simple := true
+	if i < len(raw) && raw[i] == '.' {
+		simple = false
+		i++
+		d := i
+		for i < len(raw) && '0' <= raw[i] && raw[i] <= '9' {
+			i++
+		}
+		if i == d {
+			c.pos = i
+			return dst, c.fail("invalid number: no digits after '.'")
+		}
+	}
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		simple = false
+		i++
+		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(raw) && '0' <= raw[i] && raw[i] <= '9' {
+			i++
+		}
+		if i == d {
+			c.pos = i
+			return dst, c.fail("invalid number: no digits in exponent")
+		}
+	}
+	c.pos = i
+	lit := raw[start:i]
+	// Fast path: an integer of at most 15 digits is exact in a double and
+	// prints as itself (-0 prints as 0).
+	if simple && intDigits <= 15 {
+		if lit[0] == '-' && lit[1] == '0' {
+			return append(dst, '0'), nil
+		}
+		return append(dst, lit...), nil
+	}
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(lit), len(lit)), 64)
+	if err != nil {
+		// The literal is valid, so this is overflow to ±Infinity, which
+		// JSON.stringify writes as null.
+		return append(dst, "null"...), nil
+	}
+	return canonAppendNumber(dst, f), nil
+}
+
+// canonAppendNumber appends ECMAScript's Number::toString(f) (radix 10) for
+// a finite f.
+func canonAppendNumber(dst []byte, f float64) []byte {
+	if f == 0 {
+		return append(dst, '0') // both +0 and -0
+	}
+	var buf [32]byte
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	// e is [-]d[.ddd]e±xx: shortest round-trip digits, as ES requires.
+	if e[0] == '-' {
+		dst = append(dst, '-')
+		e = e[1:]
+	}
+	var digits [20]byte
+	k := 0
+	j := 0
+	for ; e[j] != 'e'; j++ {
+		if e[j] != '.' {
+			digits[k] = e[j]
+			k++
+		}
+	}
+	j++ // 'e'
+	neg := e[j] == '-'
+	j++
+	exp := 0
+	for ; j < len(e); j++ {
+		exp = exp*10 + int(e[j]-'0')
+	}
+	if neg {
+		exp = -exp
+	}
+	n := exp + 1 // the decimal point sits after n digits
+	d := digits[:k]
+	switch {
+	case k <= n && n <= 21:
+		dst = append(dst, d...)
+		for range n - k {
+			dst = append(dst, '0')
+		}
+	case 0 < n && n <= 21:
+		dst = append(dst, d[:n]...)
+		dst = append(dst, '.')
+		dst = append(dst, d[n:]...)
+	case -6 < n && n <= 0:
+		dst = append(dst, '0', '.')
+		for range -n {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, d...)
+	default:
+		dst = append(dst, d[0])
+		if k > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, d[1:]...)
+		}
+		dst = append(dst, 'e')
+		if n-1 < 0 {
+			dst = append(dst, '-')
+			dst = strconv.AppendInt(dst, int64(1-n), 10)
+		} else {
+			dst = append(dst, '+')
+			dst = strconv.AppendInt(dst, int64(n-1), 10)
+		}
+	}
+	return dst
 }

@@ -1,0 +1,600 @@
+package chain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Record is one parsed record line (CONTRACTS.md section 2). Its byte slices
+// alias the line passed to Parse (or the parser's scratch space) and are valid
+// until the next call to Parse.
+type Record struct {
+	Seq        int64
+	TS         int64
+	TenantID   []byte
+	Kind       []byte
+	Raw        []byte // the exact bytes of the "record" value
+	PrevHash   []byte // "" or 64 lowercase hex
+	RecordHash []byte // 64 lowercase hex
+	RecordKind []byte // the record object's own "kind" ("erased" for a tombstone)
+}
+
+// ParseError is a record line that could not be used: Reason is ReasonBadJSON
+// or ReasonBadField, Col the 1-based byte column where the problem is (0 if
+// it concerns a missing field).
+type ParseError struct {
+	Reason Reason
+	Col    int
+	Msg    string
+}
+
+func (e *ParseError) Error() string {
+	if e.Col > 0 {
+		return fmt.Sprintf("%s at byte %d: %s", e.Reason, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Reason, e.Msg)
+}
+
+// LineParser parses record lines. It validates the whole line as strict JSON
+// (RFC 8259: no control characters in strings, no NaN, no trailing garbage)
+// in one pass without allocating, and keeps the raw span of "record" so the
+// verifier can hash its bytes as they stand. A LineParser is not safe for
+// concurrent use; keep one per goroutine.
+type LineParser struct {
+	scratch []byte
+}
+
+// MaxDepth bounds JSON nesting; deeper input is rejected rather than risking
+// the stack.
+const MaxDepth = 1000
+
+var errDepth = errors.New("nesting deeper than 1000 levels")
+
+const (
+	fSeq = 1 << iota
+	fTS
+	fTenant
+	fKind
+	fRecord
+	fPrev
+	fHash
+	fAll = fSeq | fTS | fTenant | fKind | fRecord | fPrev | fHash
+)
+
+// Parse parses one record line.
+func (p *LineParser) Parse(b []byte) (Record, error) {
+	var r Record
+	p.scratch = p.scratch[:0]
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return r, badJSON(i, "a record line must be a JSON object")
+	}
+	i++
+	var seen int
+	i = skipWS(b, i)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			i = skipWS(b, i)
+			if i >= len(b) || b[i] != '"' {
+				return r, badJSON(i, "expected a string key")
+			}
+			ks := i
+			ke, esc, err := scanString(b, i)
+			if err != nil {
+				return r, err
+			}
+			key := b[ks+1 : ke-1]
+			if esc {
+				key = unescapeInto(nil, key)
+			}
+			i = skipWS(b, ke)
+			if i >= len(b) || b[i] != ':' {
+				return r, badJSON(i, "expected ':' after key")
+			}
+			i = skipWS(b, i+1)
+			vs := i
+			var ve, kindStart, kindEnd int
+			if string(key) == "record" && b[i] == '{' {
+				ve, kindStart, kindEnd, err = skipRecord(b, i)
+			} else {
+				ve, err = skipValue(b, i, 1)
+			}
+			if err != nil {
+				return r, err
+			}
+			val := b[vs:ve]
+			var bit int
+			switch string(key) {
+			case "seq":
+				bit = fSeq
+				n, ok := parseInt(val)
+				if !ok || n < 1 {
+					return r, badField(vs, "seq must be a positive integer, got %s", clip(val))
+				}
+				r.Seq = n
+			case "ts":
+				bit = fTS
+				n, ok := parseInt(val)
+				if !ok {
+					return r, badField(vs, "ts must be an integer (ms since the epoch), got %s", clip(val))
+				}
+				r.TS = n
+			case "tenantId":
+				bit = fTenant
+				if val[0] != '"' {
+					return r, badField(vs, "tenantId must be a string, got %s", clip(val))
+				}
+				r.TenantID = p.str(val)
+			case "kind":
+				bit = fKind
+				if val[0] != '"' {
+					return r, badField(vs, "kind must be a string, got %s", clip(val))
+				}
+				r.Kind = p.str(val)
+			case "record":
+				bit = fRecord
+				if val[0] != '{' {
+					return r, badField(vs, "record must be an object, got %s", clip(val))
+				}
+				r.Raw = val
+				r.RecordKind = p.str(b[kindStart:kindEnd])
+			case "prevHash":
+				bit = fPrev
+				if val[0] != '"' || !(len(val) == 2 || isHexHash(val[1:len(val)-1])) {
+					return r, badField(vs, "prevHash must be empty or 64 lowercase hex characters, got %s", clip(val))
+				}
+				r.PrevHash = val[1 : len(val)-1]
+			case "recordHash":
+				bit = fHash
+				if val[0] != '"' || !isHexHash(val[1:len(val)-1]) {
+					return r, badField(vs, "recordHash must be 64 lowercase hex characters, got %s", clip(val))
+				}
+				r.RecordHash = val[1 : len(val)-1]
+			}
+			if bit != 0 {
+				if seen&bit != 0 {
+					return r, badField(ks, "duplicate key %q", key)
+				}
+				seen |= bit
+			}
+			i = skipWS(b, ve)
+			if i < len(b) && b[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return r, badJSON(i, "expected ',' or '}' in object")
+		}
+	}
+	if i = skipWS(b, i); i != len(b) {
+		return r, badJSON(i, "unexpected data after the JSON object")
+	}
+	if seen != fAll {
+		return r, &ParseError{Reason: ReasonBadField, Msg: "missing field(s): " + missing(seen)}
+	}
+	return r, nil
+}
+
+// skipRecord validates the record object at b[i] == '{' and also returns
+// the span of its top-level "kind" string token (the last one, as JSON.parse
+// keeps; 0, 0 when it has none).
+func skipRecord(b []byte, i int) (end, kindStart, kindEnd int, err error) {
+	none := true
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, 0, 0, nil
+	}
+	for {
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return 0, 0, 0, badJSON(i, "expected a string key")
+		}
+		ks := i
+		e, _, err := scanString(b, i)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		isKind := string(b[ks:e]) == `"kind"`
+		i = skipWS(b, e)
+		if i >= len(b) || b[i] != ':' {
+			return 0, 0, 0, badJSON(i, "expected ':' after key")
+		}
+		vs := skipWS(b, i+1)
+		i, err = skipValue(b, vs, 2)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if isKind && b[vs] == '"' {
+			kindStart, kindEnd, none = vs, i, false
+		}
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			if none {
+				return i + 1, 0, 0, nil
+			}
+			return i + 1, kindStart, kindEnd, nil
+		}
+		return 0, 0, 0, badJSON(i, "expected ',' or '}' in object")
+	}
+}
+
+// str returns the contents of a validated JSON string token, unescaped
+// (nil for an empty token).
+func (p *LineParser) str(tok []byte) []byte {
+	if len(tok) < 2 {
+		return nil
+	}
+	inner := tok[1 : len(tok)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			start := len(p.scratch)
+			p.scratch = unescapeInto(p.scratch, inner)
+			return p.scratch[start:len(p.scratch):len(p.scratch)]
+		}
+	}
+	return inner
+}
+
+func missing(seen int) string {
+	names := []string{"seq", "ts", "tenantId", "kind", "record", "prevHash", "recordHash"}
+	s := ""
+	for i, n := range names {
+		if seen&(1<<i) == 0 {
+			if s != "" {
+				s += ", "
+			}
+			s += n
+		}
+	}
+	return s
+}
+
+func badJSON(i int, msg string) error {
+	return &ParseError{Reason: ReasonBadJSON, Col: i + 1, Msg: msg}
+}
+
+func badField(i int, format string, args ...any) error {
+	return &ParseError{Reason: ReasonBadField, Col: i + 1, Msg: fmt.Sprintf(format, args...)}
+}
+
+func clip(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:77]) + "..."
+	}
+	return string(b)
+}
+
+func isHexHash(b []byte) bool {
+	if len(b) != 64 {
+		return false
+	}
+	for _, c := range b {
+		if !lowerHex[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var lowerHex = func() (t [256]bool) {
+	for _, c := range []byte("0123456789abcdef") {
+		t[c] = true
+	}
+	return t
+}()
+
+// parseInt parses a JSON integer token (no fraction, no exponent) into int64.
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg = true
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (1<<63-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// strSpecial marks the bytes that end the fast scan of a string body.
+var strSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'] = true
+	t['\\'] = true
+	return t
+}()
+
+// scanString scans a JSON string starting at b[i] == '"' and returns the
+// index after the closing quote and whether it contains escapes.
+func scanString(b []byte, i int) (int, bool, error) {
+	start := i
+	i++
+	esc := false
+	for {
+		// Eight bytes at a time while none is '"', '\\' or a control byte.
+		for i+8 <= len(b) {
+			v := binary.LittleEndian.Uint64(b[i:])
+			if hasZero(v^0x2222222222222222)|hasZero(v^0x5c5c5c5c5c5c5c5c)|hasLess20(v) != 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(b) && !strSpecial[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return 0, false, badJSON(start, "unterminated string")
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, esc, nil
+		case c == '\\':
+			esc = true
+			if i+1 >= len(b) {
+				return 0, false, badJSON(i, "unterminated escape")
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
+					return 0, false, badJSON(i, `bad \u escape`)
+				}
+				i += 6
+			default:
+				return 0, false, badJSON(i, fmt.Sprintf("bad escape \\%c", b[i+1]))
+			}
+		default:
+			return 0, false, badJSON(i, fmt.Sprintf("control character 0x%02x in string (must be escaped)", c))
+		}
+	}
+}
+
+const lsb, msb = 0x0101010101010101, 0x8080808080808080
+
+// hasZero is non-zero iff some byte of x is zero.
+func hasZero(x uint64) uint64 { return (x - lsb) & ^x & msb }
+
+// hasLess20 is non-zero iff some byte of x is below 0x20.
+func hasLess20(x uint64) uint64 { return (x - lsb*0x20) & ^x & msb }
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// skipValue validates the JSON value starting at b[i] and returns the index
+// just after it.
+func skipValue(b []byte, i, depth int) (int, error) {
+	if depth > MaxDepth {
+		return 0, &ParseError{Reason: ReasonBadJSON, Col: i + 1, Msg: errDepth.Error()}
+	}
+	if i >= len(b) {
+		return 0, badJSON(i, "unexpected end of line: value expected")
+	}
+	switch c := b[i]; {
+	case c == '"':
+		e, _, err := scanString(b, i)
+		return e, err
+	case c == '{':
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return i + 1, nil
+		}
+		for {
+			i = skipWS(b, i)
+			if i >= len(b) || b[i] != '"' {
+				return 0, badJSON(i, "expected a string key")
+			}
+			e, _, err := scanString(b, i)
+			if err != nil {
+				return 0, err
+			}
+			i = skipWS(b, e)
+			if i >= len(b) || b[i] != ':' {
+				return 0, badJSON(i, "expected ':' after key")
+			}
+			i, err = skipValue(b, skipWS(b, i+1), depth+1)
+			if err != nil {
+				return 0, err
+			}
+			i = skipWS(b, i)
+			if i < len(b) && b[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				return i + 1, nil
+			}
+			return 0, badJSON(i, "expected ',' or '}' in object")
+		}
+	case c == '[':
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			i, err = skipValue(b, skipWS(b, i), depth+1)
+			if err != nil {
+				return 0, err
+			}
+			i = skipWS(b, i)
+			if i < len(b) && b[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(b) && b[i] == ']' {
+				return i + 1, nil
+			}
+			return 0, badJSON(i, "expected ',' or ']' in array")
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return skipNumber(b, i)
+	case c == 't':
+		return literal(b, i, "true")
+	case c == 'f':
+		return literal(b, i, "false")
+	case c == 'n':
+		return literal(b, i, "null")
+	default:
+		return 0, badJSON(i, fmt.Sprintf("unexpected character %q", c))
+	}
+}
+
+func literal(b []byte, i int, lit string) (int, error) {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return 0, badJSON(i, "invalid literal")
+}
+
+// skipNumber validates a JSON number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
+func skipNumber(b []byte, i int) (int, error) {
+	start := i
+	if b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return 0, badJSON(start, "invalid number")
+	}
+	if b[i] == '0' {
+		i++
+	} else if b[i] >= '1' && b[i] <= '9' {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	} else {
+		return 0, badJSON(start, "invalid number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, badJSON(start, "invalid number: digit expected after '.'")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, badJSON(start, "invalid number: digit expected in exponent")
+		}
+	}
+	return i, nil
+}
+
+// unescapeInto appends the unescaped form of a validated JSON string body.
+// Lone surrogates become U+FFFD: this is for labels (tenantId, kind), never
+// for hashing.
+func unescapeInto(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := rune(hex4(s[i+2 : i+6]))
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					r2 := rune(hex4(s[i+2 : i+6]))
+					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						dst = utf8.AppendRune(dst, d)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // " \ /
+			dst = append(dst, s[i+1])
+		}
+		i += 2
+	}
+	return dst
+}
+
+func hex4(b []byte) int {
+	n := 0
+	for _, c := range b[:4] {
+		n <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			n |= int(c - '0')
+		case c >= 'a' && c <= 'f':
+			n |= int(c-'a') + 10
+		default:
+			n |= int(c-'A') + 10
+		}
+	}
+	return n
+}
