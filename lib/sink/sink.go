@@ -14,7 +14,7 @@ import (
 // caller's memory and stay valid until Send returns.
 type Record struct {
 	Seq      int64
-	TS       int64  // milliseconds since the epoch
+	TS       int64 // milliseconds since the epoch
 	TenantID string
 	Kind     string
 	Hash     string // recordHash, 64 lowercase hex
@@ -59,10 +59,10 @@ type Result struct {
 type Class uint8
 
 const (
-	Retryable Class = iota // network error, timeout, 408, 429, 5xx, HEC 8/9: back off and resend
-	Config                 // 401/403, index not allowed: counts toward self-pause, never acked
-	TooLarge               // 413: split the batch and send the halves
-	BadRequest             // 400 with no per-record position: bisect to find the poison record
+	Retryable  Class = iota // network error, timeout, 408, 429, 5xx, HEC 8/9: back off and resend
+	Config                  // 401/403, index not allowed: counts toward self-pause, never acked
+	TooLarge                // 413: split the batch and send the halves
+	BadRequest              // 400 with no per-record position: bisect to find the poison record
 )
 
 func (c Class) String() string {

@@ -1,0 +1,178 @@
+package splunk
+
+import (
+	"bytes"
+	"strconv"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/auditpipe/auditpipe/lib/sink"
+)
+
+// The body is built by appending, without encoding/json: each event is
+//
+//	{"time":1764244800.123,"host":"h","source":"s","sourcetype":"st","index":"i",
+//	 "event":"<the record line as a JSON string>",
+//	 "fields":{"seq":"42","tenantId":"acme","kind":"tool_call","recordHash":"…"}}
+//
+// on one line, events separated by "\n". meta holds the constant middle
+// part (host … index) of every event, encoded once in New.
+
+// appendMeta returns `"host":…,"source":…,"sourcetype":…,"index":…,` with
+// empty values left out, ending in a comma.
+func appendMeta(dst []byte, host, source, sourcetype, index string) []byte {
+	for _, kv := range [...][2]string{
+		{"host", host}, {"source", source}, {"sourcetype", sourcetype}, {"index", index},
+	} {
+		if kv[1] == "" {
+			continue
+		}
+		dst = append(dst, '"')
+		dst = append(dst, kv[0]...)
+		dst = append(dst, `":`...)
+		dst = appendString(dst, kv[1])
+		dst = append(dst, ',')
+	}
+	return dst
+}
+
+// appendEvent appends the HEC event for r.
+func appendEvent(dst, meta []byte, r *sink.Record) []byte {
+	dst = append(dst, '{')
+	if r.TS > 0 { // no time: HEC stamps the arrival time
+		dst = append(dst, `"time":`...)
+		dst = appendTime(dst, r.TS)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, meta...)
+	dst = append(dst, `"event":`...)
+	dst = appendString(dst, r.Line)
+	dst = append(dst, `,"fields":{"seq":"`...)
+	dst = strconv.AppendInt(dst, r.Seq, 10)
+	dst = append(dst, '"')
+	if r.TenantID != "" {
+		dst = append(dst, `,"tenantId":`...)
+		dst = appendString(dst, r.TenantID)
+	}
+	if r.Kind != "" {
+		dst = append(dst, `,"kind":`...)
+		dst = appendString(dst, r.Kind)
+	}
+	if r.Hash != "" {
+		dst = append(dst, `,"recordHash":`...)
+		dst = appendString(dst, r.Hash)
+	}
+	return append(dst, "}}"...)
+}
+
+// appendEvents appends the events for records, separated by "\n".
+func appendEvents(dst, meta []byte, records []sink.Record) []byte {
+	for i := range records {
+		if i > 0 {
+			dst = append(dst, '\n')
+		}
+		dst = appendEvent(dst, meta, &records[i])
+	}
+	return dst
+}
+
+// appendTime appends ms milliseconds as seconds with exactly three
+// decimals: 1764244800123 -> 1764244800.123. ms must be positive.
+func appendTime(dst []byte, ms int64) []byte {
+	dst = strconv.AppendInt(dst, ms/1000, 10)
+	f := ms % 1000
+	return append(dst, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+}
+
+// escape[c] is 0 for a byte written as it is, 'u' for \u00xx, and the
+// letter of a short escape otherwise.
+var escape = func() (t [256]byte) {
+	for c := range 0x20 {
+		t[c] = 'u'
+	}
+	t['\b'], t['\f'], t['\n'], t['\r'], t['\t'] = 'b', 'f', 'n', 'r', 't'
+	t['"'], t['\\'] = '"', '\\'
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. It escapes `"`, `\` and bytes
+// below 0x20, and keeps every other byte as it is (non-ASCII, U+2028,
+// '<', and also invalid UTF-8, which the line reader rejects upstream), so
+// the decoded string is byte for byte s.
+func appendString[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		e := escape[s[i]]
+		if e == 0 {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		if e == 'u' {
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+		} else {
+			dst = append(dst, '\\', e)
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// Pools. A scratch buffer holds the uncompressed body only while it is
+// compressed; the body handed to net/http is always freshly allocated,
+// because the transport may still read a request body after Do returns.
+var (
+	scratchPool sync.Pool // *[]byte
+	gzipPool    = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+		return w
+	}}
+)
+
+// maxPooled is the largest scratch buffer kept for reuse.
+const maxPooled = 16 << 20
+
+// body is an encoded request body.
+type body struct {
+	data []byte // what is sent
+	raw  int    // uncompressed size
+	gzip bool
+}
+
+// encode builds the request body for records.
+func encode(meta []byte, records []sink.Record, gz bool) (body, error) {
+	size := 0
+	for i := range records {
+		size += len(records[i].Line) + len(meta) + 256
+	}
+	if !gz {
+		b := appendEvents(make([]byte, 0, size+size/16), meta, records)
+		return body{data: b, raw: len(b)}, nil
+	}
+	sp, _ := scratchPool.Get().(*[]byte)
+	if sp == nil {
+		sp = new([]byte)
+	}
+	raw := appendEvents((*sp)[:0], meta, records)
+	out := bytes.NewBuffer(make([]byte, 0, len(raw)/4+512))
+	zw := gzipPool.Get().(*gzip.Writer)
+	zw.Reset(out)
+	_, err := zw.Write(raw)
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	gzipPool.Put(zw)
+	n := len(raw)
+	if cap(raw) <= maxPooled {
+		*sp = raw
+		scratchPool.Put(sp)
+	}
+	if err != nil {
+		return body{}, err
+	}
+	return body{data: out.Bytes(), raw: n, gzip: true}, nil
+}

@@ -1,0 +1,463 @@
+package splunk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/auditpipe/auditpipe/lib/sink"
+)
+
+// HEC response codes this sink tells apart (the rest are classified by
+// HTTP status).
+const (
+	codeNoData         = 5
+	codeInvalidFormat  = 6
+	codeIncorrectIndex = 7
+	codeNoChannel      = 10
+	codeBadChannel     = 11
+	codeNoEvent        = 12
+	codeBlankEvent     = 13
+	codeAckDisabled    = 14
+	codeFieldsError    = 15
+)
+
+const (
+	maxResponse = 64 << 10 // response bytes read and parsed
+	maxMsg      = 512      // response text kept in an error
+)
+
+var parserPool fastjson.ParserPool
+
+// reply is an HTTP response from HEC, read and parsed.
+type reply struct {
+	status     int
+	header     http.Header
+	text       string // "text", or the raw body if it is not HEC JSON
+	code       int    // "code", -1 if absent
+	invalid    int    // "invalid-event-number", -1 if absent
+	ackID      int64  // "ackId", -1 if absent
+	body       []byte
+	tokens     []string // tokens sent, to scrub from messages
+	refreshErr error    // a failed Token.Refresh after 401/403
+}
+
+// Send implements sink.Sink: one HEC request for all records.
+func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	res := sink.NewResult(len(records))
+	if len(records) == 0 {
+		return res, nil
+	}
+	if s.closed.Load() {
+		return res, ErrClosed
+	}
+	b, err := encode(s.meta, records, s.cfg.Gzip)
+	if err != nil {
+		return res, fmt.Errorf("splunk: compress body: %w", err)
+	}
+	r, err := s.doAuth(ctx, http.MethodPost, s.eventURL, b)
+	if err != nil {
+		return res, err
+	}
+	if r.status/100 == 2 {
+		if !s.cfg.IndexerAck {
+			return res.All(sink.Delivered), nil
+		}
+		if r.ackID < 0 {
+			return res, s.errf(r, sink.Config, "no ackId in the response although IndexerAck is on: "+
+				"enable indexer acknowledgement on the HEC token, or turn IndexerAck off")
+		}
+		if err := s.waitAck(ctx, r.ackID); err != nil {
+			return res, err
+		}
+		return res.All(sink.Delivered), nil
+	}
+	return s.classify(r, b, res)
+}
+
+// classify turns a non-2xx reply to an event request into a Result and error.
+func (s *Sink) classify(r *reply, b body, res sink.Result) (sink.Result, error) {
+	n := len(res.Status)
+	switch r.status {
+	case http.StatusBadRequest:
+		switch r.code {
+		case codeInvalidFormat, codeNoEvent, codeBlankEvent, codeFieldsError:
+			if r.invalid < 0 || r.invalid >= n {
+				return res, s.errf(r, sink.BadRequest, "")
+			}
+			if !s.cfg.IndexerAck {
+				for i := 0; i < r.invalid; i++ {
+					res.Status[i] = sink.Delivered
+				}
+			}
+			res.Status[r.invalid] = sink.Poison
+			res.Reason[r.invalid] = fmt.Sprintf("HEC code %d: %s", r.code, s.clean(r, r.text))
+			return res, nil
+		case codeIncorrectIndex:
+			idx := "the token's default index"
+			if s.cfg.Index != "" {
+				idx = strconv.Quote(s.cfg.Index)
+			}
+			return res, s.errf(r, sink.Config, "index "+idx+" is not allowed for this token or does not exist")
+		case codeNoChannel, codeBadChannel:
+			return res, s.errf(r, sink.Config, s.channelAdvice())
+		case codeAckDisabled:
+			return res, s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it or turn IndexerAck off")
+		}
+		return res, s.errf(r, sink.BadRequest, "")
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return res, s.errf(r, sink.Config, s.tokenAdvice(r))
+	case http.StatusRequestEntityTooLarge:
+		return res, s.errf(r, sink.TooLarge, fmt.Sprintf("request of %d bytes (%d uncompressed) too large", len(b.data), b.raw))
+	}
+	return res, s.statusError(r)
+}
+
+// statusError classifies the statuses every endpoint shares.
+func (s *Sink) statusError(r *reply) *sink.Error {
+	switch {
+	case r.status == http.StatusRequestTimeout, r.status == http.StatusTooManyRequests, r.status >= 500:
+		e := s.errf(r, sink.Retryable, "")
+		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), time.Now())
+		return e
+	case r.status/100 == 3:
+		loc := r.header.Get("Location")
+		if u, err := url.Parse(loc); err == nil {
+			loc = u.Redacted()
+		}
+		return s.errf(r, sink.Config, fmt.Sprintf("redirected to %q: redirects are not followed (the token would go along); set URL to the final endpoint", loc))
+	case r.status == http.StatusNotFound:
+		return s.errf(r, sink.Config, "no HEC endpoint at "+s.display+": check the URL and that HEC is enabled")
+	case r.status == http.StatusBadRequest:
+		return s.errf(r, sink.BadRequest, "")
+	}
+	return s.errf(r, sink.Config, "")
+}
+
+func (s *Sink) tokenAdvice(r *reply) string {
+	msg := "the HEC token from " + s.cfg.Token.String() + " was refused: check that it exists, is enabled and allows this index"
+	if r.refreshErr != nil {
+		msg += "; re-reading it failed: " + r.refreshErr.Error()
+	} else {
+		msg += " (re-read after the refusal)"
+	}
+	return msg
+}
+
+func (s *Sink) channelAdvice() string {
+	if s.cfg.Channel == "" {
+		return "this token has indexer acknowledgement enabled and needs a channel: turn IndexerAck on (or disable acknowledgement on the token)"
+	}
+	return "channel " + s.cfg.Channel + " was refused"
+}
+
+// errf builds a *sink.Error for r with an explanation before the HEC text.
+func (s *Sink) errf(r *reply, c sink.Class, explain string) *sink.Error {
+	msg := s.clean(r, r.text)
+	if msg != "" {
+		msg = strconv.Quote(msg)
+	}
+	if explain != "" {
+		if msg != "" {
+			msg = explain + ": HEC said " + msg
+		} else {
+			msg = explain
+		}
+	}
+	return &sink.Error{Class: c, HTTPStatus: r.status, Code: r.code, Msg: msg}
+}
+
+// clean scrubs the tokens from text, keeps it on one line and cuts it to
+// maxMsg bytes. Scrubbing comes first, so a cut cannot leave part of a
+// token behind.
+func (s *Sink) clean(r *reply, text string) string {
+	for _, t := range r.tokens {
+		if t != "" {
+			text = strings.ReplaceAll(text, t, "[token]")
+		}
+	}
+	text = strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f {
+			return ' '
+		}
+		return c
+	}, strings.TrimSpace(text))
+	if len(text) > maxMsg {
+		cut := maxMsg
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	return text
+}
+
+// doAuth sends a request with the token and, on 401/403, re-resolves the
+// token and, if it changed, sends the request once more with the new one.
+// It compares the token it sent with the current one rather than trusting
+// Refresh's changed, so concurrent requests that all failed with the old
+// token all retry.
+func (s *Sink) doAuth(ctx context.Context, method, u string, b body) (*reply, error) {
+	tok, err := s.cfg.Token.Get(ctx)
+	if err != nil {
+		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: "read HEC token: " + err.Error()}
+	}
+	r, err := s.do(ctx, method, u, b, tok)
+	if err != nil || (r.status != http.StatusUnauthorized && r.status != http.StatusForbidden) {
+		return r, err
+	}
+	if _, err := s.cfg.Token.Refresh(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		r.refreshErr = err
+		return r, nil
+	}
+	cur, err := s.cfg.Token.Get(ctx)
+	if err != nil || cur == tok {
+		return r, nil
+	}
+	r2, err := s.do(ctx, method, u, b, cur)
+	if err != nil {
+		return nil, err
+	}
+	r2.tokens = append(r2.tokens, tok)
+	return r2, nil
+}
+
+// do sends one request and reads the reply. A transport failure comes
+// back as a Retryable *sink.Error, or as ctx.Err() when ctx is done.
+func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*reply, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	var rd io.Reader
+	if b.data != nil {
+		rd = bytes.NewReader(b.data)
+	}
+	req, err := http.NewRequestWithContext(rctx, method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("splunk: build request: %w", err)
+	}
+	if b.data != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if b.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Splunk "+tok)
+	}
+	if s.cfg.Channel != "" {
+		req.Header.Set("X-Splunk-Request-Channel", s.cfg.Channel)
+	}
+	req.Header.Set("User-Agent", "auditpipe")
+	r := &reply{tokens: []string{tok}, code: -1, invalid: -1, ackID: -1}
+	resp, err := s.client.Do(req)
+	if err == nil {
+		r.body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4*maxResponse)) // so the connection is reused
+		resp.Body.Close()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Name the endpoint without its query: url.Error would print all of it.
+		where, _, _ := strings.Cut(u, "?")
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		msg := fmt.Sprintf("%s %s: %v", method, where, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg = fmt.Sprintf("%s %s: no complete response within %s", method, where, s.cfg.Timeout)
+		}
+		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, msg)}
+	}
+	r.status, r.header = resp.StatusCode, resp.Header
+	r.parse()
+	return r, nil
+}
+
+// parse fills text, code, invalid and ackID from the body. A body that is
+// not a JSON object (a proxy's HTML page) becomes the text as it is.
+func (r *reply) parse() {
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	v, err := p.ParseBytes(r.body)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		r.text = string(r.body)
+		return
+	}
+	r.text = string(v.GetStringBytes("text"))
+	if c := v.Get("code"); c != nil {
+		if n, err := c.Int(); err == nil {
+			r.code = n
+		}
+	}
+	if c := v.Get("invalid-event-number"); c != nil {
+		if n, err := c.Int(); err == nil && n >= 0 {
+			r.invalid = n
+		}
+	}
+	if c := v.Get("ackId"); c != nil {
+		if n, err := c.Int64(); err == nil && n >= 0 {
+			r.ackID = n
+		}
+	}
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+// It returns 0 when the header is absent or unusable.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(h, 10, 32); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// waitAck polls the ack endpoint for id until it is true, ctx is done or
+// AckTimeout passes.
+func (s *Sink) waitAck(ctx context.Context, id int64) error {
+	deadline := time.Now().Add(s.cfg.AckTimeout)
+	b := body{data: fmt.Appendf(nil, `{"acks":[%d]}`, id)}
+	key := strconv.FormatInt(id, 10)
+	last := "none answered"
+	wait := s.cfg.AckPoll
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		r, err := s.doAuth(ctx, http.MethodPost, s.ackURL, b)
+		switch {
+		case err != nil:
+			var se *sink.Error
+			if !errors.As(err, &se) {
+				return err // ctx.Err() or ErrClosed
+			}
+			last = se.Msg
+		case r.status/100 == 2:
+			p := parserPool.Get()
+			v, perr := p.ParseBytes(r.body)
+			done := perr == nil && v.GetBool("acks", key)
+			parserPool.Put(p)
+			if done {
+				return nil
+			}
+			last = "not yet indexed"
+		case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+			return s.errf(r, sink.Config, "ack poll: "+s.tokenAdvice(r))
+		case r.status == http.StatusBadRequest && r.code == codeAckDisabled:
+			return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it or turn IndexerAck off")
+		case r.status == http.StatusBadRequest && (r.code == codeNoChannel || r.code == codeBadChannel):
+			return s.errf(r, sink.Config, "ack poll: "+s.channelAdvice())
+		default:
+			e := s.statusError(r)
+			if e.Class != sink.Retryable {
+				e.Msg = "ack poll: " + e.Msg
+				return e
+			}
+			last = e.Error()
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return &sink.Error{Class: sink.Retryable, Code: -1, Msg: fmt.Sprintf(
+				"indexer acknowledgement of ackId %d on channel %s not confirmed within %s (last poll: %s); "+
+					"behind a load balancer, ack polls need sticky sessions to the indexer that received the events",
+				id, s.cfg.Channel, s.cfg.AckTimeout, last)}
+		}
+		t.Reset(min(wait, left))
+	}
+}
+
+// Check implements sink.Sink: HEC health, then the token (an empty POST,
+// which writes nothing), then, with IndexerAck, the ack endpoint. Errors
+// are *sink.Error with a Msg that says what to do.
+func (s *Sink) Check(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	r, err := s.do(ctx, http.MethodGet, s.healthURL, body{}, "")
+	if err != nil {
+		var se *sink.Error
+		if errors.As(err, &se) {
+			se.Msg = "cannot reach HEC (check the URL, DNS, firewall and HTTPS_PROXY/NO_PROXY): " + se.Msg
+		}
+		return err
+	}
+	switch {
+	case r.status == http.StatusOK:
+		// Splunk answers code 17; VictoriaLogs an empty 200.
+	case r.status == http.StatusServiceUnavailable:
+		e := s.statusError(r)
+		e.Msg = "HEC at " + s.display + " is unhealthy (busy, or its queues are full): " + e.Msg
+		return e
+	case r.status == http.StatusNotFound:
+		return s.errf(r, sink.Config, "no HEC health endpoint beside "+s.display+": check the URL (the HEC port is often 8088) and that HEC is enabled")
+	default:
+		e := s.statusError(r)
+		e.Msg = "health check: " + e.Msg
+		return e
+	}
+
+	r, err = s.doAuth(ctx, http.MethodPost, s.eventURL, body{data: []byte{}})
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.status/100 == 2, r.status == http.StatusBadRequest && r.code == codeNoData:
+		// 400 code 5 "No data": the token was accepted. A 200: a server
+		// that does not check tokens (VictoriaLogs).
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		return s.errf(r, sink.Config, s.tokenAdvice(r))
+	case r.status == http.StatusBadRequest && (r.code == codeNoChannel || r.code == codeBadChannel):
+		return s.errf(r, sink.Config, s.channelAdvice())
+	default:
+		e := s.statusError(r)
+		e.Msg = "token check: " + e.Msg
+		return e
+	}
+
+	if !s.cfg.IndexerAck {
+		return nil
+	}
+	r, err = s.doAuth(ctx, http.MethodPost, s.ackURL, body{data: []byte(`{"acks":[]}`)})
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.status/100 == 2:
+		return nil
+	case r.status == http.StatusBadRequest && r.code == codeAckDisabled:
+		return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it or turn IndexerAck off")
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		return s.errf(r, sink.Config, "ack endpoint: "+s.tokenAdvice(r))
+	}
+	e := s.statusError(r)
+	e.Msg = "ack endpoint: " + e.Msg
+	return e
+}
