@@ -1,0 +1,184 @@
+/*
+audit-batch is a filter that groups audit record lines into batches for
+audit-ship: a header line, then the batch's record lines byte for byte.
+
+Synopsis:
+
+	audit-batch [flags] < records.ndjson > batches.ndjson
+
+# Input and output
+
+Input on stdin is record lines (CONTRACTS.md section 2), normally the output
+of audit-verify; plain, gzip or zstd (detected by magic bytes). audit-batch
+does not verify the chain. It needs each record's seq for the header, which
+it reads cheaply: a line that starts {"seq":N, (N a non-negative integer)
+and ends with } is taken as it is; any other line must parse as a JSON
+object with an integer "seq".
+
+Output on stdout is batches, and nothing else:
+
+	{"batch":{"id":17,"count":3,"bytes":1534,"firstSeq":40,"lastSeq":42,"intervalMs":250}}
+	{"seq":40,...}
+	{"seq":41,...}
+	{"seq":42,...}
+
+A batch is a header followed by exactly count record lines. Record lines are
+the input lines unchanged (a CRLF input line is written with LF; blank lines
+are dropped). In the header, id counts batches from 1 (per process); count
+is the number of record lines; bytes is the sum of their lengths without
+their "\n"; firstSeq and lastSeq are the seqs of the first and last record
+line; intervalMs is the adaptive interval (below) that was in force while
+the batch was open. Within a batch seqs never go down: a record whose seq is
+lower than the previous record's (which audit-verify would have refused)
+closes the batch before it, so firstSeq <= lastSeq always holds. The header
+format is package lib/batch (AppendHeader, ParseHeader).
+
+stdout is flushed after every batch, so a batch never waits in a buffer while
+the next one fills. Diagnostics go to stderr: at exit, unless -quiet, one
+summary line (records, batches and why each closed, the final interval).
+
+# When a batch closes
+
+  - Full by count: it holds -max-count records.
+  - Full by bytes: the next record would take its bytes over -max-bytes (the
+    batch closes before it), or it has reached -max-bytes exactly. A single
+    record longer than -max-bytes goes alone in its own batch; that is not
+    an error here (audit-ship and the SIEM decide what to do with it).
+  - By age: its first record has waited the current interval. The age timer
+    runs while stdin is idle: a record never waits for the next one to be
+    read.
+  - At the end of the input, on a stop (SIGINT/SIGTERM), or before an input
+    error is reported: the batch in progress is written first.
+
+# The adaptive interval
+
+This is Declaragent's "the loop widens intervalMs under steady load and
+collapses it back when the queue drains", made exact. The interval starts at
+-min-interval and stays within [-min-interval, -max-interval]:
+
+  - When a batch closes full (count or bytes), input is arriving faster than
+    batches fill: the interval doubles, capped at -max-interval. Batches stay
+    full and a burst that thins out still gets fuller batches, sent less
+    often.
+  - When a batch closes by age holding less than half of -max-count records
+    and less than half of -max-bytes, traffic is light: the interval
+    collapses to -min-interval, for low latency.
+  - When the input queue has drained — audit-batch found no input waiting
+    and none has arrived for -min-interval — the interval collapses to
+    -min-interval; the batch in progress then closes as soon as its first
+    record is -min-interval old, instead of waiting out a wide interval.
+  - A batch that closes by age at least half full, at a seq drop, or at the
+    end leaves the interval as it is.
+
+The interval only ever shrinks while a batch is open, so no record waits
+longer than -max-interval for its batch to close, back-pressure aside: while
+audit-batch is blocked writing a batch to a full stdout (audit-ship is
+behind), lines read meanwhile wait in the hand-off buffer, and their wait
+counts from when the batcher takes them. The current value is written into every header
+and is what the declaragent_audit_batch_interval_ms gauge reports: an
+embedding program gets the *Batcher through auditbatch.RunWith's
+Options.Batcher and reads Batcher.Interval (and Batcher.Stats) from any
+goroutine. A value stuck at -max-interval means sustained load.
+
+# SIEM presets
+
+-siem sets -max-count and -max-bytes for the SIEM that audit-ship sends to.
+An explicit -max-count or -max-bytes (flag, environment or config file)
+overrides the preset, but a value above the SIEM's hard per-request limit is
+a usage error (exit 2). Bytes are record line bytes before compression.
+
+	-siem     max-count  max-bytes   hard limit
+	(none)    500        800000      none
+	splunk    500        800000      bytes <= 1000000 (Splunk Cloud HEC: 1 MB per request)
+	datadog   1000       4000000     count <= 1000, bytes <= 5000000 (Logs API: 1000 logs, 5 MB uncompressed)
+	elastic   10000      5000000     bytes <= 104857600 (default http.max_content_length, 100 MiB)
+	file      10000      8388608     none
+
+Why these figures. Splunk: HEC wraps each record as {"time":..,"host":..,
+"source":..,"sourcetype":..,"index":..,"event":<record>,"fields":{..}}, a
+few hundred bytes more than the record line; 800000 bytes of record lines
+plus up to 400 bytes of envelope for each of 500 records stays within 1 MB.
+Datadog: 1000 is the API's maximum array size; 4 MB leaves 1 MB (20%) for
+each log's attributes (ddsource, ddtags, service, hostname) and for escaping
+when a record travels as a JSON string. Elastic: Elastic recommends bulk
+requests of 5-15 MB; 5 MB of records plus a ~60-byte action line per
+document lands in that range. file: no request limit; larger batches mean
+fewer writes. Without -siem the defaults fit every supported SIEM.
+
+# Flags
+
+Each flag can also be set through the environment as AUDIT_BATCH_<FLAG>
+(upper case, dashes as underscores), or in a file named by -config.
+
+	-siem NAME          preset caps: splunk, elastic, datadog or file   AUDIT_BATCH_SIEM
+	-max-count N        records per batch (default 500, or the preset)  AUDIT_BATCH_MAX_COUNT
+	-max-bytes N        record bytes per batch (default 800000, or the preset)  AUDIT_BATCH_MAX_BYTES
+	-min-interval D     interval after a collapse (default 50ms, at least 1ms)  AUDIT_BATCH_MIN_INTERVAL
+	-max-interval D     widest interval, the longest a record waits (default 5s,
+	                    Declaragent's intervalMs: 5000)                 AUDIT_BATCH_MAX_INTERVAL
+	-max-line N         maximum input line length (default 4 MiB)       AUDIT_BATCH_MAX_LINE
+	-quiet              no summary line at exit                         AUDIT_BATCH_QUIET
+	-config FILE        flag value pairs, one per line                  AUDIT_BATCH_CONFIG
+
+# Input errors
+
+A line that is not a record (not JSON, no integer seq, a negative seq), a
+line longer than -max-line, a line with a NUL byte or invalid UTF-8, and a
+last line without "\n" (the writer died mid-line) all stop audit-batch: every
+record before the bad line is written out in complete batches first, the
+bad line is not, and the error names its line number, e.g.
+
+	audit-batch: line 9: truncated record (no newline at end of input)
+
+with exit code 4. Nothing valid before a bad line is lost, and the records
+from it on are shipped by the next run, from the cursor.
+
+# Exit codes
+
+The table shared by every auditpipe binary (package lib/exitcode; also
+printed by audit-batch -h):
+
+	0    ok (also a clean stop on the first SIGINT/SIGTERM)
+	1    runtime failure (I/O, network, internal error)
+	2    usage: bad flags, config file or secret reference
+	3    verification failed: the chain is broken (tampering or corruption)
+	4    malformed input: bad JSON, bad field, line too long, truncated last line
+	5    database: missing, not an audit database, corrupt, or locked too long
+	6    paused: consecutive non-retryable SIEM failures; fix, then restart
+	7    SIEM configuration rejected (401/403, index not allowed)
+	130  forced stop by a second signal
+	141  downstream closed the pipe (quiet)
+
+audit-batch itself exits 0, 1 (read error, corrupt gzip/zstd), 2, 4, 130 or
+141.
+
+# Signals
+
+The first SIGINT or SIGTERM is a clean stop: audit-batch stops reading,
+batches the complete lines it has already read, writes them with the batch
+in progress, and exits 0. The upstream stage may still be writing; what it
+wrote after the stop is not lost, since nothing is acknowledged before
+audit-ship delivers it, and the next run starts again from the cursor. If
+stdout is blocked (audit-ship not reading: back-pressure) the stop waits for
+that write to complete. A second signal exits at once with 130.
+
+# Memory
+
+Bounded by about two batches whatever the input: the batch being filled
+(-max-bytes, or one line of up to -max-line), two 256 KiB hand-off buffers
+between the reading goroutine and the batcher (each may hold one longer
+line), the reader's 1 MiB read buffer and the 256 KiB output buffer.
+
+# Example
+
+	DB=/var/lib/declaragent/audit.db
+	audit-read --db $DB --follow --from-cursor splunk:prod |
+	  audit-verify --db $DB --from-cursor splunk:prod |
+	  audit-batch --siem splunk |
+	  audit-ship --kind splunk --url https://http-inputs-acme.splunkcloud.com \
+	    --token env:SPLUNK_HEC_TOKEN --exporter splunk:prod --acks /run/auditpipe/acks.fifo
+
+(audit-ack, reading /run/auditpipe/acks.fifo, commits the cursor.) To see
+the framing: audit-batch --max-count 2 < records.ndjson | head
+*/
+package main

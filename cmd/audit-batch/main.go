@@ -1,0 +1,9 @@
+package main
+
+import (
+	"os"
+
+	"github.com/auditpipe/auditpipe/stage/auditbatch"
+)
+
+func main() { os.Exit(auditbatch.Main()) }

@@ -1,0 +1,165 @@
+package batch
+
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// Ack says that every record from FirstSeq to LastSeq was delivered to the
+// exporter's SIEM, or quarantined and named in Quarantined.
+type Ack struct {
+	Exporter    string  // "<kind>:<instance>", e.g. "splunk:prod"; non-empty
+	FirstSeq    int64   // >= 0
+	LastSeq     int64   // >= FirstSeq
+	LastHash    string  // recordHash of the record LastSeq: 64 lowercase hex
+	Count       int     // records covered, >= 1
+	Quarantined []int64 // seqs within [FirstSeq, LastSeq], strictly ascending; nil when none
+}
+
+// Validate reports the first field of a that ParseAck would reject.
+func (a Ack) Validate() error {
+	if a.Exporter == "" {
+		return fmt.Errorf("ack: \"exporter\" is empty")
+	}
+	if !utf8.ValidString(a.Exporter) {
+		return fmt.Errorf("ack: \"exporter\" %q is not valid UTF-8", a.Exporter)
+	}
+	for _, r := range a.Exporter {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("ack: \"exporter\" %q contains a control character", a.Exporter)
+		}
+	}
+	if a.FirstSeq < 0 {
+		return fmt.Errorf("ack: \"firstSeq\" is %d, must be >= 0", a.FirstSeq)
+	}
+	if a.LastSeq < a.FirstSeq {
+		return fmt.Errorf("ack: \"firstSeq\" %d is above \"lastSeq\" %d", a.FirstSeq, a.LastSeq)
+	}
+	if !isHash(a.LastHash) {
+		return fmt.Errorf("ack: \"lastHash\" must be 64 lowercase hex digits, got %s", clip([]byte(a.LastHash)))
+	}
+	if a.Count < 1 {
+		return fmt.Errorf("ack: \"count\" is %d, must be >= 1", a.Count)
+	}
+	if len(a.Quarantined) > a.Count {
+		return fmt.Errorf("ack: %d quarantined seqs but \"count\" is %d", len(a.Quarantined), a.Count)
+	}
+	for i, q := range a.Quarantined {
+		if q < a.FirstSeq || q > a.LastSeq {
+			return fmt.Errorf("ack: quarantined seq %d is outside [%d, %d]", q, a.FirstSeq, a.LastSeq)
+		}
+		if i > 0 && q <= a.Quarantined[i-1] {
+			return fmt.Errorf("ack: \"quarantined\" must be strictly ascending: %d after %d", q, a.Quarantined[i-1])
+		}
+	}
+	return nil
+}
+
+// AppendAck appends the ack line for a to dst, without a newline. The
+// exporter is JSON-escaped; Quarantined is written as [] when empty. It does
+// not validate a; see Ack.Validate.
+func AppendAck(dst []byte, a Ack) []byte {
+	dst = append(dst, `{"ack":{"exporter":`...)
+	dst = appendString(dst, a.Exporter)
+	dst = append(dst, `,"firstSeq":`...)
+	dst = strconv.AppendInt(dst, a.FirstSeq, 10)
+	dst = append(dst, `,"lastSeq":`...)
+	dst = strconv.AppendInt(dst, a.LastSeq, 10)
+	dst = append(dst, `,"lastHash":`...)
+	dst = appendString(dst, a.LastHash)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, int64(a.Count), 10)
+	dst = append(dst, `,"quarantined":[`...)
+	for i, q := range a.Quarantined {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, q, 10)
+	}
+	return append(dst, "]}}"...)
+}
+
+// ParseAck parses one ack line strictly: valid JSON, an object whose "ack"
+// key holds an object with every field present once and valid (see
+// Ack.Validate). The error names the field and what is wrong with it.
+// A nil p is allowed (a parser is then allocated per call).
+func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
+	if err := fastjson.ValidateBytes(line); err != nil {
+		return Ack{}, fmt.Errorf("ack: invalid JSON: %v", err)
+	}
+	if p == nil {
+		p = new(fastjson.Parser)
+	}
+	v, err := p.ParseBytes(line)
+	if err != nil {
+		return Ack{}, fmt.Errorf("ack: invalid JSON: %v", err)
+	}
+	top, err := v.Object()
+	if err != nil {
+		return Ack{}, fmt.Errorf("ack: the line must be a JSON object, got %s", v.Type())
+	}
+	var tf fields
+	tf.want("ack", "ack")
+	top.Visit(tf.visit)
+	if err := tf.check(); err != nil {
+		return Ack{}, fmt.Errorf("%w (not an ack line)", err)
+	}
+	o, err := tf.vals[0].Object()
+	if err != nil {
+		return Ack{}, fmt.Errorf("ack: \"ack\" must be an object, got %s", tf.vals[0].Type())
+	}
+	var f fields
+	f.want("ack", "exporter", "firstSeq", "lastSeq", "lastHash", "count", "quarantined")
+	o.Visit(f.visit)
+	if err := f.check(); err != nil {
+		return Ack{}, err
+	}
+	var a Ack
+	exp, err := f.vals[0].StringBytes()
+	if err != nil {
+		return Ack{}, fmt.Errorf("ack: \"exporter\" must be a string, got %s", f.vals[0].Type())
+	}
+	a.Exporter = string(exp)
+	if a.FirstSeq, err = f.int(1); err != nil {
+		return Ack{}, err
+	}
+	if a.LastSeq, err = f.int(2); err != nil {
+		return Ack{}, err
+	}
+	h, err := f.vals[3].StringBytes()
+	if err != nil {
+		return Ack{}, fmt.Errorf("ack: \"lastHash\" must be a string, got %s", f.vals[3].Type())
+	}
+	a.LastHash = string(h)
+	count, err := f.int(4)
+	if err != nil {
+		return Ack{}, err
+	}
+	a.Count = int(count)
+	if int64(a.Count) != count || count < 1 {
+		return Ack{}, fmt.Errorf("ack: \"count\" is %d, must be >= 1", count)
+	}
+	arr, err := f.vals[5].Array()
+	if err != nil {
+		return Ack{}, fmt.Errorf("ack: \"quarantined\" must be an array, got %s", f.vals[5].Type())
+	}
+	if len(arr) > 0 {
+		a.Quarantined = make([]int64, len(arr))
+		for i, e := range arr {
+			if e.Type() != fastjson.TypeNumber {
+				return Ack{}, fmt.Errorf("ack: \"quarantined\"[%d] must be an integer, got %s", i, e.Type())
+			}
+			f.buf = e.MarshalTo(f.buf[:0])
+			if a.Quarantined[i], err = strconv.ParseInt(string(f.buf), 10, 64); err != nil {
+				return Ack{}, fmt.Errorf("ack: \"quarantined\"[%d] must be an integer, got %s", i, clip(f.buf))
+			}
+		}
+	}
+	if err := a.Validate(); err != nil {
+		return Ack{}, err
+	}
+	return a, nil
+}

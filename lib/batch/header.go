@@ -1,0 +1,203 @@
+// Package batch encodes and parses the two framing lines of auditpipe's
+// internal protocol (docs/design.md, "Batch framing" and "Ack lines"):
+//
+//	{"batch":{"id":17,"count":3,"bytes":1534,"firstSeq":40,"lastSeq":42,"intervalMs":250}}
+//	{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"<64 hex>","count":3,"quarantined":[]}}
+//
+// A batch header is followed by exactly Count record lines whose bytes are
+// unchanged. An ack line tells audit-ack that every record from FirstSeq to
+// LastSeq was delivered (or quarantined, and named).
+//
+// Both parsers are strict: the line must be valid JSON (RFC 8259), every
+// field must be present exactly once with the right type and a sensible
+// value, and the error says which field is wrong and why. Unknown keys are
+// ignored, so a field can be added later without breaking older readers.
+// Append(Parse(x)) re-parses to the same value (a property the fuzz targets
+// check).
+package batch
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"github.com/valyala/fastjson"
+)
+
+// Header is the first line of a batch.
+type Header struct {
+	ID         int64 // per-process batch number, from 1
+	Count      int   // number of record lines that follow, >= 1
+	Bytes      int64 // sum of those lines' lengths without their '\n'
+	FirstSeq   int64 // seq of the first record line
+	LastSeq    int64 // seq of the last record line, >= FirstSeq
+	IntervalMs int64 // the adaptive batch interval in force when the batch closed
+}
+
+// Validate reports the first field of h that a parser would reject.
+func (h Header) Validate() error {
+	switch {
+	case h.ID < 1:
+		return fmt.Errorf("batch header: \"id\" is %d, must be >= 1", h.ID)
+	case h.Count < 1:
+		return fmt.Errorf("batch header: \"count\" is %d, must be >= 1", h.Count)
+	case h.Bytes < 0:
+		return fmt.Errorf("batch header: \"bytes\" is %d, must be >= 0", h.Bytes)
+	case h.FirstSeq < 0:
+		return fmt.Errorf("batch header: \"firstSeq\" is %d, must be >= 0", h.FirstSeq)
+	case h.LastSeq < h.FirstSeq:
+		return fmt.Errorf("batch header: \"lastSeq\" %d is below \"firstSeq\" %d", h.LastSeq, h.FirstSeq)
+	case h.IntervalMs < 0:
+		return fmt.Errorf("batch header: \"intervalMs\" is %d, must be >= 0", h.IntervalMs)
+	}
+	return nil
+}
+
+// AppendHeader appends the header line for h to dst, without a newline.
+// It does not validate h; see Header.Validate.
+func AppendHeader(dst []byte, h Header) []byte {
+	dst = append(dst, `{"batch":{"id":`...)
+	dst = strconv.AppendInt(dst, h.ID, 10)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, int64(h.Count), 10)
+	dst = append(dst, `,"bytes":`...)
+	dst = strconv.AppendInt(dst, h.Bytes, 10)
+	dst = append(dst, `,"firstSeq":`...)
+	dst = strconv.AppendInt(dst, h.FirstSeq, 10)
+	dst = append(dst, `,"lastSeq":`...)
+	dst = strconv.AppendInt(dst, h.LastSeq, 10)
+	dst = append(dst, `,"intervalMs":`...)
+	dst = strconv.AppendInt(dst, h.IntervalMs, 10)
+	return append(dst, "}}"...)
+}
+
+var (
+	headerPrefix = []byte(`{"batch":`)
+	batchKey     = []byte(`"batch"`)
+	uEscape      = []byte(`\u00`)
+)
+
+// ParseHeader reports whether line is a batch header — a JSON object with a
+// top-level "batch" key — and if so parses it. A header that is malformed
+// (not valid JSON, a field missing, duplicated, of the wrong type or out of
+// range) returns true and an error saying what is wrong. Any other line,
+// including invalid JSON that does not start like a header, returns
+// (Header{}, false, nil): it is the caller's business as a record line.
+//
+// Detection is cheap for record lines: a line that contains neither the
+// text "batch" in quotes nor a \u escape of a letter (the only other way to
+// spell the key) cannot have a "batch" key and is not parsed at all; a line
+// starting {"batch": is parsed at once; anything else is parsed to look at
+// its top-level keys, so a header written with whitespace is recognised.
+// A nil p is allowed (a parser is then allocated per call).
+func ParseHeader(p *fastjson.Parser, line []byte) (Header, bool, error) {
+	if !bytes.HasPrefix(line, headerPrefix) && !bytes.Contains(line, batchKey) && !hasLetterEscape(line) {
+		return Header{}, false, nil
+	}
+	if p == nil {
+		p = new(fastjson.Parser)
+	}
+	// fastjson's parser is lenient (it takes NaN, for one), so a line it
+	// reads is validated strictly only once it is known to be a header: a
+	// record line is the caller's to judge.
+	v, err := p.ParseBytes(line)
+	if err != nil {
+		if looksLikeHeader(line) {
+			return Header{}, true, fmt.Errorf("batch header: invalid JSON: %v", err)
+		}
+		return Header{}, false, nil
+	}
+	top, err := v.Object()
+	if err != nil {
+		return Header{}, false, nil
+	}
+	var bv *fastjson.Value
+	n := 0
+	top.Visit(func(k []byte, v *fastjson.Value) {
+		if string(k) == "batch" {
+			bv = v
+			n++
+		}
+	})
+	if n == 0 {
+		return Header{}, false, nil
+	}
+	if err := fastjson.ValidateBytes(line); err != nil {
+		return Header{}, true, fmt.Errorf("batch header: invalid JSON: %v", err)
+	}
+	if n > 1 {
+		return Header{}, true, fmt.Errorf("batch header: duplicate key \"batch\"")
+	}
+	h, err := parseHeaderBody(bv)
+	return h, true, err
+}
+
+func parseHeaderBody(bv *fastjson.Value) (Header, error) {
+	o, err := bv.Object()
+	if err != nil {
+		return Header{}, fmt.Errorf("batch header: \"batch\" must be an object, got %s", bv.Type())
+	}
+	var f fields
+	f.want("batch header", "id", "count", "bytes", "firstSeq", "lastSeq", "intervalMs")
+	o.Visit(f.visit)
+	if err := f.check(); err != nil {
+		return Header{}, err
+	}
+	var h Header
+	var count int64
+	for i, dst := range []*int64{&h.ID, &count, &h.Bytes, &h.FirstSeq, &h.LastSeq, &h.IntervalMs} {
+		if *dst, err = f.int(i); err != nil {
+			return Header{}, err
+		}
+	}
+	if count < 1 {
+		return Header{}, fmt.Errorf("batch header: \"count\" is %d, must be >= 1", count)
+	}
+	h.Count = int(count)
+	if int64(h.Count) != count {
+		return Header{}, fmt.Errorf("batch header: \"count\" %d is too large", count)
+	}
+	if err := h.Validate(); err != nil {
+		return Header{}, err
+	}
+	return h, nil
+}
+
+// hasLetterEscape reports whether b may hold a \u escape of one of the
+// letters of "batch" (U+0061 to U+0074: \u006X or \u007X). It may say yes
+// wrongly (an escaped backslash before "u"), never no wrongly. JSON.stringify
+// writes letters as they are, so records almost never have one.
+func hasLetterEscape(b []byte) bool {
+	for {
+		i := bytes.Index(b, uEscape)
+		if i < 0 || i+4 >= len(b) {
+			return false
+		}
+		if b[i+4] == '6' || b[i+4] == '7' {
+			return true
+		}
+		b = b[i+4:]
+	}
+}
+
+// looksLikeHeader reports whether b starts, after optional whitespace, as
+// {"batch": does; used only to classify lines that are not valid JSON.
+func looksLikeHeader(b []byte) bool {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipWS(b, i+1)
+	if !bytes.HasPrefix(b[i:], []byte(`"batch"`)) {
+		return false
+	}
+	i = skipWS(b, i+len(`"batch"`))
+	return i < len(b) && b[i] == ':'
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
