@@ -1,0 +1,135 @@
+package ship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/sink"
+)
+
+// ReadBatches reads audit-batch's framing (a header line, then exactly
+// count record lines) from r and sends each complete batch to out. It
+// returns nil at EOF or when ctx is done (the batch being read is dropped:
+// it was not acked, so it will be read again from the cursor). A header
+// whose records do not all arrive, a record line outside a batch, or a
+// record line that does not parse, is an input error (exit code 4); every
+// complete batch before it has been sent on.
+func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine int) error {
+	nr, err := ndjson.NewReader(r, ndjson.Options{MaxLine: maxLine})
+	if err != nil {
+		return exitcode.New(exitcode.Input, fmt.Errorf("stdin: %w", err))
+	}
+	var (
+		fj      fastjson.Parser
+		lp      chain.LineParser
+		cur     *Batch
+		want    int
+		hdrLine int64
+		ends    []int
+		nums    []int64
+	)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		line, err := nr.Next()
+		if err == io.EOF {
+			if cur != nil {
+				return exitcode.Errorf(exitcode.Input, "line %d: batch %d ended after %d of %d records (the stage before stopped mid-batch); not sent, it will be read again from the cursor",
+					hdrLine, cur.ID, len(ends), want)
+			}
+			return nil
+		}
+		if err != nil {
+			var le *ndjson.LineError
+			if errors.As(err, &le) {
+				return exitcode.New(exitcode.Input, fmt.Errorf("stdin: %w", err))
+			}
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		h, isHeader, err := batch.ParseHeader(&fj, line.Bytes)
+		if err != nil {
+			return exitcode.Errorf(exitcode.Input, "line %d: %v", line.Num, err)
+		}
+		if isHeader {
+			if cur != nil {
+				return exitcode.Errorf(exitcode.Input, "line %d: new batch header while batch %d (line %d) has %d of %d records", line.Num, cur.ID, hdrLine, len(ends), want)
+			}
+			cur = &Batch{ID: h.ID, arena: make([]byte, 0, h.Bytes)}
+			want, hdrLine, ends, nums = h.Count, line.Num, ends[:0], nums[:0]
+			continue
+		}
+		if cur == nil {
+			return exitcode.Errorf(exitcode.Input, "line %d: record line outside a batch (framed input must be a header line followed by its records)", line.Num)
+		}
+		nums = append(nums, line.Num)
+		cur.arena = append(cur.arena, line.Bytes...)
+		ends = append(ends, len(cur.arena))
+		if len(ends) < want {
+			continue
+		}
+		if i, err := cur.index(&lp, ends); err != nil {
+			return exitcode.Errorf(exitcode.Input, "line %d: %v", nums[i], err)
+		}
+		select {
+		case out <- cur:
+		case <-ctx.Done():
+			return nil
+		}
+		cur = nil
+	}
+}
+
+// index builds Records over the arena, once it no longer moves. Strings
+// alias the arena: the Batch owns it for its whole life.
+func (b *Batch) index(lp *chain.LineParser, ends []int) (int, error) {
+	b.Records = make([]sink.Record, len(ends))
+	start := 0
+	for i, end := range ends {
+		line := b.arena[start:end:end]
+		rec, err := lp.Parse(line)
+		if err != nil {
+			return i, err
+		}
+		b.Records[i] = sink.Record{
+			Seq: rec.Seq, TS: rec.TS,
+			TenantID: label(line, rec.TenantID), Kind: label(line, rec.Kind),
+			Hash: str(rec.RecordHash), PrevHash: str(rec.PrevHash),
+			Line: line, Raw: rec.Raw,
+		}
+		start = end
+	}
+	return 0, nil
+}
+
+// label views b as a string if it lies inside line (the arena); an
+// unescaped label lives in the parser's scratch and is copied.
+func label(line, b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	lo := uintptr(unsafe.Pointer(&line[0]))
+	p := uintptr(unsafe.Pointer(&b[0]))
+	if p >= lo && p < lo+uintptr(len(line)) {
+		return str(b)
+	}
+	return string(b)
+}
+
+// str views b as a string without copying. b must be arena memory (or the
+// parser's scratch for an escaped label, which is then copied).
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

@@ -1,0 +1,449 @@
+// Package ship is the delivery engine of audit-ship, shared by every sink:
+// several requests in flight with acks still emitted in seq order, retries
+// with capped exponential backoff and full jitter (honouring Retry-After),
+// splitting on 413, bisecting a 400 down to the poison record, quarantine,
+// and the self-pause after consecutive non-retryable failures.
+//
+// The at-least-once rule it keeps: an ack for a batch is emitted only after
+// every record in it was delivered (or quarantined, and named in the ack),
+// and only after the acks of all earlier batches. Whatever is not acked is
+// read again from the cursor on the next start.
+package ship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/sink"
+)
+
+// Batch is a group of records shipped and acked together. Records alias
+// the batch's own memory.
+type Batch struct {
+	ID      int64
+	Records []sink.Record
+	Status  []sink.Status
+	Reason  []string
+	handled []bool // poison already quarantined
+	arena   []byte
+}
+
+// Options configure a Shipper.
+type Options struct {
+	Exporter     string        // cursor name, e.g. "splunk:prod"
+	Inflight     int           // requests in flight at once (default 4)
+	PauseAfter   int           // consecutive non-retryable failures before self-pause (default 5)
+	MinBackoff   time.Duration // first retry delay before jitter (default 250ms)
+	MaxBackoff   time.Duration // cap of the retry delay (default 30s)
+	DrainTimeout time.Duration // after a stop request, how long in-flight batches may still try (default 30s)
+	Quarantine   *Quarantine   // where poison records go; nil: a poison record pauses the shipper
+	Acks         AckSink       // where acks go
+	Log          io.Writer     // diagnostics (stderr)
+	Metrics      *Metrics      // counters; may be nil
+
+	// For tests: the jitter source and the sleep function.
+	Rand  func() float64
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// AckSink receives the ack of each delivered batch, in seq order.
+type AckSink interface {
+	Ack(ctx context.Context, a batch.Ack) error
+	// Close flushes acks still pending, waiting at most until ctx is done.
+	Close(ctx context.Context) error
+}
+
+// ErrPaused is returned (wrapped, with exit code exitcode.Paused) when the
+// shipper paused itself.
+var ErrPaused = errors.New("shipper paused")
+
+// Shipper delivers batches through one sink.
+type Shipper struct {
+	sink sink.Sink
+	opt  Options
+
+	consecutive atomic.Int64 // non-retryable failures since the last delivery
+	pauseOnce   sync.Once
+	pauseErr    error
+	pauseCancel context.CancelFunc
+	rmu         sync.Mutex
+	rng         *rand.Rand
+}
+
+// New returns a Shipper.
+func New(s sink.Sink, opt Options) *Shipper {
+	if opt.Inflight <= 0 {
+		opt.Inflight = 4
+	}
+	if opt.PauseAfter <= 0 {
+		opt.PauseAfter = 5
+	}
+	if opt.MinBackoff <= 0 {
+		opt.MinBackoff = 250 * time.Millisecond
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = 30 * time.Second
+	}
+	if opt.DrainTimeout <= 0 {
+		opt.DrainTimeout = 30 * time.Second
+	}
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = &Metrics{}
+	}
+	sh := &Shipper{sink: s, opt: opt, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	if sh.opt.Rand == nil {
+		sh.opt.Rand = func() float64 { sh.rmu.Lock(); defer sh.rmu.Unlock(); return sh.rng.Float64() }
+	}
+	if sh.opt.Sleep == nil {
+		sh.opt.Sleep = sleep
+	}
+	return sh
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type job struct {
+	b    *Batch
+	done chan error
+}
+
+// Run ships every batch received from in until in is closed or ctx is
+// done, then waits for the batches in flight (at most DrainTimeout after ctx
+// is done) and emits their acks. It returns nil after a clean end, an error
+// wrapping ErrPaused (exit code 6) after a self-pause, or the first ack
+// failure.
+func (sh *Shipper) Run(ctx context.Context, in <-chan *Batch) error {
+	// sendCtx outlives ctx by DrainTimeout, so a graceful stop lets the
+	// requests in flight finish; a pause cancels it at once.
+	sendCtx, cancelSend := context.WithCancel(context.Background())
+	defer cancelSend()
+	sh.pauseCancel = cancelSend
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(sh.opt.DrainTimeout, cancelSend)
+		_ = t
+	})
+	defer stopDrain()
+
+	window := make(chan struct{}, sh.opt.Inflight)
+	order := make(chan *job, sh.opt.Inflight)
+	work := make(chan *job)
+	var wg sync.WaitGroup
+	for i := 0; i < sh.opt.Inflight; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				j.done <- sh.ship(sendCtx, j.b)
+			}
+		}()
+	}
+
+	seqErr := make(chan error, 1)
+	go func() { seqErr <- sh.sequence(sendCtx, order, window) }()
+
+dispatch:
+	for {
+		select {
+		case <-ctx.Done():
+			break dispatch
+		case <-sendCtx.Done():
+			break dispatch
+		case b, ok := <-in:
+			if !ok {
+				break dispatch
+			}
+			select { // wait for room in the in-flight window
+			case window <- struct{}{}:
+			case <-sendCtx.Done():
+				break dispatch
+			}
+			j := &job{b: b, done: make(chan error, 1)}
+			order <- j
+			work <- j
+		}
+	}
+	close(work)
+	close(order)
+	err := <-seqErr
+	wg.Wait()
+	if sh.pauseErr != nil {
+		return sh.pauseErr
+	}
+	return err
+}
+
+// sequence emits acks in batch order. After the first batch that did not
+// complete, no later ack is emitted (the cursor must not pass it).
+func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-chan struct{}) error {
+	var failed error
+	for j := range order {
+		err := <-j.done
+		<-window
+		if failed != nil {
+			continue
+		}
+		if err != nil {
+			failed = err
+			continue
+		}
+		a, ok := ackOf(sh.opt.Exporter, j.b)
+		if !ok {
+			continue
+		}
+		// The ack context is not ctx: a paused or draining shipper still
+		// hands over what was delivered.
+		if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
+			failed = fmt.Errorf("emit ack: %w", err)
+			sh.pause(failed)
+			continue
+		}
+		sh.opt.Metrics.AckedRecords.Add(int64(a.Count))
+		sh.opt.Metrics.LastAckedSeq.Store(a.LastSeq)
+	}
+	if errors.Is(failed, context.Canceled) {
+		return nil
+	}
+	return failed
+}
+
+func ackOf(exporter string, b *Batch) (batch.Ack, bool) {
+	if len(b.Records) == 0 {
+		return batch.Ack{}, false
+	}
+	a := batch.Ack{Exporter: exporter, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
+		LastHash: b.Records[len(b.Records)-1].Hash, Count: len(b.Records)}
+	for i, s := range b.Status {
+		if s == sink.Poison {
+			a.Quarantined = append(a.Quarantined, b.Records[i].Seq)
+		}
+	}
+	return a, true
+}
+
+// ship delivers one batch completely, or returns why it could not.
+func (sh *Shipper) ship(ctx context.Context, b *Batch) error {
+	if len(b.Status) != len(b.Records) {
+		b.Status = make([]sink.Status, len(b.Records))
+		b.Reason = make([]string, len(b.Records))
+	}
+	b.handled = make([]bool, len(b.Records))
+	idx := make([]int, len(b.Records))
+	for i := range idx {
+		idx[i] = i
+	}
+	start := time.Now()
+	err := sh.deliver(ctx, b, idx)
+	sh.opt.Metrics.observeBatch(time.Since(start))
+	return err
+}
+
+// deliver sends the records of b at positions idx until each is Delivered,
+// Duplicate or Poison (and quarantined).
+func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
+	attempt := 0
+	recs := make([]sink.Record, 0, len(idx))
+	for {
+		pending := idx[:0:0]
+		for _, i := range idx {
+			if b.Status[i] == sink.Pending {
+				pending = append(pending, i)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		recs = recs[:0]
+		for _, i := range pending {
+			recs = append(recs, b.Records[i])
+		}
+		sh.opt.Metrics.Inflight.Add(1)
+		res, err := sh.sink.Send(ctx, recs)
+		sh.opt.Metrics.Inflight.Add(-1)
+		sh.opt.Metrics.Requests.Add(1)
+
+		progress, delivered := false, 0
+		for k, i := range pending {
+			if k < len(res.Status) && res.Status[k] != sink.Pending {
+				b.Status[i] = res.Status[k]
+				if k < len(res.Reason) {
+					b.Reason[i] = res.Reason[k]
+				}
+				progress = true
+				switch res.Status[k] {
+				case sink.Delivered:
+					delivered++
+				case sink.Duplicate:
+					delivered++
+					sh.opt.Metrics.Duplicates.Add(1)
+				}
+			}
+		}
+		if delivered > 0 {
+			sh.consecutive.Store(0)
+			sh.opt.Metrics.DeliveredRecords.Add(int64(delivered))
+		}
+		if perr := sh.handlePoison(ctx, b, pending); perr != nil {
+			return perr
+		}
+		if err == nil {
+			if progress {
+				attempt = 0
+				continue
+			}
+			err = &sink.Error{Class: sink.Retryable, Code: -1, Msg: "the sink reported no outcome for the records sent"}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var se *sink.Error
+		if !errors.As(err, &se) {
+			se = &sink.Error{Class: sink.Retryable, Code: -1, Msg: err.Error()}
+		}
+		still := pending[:0:0]
+		for _, i := range pending {
+			if b.Status[i] == sink.Pending {
+				still = append(still, i)
+			}
+		}
+		switch se.Class {
+		case sink.TooLarge, sink.BadRequest:
+			if len(still) == 1 {
+				i := still[0]
+				b.Status[i] = sink.Poison
+				b.Reason[i] = se.Error()
+				if perr := sh.handlePoison(ctx, b, still); perr != nil {
+					return perr
+				}
+				continue
+			}
+			if se.Class == sink.TooLarge {
+				sh.opt.Metrics.Splits.Add(1)
+			} else {
+				sh.opt.Metrics.Bisects.Add(1)
+			}
+			half := len(still) / 2
+			if err := sh.deliver(ctx, b, still[:half:half]); err != nil {
+				return err
+			}
+			if err := sh.deliver(ctx, b, still[half:]); err != nil {
+				return err
+			}
+			return nil
+		case sink.Config:
+			sh.opt.Metrics.failure(false, "config")
+			n := sh.consecutive.Add(1)
+			fmt.Fprintf(sh.opt.Log, "audit-ship: %s: %v (non-retryable failure %d of %d before pausing)\n", sh.opt.Exporter, se, n, sh.opt.PauseAfter)
+			if n >= int64(sh.opt.PauseAfter) {
+				return sh.pause(fmt.Errorf("%d consecutive non-retryable failures, the last: %v", n, se))
+			}
+		default:
+			sh.opt.Metrics.failure(true, reasonOf(se))
+			if attempt == 0 || attempt%10 == 0 {
+				fmt.Fprintf(sh.opt.Log, "audit-ship: %s: %v; retrying (attempt %d)\n", sh.opt.Exporter, se, attempt+1)
+			}
+		}
+		d := sh.backoff(attempt, se.RetryAfter)
+		attempt++
+		sh.opt.Metrics.Retries.Add(1)
+		if err := sh.opt.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+func reasonOf(se *sink.Error) string {
+	switch {
+	case se.HTTPStatus == 0:
+		return "network"
+	case se.HTTPStatus == 429:
+		return "throttled"
+	case se.HTTPStatus >= 500:
+		return "server"
+	}
+	return "other"
+}
+
+// handlePoison quarantines the records of b at idx newly marked Poison.
+func (sh *Shipper) handlePoison(ctx context.Context, b *Batch, idx []int) error {
+	for _, i := range idx {
+		if b.Status[i] != sink.Poison || b.handled[i] {
+			continue
+		}
+		b.handled[i] = true
+		r := &b.Records[i]
+		sh.opt.Metrics.failure(false, "poison")
+		if sh.opt.Quarantine == nil {
+			return sh.pause(fmt.Errorf("the SIEM rejected record seq %d (%s): %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, b.Reason[i]))
+		}
+		if err := sh.opt.Quarantine.Put(sh.opt.Exporter, r, b.Reason[i]); err != nil {
+			return sh.pause(fmt.Errorf("quarantine seq %d: %w", r.Seq, err))
+		}
+		sh.opt.Metrics.Quarantined.Add(1)
+		fmt.Fprintf(sh.opt.Log, "audit-ship: %s: record seq %d rejected by the SIEM, quarantined in %s: %s\n", sh.opt.Exporter, r.Seq, sh.opt.Quarantine.Path(), b.Reason[i])
+		n := sh.consecutive.Add(1)
+		if n >= int64(sh.opt.PauseAfter) {
+			return sh.pause(fmt.Errorf("%d consecutive non-retryable failures (the last: record seq %d rejected)", n, r.Seq))
+		}
+	}
+	return nil
+}
+
+// pause stops the shipper: no more sends, no more acks after the last
+// complete batch.
+func (sh *Shipper) pause(cause error) error {
+	sh.pauseOnce.Do(func() {
+		sh.opt.Metrics.Paused.Store(1)
+		sh.pauseErr = exitcode.New(exitcode.Paused, fmt.Errorf("%w: %v; records from the last ack on were not acked and will be re-sent from the cursor on the next start", ErrPaused, cause))
+		if sh.pauseCancel != nil {
+			sh.pauseCancel()
+		}
+	})
+	return sh.pauseErr
+}
+
+// MaxRetryAfter caps a server's Retry-After: a broken or hostile value must
+// not park the shipper for hours without a word.
+const MaxRetryAfter = 5 * time.Minute
+
+// backoff is capped exponential backoff with full jitter, never shorter
+// than the server's Retry-After.
+func (sh *Shipper) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	ceil := sh.opt.MinBackoff
+	for i := 0; i < attempt && ceil < sh.opt.MaxBackoff; i++ {
+		ceil *= 2
+	}
+	if ceil > sh.opt.MaxBackoff {
+		ceil = sh.opt.MaxBackoff
+	}
+	d := time.Duration(sh.opt.Rand() * float64(ceil))
+	if retryAfter > MaxRetryAfter {
+		retryAfter = MaxRetryAfter
+	}
+	if retryAfter > d {
+		d = retryAfter
+	}
+	return d
+}

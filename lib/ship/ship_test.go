@@ -1,0 +1,341 @@
+package ship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/sink"
+)
+
+// fakeSink is a func-field mock: each test decides per request.
+type fakeSink struct {
+	mu    sync.Mutex
+	send  func(call int, recs []sink.Record) (sink.Result, error)
+	calls int
+	got   map[int64]int // seq -> times delivered
+}
+
+var _ sink.Sink = (*fakeSink)(nil)
+
+func (f *fakeSink) Send(ctx context.Context, recs []sink.Record) (sink.Result, error) {
+	f.mu.Lock()
+	f.calls++
+	call := f.calls
+	f.mu.Unlock()
+	res, err := f.send(call, recs)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.got == nil {
+		f.got = map[int64]int{}
+	}
+	for i, s := range res.Status {
+		if s == sink.Delivered || s == sink.Duplicate {
+			f.got[recs[i].Seq]++
+		}
+	}
+	return res, err
+}
+func (f *fakeSink) Check(ctx context.Context) error { return nil }
+func (f *fakeSink) Close() error                    { return nil }
+
+func ok(recs []sink.Record) sink.Result { return sink.NewResult(len(recs)).All(sink.Delivered) }
+
+type ackLog struct {
+	mu   sync.Mutex
+	acks []batch.Ack
+}
+
+func (a *ackLog) Ack(ctx context.Context, ack batch.Ack) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.acks = append(a.acks, ack)
+	return nil
+}
+func (a *ackLog) Close(ctx context.Context) error { return nil }
+
+func mkBatches(nb, per int) []*Batch {
+	var out []*Batch
+	seq := int64(1)
+	for i := 0; i < nb; i++ {
+		b := &Batch{ID: int64(i + 1)}
+		for j := 0; j < per; j++ {
+			line := []byte(fmt.Sprintf(`{"seq":%d}`, seq))
+			b.Records = append(b.Records, sink.Record{Seq: seq, Hash: fmt.Sprintf("%064x", seq), Line: line, Raw: line})
+			seq++
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func run(t *testing.T, fs *fakeSink, opt Options, bs []*Batch) (*ackLog, *sleeps, error) {
+	t.Helper()
+	acks := &ackLog{}
+	sl := &sleeps{}
+	opt.Acks = acks
+	opt.Sleep = sl.sleep
+	opt.Rand = func() float64 { return 0.5 }
+	if opt.Exporter == "" {
+		opt.Exporter = "test:x"
+	}
+	sh := New(fs, opt)
+	in := make(chan *Batch)
+	go func() {
+		for _, b := range bs {
+			in <- b
+		}
+		close(in)
+	}()
+	done := make(chan error)
+	go func() { done <- sh.Run(context.Background(), in) }()
+	select {
+	case err := <-done:
+		return acks, sl, err
+	case <-time.After(20 * time.Second):
+		t.Fatal("shipper did not finish")
+	}
+	return nil, nil, nil
+}
+
+func TestAcksInOrderUnderConcurrency(t *testing.T) {
+	// Early batches are slow, later ones fast: acks must still come in order.
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		if recs[0].Seq%20 == 1 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		return ok(recs), nil
+	}}
+	bs := mkBatches(40, 10)
+	acks, _, err := run(t, fs, Options{Inflight: 8}, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acks.acks) != 40 {
+		t.Fatalf("%d acks, want 40", len(acks.acks))
+	}
+	for i, a := range acks.acks {
+		if a.FirstSeq != int64(i*10+1) || a.LastSeq != int64(i*10+10) || a.Count != 10 || a.LastHash != fmt.Sprintf("%064x", a.LastSeq) {
+			t.Fatalf("ack %d = %+v", i, a)
+		}
+	}
+}
+
+func TestRetryHonoursRetryAfter(t *testing.T) {
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		if call <= 3 {
+			return sink.Result{}, &sink.Error{Class: sink.Retryable, HTTPStatus: 503, Code: 9, RetryAfter: 7 * time.Second}
+		}
+		return ok(recs), nil
+	}}
+	acks, sl, err := run(t, fs, Options{Inflight: 1, MinBackoff: time.Second, MaxBackoff: 4 * time.Second}, mkBatches(1, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acks.acks) != 1 || len(sl.d) != 3 {
+		t.Fatalf("acks %v sleeps %v", acks.acks, sl.d)
+	}
+	for _, d := range sl.d {
+		if d != 7*time.Second {
+			t.Fatalf("slept %v, want the Retry-After of 7s", sl.d)
+		}
+	}
+}
+
+func TestBackoffCappedFullJitter(t *testing.T) {
+	sh := New(&fakeSink{}, Options{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Rand: func() float64 { return 0.999999 }})
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		got := sh.backoff(i, 0)
+		if got > w*time.Millisecond || got < w*time.Millisecond*99/100 {
+			t.Errorf("attempt %d: %v, want just under %v", i, got, w*time.Millisecond)
+		}
+	}
+	sh.opt.Rand = func() float64 { return 0 }
+	if got := sh.backoff(5, 0); got != 0 {
+		t.Errorf("full jitter must reach 0, got %v", got)
+	}
+}
+
+func TestPartialResultQuarantinesAndResends(t *testing.T) {
+	dir := t.TempDir()
+	q, err := OpenQuarantine(filepath.Join(dir, "q.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// HEC invalid-event-number 2: events 0,1 delivered, 2 poison, rest pending.
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		if call == 1 {
+			r := sink.NewResult(len(recs))
+			r.Status[0], r.Status[1], r.Status[2] = sink.Delivered, sink.Delivered, sink.Poison
+			r.Reason[2] = "HTTP 400 code 6: Invalid data format"
+			return r, nil
+		}
+		return ok(recs), nil
+	}}
+	acks, _, err := run(t, fs, Options{Quarantine: q}, mkBatches(1, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acks.acks) != 1 || fmt.Sprint(acks.acks[0].Quarantined) != "[3]" || acks.acks[0].LastSeq != 6 {
+		t.Fatalf("acks %+v", acks.acks)
+	}
+	for seq := int64(1); seq <= 6; seq++ {
+		want := 1
+		if seq == 3 {
+			want = 0
+		}
+		if fs.got[seq] != want {
+			t.Errorf("seq %d delivered %d times, want %d", seq, fs.got[seq], want)
+		}
+	}
+	b, _ := os.ReadFile(q.Path())
+	if !strings.Contains(string(b), `"seq":3,"recordHash":"`) || !strings.Contains(string(b), `"line":{"seq":3}`) || !strings.Contains(string(b), "code 6") {
+		t.Fatalf("quarantine file: %s", b)
+	}
+	if fi, _ := os.Stat(q.Path()); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("quarantine mode %v", fi.Mode())
+	}
+}
+
+func TestTooLargeSplitsAndBadRequestBisects(t *testing.T) {
+	for _, class := range []sink.Class{sink.TooLarge, sink.BadRequest} {
+		t.Run(class.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			q, _ := OpenQuarantine(filepath.Join(dir, "q"))
+			// Any request holding seq 5, or of more than 3 records, fails.
+			fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+				for _, r := range recs {
+					if r.Seq == 5 || len(recs) > 3 {
+						return sink.Result{}, &sink.Error{Class: class, HTTPStatus: 413, Code: -1}
+					}
+				}
+				return ok(recs), nil
+			}}
+			acks, _, err := run(t, fs, Options{Quarantine: q}, mkBatches(1, 8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(acks.acks) != 1 || fmt.Sprint(acks.acks[0].Quarantined) != "[5]" {
+				t.Fatalf("acks %+v", acks.acks)
+			}
+			for seq := int64(1); seq <= 8; seq++ {
+				if want := map[bool]int{true: 0, false: 1}[seq == 5]; fs.got[seq] != want {
+					t.Errorf("seq %d delivered %d times", seq, fs.got[seq])
+				}
+			}
+		})
+	}
+}
+
+func TestSelfPauseAfterConsecutiveConfigFailures(t *testing.T) {
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		if recs[0].Seq <= 20 {
+			return ok(recs), nil
+		}
+		return sink.Result{}, &sink.Error{Class: sink.Config, HTTPStatus: 403, Code: 4, Msg: "Invalid token"}
+	}}
+	acks, _, err := run(t, fs, Options{Inflight: 1, PauseAfter: 5}, mkBatches(5, 10))
+	if !errors.Is(err, ErrPaused) || exitcode.Of(err) != exitcode.Paused {
+		t.Fatalf("err %v (code %d), want paused", err, exitcode.Of(err))
+	}
+	if len(acks.acks) != 2 || acks.acks[1].LastSeq != 20 {
+		t.Fatalf("acks %+v: only the two delivered batches may be acked", acks.acks)
+	}
+	if fs.calls != 2+5 {
+		t.Fatalf("%d sends, want 2 good + 5 failed", fs.calls)
+	}
+}
+
+func TestPoisonWithoutQuarantinePauses(t *testing.T) {
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		r := ok(recs)
+		for i := range recs {
+			if recs[i].Seq == 13 {
+				r.Status[i] = sink.Poison
+				r.Reason[i] = "mapper_parsing_exception"
+			}
+		}
+		return r, nil
+	}}
+	acks, _, err := run(t, fs, Options{Inflight: 1}, mkBatches(3, 5))
+	if exitcode.Of(err) != exitcode.Paused || !strings.Contains(err.Error(), "seq 13") {
+		t.Fatalf("err %v", err)
+	}
+	if len(acks.acks) != 2 || acks.acks[1].LastSeq != 10 {
+		t.Fatalf("acks %+v", acks.acks)
+	}
+}
+
+func TestDeliveryResetsConsecutiveCount(t *testing.T) {
+	// Four config failures, a success, four more: never five in a row.
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		if call == 5 || call >= 10 {
+			return ok(recs), nil
+		}
+		return sink.Result{}, &sink.Error{Class: sink.Config, HTTPStatus: 401, Code: 3}
+	}}
+	acks, _, err := run(t, fs, Options{Inflight: 1, PauseAfter: 5}, mkBatches(2, 3))
+	if err != nil {
+		t.Fatalf("paused too early: %v", err)
+	}
+	if len(acks.acks) != 2 {
+		t.Fatalf("acks %+v", acks.acks)
+	}
+}
+
+func TestDuplicateCountsAsDelivered(t *testing.T) {
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		return sink.NewResult(len(recs)).All(sink.Duplicate), nil
+	}}
+	acks, _, err := run(t, fs, Options{}, mkBatches(2, 4))
+	if err != nil || len(acks.acks) != 2 {
+		t.Fatalf("err %v acks %+v", err, acks.acks)
+	}
+}
+
+func TestGracefulStopDrainsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		<-release
+		return ok(recs), nil
+	}}
+	acks := &ackLog{}
+	sh := New(fs, Options{Exporter: "t:x", Inflight: 2, Acks: acks, DrainTimeout: 10 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	in := make(chan *Batch, 2)
+	for _, b := range mkBatches(2, 3) {
+		in <- b
+	}
+	done := make(chan error)
+	go func() { done <- sh.Run(ctx, in) }()
+	time.Sleep(50 * time.Millisecond) // both batches are in flight
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(acks.acks) != 2 {
+		t.Fatalf("in-flight batches must finish and be acked after a stop request: %+v", acks.acks)
+	}
+}

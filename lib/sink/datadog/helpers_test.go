@@ -1,0 +1,192 @@
+package datadog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/secret"
+	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
+)
+
+// Keys used by the tests; no error may ever contain one.
+const (
+	apiKey    = "0123456789abcdef0123456789abcdef"
+	newAPIKey = "fedcba9876543210fedcba9876543210"
+)
+
+// keySource writes k to a file and returns a Source reading it, and the
+// file's path for rotation.
+func keySource(t testing.TB, k string) (*secret.Source, string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "dd-api-key")
+	if err := os.WriteFile(p, []byte(k+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := secret.NewSource(context.Background(), "file:"+p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, p
+}
+
+// rotate replaces the key file atomically, as a secret manager does.
+func rotate(t *testing.T, path, k string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(k+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awkward record values: everything the JSON string escaper must carry.
+var awkward = []string{
+	`plain`,
+	`quote \" backslash \\ slash / newline \n tab \t`,
+	`unicode é ü 日本 😀 \ud83d\ude00`,
+	"line sep \u2028 para sep \u2029 <script>&amp;",
+	`controls \u0000 \u001f \u007f \b \f`,
+}
+
+// records returns n chained record lines, each about size bytes, with ts
+// from 1764244800123 on.
+func records(t testing.TB, n, size int) []sink.Record {
+	return chainRecords(t, n, size, 1764244800123, "")
+}
+
+// chainRecords builds n record lines as Declaragent writes them
+// (CONTRACTS.md sections 2 and 3): each "record" is canonical JSON and
+// recordHash = hex(sha256(prevHash + "\n" + record)), chained from prev.
+// The sink.Record fields are filled by chain.LineParser from the line.
+func chainRecords(t testing.TB, n, size int, ts0 int64, prev string) []sink.Record {
+	t.Helper()
+	var p chain.LineParser
+	out := make([]sink.Record, n)
+	for i := range out {
+		seq := int64(i + 40)
+		ts := ts0 + int64(i)
+		rec := fmt.Sprintf(`{"ts":%d,"tenantId":"acme","kind":"tool_call","msg":"%s","n":1.50}`, ts, awkward[i%len(awkward)])
+		if pad := size - len(rec) - 230; pad > 0 {
+			rec = rec[:len(rec)-1] + `,"pad":"` + strings.Repeat("x", pad) + `"}`
+		}
+		canon, err := chain.Canonical(nil, []byte(rec))
+		if err != nil {
+			t.Fatalf("canonical %s: %v", rec, err)
+		}
+		hash := string(chain.AppendHexHash(nil, prev, canon))
+		line := fmt.Appendf(nil, `{"seq":%d,"ts":%d,"tenantId":"acme","kind":"tool_call","record":%s,"prevHash":"%s","recordHash":"%s"}`,
+			seq, ts, canon, prev, hash)
+		pr, err := p.Parse(line)
+		if err != nil {
+			t.Fatalf("parse %s: %v", line, err)
+		}
+		out[i] = sink.Record{Seq: pr.Seq, TS: pr.TS, TenantID: string(pr.TenantID), Kind: string(pr.Kind),
+			Hash: string(pr.RecordHash), PrevHash: string(pr.PrevHash), Line: line, Raw: pr.Raw}
+		if out[i].Hash != hash || out[i].Seq != seq {
+			t.Fatalf("LineParser read %+v from %s", out[i], line)
+		}
+		prev = hash
+	}
+	return out
+}
+
+func newSink(t testing.TB, cfg Config) *Sink {
+	t.Helper()
+	if cfg.APIKey == nil {
+		cfg.APIKey, _ = keySource(t, apiKey)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func startFake(t testing.TB, opts ddfake.Options) *ddfake.Server {
+	t.Helper()
+	f := ddfake.New(opts)
+	t.Cleanup(f.Close)
+	return f
+}
+
+func statuses(ss ...sink.Status) []sink.Status { return ss }
+
+func repeat(s sink.Status, n int) []sink.Status { return slices.Repeat([]sink.Status{s}, n) }
+
+// noSecret fails if the error holds a key.
+func noSecret(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, k := range []string{apiKey, newAPIKey} {
+		if strings.Contains(err.Error(), k) {
+			t.Fatalf("error leaks the API key: %v", err)
+		}
+	}
+}
+
+// failure is an expected *sink.Error.
+type failure struct {
+	class      sink.Class
+	status     int
+	retryAfter int // seconds; -1: any
+	contains   []string
+}
+
+// checkErr compares err with an expected *sink.Error (nil: no error).
+func checkErr(t *testing.T, err error, w *failure) {
+	t.Helper()
+	if w == nil {
+		if err != nil {
+			t.Fatalf("err = %v", err)
+		}
+		return
+	}
+	var se *sink.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v (%T), want *sink.Error", err, err)
+	}
+	if se.Class != w.class || se.HTTPStatus != w.status || se.Code != -1 {
+		t.Errorf("err = %v: class %v status %d code %d, want %v %d", err, se.Class, se.HTTPStatus, se.Code, w.class, w.status)
+	}
+	if w.retryAfter >= 0 {
+		want := time.Duration(w.retryAfter) * time.Second
+		if d := se.RetryAfter - want; d < -2*time.Second || d > 0 || (want == 0) != (se.RetryAfter == 0) {
+			t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, want)
+		}
+	}
+	for _, c := range w.contains {
+		if !strings.Contains(err.Error(), c) {
+			t.Errorf("err %q does not contain %q", err, c)
+		}
+	}
+	if len(se.Msg) > maxMsg+400 {
+		t.Errorf("message of %d bytes is not truncated", len(se.Msg))
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	tm, err := http.ParseTime(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}

@@ -1,0 +1,517 @@
+package elastic
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/auditpipe/auditpipe/lib/sink"
+)
+
+const (
+	maxResponse     = 64 << 10 // response bytes read for anything but a bulk answer
+	maxBulkResponse = 1 << 20  // bulk answer bytes read, plus perItemResponse per item
+	perItemResponse = 16 << 10
+	maxMsg          = 512 // response text kept in an error or a Reason
+)
+
+const versionConflict = "version_conflict_engine_exception"
+
+var parserPool fastjson.ParserPool
+
+// reply is an HTTP response, read.
+type reply struct {
+	status     int
+	header     http.Header
+	body       []byte
+	truncated  bool     // the body was longer than the limit read
+	secrets    []string // credentials sent, to scrub from messages
+	refreshErr error    // a failed Refresh after 401/403
+}
+
+// Send implements sink.Sink: one bulk request for all records.
+func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	res := sink.NewResult(len(records))
+	if len(records) == 0 {
+		return res, nil
+	}
+	if s.closed.Load() {
+		return res, ErrClosed
+	}
+	sent := make([]int, 0, len(records))
+	for i := range records {
+		r := &records[i]
+		switch {
+		case s.cfg.IDField == IDRecordHash && r.Hash == "":
+			res.Status[i], res.Reason[i] = sink.Poison, "record has no recordHash to use as the document _id"
+		case s.cfg.DocShape == ShapeLine && bytes.IndexByte(r.Line, '\n') >= 0:
+			res.Status[i], res.Reason[i] = sink.Poison, "record line contains a newline, which would break the bulk body"
+		default:
+			sent = append(sent, i)
+		}
+	}
+	if len(sent) == 0 {
+		return res, nil
+	}
+	b, err := s.encode(records, sent)
+	if err != nil {
+		return res, fmt.Errorf("elastic: compress body: %w", err)
+	}
+	limit := maxBulkResponse + perItemResponse*len(sent)
+	r, err := s.doAuth(ctx, http.MethodPost, s.bulkURL, b, limit)
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case r.status/100 == 2:
+		return s.items(r, records, sent, res)
+	case r.status == http.StatusRequestEntityTooLarge:
+		return res, s.errf(r, sink.TooLarge, fmt.Sprintf("bulk request of %d bytes (%d uncompressed) too large", len(b.data), b.raw))
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		return res, s.errf(r, sink.Config, s.authAdvice(r, "may not write here: check the role's privileges "+
+			"(create_doc, create or write on index "+strconv.Quote(s.cfg.Index)+")"))
+	}
+	return res, s.statusError(r)
+}
+
+// bulkItem is one item of a bulk answer.
+type bulkItem struct {
+	status    int
+	id        string
+	hasID     bool
+	errType   string
+	errReason string
+	causeType string
+	cause     string
+}
+
+// parseBulk parses a bulk answer that must hold exactly n items.
+func parseBulk(p *fastjson.Parser, data []byte, n int) ([]bulkItem, error) {
+	v, err := p.ParseBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("not JSON: %v", err)
+	}
+	if v.Type() != fastjson.TypeObject {
+		return nil, fmt.Errorf("a JSON %s, not an object", v.Type())
+	}
+	iv := v.Get("items")
+	if iv == nil {
+		return nil, errors.New("no items")
+	}
+	arr, err := iv.Array()
+	if err != nil {
+		return nil, errors.New("items is not an array")
+	}
+	if len(arr) != n {
+		return nil, fmt.Errorf("%d items for %d documents sent", len(arr), n)
+	}
+	items := make([]bulkItem, n)
+	for k, a := range arr {
+		o, err := a.Object()
+		if err != nil || o.Len() != 1 {
+			return nil, fmt.Errorf("item %d is not an object with one action", k)
+		}
+		var res *fastjson.Value
+		o.Visit(func(_ []byte, v *fastjson.Value) { res = v })
+		if res.Type() != fastjson.TypeObject {
+			return nil, fmt.Errorf("item %d is not an object", k)
+		}
+		it := &items[k]
+		if sv := res.Get("status"); sv != nil {
+			if st, err := sv.Int(); err == nil {
+				it.status = st
+			}
+		}
+		if idv := res.Get("_id"); idv != nil {
+			id, err := idv.StringBytes()
+			if err != nil {
+				return nil, fmt.Errorf("item %d: _id is not a string", k)
+			}
+			it.id, it.hasID = string(id), true
+		}
+		if ev := res.Get("error"); ev != nil {
+			it.errType, it.errReason = errorText(ev)
+			if cv := ev.Get("caused_by"); cv != nil {
+				it.causeType, it.cause = errorText(cv)
+			}
+		}
+	}
+	return items, nil
+}
+
+// errorText returns the type and reason of an Elasticsearch error object
+// (or the string itself, as very old versions answered).
+func errorText(v *fastjson.Value) (typ, reason string) {
+	if b, err := v.StringBytes(); err == nil {
+		return "", string(b)
+	}
+	return string(v.GetStringBytes("type")), string(v.GetStringBytes("reason"))
+}
+
+// reason formats an item's error as "<status> <type>: <reason>".
+func (it *bulkItem) reason() string {
+	s := strconv.Itoa(it.status)
+	if it.errType != "" {
+		s += " " + it.errType
+	}
+	if it.errReason != "" {
+		s += ": " + it.errReason
+	}
+	if it.causeType != "" || it.cause != "" {
+		s += " (caused by " + it.causeType
+		if it.cause != "" {
+			s += ": " + it.cause
+		}
+		s += ")"
+	}
+	return s
+}
+
+// items classifies the items of a 2xx bulk answer.
+func (s *Sink) items(r *reply, records []sink.Record, sent []int, res sink.Result) (sink.Result, error) {
+	unusable := func(why string) (sink.Result, error) {
+		for _, i := range sent {
+			res.Status[i], res.Reason[i] = sink.Pending, ""
+		}
+		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: r.status, Code: -1,
+			Msg: "bulk answer unusable, so no record counts as delivered: " + s.clean(r, why)}
+	}
+	if r.truncated {
+		return unusable(fmt.Sprintf("longer than the %d bytes read", len(r.body)))
+	}
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	items, err := parseBulk(p, r.body, len(sent))
+	if err != nil {
+		return unusable(err.Error())
+	}
+	var (
+		idBuf           [64]byte
+		retry, forbid   []int // positions in items
+		odd             []int
+		retryStatus     int
+		forbidFirstText string
+	)
+	for k, it := range items {
+		i := sent[k]
+		if it.hasID {
+			if want := docID(s.cfg.IDField, &records[i], idBuf[:0]); it.id != string(want) {
+				return unusable(fmt.Sprintf("item %d has _id %q, but %q was sent there", k, it.id, want))
+			}
+		}
+		switch st := it.status; {
+		case st == http.StatusOK || st == http.StatusCreated:
+			res.Status[i] = sink.Delivered
+		case st == http.StatusConflict && (it.errType == "" || it.errType == versionConflict):
+			res.Status[i] = sink.Duplicate
+		case st == http.StatusRequestTimeout || st == http.StatusTooManyRequests || st >= 500 && st < 600:
+			if retry == nil || st == http.StatusTooManyRequests && retryStatus != http.StatusTooManyRequests {
+				retryStatus = st
+			}
+			retry = append(retry, k)
+		case st == http.StatusUnauthorized || st == http.StatusForbidden:
+			if forbid == nil {
+				forbidFirstText = it.reason()
+			}
+			forbid = append(forbid, k)
+		case st >= 400 && st < 500:
+			res.Status[i], res.Reason[i] = sink.Poison, s.clean(r, it.reason())
+		default:
+			odd = append(odd, k)
+		}
+	}
+	switch {
+	case len(forbid) > 0:
+		return res, &sink.Error{Class: sink.Config, HTTPStatus: items[forbid[0]].status, Code: -1, Msg: fmt.Sprintf(
+			"%d of %d documents refused: %s: the %s credentials may not create documents in index %q "+
+				"(they need the create_doc, create or write privilege on it): fix the role, not the records",
+			len(forbid), len(items), s.clean(r, forbidFirstText), s.kind, s.cfg.Index)}
+	case len(retry) > 0:
+		first := items[retry[0]]
+		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: retryStatus, Code: -1,
+			RetryAfter: retryAfter(r.header.Get("Retry-After"), time.Now()),
+			Msg: fmt.Sprintf("%d of %d documents refused for now (the first: %s); only those are resent",
+				len(retry), len(items), s.clean(r, first.reason()))}
+	case len(odd) > 0:
+		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: r.status, Code: -1, Msg: fmt.Sprintf(
+			"%d of %d bulk items have no usable status (the first: %d), so they are resent", len(odd), len(items), items[odd[0]].status)}
+	}
+	return res, nil
+}
+
+// statusError classifies the statuses every request shares.
+func (s *Sink) statusError(r *reply) *sink.Error {
+	switch {
+	case r.status == http.StatusRequestTimeout, r.status == http.StatusTooManyRequests, r.status >= 500:
+		e := s.errf(r, sink.Retryable, "")
+		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), time.Now())
+		return e
+	case r.status/100 == 3:
+		loc := r.header.Get("Location")
+		if u, err := url.Parse(loc); err == nil {
+			loc = u.Redacted()
+		}
+		return s.errf(r, sink.Config, fmt.Sprintf("redirected to %q: redirects are not followed (the credentials would go along); set URL to the final endpoint", loc))
+	case r.status == http.StatusNotFound:
+		return s.errf(r, sink.Config, "no Elasticsearch bulk API at "+s.display+": check the URL (the base URL, without /_bulk)")
+	}
+	return s.errf(r, sink.Config, "")
+}
+
+// authAdvice explains a 401 or 403; forbidden is what a 403 means here.
+func (s *Sink) authAdvice(r *reply, forbidden string) string {
+	var msg string
+	switch s.kind {
+	case AuthNone:
+		if r.status == http.StatusUnauthorized {
+			msg = "the cluster wants credentials and none are configured: set Auth"
+		} else {
+			msg = "anonymous access " + forbidden + "; set Auth to credentials that may"
+		}
+	default:
+		what := map[string]string{AuthAPIKey: "API key", AuthBasic: "password of user " + strconv.Quote(s.cfg.Auth.Username), AuthBearer: "bearer token"}[s.kind]
+		if r.status == http.StatusUnauthorized {
+			msg = "the " + what + " from " + s.source().String() + " was not accepted: check that it is correct, not expired or invalidated"
+		} else {
+			msg = "the " + what + " from " + s.source().String() + " was accepted but " + forbidden
+		}
+		if r.refreshErr != nil {
+			msg += "; re-reading it failed: " + r.refreshErr.Error()
+		} else {
+			msg += " (re-read after the refusal)"
+		}
+	}
+	return msg
+}
+
+// errf builds a *sink.Error for r with an explanation before the
+// response text.
+func (s *Sink) errf(r *reply, c sink.Class, explain string) *sink.Error {
+	msg := s.clean(r, responseText(r.body))
+	if msg != "" {
+		msg = strconv.Quote(msg)
+	}
+	if explain != "" {
+		if msg != "" {
+			msg = explain + ": Elasticsearch said " + msg
+		} else {
+			msg = explain
+		}
+	}
+	return &sink.Error{Class: c, HTTPStatus: r.status, Code: -1, Msg: msg}
+}
+
+// responseText returns the useful text of an error answer: "type: reason"
+// of an Elasticsearch error object, else the body as it is.
+func responseText(body []byte) string {
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return string(body)
+	}
+	ev := v.Get("error")
+	if ev == nil {
+		return string(body)
+	}
+	typ, reason := errorText(ev)
+	if typ == "" {
+		return reason
+	}
+	return typ + ": " + reason
+}
+
+// clean scrubs the credentials from text, keeps it on one line and cuts
+// it to maxMsg bytes. Scrubbing comes first, so a cut cannot leave part of
+// a secret behind.
+func (s *Sink) clean(r *reply, text string) string {
+	for _, t := range r.secrets {
+		if t != "" {
+			text = strings.ReplaceAll(text, t, "[secret]")
+		}
+	}
+	text = strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f {
+			return ' '
+		}
+		return c
+	}, strings.TrimSpace(text))
+	if len(text) > maxMsg {
+		cut := maxMsg
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	return text
+}
+
+// doAuth sends a request with the credentials and, on 401/403, re-resolves
+// the secret and, if it changed, sends the request once more with the new
+// one. It compares the secret it sent with the current one rather than
+// trusting Refresh's changed, so concurrent requests that all failed with
+// the old secret all retry.
+func (s *Sink) doAuth(ctx context.Context, method, u string, b body, limit int) (*reply, error) {
+	src := s.source()
+	if src == nil {
+		return s.do(ctx, method, u, b, credential{}, limit)
+	}
+	v, err := src.Get(ctx)
+	if err != nil {
+		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: "read " + s.kind + " secret: " + err.Error()}
+	}
+	cred, err := s.makeCredential(v)
+	if err != nil {
+		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: err.Error()}
+	}
+	r, err := s.do(ctx, method, u, b, cred, limit)
+	if err != nil || (r.status != http.StatusUnauthorized && r.status != http.StatusForbidden) {
+		return r, err
+	}
+	if _, err := src.Refresh(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		r.refreshErr = err
+		return r, nil
+	}
+	cur, err := src.Get(ctx)
+	if err != nil || cur == v {
+		return r, nil
+	}
+	cred2, err := s.makeCredential(cur)
+	if err != nil {
+		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: err.Error()}
+	}
+	r2, err := s.do(ctx, method, u, b, cred2, limit)
+	if err != nil {
+		return nil, err
+	}
+	r2.secrets = append(r2.secrets, cred.header, cred.secret)
+	return r2, nil
+}
+
+// do sends one request and reads the reply (at most limit bytes of it). A
+// transport failure comes back as a Retryable *sink.Error, or as ctx.Err()
+// when ctx is done.
+func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential, limit int) (*reply, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	var rd io.Reader
+	if b.data != nil {
+		rd = bytes.NewReader(b.data)
+	}
+	req, err := http.NewRequestWithContext(rctx, method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("elastic: build request: %w", err)
+	}
+	if b.data != nil {
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		if s.cfg.DocShape == ShapeMessage {
+			// VictoriaLogs: message is _msg, @timestamp is _time.
+			// Elasticsearch ignores headers it does not know.
+			req.Header.Set("VL-Msg-Field", "message")
+			req.Header.Set("VL-Time-Field", "@timestamp")
+		}
+	}
+	if b.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	if cred.header != "" {
+		req.Header.Set("Authorization", cred.header)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "auditpipe")
+	r := &reply{secrets: []string{cred.header, cred.secret}}
+	resp, err := s.client.Do(req)
+	if err == nil {
+		r.body, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+		if len(r.body) > limit {
+			r.body, r.truncated = r.body[:limit], true
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4*maxResponse)) // so the connection is reused
+		resp.Body.Close()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Name the endpoint without its query: url.Error would print all of it.
+		where, _, _ := strings.Cut(u, "?")
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		msg := fmt.Sprintf("%s %s: %v", method, where, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg = fmt.Sprintf("%s %s: no complete response within %s", method, where, s.cfg.Timeout)
+		}
+		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, msg)}
+	}
+	r.status, r.header = resp.StatusCode, resp.Header
+	return r, nil
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+// It returns 0 when the header is absent or unusable.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(h, 10, 32); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Check implements sink.Sink: GET <URL>/ with the credentials. Errors are
+// *sink.Error with a Msg that says what to do.
+func (s *Sink) Check(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	r, err := s.doAuth(ctx, http.MethodGet, s.rootURL, body{}, maxResponse)
+	if err != nil {
+		var se *sink.Error
+		if errors.As(err, &se) && se.HTTPStatus == 0 && se.Class == sink.Retryable {
+			se.Msg = "cannot reach Elasticsearch (check the URL, DNS, firewall, TLS settings and HTTPS_PROXY/NO_PROXY): " + se.Msg
+		}
+		return err
+	}
+	switch {
+	case r.status == http.StatusOK:
+		p := parserPool.Get()
+		v, perr := p.ParseBytes(r.body)
+		ok := perr == nil && v.Type() == fastjson.TypeObject
+		parserPool.Put(p)
+		if !ok {
+			return s.errf(r, sink.Config, "GET "+s.rootURL+" answered 200 but not with Elasticsearch's JSON: "+
+				"check that URL is the cluster's base URL (not a proxy's or a login page)")
+		}
+		return nil
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		return s.errf(r, sink.Config, s.authAdvice(r, "may not call GET / (the role needs no more than to authenticate for it: is the key restricted, or a proxy in the way?)"))
+	case r.status == http.StatusNotFound:
+		return s.errf(r, sink.Config, "no Elasticsearch at "+s.display+": check the URL (the cluster's base URL, e.g. https://es.example.com:9200)")
+	}
+	e := s.statusError(r)
+	e.Msg = "GET " + s.rootURL + ": " + e.Msg
+	return e
+}
