@@ -1,0 +1,57 @@
+/*
+audit-ack commits an exporter's cursor from the acks audit-ship writes.
+
+Synopsis:
+
+	audit-ack --db PATH --exporter NAME [--fifo PATH] [--commit-interval D]
+
+# Input
+
+Ack lines (see audit-ship) from --fifo, or from stdin without it. The FIFO is
+created (mode 0600) if absent and opened read-write, so it never reaches
+end-of-file when a shipper exits: a restarted shipper simply carries on
+writing to it. On stdin, end-of-file ends the run.
+
+A line that is not a valid ack (a torn line left by a shipper killed
+mid-write) is reported and skipped: acks are cumulative, so the next one
+covers it. An ack for another exporter is refused (exit 2): each exporter
+needs its own FIFO and acker.
+
+# Output
+
+Nothing on stdout. The cursor is committed to the audit database:
+
+	audit_export_cursor(exporter_name, last_seq, updated_at)
+
+exactly as Declaragent writes it (an upsert that never moves last_seq
+backwards), and in the same transaction the hash of the last shipped record
+in auditpipe's own table auditpipe_cursor_hash, so that the next run's
+audit-verify --from-cursor proves its first record links to what was
+shipped. Commits are durable (synchronous=FULL), batched to at most one
+every --commit-interval, with a final commit at end of input and on
+SIGINT/SIGTERM. A quarantined seq in an ack is reported on stderr; the
+cursor moves past it (it is in the quarantine file, not lost).
+
+# Flags
+
+Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
+
+	-db PATH               audit database (must exist; the cursor tables are created if absent)
+	-exporter NAME         exporter (cursor) name, e.g. splunk:prod
+	-fifo PATH             FIFO to read; default stdin
+	-commit-interval D     at most one commit per D (default 500ms)
+	-busy-timeout D        wait for the database write lock (default 10s)
+	-quiet                 no summary line
+
+# Exit codes
+
+	0    end of input, or SIGINT/SIGTERM, after the final commit
+	1    runtime failure (reading the FIFO)
+	2    usage, or an ack for another exporter
+	5    database missing, not an audit database, or locked too long
+
+# Example
+
+	audit-ack --fifo /run/auditpipe/acks.fifo --db /var/lib/declaragent/audit.db --exporter splunk:prod
+*/
+package main

@@ -1,0 +1,9 @@
+package main
+
+import (
+	"os"
+
+	"github.com/auditpipe/auditpipe/stage/auditappend"
+)
+
+func main() { os.Exit(auditappend.Main()) }

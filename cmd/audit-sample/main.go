@@ -1,0 +1,9 @@
+package main
+
+import (
+	"os"
+
+	"github.com/auditpipe/auditpipe/stage/auditsample"
+)
+
+func main() { os.Exit(auditsample.Main()) }

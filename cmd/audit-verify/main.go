@@ -1,0 +1,9 @@
+package main
+
+import (
+	"os"
+
+	"github.com/auditpipe/auditpipe/stage/auditverify"
+)
+
+func main() { os.Exit(auditverify.Main()) }

@@ -1,0 +1,537 @@
+package auditdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Defaults of ReaderOptions and Follow.
+const (
+	DefaultBusyTimeout = 5 * time.Second
+	DefaultChunkRows   = 10000
+	DefaultChunkBytes  = 8 << 20
+	DefaultPoll        = 100 * time.Millisecond
+)
+
+// ReaderOptions configures OpenReader. The zero value gives the defaults.
+type ReaderOptions struct {
+	// BusyTimeout is how long a statement waits for a lock another process
+	// holds before failing with ErrLocked. Default DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// ChunkRows caps the rows one statement examines (default
+	// DefaultChunkRows), ChunkBytes the record bytes it buffers (default
+	// DefaultChunkBytes; a single larger record is still read).
+	ChunkRows  int
+	ChunkBytes int
+	// MmapSize, if positive, lets SQLite read up to that many bytes of the
+	// file through mmap (PRAGMA mmap_size) instead of read(2). That is
+	// about 15% faster on long scans, but an I/O error on a mapped page
+	// (a failing disk, a network file system) then kills the process with
+	// SIGBUS instead of returning an error. Off by default.
+	MmapSize int64
+}
+
+// DB is a read-only handle on an audit database. Its methods may be called
+// from several goroutines.
+type DB struct {
+	path       string
+	db         *sql.DB
+	busy       time.Duration
+	chunkRows  int
+	chunkBytes int
+}
+
+// OpenReader opens the audit database at path read-only (SQLite mode=ro and
+// PRAGMA query_only=1) and checks that it is an audit database. It never
+// creates the file. The errors it returns are described in the package
+// documentation; a *DBError is wrapped with exit code 5.
+func OpenReader(ctx context.Context, path string, opt ReaderOptions) (*DB, error) {
+	if opt.BusyTimeout <= 0 {
+		opt.BusyTimeout = DefaultBusyTimeout
+	}
+	if opt.ChunkRows <= 0 {
+		opt.ChunkRows = DefaultChunkRows
+	}
+	if opt.ChunkBytes <= 0 {
+		opt.ChunkBytes = DefaultChunkBytes
+	}
+	if err := statDB(path, "open"); err != nil {
+		return nil, err
+	}
+	params := url.Values{
+		"mode":          {"ro"},
+		"_busy_timeout": {millis(opt.BusyTimeout)},
+		"_query_only":   {"1"},
+	}
+	if opt.MmapSize > 0 {
+		params.Set("_pragma", "mmap_size("+strconv.FormatInt(opt.MmapSize, 10)+")")
+	}
+	name, err := dsn(path, params)
+	if err != nil {
+		return nil, classify(ctx, path, "open", opt.BusyTimeout, err)
+	}
+	sdb, err := sql.Open("sqlite", name)
+	if err != nil {
+		return nil, classify(ctx, path, "open", opt.BusyTimeout, err)
+	}
+	sdb.SetMaxIdleConns(2)
+	db := &DB{path: path, db: sdb, busy: opt.BusyTimeout, chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes}
+	if err := checkAuditDB(ctx, sdb, path, "open", opt.BusyTimeout); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// checkAuditDB reports ErrNotAuditDB unless audit_records exists with the
+// columns this package reads.
+func checkAuditDB(ctx context.Context, q queryer, path, op string, busy time.Duration) error {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type='table' AND name='audit_records'`).Scan(&n)
+	if err != nil {
+		return classify(ctx, path, op, busy, err)
+	}
+	if n == 0 {
+		return dbErr(path, op, ErrNotAuditDB, errors.New("no audit_records table"))
+	}
+	err = q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT `+rowColumns+` FROM audit_records LIMIT 0)`).Scan(&n)
+	if err != nil {
+		c := classify(ctx, path, op, busy, err)
+		if ctx.Err() != nil || isClassified(c) {
+			return c
+		}
+		return dbErr(path, op, ErrNotAuditDB, err) // e.g. "no such column: record_hash"
+	}
+	return nil
+}
+
+func isClassified(err error) bool {
+	var e *DBError
+	return errors.As(err, &e)
+}
+
+const rowColumns = `seq, ts, tenant_id, kind, record_json, prev_hash, record_hash`
+
+// Close closes the database.
+func (db *DB) Close() error { return db.db.Close() }
+
+// Path returns the path the database was opened with.
+func (db *DB) Path() string { return db.path }
+
+// Filter selects rows. The zero Filter selects every row.
+type Filter struct {
+	FromSeq, ToSeq int64     // inclusive bounds on seq; 0 means unbounded
+	Since, Until   time.Time // Since <= ts < Until (ts in ms); zero means unbounded
+	Tenants        []string  // tenant_id is one of these; empty means any
+	Kinds          []string  // kind is one of these; empty means any
+}
+
+func (f *Filter) validate() error {
+	if f.FromSeq < 0 || f.ToSeq < 0 {
+		return errors.New("filter: negative seq bound")
+	}
+	return nil
+}
+
+// HeadSeq returns the highest seq in audit_records, 0 if it is empty.
+func (db *DB) HeadSeq(ctx context.Context) (int64, error) {
+	var head int64
+	err := db.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&head)
+	return head, classify(ctx, db.path, "read head", db.busy, err)
+}
+
+// RecordHashAt returns the record_hash of the row with the given seq, and
+// whether such a row exists.
+func (db *DB) RecordHashAt(ctx context.Context, seq int64) (string, bool, error) {
+	var h string
+	err := db.db.QueryRowContext(ctx, `SELECT record_hash FROM audit_records WHERE seq = ?`, seq).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, classify(ctx, db.path, "read record hash", db.busy, err)
+	}
+	return h, true, nil
+}
+
+// Cursor is an exporter's committed position.
+type Cursor struct {
+	Exporter  string
+	LastSeq   int64
+	LastHash  string    // record_hash at LastSeq as audit-ack committed it; "" if unknown
+	UpdatedAt time.Time // from audit_export_cursor.updated_at, read as ms since the epoch
+	Found     bool      // false: no cursor row (or no cursor table) for this exporter
+}
+
+// Cursor reads the committed cursor of exporter. LastHash is set only when
+// auditpipe_cursor_hash holds a row for the same exporter at the same
+// last_seq: Declaragent's own tools move audit_export_cursor without
+// touching our table, and then the hash we kept is for another seq. A
+// database without auditpipe_cursor_hash (only Declaragent ever wrote to it)
+// gives LastHash ""; one without audit_export_cursor gives Found false.
+func (db *DB) Cursor(ctx context.Context, exporter string) (Cursor, error) {
+	return readCursor(ctx, db.db, db.path, db.busy, exporter)
+}
+
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+func readCursor(ctx context.Context, q queryer, path string, busy time.Duration, exporter string) (Cursor, error) {
+	c := Cursor{Exporter: exporter}
+	fail := func(err error) (Cursor, error) { return Cursor{}, classify(ctx, path, "read cursor", busy, err) }
+	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type='table' AND name IN ('audit_export_cursor', 'auditpipe_cursor_hash')`)
+	if err != nil {
+		return fail(err)
+	}
+	var hasCursor, hasHash bool
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		hasCursor = hasCursor || name == "audit_export_cursor"
+		hasHash = hasHash || name == "auditpipe_cursor_hash"
+	}
+	if err := rows.Close(); err != nil {
+		return fail(err)
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	if !hasCursor {
+		return c, nil
+	}
+	var updated int64
+	var hseq sql.NullInt64
+	var hhash sql.NullString
+	if hasHash {
+		// One statement, so both tables are read in one snapshot.
+		err = q.QueryRowContext(ctx, `SELECT c.last_seq, c.updated_at, h.last_seq, h.last_hash
+			FROM audit_export_cursor c LEFT JOIN auditpipe_cursor_hash h ON h.exporter_name = c.exporter_name
+			WHERE c.exporter_name = ?`, exporter).Scan(&c.LastSeq, &updated, &hseq, &hhash)
+	} else {
+		err = q.QueryRowContext(ctx, `SELECT last_seq, updated_at FROM audit_export_cursor WHERE exporter_name = ?`,
+			exporter).Scan(&c.LastSeq, &updated)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	c.Found = true
+	c.UpdatedAt = time.UnixMilli(updated)
+	if hseq.Valid && hhash.Valid && hseq.Int64 == c.LastSeq {
+		c.LastHash = hhash.String
+	}
+	return c, nil
+}
+
+// Scan calls fn for each row that f selects, in seq order, up to the head of
+// the log as it was when Scan started. It returns the seq of the last row
+// for which fn returned nil (0 if none).
+//
+// The Row and its RecordJSON are valid only until fn returns. Rows are read
+// in chunks: each chunk is read into a buffer by one statement, which is
+// finished before fn sees the first of its rows, so a slow fn never holds a
+// read transaction open. An error from fn stops the scan and is returned as
+// it is; so is ctx's error, checked after every row.
+func (db *DB) Scan(ctx context.Context, f Filter, fn func(*Row) error) (lastSeq int64, err error) {
+	s, err := db.newScanner(ctx, f, "scan")
+	if err != nil {
+		return 0, err
+	}
+	defer s.close()
+	end, err := s.head(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if f.ToSeq > 0 && f.ToSeq < end {
+		end = f.ToSeq
+	}
+	for s.pos < end {
+		more, err := s.chunk(ctx, end, fn)
+		if err != nil {
+			return s.last, err
+		}
+		if !more {
+			break
+		}
+	}
+	return s.last, nil
+}
+
+// Follow is Scan that does not stop at the head: after the rows that exist,
+// it waits for new ones and delivers them as they are committed, until ctx
+// is done or, if f.ToSeq is set, the row at ToSeq has been passed. While it
+// is caught up it checks every poll (default DefaultPoll when poll <= 0)
+// whether anything was committed (PRAGMA data_version, which costs no table
+// read) and queries only then. While fn blocks, nothing is polled.
+//
+// Follow returns nil when ctx is done: the row being handled by fn is
+// finished first, and no further row is delivered. Otherwise it returns the
+// first error from the database or from fn.
+func (db *DB) Follow(ctx context.Context, f Filter, poll time.Duration, fn func(*Row) error) error {
+	return db.FollowIdle(ctx, f, poll, fn, nil)
+}
+
+// FollowIdle is Follow with idle, if not nil, called each time every row
+// committed so far has been delivered and Follow is about to wait for more:
+// the moment to flush buffered output. It is called once per wait, not once
+// per poll. An error from idle ends FollowIdle, as one from fn does.
+func (db *DB) FollowIdle(ctx context.Context, f Filter, poll time.Duration, fn func(*Row) error, idle func() error) error {
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	s, err := db.newScanner(ctx, f, "follow")
+	if err != nil {
+		return stopped(ctx, err)
+	}
+	defer s.close()
+	end := int64(math.MaxInt64)
+	if f.ToSeq > 0 {
+		end = f.ToSeq
+	}
+	version, err := s.dataVersion(ctx)
+	if err != nil {
+		return stopped(ctx, err)
+	}
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
+	for {
+		// Drain everything committed so far. The data version was read
+		// before, so a commit that lands during the drain is seen below.
+		for {
+			if s.pos >= end {
+				return nil
+			}
+			more, err := s.chunk(ctx, end, fn)
+			if err != nil {
+				return stopped(ctx, err)
+			}
+			if !more {
+				break
+			}
+		}
+		if idle != nil {
+			if err := idle(); err != nil {
+				return stopped(ctx, err)
+			}
+		}
+		for {
+			timer.Reset(poll)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+			v, err := s.dataVersion(ctx)
+			if err != nil {
+				return stopped(ctx, err)
+			}
+			if v != version {
+				version = v
+				break
+			}
+		}
+	}
+}
+
+// stopped turns an error caused by ctx being done into nil (a clean stop).
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// scanner reads chunks of rows on one pinned connection (PRAGMA
+// data_version is per connection) with statements prepared once.
+type scanner struct {
+	db      *DB
+	op      string
+	conn    *sql.Conn
+	boundSt *sql.Stmt // the seq bounding the next chunk
+	rowsSt  *sql.Stmt // the rows of a chunk
+	verSt   *sql.Stmt // PRAGMA data_version
+	args    []any     // rowsSt arguments: lo, hi, then the filter's
+	pos     int64     // every row with seq <= pos has been examined
+	last    int64     // seq of the last row fn accepted
+	buf     []Row
+	offs    []int // end offset of each buffered row's record in arena
+	arena   []byte
+}
+
+func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	s := &scanner{db: db, op: op, pos: math.MinInt64}
+	if f.FromSeq > 0 {
+		s.pos = f.FromSeq - 1
+	}
+	var q strings.Builder
+	// NOT INDEXED keeps SQLite on the rowid range: given a tenant filter
+	// it would otherwise walk idx_audit_tenant_ts over all of the tenant's
+	// rows and sort them, for every chunk.
+	q.WriteString(`SELECT ` + rowColumns + ` FROM audit_records NOT INDEXED WHERE seq > ? AND seq <= ?`)
+	s.args = append(s.args, int64(0), int64(0))
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		q.WriteString(` AND ` + col + ` IN (`)
+		for i, v := range vals {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteByte('?')
+			s.args = append(s.args, v)
+		}
+		q.WriteByte(')')
+	}
+	in("tenant_id", f.Tenants)
+	in("kind", f.Kinds)
+	if !f.Since.IsZero() {
+		q.WriteString(` AND ts >= ?`)
+		s.args = append(s.args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		q.WriteString(` AND ts < ?`)
+		s.args = append(s.args, f.Until.UnixMilli())
+	}
+	q.WriteString(` ORDER BY seq`)
+
+	fail := func(err error) (*scanner, error) {
+		s.close()
+		return nil, classify(ctx, db.path, op, db.busy, err)
+	}
+	var err error
+	if s.conn, err = db.db.Conn(ctx); err != nil {
+		return fail(err)
+	}
+	if s.rowsSt, err = s.conn.PrepareContext(ctx, q.String()); err != nil {
+		return fail(err)
+	}
+	// The seq of the chunkRows-th row after pos, or the head if fewer
+	// remain: a chunk examines at most chunkRows rows whatever the filter
+	// and however sparse the seqs.
+	if s.boundSt, err = s.conn.PrepareContext(ctx, `SELECT coalesce(
+		(SELECT seq FROM audit_records WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?),
+		(SELECT max(seq) FROM audit_records), 0)`); err != nil {
+		return fail(err)
+	}
+	if s.verSt, err = s.conn.PrepareContext(ctx, `PRAGMA data_version`); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func (s *scanner) close() {
+	for _, st := range []*sql.Stmt{s.rowsSt, s.boundSt, s.verSt} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+func (s *scanner) fail(ctx context.Context, err error) error {
+	return classify(ctx, s.db.path, s.op, s.db.busy, err)
+}
+
+func (s *scanner) head(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&head)
+	return head, s.fail(ctx, err)
+}
+
+func (s *scanner) dataVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.verSt.QueryRowContext(ctx).Scan(&v)
+	return v, s.fail(ctx, err)
+}
+
+// chunk reads the rows after pos up to at most end, one chunk's worth, then
+// delivers them to fn. It reports whether it advanced: false means there is
+// nothing after pos (up to end) yet.
+func (s *scanner) chunk(ctx context.Context, end int64, fn func(*Row) error) (bool, error) {
+	var hi int64
+	if err := s.boundSt.QueryRowContext(ctx, s.pos, s.db.chunkRows-1).Scan(&hi); err != nil {
+		return false, s.fail(ctx, err)
+	}
+	if hi > end {
+		hi = end
+	}
+	if hi <= s.pos {
+		return false, nil
+	}
+	s.args[0], s.args[1] = s.pos, hi
+	rows, err := s.rowsSt.QueryContext(ctx, s.args...)
+	if err != nil {
+		return false, s.fail(ctx, err)
+	}
+	s.buf, s.offs, s.arena = s.buf[:0], s.offs[:0], s.arena[:0]
+	full := false
+	var r Row
+	var rec string // the driver allocates every TEXT value; one copy into arena
+	for rows.Next() {
+		if err := rows.Scan(&r.Seq, &r.TS, &r.TenantID, &r.Kind, &rec, &r.PrevHash, &r.RecordHash); err != nil {
+			rows.Close()
+			return false, s.fail(ctx, err)
+		}
+		s.arena = append(s.arena, rec...)
+		s.offs = append(s.offs, len(s.arena))
+		s.buf = append(s.buf, r)
+		if len(s.buf) >= s.db.chunkRows || len(s.arena) >= s.db.chunkBytes {
+			full = true
+			break
+		}
+	}
+	err = rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, s.fail(ctx, err)
+	}
+	// The statement is finished: no read transaction is open from here on.
+	if full {
+		s.pos = s.buf[len(s.buf)-1].Seq
+	} else {
+		s.pos = hi
+	}
+	start := 0
+	for i := range s.buf {
+		s.buf[i].RecordJSON = s.arena[start:s.offs[i]:s.offs[i]]
+		start = s.offs[i]
+	}
+	done := ctx.Done()
+	for i := range s.buf {
+		if err := fn(&s.buf[i]); err != nil {
+			return false, err
+		}
+		s.last = s.buf[i].Seq
+		if done != nil {
+			select {
+			case <-done:
+				return false, ctx.Err()
+			default:
+			}
+		}
+	}
+	return true, nil
+}

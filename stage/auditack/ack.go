@@ -1,0 +1,256 @@
+// Package auditack is audit-ack: it reads ack lines from audit-ship (over a
+// FIFO or stdin) and commits the exporter's cursor in the audit database.
+// The man page is cmd/audit-ack/doc.go.
+package auditack
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/auditpipe/auditpipe/lib/auditdb"
+	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/ship"
+)
+
+const prog = "audit-ack"
+
+const synopsis = `usage: audit-ack --db PATH --exporter NAME [--fifo PATH] [flags]
+
+Reads ack lines from audit-ship (from the FIFO, which it creates if absent
+and keeps open across shipper restarts, or from stdin) and commits the
+exporter's cursor (audit_export_cursor.last_seq, monotonic) and the hash of
+the last shipped record, durably, at most every --commit-interval.
+
+Examples:
+  audit-ack --fifo /run/auditpipe/acks.fifo --db audit.db --exporter splunk:prod
+  ... | audit-ship --kind file --path out.ndjson --acks - | audit-ack --db audit.db --exporter file:archive`
+
+// Main is the entry point of the audit-ack binary.
+func Main() int { return cli.Main(prog, Run) }
+
+type config struct {
+	db       string
+	exporter string
+	fifo     string
+	interval time.Duration
+	busy     time.Duration
+	quiet    bool
+}
+
+// Run is audit-ack with its I/O passed in.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet(prog, "AUDIT_ACK", synopsis, stderr)
+	c := &config{}
+	fs.StringVar(&c.db, "db", "", "the audit database holding the cursor table")
+	fs.StringVar(&c.exporter, "exporter", "", "exporter (cursor) name; acks for any other exporter are refused")
+	fs.StringVar(&c.fifo, "fifo", "", "FIFO to read acks from (created 0600 if absent); default stdin")
+	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
+	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
+	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
+	if err := cli.Parse(fs, args, "AUDIT_ACK"); err != nil {
+		return err
+	}
+	switch {
+	case c.db == "":
+		return cli.Usagef("--db is required")
+	case c.exporter == "":
+		return cli.Usagef("--exporter is required (the name audit-ship was given, e.g. splunk:prod)")
+	case c.interval < 0:
+		return cli.Usagef("--commit-interval must not be negative")
+	}
+	w, err := auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
+	if err != nil {
+		return exitcode.New(exitcode.Database, err)
+	}
+	defer w.Close()
+
+	in := stdin
+	if c.fifo != "" {
+		if err := ship.EnsureFIFO(c.fifo); err != nil {
+			return exitcode.New(exitcode.Usage, fmt.Errorf("--fifo: %w", err))
+		}
+		// Opened read-write, the FIFO never reports EOF when a shipper
+		// exits: the next shipper simply carries on writing to it.
+		f, err := os.OpenFile(c.fifo, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("open FIFO: %w", err)
+		}
+		defer f.Close()
+		// Unblock the read when asked to stop.
+		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+		defer stop()
+		in = f
+	}
+	a := &acker{c: c, w: w, stderr: stderr}
+	cur, err := w.Cursor(ctx, c.exporter)
+	if err != nil {
+		return exitcode.New(exitcode.Database, err)
+	}
+	a.committed = cur.LastSeq
+	start := time.Now()
+	err = a.loop(ctx, in)
+	// The final commit runs even when ctx is cancelled (SIGTERM).
+	if cerr := a.commit(context.WithoutCancel(ctx)); err == nil {
+		err = cerr
+	}
+	if !c.quiet {
+		fmt.Fprintf(stderr, "%s: %s: %d acks (%d records, %d quarantined), %d commits, cursor at seq %d, in %.1fs\n",
+			prog, c.exporter, a.acks, a.records, a.quarantined, a.commits, a.committed, time.Since(start).Seconds())
+	}
+	return err
+}
+
+type acker struct {
+	c      *config
+	w      *auditdb.Writer
+	stderr io.Writer
+
+	have        bool // an ack not yet committed
+	lastSeq     int64
+	lastHash    string
+	committed   int64
+	lastCommit  time.Time
+	acks        int64
+	records     int64
+	quarantined int64
+	commits     int64
+	bad         int64
+}
+
+func (a *acker) loop(ctx context.Context, in io.Reader) error {
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		br := bufio.NewReaderSize(in, 64<<10)
+		for {
+			line, err := br.ReadBytes('\n')
+			if len(line) > 0 && err == nil {
+				select {
+				case lines <- line:
+				case <-ctx.Done():
+					readErr <- nil
+					return
+				}
+			}
+			if err != nil {
+				if len(line) > 0 && err == io.EOF {
+					fmt.Fprintf(a.stderr, "%s: ignoring a partial ack line at end of input (%d bytes)\n", prog, len(line))
+				}
+				readErr <- err
+				return
+			}
+		}
+	}()
+	var p fastjson.Parser
+	var timer *time.Timer
+	var timerC <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-readErr:
+			if err == nil || err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, syscall.EINTR) {
+				return nil
+			}
+			return fmt.Errorf("read acks: %w", err)
+		case <-timerC:
+			timerC = nil
+			if err := a.commit(ctx); err != nil {
+				return err
+			}
+		case line := <-lines:
+			if err := a.take(&p, line); err != nil {
+				return err
+			}
+			if !a.have {
+				continue
+			}
+			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 {
+				if err := a.commit(ctx); err != nil {
+					return err
+				}
+			} else if timerC == nil {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				timerC = timer.C
+			}
+		}
+	}
+}
+
+// take validates one ack line. A line that is not a valid ack (a torn line
+// from a shipper that crashed mid-write) is reported and skipped: acks are
+// cumulative, so the next one covers it. An ack for another exporter is a
+// configuration error and stops the acker.
+func (a *acker) take(p *fastjson.Parser, line []byte) error {
+	line = trimEOL(line)
+	if len(line) == 0 {
+		return nil
+	}
+	ack, err := batch.ParseAck(p, line)
+	if err != nil {
+		a.bad++
+		fmt.Fprintf(a.stderr, "%s: skipping an invalid ack line: %v\n", prog, err)
+		return nil
+	}
+	if ack.Exporter != a.c.exporter {
+		return exitcode.Errorf(exitcode.Usage, "ack for exporter %q, but this audit-ack commits %q: each exporter needs its own FIFO and acker", ack.Exporter, a.c.exporter)
+	}
+	a.acks++
+	a.records += int64(ack.Count)
+	a.quarantined += int64(len(ack.Quarantined))
+	if len(ack.Quarantined) > 0 {
+		fmt.Fprintf(a.stderr, "%s: %s: seqs %v were quarantined, not delivered; the cursor moves past them\n", prog, a.c.exporter, ack.Quarantined)
+	}
+	if ack.LastSeq > a.lastSeq || !a.have {
+		if ack.LastSeq <= a.committed {
+			return nil // a replay of what is already committed
+		}
+		a.lastSeq, a.lastHash, a.have = ack.LastSeq, ack.LastHash, true
+	}
+	return nil
+}
+
+func (a *acker) commit(ctx context.Context) error {
+	if !a.have {
+		return nil
+	}
+	got, err := a.w.CommitCursor(ctx, a.c.exporter, a.lastSeq, a.lastHash, time.Now())
+	if err != nil {
+		return exitcode.New(exitcode.Database, fmt.Errorf("commit cursor %s at seq %d: %w", a.c.exporter, a.lastSeq, err))
+	}
+	a.committed = got
+	a.have = false
+	a.lastCommit = time.Now()
+	a.commits++
+	return nil
+}
+
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

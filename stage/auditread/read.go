@@ -1,0 +1,357 @@
+// Package auditread is audit-read: it streams record lines out of a
+// Declaragent audit database (read-only, never blocking the daemon that
+// writes it) or out of NDJSON exports for forensic replay. The man page is
+// cmd/audit-read/doc.go.
+package auditread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/auditpipe/auditpipe/lib/auditdb"
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/ndjson"
+)
+
+const prog = "audit-read"
+
+const synopsis = `usage: audit-read --db PATH [flags]
+       audit-read [flags] FILE|- ...      (NDJSON replay: plain, gzip or zstd)
+
+Writes record lines (CONTRACTS.md section 2) to stdout in seq order, the
+record field being record_json verbatim.
+
+Examples:
+  audit-read --db audit.db | audit-verify >/dev/null
+  audit-read --db audit.db --from-cursor splunk:prod --follow | audit-verify --db audit.db --from-cursor splunk:prod | ...
+  audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify --mode report`
+
+// Main is the entry point of the audit-read binary.
+func Main() int { return cli.Main(prog, Run) }
+
+type config struct {
+	db          string
+	filter      auditdb.Filter
+	cursor      string
+	follow      bool
+	poll        time.Duration
+	busyTimeout time.Duration
+	maxLine     int
+	quiet       bool
+	files       []string
+}
+
+// Run is audit-read with its I/O passed in.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	out := ndjson.NewWriter(stdout, 0)
+	if f, ok := stdout.(*os.File); ok {
+		ndjson.SetPipeSize(f, 1<<20)
+	}
+	start := time.Now()
+	var st stats
+	if c.db != "" {
+		err = c.readDB(ctx, out, &st, stderr)
+	} else {
+		err = c.readFiles(ctx, stdin, out, &st, stderr)
+	}
+	if ferr := out.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write stdout: %w", ferr)
+	}
+	if !c.quiet && !exitcode.IsBrokenPipe(err) {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, st.summary(time.Since(start)))
+	}
+	return err
+}
+
+func parse(args []string, stderr io.Writer) (*config, error) {
+	fs := cli.NewFlagSet(prog, "AUDIT_READ", synopsis, stderr)
+	c := &config{}
+	var since, until, tenants, kinds string
+	fs.StringVar(&c.db, "db", "", "Declaragent audit database (SQLite), opened read-only")
+	fs.Int64Var(&c.filter.FromSeq, "from-seq", 0, "first seq to emit (inclusive)")
+	fs.Int64Var(&c.filter.ToSeq, "to-seq", 0, "last seq to emit (inclusive); with --follow, stop after it")
+	fs.StringVar(&since, "since", "", "only records with ts >= this (RFC 3339, or ms since the epoch)")
+	fs.StringVar(&until, "until", "", "only records with ts < this (RFC 3339, or ms since the epoch)")
+	fs.StringVar(&tenants, "tenant", "", "only these tenant ids (comma-separated)")
+	fs.StringVar(&kinds, "kind", "", "only these kinds (comma-separated)")
+	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: start after that exporter's committed last_seq")
+	fs.BoolVar(&c.follow, "follow", false, "after the existing rows, keep tailing new ones until SIGINT/SIGTERM")
+	fs.DurationVar(&c.poll, "poll", auditdb.DefaultPoll, "how often --follow checks for new rows")
+	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")
+	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes (NDJSON input)")
+	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
+	if err := cli.Parse(fs, args, "AUDIT_READ"); err != nil {
+		return nil, err
+	}
+	c.files = fs.Args()
+	var err error
+	if c.filter.Since, err = parseTime("since", since); err != nil {
+		return nil, err
+	}
+	if c.filter.Until, err = parseTime("until", until); err != nil {
+		return nil, err
+	}
+	c.filter.Tenants = splitList(tenants)
+	c.filter.Kinds = splitList(kinds)
+	switch {
+	case c.db != "" && len(c.files) > 0:
+		return nil, cli.Usagef("give either --db or input files, not both")
+	case c.db == "" && len(c.files) == 0:
+		return nil, cli.Usagef("nothing to read: give --db PATH, or NDJSON files (- for stdin); -h for help")
+	case c.db == "" && (c.follow || c.cursor != ""):
+		return nil, cli.Usagef("--follow and --from-cursor need --db")
+	case c.filter.FromSeq < 0 || c.filter.ToSeq < 0:
+		return nil, cli.Usagef("--from-seq and --to-seq must not be negative")
+	case c.filter.ToSeq > 0 && c.filter.FromSeq > c.filter.ToSeq:
+		return nil, cli.Usagef("--from-seq %d is after --to-seq %d", c.filter.FromSeq, c.filter.ToSeq)
+	case c.poll <= 0:
+		return nil, cli.Usagef("--poll must be positive")
+	}
+	return c, nil
+}
+
+func parseTime(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, cli.Usagef("--%s %q: want RFC 3339 (2026-11-27T13:00:00Z) or ms since the epoch", name, s)
+	}
+	return t, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type stats struct {
+	records  int64
+	firstSeq int64
+	lastSeq  int64
+	problems int64
+}
+
+func (s *stats) add(seq int64) {
+	if s.records == 0 {
+		s.firstSeq = seq
+	}
+	s.records++
+	s.lastSeq = seq
+}
+
+func (s *stats) summary(d time.Duration) string {
+	msg := fmt.Sprintf("%d records", s.records)
+	if s.records > 0 {
+		msg += fmt.Sprintf(" (seq %d..%d)", s.firstSeq, s.lastSeq)
+	}
+	if s.problems > 0 {
+		msg += fmt.Sprintf(", %d bad input lines", s.problems)
+	}
+	msg += fmt.Sprintf(" in %.2fs", d.Seconds())
+	if secs := d.Seconds(); secs > 0 && s.records > 0 {
+		msg += fmt.Sprintf(", %.0f records/s", float64(s.records)/secs)
+	}
+	return msg
+}
+
+func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stderr io.Writer) error {
+	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{BusyTimeout: c.busyTimeout})
+	if err != nil {
+		return exitcode.New(exitcode.Database, err)
+	}
+	defer db.Close()
+	f := c.filter
+	if c.cursor != "" {
+		cur, err := db.Cursor(ctx, c.cursor)
+		if err != nil {
+			return exitcode.New(exitcode.Database, err)
+		}
+		if !cur.Found {
+			fmt.Fprintf(stderr, "%s: no cursor named %q yet: starting at the beginning of the log\n", prog, c.cursor)
+		}
+		if cur.LastSeq+1 > f.FromSeq {
+			f.FromSeq = cur.LastSeq + 1
+		}
+	}
+	var line []byte
+	if !c.follow {
+		_, err = db.Scan(ctx, f, func(r *auditdb.Row) error {
+			line = auditdb.AppendLine(line[:0], r)
+			st.add(r.Seq)
+			return out.Write(line)
+		})
+	} else {
+		// Rows are written under mu; a ticker flushes whatever is buffered
+		// every flushEvery, so a committed row reaches the next stage within
+		// poll + flushEvery while the writer's buffer still batches the
+		// syscalls under load.
+		var mu sync.Mutex
+		stopFlush := make(chan struct{})
+		flushErr := make(chan error, 1)
+		go func() {
+			t := time.NewTicker(flushEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopFlush:
+					flushErr <- nil
+					return
+				case <-t.C:
+					mu.Lock()
+					var err error
+					if out.Buffered() > 0 {
+						err = out.Flush()
+					}
+					mu.Unlock()
+					if err != nil {
+						flushErr <- err
+						return
+					}
+				}
+			}
+		}()
+		err = db.Follow(ctx, f, c.poll, func(r *auditdb.Row) error {
+			line = auditdb.AppendLine(line[:0], r)
+			st.add(r.Seq)
+			mu.Lock()
+			defer mu.Unlock()
+			return out.Write(line)
+		})
+		close(stopFlush)
+		if ferr := <-flushErr; err == nil && ferr != nil {
+			err = ferr
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if isWriteErr(err) {
+			return fmt.Errorf("write stdout: %w", err)
+		}
+		return exitcode.New(exitcode.Database, err)
+	}
+	return nil
+}
+
+// flushEvery bounds how long a row waits in the output buffer in --follow.
+const flushEvery = 25 * time.Millisecond
+
+func isWriteErr(err error) bool {
+	var dbe *auditdb.DBError
+	return !errors.As(err, &dbe)
+}
+
+// readFiles replays NDJSON exports. With no filter every line is passed on
+// as it stands, so audit-verify sees (and reports) even the bad ones; with a
+// filter each line must parse as a record to be selected.
+func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Writer, st *stats, stderr io.Writer) error {
+	filtering := c.filter.FromSeq > 0 || c.filter.ToSeq > 0 || !c.filter.Since.IsZero() || !c.filter.Until.IsZero() ||
+		len(c.filter.Tenants) > 0 || len(c.filter.Kinds) > 0
+	var p chain.LineParser
+	var firstProblem error
+	problem := func(err error) {
+		st.problems++
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		if firstProblem == nil {
+			firstProblem = err
+		}
+	}
+	for _, name := range c.files {
+		var src io.Reader = stdin
+		display := "stdin"
+		if name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return exitcode.New(exitcode.Input, fmt.Errorf("open input: %w", err))
+			}
+			defer f.Close()
+			src, display = f, name
+		}
+		r, err := ndjson.NewReader(src, ndjson.Options{MaxLine: c.maxLine})
+		if err != nil {
+			return exitcode.New(exitcode.Input, fmt.Errorf("%s: %w", display, err))
+		}
+		for ctx.Err() == nil {
+			line, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var le *ndjson.LineError
+				if !errors.As(err, &le) {
+					return exitcode.New(exitcode.Input, fmt.Errorf("read %s: %w", display, err))
+				}
+				problem(fmt.Errorf("%s: %w", display, err))
+				continue
+			}
+			if filtering {
+				rec, err := p.Parse(line.Bytes)
+				if err != nil {
+					problem(fmt.Errorf("%s: line %d: %w", display, line.Num, err))
+					continue
+				}
+				if !c.selects(&rec) {
+					continue
+				}
+				st.add(rec.Seq)
+			} else {
+				st.records++
+			}
+			if err := out.Write(line.Bytes); err != nil {
+				return fmt.Errorf("write stdout: %w", err)
+			}
+		}
+	}
+	if firstProblem != nil {
+		return exitcode.New(exitcode.Input, fmt.Errorf("%d bad input line(s), the first: %w", st.problems, firstProblem))
+	}
+	return nil
+}
+
+func (c *config) selects(r *chain.Record) bool {
+	f := &c.filter
+	if f.FromSeq > 0 && r.Seq < f.FromSeq || f.ToSeq > 0 && r.Seq > f.ToSeq {
+		return false
+	}
+	if !f.Since.IsZero() && r.TS < f.Since.UnixMilli() || !f.Until.IsZero() && r.TS >= f.Until.UnixMilli() {
+		return false
+	}
+	return in(f.Tenants, r.TenantID) && in(f.Kinds, r.Kind)
+}
+
+func in(list []string, b []byte) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, s := range list {
+		if s == string(b) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,382 @@
+// Package auditverify is audit-verify: a filter that passes verified record
+// lines through byte for byte and reports every break in the chain. The man
+// page is cmd/audit-verify/doc.go.
+package auditverify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auditpipe/auditpipe/lib/auditdb"
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/ndjson"
+)
+
+const prog = "audit-verify"
+
+const synopsis = `usage: audit-verify [flags] [FILE ...]
+
+Reads record lines (stdin, or FILEs: plain, gzip or zstd), verifies the hash
+chain, and writes the verified lines to stdout byte for byte. Fail-closed by
+default: at the first break it stops passing records on and exits 3.
+
+Examples:
+  audit-read --db audit.db | audit-verify | audit-batch | audit-ship --kind splunk ...
+  audit-read --db audit.db --from-cursor splunk:prod | audit-verify --db audit.db --from-cursor splunk:prod | ...
+  audit-verify --mode report --report breaks.json export-2026-11.ndjson.gz >/dev/null`
+
+// Main is the entry point of the audit-verify binary.
+func Main() int { return cli.Main(prog, Run) }
+
+type config struct {
+	mode    string
+	anchor  string
+	db      string
+	cursor  string
+	report  string
+	maxLine int
+	window  int
+	quiet   bool
+	files   []string
+}
+
+// Run is audit-verify with its I/O passed in.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet(prog, "AUDIT_VERIFY", synopsis, stderr)
+	var c config
+	fs.StringVar(&c.mode, "mode", "fail-closed", "fail-closed: stop at the first break; report: go on, report every break, pass only intact records")
+	fs.StringVar(&c.anchor, "anchor", "", "trusted anchor SEQ:HASH: the first record must be SEQ+1 and link to HASH")
+	fs.StringVar(&c.db, "db", "", "audit database, to read the anchor of --from-cursor")
+	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: anchor on that exporter's cursor (the last shipped seq and hash) in --db")
+	fs.StringVar(&c.report, "report", "", "write a JSON report of the run to this file")
+	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
+	fs.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
+	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr (findings are still printed)")
+	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
+	if err := cli.Parse(fs, args, "AUDIT_VERIFY"); err != nil {
+		return err
+	}
+	c.files = fs.Args()
+	if c.mode != "fail-closed" && c.mode != "report" {
+		return cli.Usagef("--mode must be fail-closed or report, not %q", c.mode)
+	}
+	anchor, err := c.resolveAnchor(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	v := chain.NewVerifier(chain.Options{Anchor: anchor, Window: c.window})
+	out := ndjson.NewWriter(stdout, 0)
+	if f, ok := stdout.(*os.File); ok {
+		ndjson.SetPipeSize(f, 1<<20)
+	}
+	start := time.Now()
+	rep := &report{}
+	runErr := c.run(ctx, v, stdin, out, stderr, rep)
+	if ferr := out.Flush(); runErr == nil && ferr != nil {
+		runErr = fmt.Errorf("write stdout: %w", ferr)
+	}
+	for _, f := range v.Finish() {
+		rep.print(stderr, f)
+	}
+	st := v.Stats()
+	if !c.quiet {
+		fmt.Fprintln(stderr, prog+": "+summary(st, rep, time.Since(start)))
+	}
+	if c.report != "" {
+		if err := writeReport(c.report, st, rep, anchor, runErr, v.Failed()); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if v.Failed() {
+		first := rep.firstError
+		return exitcode.Errorf(exitcode.Verify, "chain verification failed: %s (%d error(s) in all)", first, st.Errors)
+	}
+	return nil
+}
+
+func (c *config) resolveAnchor(ctx context.Context, stderr io.Writer) (*chain.Anchor, error) {
+	if c.anchor != "" && c.cursor != "" {
+		return nil, cli.Usagef("--anchor and --from-cursor are exclusive")
+	}
+	if c.anchor != "" {
+		seqs, h, ok := strings.Cut(c.anchor, ":")
+		seq, err := strconv.ParseInt(seqs, 10, 64)
+		if !ok || err != nil || seq < 0 || !isHexHash(h) {
+			return nil, cli.Usagef("--anchor must be SEQ:HASH with HASH 64 lowercase hex, got %q", c.anchor)
+		}
+		return &chain.Anchor{Seq: seq, Hash: h}, nil
+	}
+	if c.cursor == "" {
+		return nil, nil
+	}
+	if c.db == "" {
+		return nil, cli.Usagef("--from-cursor needs --db")
+	}
+	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{})
+	if err != nil {
+		return nil, exitcode.New(exitcode.Database, err)
+	}
+	defer db.Close()
+	cur, err := db.Cursor(ctx, c.cursor)
+	if err != nil {
+		return nil, exitcode.New(exitcode.Database, err)
+	}
+	if !cur.Found || cur.LastSeq == 0 {
+		return nil, nil // nothing shipped yet: the stream must start at genesis
+	}
+	if cur.LastHash != "" {
+		return &chain.Anchor{Seq: cur.LastSeq, Hash: cur.LastHash}, nil
+	}
+	h, ok, err := db.RecordHashAt(ctx, cur.LastSeq)
+	if err != nil {
+		return nil, exitcode.New(exitcode.Database, err)
+	}
+	if !ok {
+		return nil, exitcode.Errorf(exitcode.Verify, "cursor %s is at seq %d but the database has no such row (rows removed?)", c.cursor, cur.LastSeq)
+	}
+	fmt.Fprintf(stderr, "%s: cursor %s has no shipped hash (written by another tool); anchoring on the database's own record_hash at seq %d, which proves less\n", prog, c.cursor, cur.LastSeq)
+	return &chain.Anchor{Seq: cur.LastSeq, Hash: h}, nil
+}
+
+func (c *config) run(ctx context.Context, v *chain.Verifier, stdin io.Reader, out *ndjson.Writer, stderr io.Writer, rep *report) error {
+	inputs := c.files
+	if len(inputs) == 0 {
+		inputs = []string{"-"}
+	}
+	for _, name := range inputs {
+		var src io.Reader = stdin
+		if name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return exitcode.New(exitcode.Input, fmt.Errorf("open input: %w", err))
+			}
+			defer f.Close()
+			src = f
+		}
+		stop, err := c.verifyStream(ctx, v, name, src, out, stderr, rep)
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyStream verifies one input. stop is true when fail-closed mode hit a
+// break.
+func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name string, src io.Reader, out *ndjson.Writer, stderr io.Writer, rep *report) (stop bool, err error) {
+	r, err := ndjson.NewReader(src, ndjson.Options{MaxLine: c.maxLine})
+	if err != nil {
+		return false, exitcode.New(exitcode.Input, fmt.Errorf("%s: %w", displayName(name), err))
+	}
+	failClosed := c.mode == "fail-closed"
+	for {
+		if ctx.Err() != nil {
+			return true, nil // asked to stop: what passed is verified; exit cleanly
+		}
+		line, err := r.Next()
+		var done []chain.Finding
+		pass := false
+		switch {
+		case err == io.EOF:
+			return false, nil
+		case err == nil:
+			pass, done = v.Check(line.Num, line.Bytes)
+		default:
+			var le *ndjson.LineError
+			if !errors.As(err, &le) {
+				return false, fmt.Errorf("read %s: %w", displayName(name), err)
+			}
+			done = v.LineProblem(le.Num, reasonOf(le.Kind), le.Error())
+		}
+		for _, f := range done {
+			rep.print(stderr, f)
+		}
+		if failClosed && v.Failed() {
+			return true, nil
+		}
+		if pass {
+			if err := out.Write(line.Bytes); err != nil {
+				return false, fmt.Errorf("write stdout: %w", err)
+			}
+		}
+		if r.Buffered() == 0 {
+			// Input has paused: pass on what we hold so a follower sees it now.
+			if err := out.Flush(); err != nil {
+				return false, fmt.Errorf("write stdout: %w", err)
+			}
+		}
+	}
+}
+
+func reasonOf(kind error) chain.Reason {
+	switch {
+	case errors.Is(kind, ndjson.ErrTooLong):
+		return chain.ReasonLineTooLong
+	case errors.Is(kind, ndjson.ErrTruncated):
+		return chain.ReasonTruncated
+	}
+	return chain.ReasonBadJSON
+}
+
+func displayName(n string) string {
+	if n == "-" {
+		return "stdin"
+	}
+	return n
+}
+
+// report accumulates findings for the summary and the JSON report. It keeps
+// at most maxKept findings (the count of all is always exact).
+type report struct {
+	findings   []chain.Finding
+	dropped    int64
+	byReason   map[chain.Reason]int64
+	firstError string
+}
+
+const maxKept = 10000
+
+func (r *report) print(w io.Writer, f chain.Finding) {
+	fmt.Fprintf(w, "%s: %s\n", prog, f)
+	if r.byReason == nil {
+		r.byReason = make(map[chain.Reason]int64)
+	}
+	r.byReason[f.Reason] += f.Count
+	if f.Severity == chain.SeverityError && r.firstError == "" {
+		r.firstError = f.String()
+	}
+	if len(r.findings) < maxKept {
+		r.findings = append(r.findings, f)
+	} else {
+		r.dropped++
+	}
+}
+
+func summary(st chain.Stats, rep *report, d time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d records", st.Records)
+	if st.Records > 0 {
+		fmt.Fprintf(&b, " (seq %d..%d, head %s)", st.FirstSeq, st.LastSeq, shortHash(st.HeadHash))
+	}
+	fmt.Fprintf(&b, ", %d verified (%d fast, %d canonicalised)", st.Verified, st.FastPath, st.SlowPath)
+	if len(st.Tenants) > 0 {
+		b.WriteString(", tenants ")
+		for i, t := range sortedTenants(st.Tenants) {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			if i == 10 {
+				fmt.Fprintf(&b, "+%d more", len(st.Tenants)-10)
+				break
+			}
+			fmt.Fprintf(&b, "%s=%d", t, st.Tenants[t])
+		}
+	}
+	if len(rep.byReason) == 0 {
+		b.WriteString("; no breaks")
+	} else {
+		b.WriteString("; ")
+		keys := make([]string, 0, len(rep.byReason))
+		for k := range rep.byReason {
+			keys = append(keys, string(k))
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s=%d", k, rep.byReason[chain.Reason(k)])
+		}
+	}
+	if secs := d.Seconds(); secs > 0 && st.Records > 0 {
+		fmt.Fprintf(&b, "; %.0f records/s", float64(st.Records)/secs)
+	}
+	return b.String()
+}
+
+func sortedTenants(m map[string]int64) []string {
+	ts := make([]string, 0, len(m))
+	for t := range m {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	return ts
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
+
+func isHexHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+type jsonReport struct {
+	OK       bool             `json:"ok"`
+	Records  int64            `json:"records"`
+	Verified int64            `json:"verified"`
+	FastPath int64            `json:"fastPath"`
+	SlowPath int64            `json:"slowPath"`
+	FirstSeq int64            `json:"firstSeq"`
+	LastSeq  int64            `json:"lastSeq"`
+	HeadHash string           `json:"headHash"`
+	Anchor   *chain.Anchor    `json:"anchor,omitempty"`
+	Tenants  map[string]int64 `json:"tenants"`
+	Breaks   map[string]int64 `json:"breaks"`
+	Errors   int64            `json:"errors"`
+	Findings []chain.Finding  `json:"findings"`
+	Dropped  int64            `json:"findingsNotListed"`
+	RunError string           `json:"runError,omitempty"`
+}
+
+func writeReport(path string, st chain.Stats, rep *report, anchor *chain.Anchor, runErr error, failed bool) error {
+	jr := jsonReport{OK: !failed && runErr == nil, Records: st.Records, Verified: st.Verified, FastPath: st.FastPath,
+		SlowPath: st.SlowPath, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, HeadHash: st.HeadHash, Anchor: anchor,
+		Tenants: st.Tenants, Breaks: map[string]int64{}, Errors: st.Errors, Findings: rep.findings, Dropped: rep.dropped}
+	for k, n := range rep.byReason {
+		jr.Breaks[string(k)] = n
+	}
+	if jr.Findings == nil {
+		jr.Findings = []chain.Finding{}
+	}
+	if runErr != nil {
+		jr.RunError = runErr.Error()
+	}
+	b, err := json.MarshalIndent(jr, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
