@@ -291,11 +291,13 @@ func TestFollowIdle(t *testing.T) {
 	w := openWriter(t, path, WriterOptions{Create: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	appendN := func(n int) {
-		for range n {
-			if _, _, err := w.Append(ctx, [][]byte{[]byte(`{"kind":"k"}`)}, nil); err != nil {
-				t.Fatal(err)
-			}
+	appendN := func(n int) { // in one transaction
+		evs := make([][]byte, n)
+		for i := range evs {
+			evs[i] = []byte(`{"kind":"k"}`)
+		}
+		if _, _, err := w.Append(ctx, evs, nil); err != nil {
+			t.Fatal(err)
 		}
 	}
 	appendN(5)

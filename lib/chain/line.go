@@ -341,6 +341,9 @@ var strSpecial = func() (t [256]bool) {
 	}
 	t['"'] = true
 	t['\\'] = true
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true
+	}
 	return t
 }()
 
@@ -351,10 +354,11 @@ func scanString(b []byte, i int) (int, bool, error) {
 	i++
 	esc := false
 	for {
-		// Eight bytes at a time while none is '"', '\\' or a control byte.
+		// Eight bytes at a time while none is '"', '\\', a control byte
+		// or non-ASCII (which is checked to be valid UTF-8 below).
 		for i+8 <= len(b) {
 			v := binary.LittleEndian.Uint64(b[i:])
-			if hasZero(v^0x2222222222222222)|hasZero(v^0x5c5c5c5c5c5c5c5c)|hasLess20(v) != 0 {
+			if hasZero(v^0x2222222222222222)|hasZero(v^0x5c5c5c5c5c5c5c5c)|hasLess20(v)|(v&msb) != 0 {
 				break
 			}
 			i += 8
@@ -384,6 +388,16 @@ func scanString(b []byte, i int) (int, bool, error) {
 			default:
 				return 0, false, badJSON(i, fmt.Sprintf("bad escape \\%c", b[i+1]))
 			}
+		case c >= 0xc2 && c <= 0xdf && i+1 < len(b) && b[i+1]&0xc0 == 0x80:
+			i += 2 // a two-byte sequence (é, ü, …)
+		case c >= 0xe1 && c <= 0xec && i+2 < len(b) && b[i+1]&0xc0 == 0x80 && b[i+2]&0xc0 == 0x80:
+			i += 3 // a three-byte sequence without the overlong (e0) or surrogate (ed) cases
+		case c >= 0x80:
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return 0, false, badJSON(i, "invalid UTF-8 in string")
+			}
+			i += n
 		default:
 			return 0, false, badJSON(i, fmt.Sprintf("control character 0x%02x in string (must be escaped)", c))
 		}

@@ -163,7 +163,13 @@ func NewVerifier(opt Options) *Verifier {
 
 // Stats returns the counters so far (the Tenants map is shared; do not
 // modify it).
-func (v *Verifier) Stats() Stats { return v.stats }
+func (v *Verifier) Stats() Stats {
+	st := v.stats
+	if st.Records > 0 {
+		st.HeadHash = string(v.lastHash)
+	}
+	return st
+}
 
 // Check verifies one record line (line number num). It returns whether the
 // line may be passed on downstream and the findings that completed with this
@@ -266,7 +272,6 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 		v.stats.FirstSeq = seq
 	}
 	v.stats.LastSeq = seq
-	v.stats.HeadHash = string(r.RecordHash)
 	v.stats.Tenants[string(r.TenantID)]++
 	return pass
 }
@@ -299,7 +304,7 @@ func (v *Verifier) backwards(num int64, r *Record) bool {
 func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
 	v.h.Reset()
 	v.h.Write(r.PrevHash)
-	v.h.Write([]byte{'\n'})
+	v.h.Write(newline)
 	v.h.Write(r.Raw)
 	v.h.Sum(v.sum[:0])
 	hex.Encode(v.hexsum[:], v.sum[:])
@@ -312,7 +317,7 @@ func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
 		v.canon = canon
 		v.h.Reset()
 		v.h.Write(r.PrevHash)
-		v.h.Write([]byte{'\n'})
+		v.h.Write(newline)
 		v.h.Write(canon)
 		v.h.Sum(v.sum[:0])
 		hex.Encode(v.hexsum[:], v.sum[:])
@@ -365,3 +370,5 @@ func short(h []byte) string {
 	}
 	return string(h)
 }
+
+var newline = []byte{'\n'}

@@ -37,6 +37,10 @@ type Options struct {
 	// BufferSize is the size of the read buffer; 0 means DefaultBufferSize.
 	// Values below 16 are raised to 16.
 	BufferSize int
+	// NoValidate skips the NUL and UTF-8 checks, for a caller that checks
+	// every byte itself in a pass it makes anyway (audit-verify's record
+	// parser rejects NUL and invalid UTF-8 inside its single scan).
+	NoValidate bool
 }
 
 // Line is one non-blank input line.
@@ -69,15 +73,16 @@ type Stats struct {
 
 // Reader reads NDJSON lines. It is not safe for concurrent use.
 type Reader struct {
-	src   *source
-	br    *bufio.Reader
-	zstd  *zstd.Decoder
-	comp  string
-	max   int
-	first bool   // no line read yet: a BOM may follow
-	buf   []byte // a line that spans buffer refills
-	err   error  // sticky: io.EOF or a fatal error
-	st    Stats
+	src        *source
+	br         *bufio.Reader
+	zstd       *zstd.Decoder
+	comp       string
+	max        int
+	noValidate bool
+	first      bool   // no line read yet: a BOM may follow
+	buf        []byte // a line that spans buffer refills
+	err        error  // sticky: io.EOF or a fatal error
+	st         Stats
 }
 
 // source counts the bytes read from the underlying reader and makes its
@@ -114,7 +119,7 @@ func NewReader(r io.Reader, opt Options) (*Reader, error) {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
-	rd := &Reader{src: &source{r: r}, max: max, first: true}
+	rd := &Reader{src: &source{r: r}, max: max, first: true, noValidate: opt.NoValidate}
 	raw := bufio.NewReaderSize(rd.src, size)
 	comp, err := sniff(raw)
 	if err != nil {
@@ -238,6 +243,9 @@ func (r *Reader) Next() (Line, error) {
 		if !eol {
 			r.st.Truncated++
 			return line, &LineError{Num: num, Kind: ErrTruncated}
+		}
+		if r.noValidate {
+			return line, nil
 		}
 		if i := bytes.IndexByte(b, 0); i >= 0 {
 			r.st.NUL++

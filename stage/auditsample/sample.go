@@ -34,7 +34,8 @@ var (
 	tenants = []string{"_system", "acme", "globex", "initech", "umbrella"}
 	actors  = []string{"agent:orders", "agent:billing", "agent:support", "agent:ops"}
 	tools   = []string{"search", "crm.lookup", "refund", "email.send", "vault.read", "ticket.update"}
-	words   = []string{"order", "refund", "customer", "invoice", "ticket", "élan", "監査", "naïve", "quote\"d", "back\\slash", "tab\t", "emoji 😀", "<script>"}
+	words   = []string{"order", "refund", "customer", "invoice", "ticket", "shipment", "approved", "lookup", "account", "session", "policy", "threshold", "escalated", "resolved"}
+	awkward = []string{"élan", "監査", "naïve", "quote\"d", "back\\slash", "tab\t", "emoji 😀", "<script>", "line\nbreak", "\u2028sep"}
 )
 
 // Run is audit-sample with its I/O passed in.
@@ -44,6 +45,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	size := fs.Int("size", 500, "approximate size of each event in bytes (at least 200)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	start := fs.Int64("start-ts", 1764244800000, "ts of the first event, ms since the epoch (0: now)")
+	heavy := fs.Bool("awkward", false, "fill the text with awkward characters (escapes, non-ASCII, emoji) instead of mostly plain words")
 	if err := cli.Parse(fs, args, "AUDIT_SAMPLE"); err != nil {
 		return err
 	}
@@ -62,7 +64,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			break
 		}
 		ts += int64(rng.IntN(1500))
-		b = event(b[:0], rng, i, ts, *size)
+		b = event(b[:0], rng, i, ts, *size, *heavy)
 		if err := w.Write(b); err != nil {
 			return fmt.Errorf("write stdout: %w", err)
 		}
@@ -75,7 +77,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // event appends one event. Keys are deliberately not sorted, as a producer
 // writes them; audit-append stores the canonical form.
-func event(b []byte, rng *rand.Rand, i int, ts int64, size int) []byte {
+func event(b []byte, rng *rand.Rand, i int, ts int64, size int, heavy bool) []byte {
 	kind := kinds[rng.IntN(len(kinds))]
 	tenant := tenants[rng.IntN(len(tenants))]
 	b = append(b, `{"kind":`...)
@@ -103,6 +105,9 @@ func event(b []byte, rng *rand.Rand, i int, ts int64, size int) []byte {
 	b = append(b, `,"note":"`...)
 	for len(b) < size-3 {
 		w := words[rng.IntN(len(words))]
+		if heavy || rng.IntN(16) == 0 {
+			w = awkward[rng.IntN(len(awkward))]
+		}
 		for _, r := range w {
 			switch r {
 			case '"':
@@ -111,6 +116,8 @@ func event(b []byte, rng *rand.Rand, i int, ts int64, size int) []byte {
 				b = append(b, `\\`...)
 			case '\t':
 				b = append(b, `\t`...)
+			case '\n':
+				b = append(b, `\n`...)
 			default:
 				b = append(b, string(r)...)
 			}

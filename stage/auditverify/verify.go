@@ -177,7 +177,8 @@ func (c *config) run(ctx context.Context, v *chain.Verifier, stdin io.Reader, ou
 // verifyStream verifies one input. stop is true when fail-closed mode hit a
 // break.
 func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name string, src io.Reader, out *ndjson.Writer, stderr io.Writer, rep *report) (stop bool, err error) {
-	r, err := ndjson.NewReader(src, ndjson.Options{MaxLine: c.maxLine})
+	// The record parser checks NUL and UTF-8 in the pass it makes anyway.
+	r, err := ndjson.NewReader(src, ndjson.Options{MaxLine: c.maxLine, NoValidate: true})
 	if err != nil {
 		return false, exitcode.New(exitcode.Input, fmt.Errorf("%s: %w", displayName(name), err))
 	}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Throughput of auditpipe on this machine, each figure beside a baseline
+# measured in the same run (the machine is shared and noisy: compare ratios).
+#
+#   scripts/bench.sh [N]        N records (default 1000000), ~500-byte events
+#
+# Measures, on one database of N records:
+#   read       audit-read --db > /dev/null                      vs  sqlite3 CLI dumping the same rows
+#   verify     audit-verify (fast path: canonical bytes)        vs  openssl sha256 over the same bytes
+#   slow path  audit-verify on re-serialised records             (canonicalise, then hash)
+#   pipeline   read | verify | batch | ship --kind splunk (gzip, 4 in flight) into a discarding
+#              loopback HEC receiver, acks to audit-ack          vs  the shell a user might write:
+#              sqlite3 json | gzip -1 | curl (no verify, no cursor, one request)
+# and the peak RSS of every stage (GNU time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+N=${1:-1000000}
+dir=.bench; mkdir -p "$dir"
+bin=$dir/bin
+go build -o "$bin/" ./cmd/... ./internal/tools/...
+db=$dir/audit-$N.db
+if [ ! -s "$db" ]; then
+  echo "bench: generating $N records into $db" >&2
+  rm -f "$db"*
+  "$bin/audit-sample" --count "$N" | "$bin/audit-append" --db "$db" --batch 5000 --quiet
+fi
+lines=$dir/lines-$N.ndjson
+[ -s "$lines" ] || "$bin/audit-read" --db "$db" --quiet > "$lines"
+slow=$dir/reserialised-$N.ndjson
+[ -s "$slow" ] || "$bin/reserialize" < "$lines" > "$slow"
+mb=$(( $(stat -c %s "$lines") / 1000000 ))
+
+t() { # t NAME CMD...: wall seconds and peak RSS (KiB) of CMD, into $secs and $rss
+  local out; out=$( { /usr/bin/time -f '%e %M' bash -c "$*" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  secs=${out% *}; rss=${out#* }
+}
+rate() { awk -v n="$N" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+row() { printf '%-44s %8s s %12s rec/s %9s MiB\n' "$1" "$2" "$(rate "$2")" "$(( ${3:-0} / 1024 ))"; }
+
+echo "== $N records, $mb MB of record lines; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+t "$bin/audit-read --db $db --quiet";                        r_secs=$secs; row "audit-read --db" "$secs" "$rss"
+if command -v sqlite3 >/dev/null; then
+  t "sqlite3 $db 'select seq, ts, tenant_id, kind, record_json, prev_hash, record_hash from audit_records order by seq'"
+  b_secs=$secs; row "  baseline: sqlite3 CLI select of the rows" "$secs" "$rss"
+  echo "  ratio audit-read / sqlite3 CLI speed: $(ratio "$b_secs" "$r_secs")"
+fi
+t "$bin/audit-verify --quiet < $lines";                       v_secs=$secs; row "audit-verify (fast path)" "$secs" "$rss"
+t "openssl dgst -sha256 $lines";                              o_secs=$secs; row "  baseline: openssl sha256 of the same bytes" "$secs" "$rss"
+echo "  ratio audit-verify / openssl speed: $(ratio "$o_secs" "$v_secs")"
+t "$bin/audit-verify --quiet < $slow";                        row "audit-verify (slow path: re-serialised)" "$secs" "$rss"
+t "$bin/audit-read --db $db --quiet | $bin/audit-verify --quiet"; row "audit-read | audit-verify" "$secs" "$rss"
+
+# The whole pipeline into a discarding HEC receiver on loopback.
+rm -f "$dir/hec.addr"
+"$bin/hecnull" --port-file "$dir/hec.addr" 2>"$dir/hecnull.log" & hec=$!
+trap 'kill $hec 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -s "$dir/hec.addr" ] && break; sleep 0.1; done
+url="http://$(cat "$dir/hec.addr")"
+export BENCH_HEC_TOKEN=bench
+rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
+exp=splunk:bench
+stage_rss() { # each stage's peak RSS, from GNU time wrapped around it
+  printf '/usr/bin/time -o %s/rss-%s -f %%M ' "$dir" "$1"
+}
+pipeline="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --quiet \
+ | $(stage_rss verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --quiet \
+ | $(stage_rss batch)$bin/audit-batch --siem splunk --quiet \
+ | $(stage_rss ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet \
+ | $(stage_rss ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --quiet"
+t "$pipeline";                                                p_secs=$secs
+row "pipeline read|verify|batch|ship|ack (HEC, gzip)" "$secs" 0
+printf '  peak RSS per stage (MiB):'
+for s in read verify batch ship ack; do printf ' %s=%s' "$s" "$(( $(cat "$dir/rss-$s") / 1024 ))"; done; echo
+cur=$(sqlite3 "$dir/acks.db" "select last_seq from audit_export_cursor where exporter_name='$exp'" 2>/dev/null || echo '?')
+echo "  cursor after the run: $cur (of $N)"
+t "sqlite3 $db \"select json_object('time', ts/1000.0, 'event', json(record_json), 'fields', json_object('seq', seq, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq\" | gzip -1 | curl -s -o /dev/null --data-binary @- -H 'Content-Encoding: gzip' -H 'Authorization: Splunk bench' $url/services/collector/event"
+s_secs=$secs; row "  baseline: sqlite3 | gzip -1 | curl" "$secs" "$rss"
+echo "  ratio pipeline / shell baseline speed: $(ratio "$s_secs" "$p_secs")"
