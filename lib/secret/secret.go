@@ -3,23 +3,49 @@
 //
 // A reference names where the secret lives, never the secret itself:
 //
-//	env:NAME    the value of environment variable NAME
-//	file:PATH   the contents of the file PATH (relative to the working
-//	            directory; no ~ expansion)
+//	env:NAME      the value of environment variable NAME
+//	file:PATH     the contents of the file PATH (relative to the working
+//	              directory; no ~ expansion)
+//	exec:COMMAND  the standard output of COMMAND, run without a shell
+//	              (see below), e.g. exec:vault kv get -field=token secret/hec
+//
+// Declaragent's agent.yaml spelling of the same references is accepted too:
+// ${secret:env:NAME}, ${secret:file:PATH} and ${secret:exec:COMMAND} mean
+// env:NAME, file:PATH and exec:COMMAND. ${secret:vault:PATH} (Declaragent's
+// built-in Vault resolver) and ${secret:NAME} (its own secret store) cannot
+// be read by auditpipe and are refused with ErrResolver, whose text says
+// to fetch the secret with the vault CLI through exec: instead.
 //
 // Trailing whitespace (spaces, tabs, CR, LF) is removed from the value, so a
-// file written by `echo token > f` or an editor works; leading whitespace
-// is kept. An empty value is an error. A file larger than MaxFileSize is
-// refused: it is not a secret file.
+// file written by `echo token > f` or an editor, or a command's final
+// newline, works; leading whitespace is kept. An empty value is an error. A
+// file or a command output larger than MaxFileSize is refused: it is not a
+// secret.
+//
+// # exec:
+//
+// COMMAND is split into words at blanks, with no shell: single quotes keep
+// everything up to the next single quote, double quotes keep everything up
+// to the next unescaped double quote (a backslash escapes " and \ inside
+// them), and outside quotes a backslash escapes the next character. There is
+// no $VAR, ~ or glob expansion and no pipe or redirection; for those, name
+// a script (exec:/usr/local/libexec/hec-token) or spell the shell out
+// (exec:sh -c '…'). The first word is looked up in PATH. The command
+// inherits the environment (VAULT_ADDR, VAULT_TOKEN, …), gets no standard
+// input, and must finish within Options.ExecTimeout (DefaultExecTimeout,
+// 10s): it is then killed, and the resolution fails. Its standard output
+// is the secret. A command that exits non-zero fails the resolution; the
+// error names the command line (it is configuration, not a secret), its
+// exit status and the first part of its standard error with anything that
+// came out on standard output masked. Standard error of a command that
+// succeeds is discarded. The command runs again on every Refresh (after a
+// 401/403), so a rotated secret needs no restart.
 //
 // A literal value (anything without a known scheme) is refused. Command
 // lines are visible to every user on the host (ps, /proc/PID/cmdline), so a
 // token given as a flag value leaks; an environment variable or a file
 // readable only by the service user does not. The refusal never echoes the
 // literal back.
-//
-// Other schemes are reserved for later: exec:COMMAND (run a helper, read
-// its stdout) is recognised and refused as not supported yet.
 //
 // File permissions are not checked: a secret file should be mode 0400 or
 // 0600 and owned by the user auditpipe runs as (with systemd, prefer
@@ -45,6 +71,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MaxFileSize is the largest secret file Resolve reads (64 KiB).
@@ -54,11 +81,14 @@ const MaxFileSize = 64 << 10
 var (
 	// ErrLiteral: the reference has no known scheme, so it is probably the
 	// secret itself (or a scheme this version does not know).
-	ErrLiteral = errors.New("not an env:NAME or file:PATH reference, and a literal secret is refused: " +
+	ErrLiteral = errors.New("not an env:NAME, file:PATH or exec:COMMAND reference, and a literal secret is refused: " +
 		"command lines are visible to every user on the host (ps, /proc/PID/cmdline); " +
 		"put the secret in an environment variable (env:NAME) or a file readable only by this user (file:PATH)")
-	// ErrUnsupported: a known scheme this version cannot resolve yet.
-	ErrUnsupported = errors.New("secret scheme not supported yet; use env:NAME or file:PATH")
+	// ErrUnsupported: a known scheme this version cannot resolve.
+	ErrUnsupported = errors.New("secret scheme not supported; use env:NAME, file:PATH or exec:COMMAND")
+	// ErrResolver: a ${secret:…} reference to one of Declaragent's own
+	// resolvers (vault, or a bare name), which auditpipe cannot use.
+	ErrResolver = errors.New("Declaragent secret resolver not available in auditpipe")
 	// ErrNotSet: the environment variable of an env: reference is not set.
 	ErrNotSet = errors.New("environment variable is not set")
 	// ErrEmpty: the reference resolved to an empty value.
@@ -122,29 +152,51 @@ func formatRef(f fmt.State, verb rune, ref string) {
 	}
 }
 
-// Resolve resolves ref once. See the package comment for the syntax.
-// Errors are of type *Error and never contain a secret.
+// DefaultExecTimeout is how long an exec: command may run by default.
+const DefaultExecTimeout = 10 * time.Second
+
+// Options tune how references are resolved. The zero value is the default.
+type Options struct {
+	// ExecTimeout bounds an exec: command (default DefaultExecTimeout).
+	ExecTimeout time.Duration
+}
+
+// Resolve resolves ref once with the default Options. See the package
+// comment for the syntax. Errors are of type *Error and never contain a
+// secret.
 func Resolve(ctx context.Context, ref string) (Secret, error) {
+	return ResolveWith(ctx, ref, Options{})
+}
+
+// ResolveWith resolves ref once. Errors are of type *Error (or ctx's error
+// as it is) and never contain a secret.
+func ResolveWith(ctx context.Context, ref string, opt Options) (Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return Secret{}, err
 	}
-	scheme, arg, ok := strings.Cut(ref, ":")
+	inner, err := unwrap(ref)
+	if err != nil {
+		return Secret{}, err
+	}
+	scheme, arg, ok := strings.Cut(inner, ":")
 	if !ok {
 		return Secret{}, &Error{Err: ErrLiteral}
 	}
-	var (
-		v   string
-		err error
-	)
+	var v string
 	switch scheme {
 	case "env":
 		v, err = resolveEnv(arg)
 	case "file":
 		v, err = resolveFile(arg)
 	case "exec":
-		// Reserved: exec:COMMAND will run COMMAND (no shell) with ctx and
-		// read the secret from its stdout.
-		return Secret{}, &Error{Ref: "exec:", Err: ErrUnsupported}
+		timeout := opt.ExecTimeout
+		if timeout <= 0 {
+			timeout = DefaultExecTimeout
+		}
+		v, err = resolveExec(ctx, arg, timeout)
+		if err != nil && ctx.Err() != nil {
+			return Secret{}, ctx.Err()
+		}
 	default:
 		// Not echoed: "abc:def" may well be a literal token with a colon.
 		return Secret{}, &Error{Err: ErrLiteral}
@@ -157,6 +209,40 @@ func Resolve(ctx context.Context, ref string) (Secret, error) {
 		return Secret{}, &Error{Ref: ref, Err: ErrEmpty}
 	}
 	return Secret{ref: ref, value: v}, nil
+}
+
+// unwrap maps Declaragent's ${secret:SCHEME:ARG} spelling onto SCHEME:ARG.
+// Anything else is returned as it is.
+func unwrap(ref string) (string, error) {
+	const open = "${secret:"
+	if !strings.HasPrefix(ref, open) {
+		return ref, nil
+	}
+	if !strings.HasSuffix(ref, "}") {
+		return "", &Error{Ref: ref, Err: errors.New("a ${secret:…} reference must end with }")}
+	}
+	inner := ref[len(open) : len(ref)-1]
+	scheme, arg, ok := strings.Cut(inner, ":")
+	switch {
+	case ok && (scheme == "env" || scheme == "file" || scheme == "exec"):
+		return inner, nil
+	case ok && scheme == "vault":
+		return "", &Error{Ref: ref, Err: fmt.Errorf("%w: auditpipe has no Vault client of its own; "+
+			"fetch the secret with the vault CLI through exec:, e.g. exec:vault kv get -field=token %s "+
+			"(VAULT_ADDR and VAULT_TOKEN come from the environment)", ErrResolver, vaultPath(arg))}
+	}
+	return "", &Error{Ref: ref, Err: fmt.Errorf("%w: ${secret:%s} names a secret only Declaragent's own resolver knows; "+
+		"use ${secret:env:NAME}, ${secret:file:PATH} or ${secret:exec:COMMAND} (or env:NAME, file:PATH, exec:COMMAND)",
+		ErrResolver, inner)}
+}
+
+// vaultPath is the path of a vault reference for the advice, or a
+// placeholder when it is empty.
+func vaultPath(arg string) string {
+	if arg = strings.TrimSpace(arg); arg == "" || strings.ContainsAny(arg, " \t'\"") {
+		return "secret/PATH"
+	}
+	return arg
 }
 
 func resolveEnv(name string) (string, error) {
@@ -206,6 +292,7 @@ func stripPathErr(err error) error {
 // for concurrent use. Like Secret, it prints as its reference.
 type Source struct {
 	ref string
+	opt Options
 
 	mu     sync.RWMutex
 	cur    Secret
@@ -215,11 +302,16 @@ type Source struct {
 // NewSource resolves ref once, so a bad reference fails at startup, and
 // returns a Source holding the result.
 func NewSource(ctx context.Context, ref string) (*Source, error) {
-	s, err := Resolve(ctx, ref)
+	return NewSourceWith(ctx, ref, Options{})
+}
+
+// NewSourceWith is NewSource with Options, used by every later Refresh too.
+func NewSourceWith(ctx context.Context, ref string, opt Options) (*Source, error) {
+	s, err := ResolveWith(ctx, ref, opt)
 	if err != nil {
 		return nil, err
 	}
-	return &Source{ref: ref, cur: s, loaded: true}, nil
+	return &Source{ref: ref, opt: opt, cur: s, loaded: true}, nil
 }
 
 // Get returns the current value: the one NewSource or the last successful
@@ -249,7 +341,7 @@ func (s *Source) Get(ctx context.Context) (string, error) {
 // compare the value they sent with Get after Refresh rather than rely on
 // changed, which only the first caller sees as true.
 func (s *Source) Refresh(ctx context.Context) (changed bool, err error) {
-	n, err := Resolve(ctx, s.ref)
+	n, err := ResolveWith(ctx, s.ref, s.opt)
 	if err != nil {
 		return false, err
 	}

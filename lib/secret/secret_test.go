@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const tok = "s3cr3t-T0KEN-value"
@@ -82,7 +84,20 @@ func TestResolve(t *testing.T) {
 		{ref: "abc:" + tok, wantErr: ErrLiteral},
 		{ref: "Env:AP_SECRET_OK", wantErr: ErrLiteral}, // schemes are case-sensitive
 		{ref: "vault:secret/hec", wantErr: ErrLiteral},
-		{ref: "exec:/usr/bin/pass hec", wantErr: ErrUnsupported},
+		{ref: "exec:echo " + tok, want: tok},
+		{ref: "exec:printf '%s\\n\\n' '" + tok + "'", want: tok},
+		{ref: "exec:", wantErr: errAny},
+		{ref: "exec:   ", wantErr: errAny},
+		{ref: "exec:sh -c 'exit 0'", wantErr: ErrEmpty},
+		{ref: "exec:" + missing, wantErr: errAny},
+		{ref: "exec:echo 'unterminated", wantErr: errAny},
+		{ref: "${secret:env:AP_SECRET_OK}", want: tok},
+		{ref: "${secret:file:" + nl + "}", want: tok},
+		{ref: "${secret:exec:echo " + tok + "}", want: tok},
+		{ref: "${secret:env:AP_SECRET_UNSET}", wantErr: ErrNotSet},
+		{ref: "${secret:vault:secret/hec}", wantErr: ErrResolver},
+		{ref: "${secret:HEC_TOKEN}", wantErr: ErrResolver},
+		{ref: "${secret:env:AP_SECRET_OK", wantErr: errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
@@ -269,4 +284,104 @@ func TestSourceConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestExecFailureMasksOutput(t *testing.T) {
+	p := writeFile(t, "tok", tok+"\n", 0o600)
+	ref := "exec:sh -c 'cat " + p + "; echo denied for $(cat " + p + ") >&2; exit 3'"
+	_, err := Resolve(context.Background(), ref)
+	if err == nil {
+		t.Fatal("Resolve succeeded")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, tok) {
+		t.Fatalf("error leaks the command's output: %v", err)
+	}
+	for _, want := range []string{"exit status 3", "denied for [output]", "exec:sh -c"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %q", msg, want)
+		}
+	}
+}
+
+func TestExecSuccessDropsStderr(t *testing.T) {
+	s, err := Resolve(context.Background(), "exec:sh -c 'echo "+tok+"; echo noise >&2'")
+	if err != nil || s.Value() != tok {
+		t.Fatalf("Resolve = %q, %v", s.Value(), err)
+	}
+}
+
+func TestExecTimeout(t *testing.T) {
+	start := time.Now()
+	_, err := ResolveWith(context.Background(), "exec:sh -c 'sleep 30'", Options{ExecTimeout: 200 * time.Millisecond})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %s", d)
+	}
+}
+
+func TestExecCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err := Resolve(ctx, "exec:sleep 30")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestExecTooLarge(t *testing.T) {
+	_, err := Resolve(context.Background(), fmt.Sprintf("exec:sh -c 'yes | head -c %d'", MaxFileSize+10))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestExecRefresh(t *testing.T) {
+	p := writeFile(t, "tok", "one\n", 0o600)
+	src, err := NewSource(context.Background(), "exec:cat "+p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("two\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := src.Refresh(context.Background())
+	if v, _ := src.Get(context.Background()); err != nil || !changed || v != "two" {
+		t.Fatalf("Refresh: changed %v, value %q, %v", changed, v, err)
+	}
+}
+
+func TestVaultAdvice(t *testing.T) {
+	_, err := Resolve(context.Background(), "${secret:vault:secret/data/hec}")
+	if !errors.Is(err, ErrResolver) || !strings.Contains(err.Error(), "exec:vault kv get -field=token secret/data/hec") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSplitArgs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"vault kv get -field=token secret/hec", []string{"vault", "kv", "get", "-field=token", "secret/hec"}},
+		{"  a\tb  ", []string{"a", "b"}},
+		{`sh -c 'echo "$X"; exit 1'`, []string{"sh", "-c", `echo "$X"; exit 1`}},
+		{`a "b c" "d\"e" "f\\g" "h\i"`, []string{"a", "b c", `d"e`, `f\g`, `h\i`}},
+		{`a\ b c\'d`, []string{"a b", "c'd"}},
+		{`'' ""`, []string{"", ""}},
+		{`x'y z'w`, []string{"xy zw"}},
+	}
+	for _, tt := range tests {
+		got, err := splitArgs(tt.in)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("splitArgs(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{`a 'b`, `a "b`, `a "b\"`, "a\nb"} {
+		if _, err := splitArgs(bad); err == nil {
+			t.Errorf("splitArgs(%q) succeeded", bad)
+		}
+	}
 }
