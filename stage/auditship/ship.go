@@ -259,6 +259,11 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	if c.inflight < 1 || c.inflight > 64 {
 		return nil, cli.Usagef("--inflight must be 1..64")
 	}
+	if c.kind == "file" {
+		// A file is written in the order Sends are called: one at a time
+		// keeps the archive in seq order, so it stays valid replay input.
+		c.inflight = 1
+	}
 	if c.pauseAfter < 1 {
 		return nil, cli.Usagef("--pause-after must be at least 1")
 	}
