@@ -148,6 +148,12 @@ type Config struct {
 	// Tags are the ddtags, "key:value" separated by commas
 	// ("env:prod,team:platform"); blanks around each tag are removed.
 	Tags string
+	// TagsFor, if set, gives the ddtags of each record (per-tenant tags:
+	// see lib/route) and Tags is not used; "" leaves the log without
+	// ddtags. It must be safe for concurrent use and fast (it is called for
+	// every record, on every attempt). The value is JSON-escaped into the
+	// log, so it cannot alter the request.
+	TagsFor func(*sink.Record) string
 	// Hostname is the hostname of every log. Default os.Hostname().
 	Hostname string
 	// Gzip compresses request bodies (level 1). Callers should default it
@@ -263,7 +269,11 @@ func New(cfg Config) (*Sink, error) {
 	tr.IdleConnTimeout = 30 * time.Second // below common load balancer idle timeouts
 
 	s.cfg = cfg
-	s.meta = appendMeta(nil, cfg.Source, cfg.Tags, cfg.Hostname, cfg.Service)
+	metaTags := cfg.Tags
+	if cfg.TagsFor != nil {
+		metaTags = "" // each log gets its own
+	}
+	s.meta = appendMeta(nil, cfg.Source, metaTags, cfg.Hostname, cfg.Service)
 	s.transport = tr
 	s.client = &http.Client{
 		Transport: tr,

@@ -39,8 +39,19 @@ func appendMeta(dst []byte, source, tags, hostname, service string) []byte {
 
 // appendLog appends the log object for r.
 func appendLog(dst, meta []byte, r *sink.Record) []byte {
+	return appendTaggedLog(dst, meta, "", r)
+}
+
+// appendTaggedLog appends the log object for r with its own ddtags (none
+// if tags is "": meta's, if any).
+func appendTaggedLog(dst, meta []byte, tags string, r *sink.Record) []byte {
 	dst = append(dst, '{')
 	dst = append(dst, meta...)
+	if tags != "" {
+		dst = append(dst, `"ddtags":`...)
+		dst = appendString(dst, tags)
+		dst = append(dst, ',')
+	}
 	dst = append(dst, `"message":`...)
 	dst = appendString(dst, r.Line)
 	dst = append(dst, `,"timestamp":`...)
@@ -67,7 +78,7 @@ func oversize(n int) string {
 // (and marking Poison in res) any log over MaxLogBytes. It stops early,
 // with tooLarge set, once the array would hold more than MaxLogs logs or
 // MaxRequestBytes bytes. sent lists the records in the array.
-func appendLogs(dst, meta []byte, records []sink.Record, res sink.Result) (out []byte, sent []int, tooLarge bool) {
+func appendLogs(dst, meta []byte, tagsFor func(*sink.Record) string, records []sink.Record, res sink.Result) (out []byte, sent []int, tooLarge bool) {
 	start := len(dst)
 	dst = append(dst, '[')
 	sent = make([]int, 0, len(records))
@@ -77,7 +88,11 @@ func appendLogs(dst, meta []byte, records []sink.Record, res sink.Result) (out [
 			dst = append(dst, ',')
 		}
 		logStart := len(dst)
-		dst = appendLog(dst, meta, &records[i])
+		tags := ""
+		if tagsFor != nil {
+			tags = tagsFor(&records[i])
+		}
+		dst = appendTaggedLog(dst, meta, tags, &records[i])
 		if n := len(dst) - logStart; n > MaxLogBytes {
 			res.Status[i], res.Reason[i] = sink.Poison, oversize(n)
 			dst = dst[:mark]
@@ -157,7 +172,7 @@ func (s *Sink) encode(records []sink.Record, res sink.Result) (b body, sent []in
 		for i := range records {
 			size += len(records[i].Line) + len(s.meta) + 256
 		}
-		raw, sent, tooLarge := appendLogs(make([]byte, 0, min(size+size/16, MaxRequestBytes+MaxLogBytes)), s.meta, records, res)
+		raw, sent, tooLarge := appendLogs(make([]byte, 0, min(size+size/16, MaxRequestBytes+MaxLogBytes)), s.meta, s.cfg.TagsFor, records, res)
 		if tooLarge {
 			return body{raw: len(raw)}, sent, true, nil
 		}
@@ -167,7 +182,7 @@ func (s *Sink) encode(records []sink.Record, res sink.Result) (b body, sent []in
 	if sp == nil {
 		sp = new([]byte)
 	}
-	raw, sent, tooLarge := appendLogs((*sp)[:0], s.meta, records, res)
+	raw, sent, tooLarge := appendLogs((*sp)[:0], s.meta, s.cfg.TagsFor, records, res)
 	defer func() {
 		if cap(raw) <= maxPooled {
 			*sp = raw[:0]

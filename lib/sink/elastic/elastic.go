@@ -84,6 +84,12 @@
 //
 // # Index names
 //
+// Config.IndexFor routes each record to an index of its own (lib/route
+// renders per-tenant or per-day names); the index then is in each action
+// line, JSON-escaped, and the request still goes to <URL>/_bulk, so no
+// routed name can reach the URL. A permission refusal names the index of
+// the refused document.
+//
 // New checks the index against Elasticsearch's rules: lowercase; none of
 // \ / * ? " < > | , # : or space; not starting with -, _ or +; not "." or
 // ".."; at most 255 bytes. (":" is refused since Elasticsearch 7.0; it
@@ -172,6 +178,14 @@ type Config struct {
 	// Index is the index (or data stream, or alias) every document is
 	// created in. Default DefaultIndex.
 	Index string
+	// IndexFor, if set, routes each record to its own index (per tenant,
+	// per day: see lib/route) and Index is not used. It must be safe for
+	// concurrent use and should be fast (it is called for every record,
+	// on every attempt). A name it returns that ValidIndex refuses makes
+	// that record Poison, with the reason; names are JSON-escaped into the
+	// action line and never put into the URL, so no name can alter the
+	// request.
+	IndexFor func(*sink.Record) string
 	// Auth is how requests authenticate.
 	Auth Auth
 	// Gzip compresses request bodies (level 1). Callers should default it
@@ -436,6 +450,14 @@ func checkAuth(a Auth) (string, error) {
 		}
 	}
 	return kind, nil
+}
+
+// indexOf returns the index r goes to.
+func (s *Sink) indexOf(r *sink.Record) string {
+	if s.cfg.IndexFor != nil {
+		return s.cfg.IndexFor(r)
+	}
+	return s.cfg.Index
 }
 
 // source returns the secret.Source the auth kind uses, nil for none.

@@ -70,12 +70,20 @@ func docID(idField string, r *sink.Record, buf []byte) []byte {
 }
 
 // appendBulk appends the bulk body for records[i] for every i in sent.
-func appendBulk(dst, prefix []byte, shape, idField string, records []sink.Record, sent []int) []byte {
+// With indexFor, each action line names the record's own index, and prefix
+// is not used.
+func appendBulk(dst, prefix []byte, indexFor func(*sink.Record) string, shape, idField string, records []sink.Record, sent []int) []byte {
 	var idBuf [64]byte
 	for _, i := range sent {
 		r := &records[i]
 		id := docID(idField, r, idBuf[:0])
-		dst = appendAction(dst, prefix, id)
+		if indexFor != nil {
+			dst = appendActionPrefix(dst, indexFor(r))
+			dst = appendString(dst, id)
+			dst = append(dst, "}}\n"...)
+		} else {
+			dst = appendAction(dst, prefix, id)
+		}
 		if shape == ShapeLine {
 			dst = append(dst, r.Line...)
 			dst = append(dst, '\n')
@@ -151,14 +159,14 @@ func (s *Sink) encode(records []sink.Record, sent []int) (body, error) {
 		size += len(records[i].Line) + len(s.action) + 320
 	}
 	if !s.cfg.Gzip {
-		b := appendBulk(make([]byte, 0, size+size/16), s.action, s.cfg.DocShape, s.cfg.IDField, records, sent)
+		b := appendBulk(make([]byte, 0, size+size/16), s.action, s.cfg.IndexFor, s.cfg.DocShape, s.cfg.IDField, records, sent)
 		return body{data: b, raw: len(b)}, nil
 	}
 	sp, _ := scratchPool.Get().(*[]byte)
 	if sp == nil {
 		sp = new([]byte)
 	}
-	raw := appendBulk((*sp)[:0], s.action, s.cfg.DocShape, s.cfg.IDField, records, sent)
+	raw := appendBulk((*sp)[:0], s.action, s.cfg.IndexFor, s.cfg.DocShape, s.cfg.IDField, records, sent)
 	out := bytes.NewBuffer(make([]byte, 0, len(raw)/4+512))
 	zw := gzipPool.Get().(*gzip.Writer)
 	zw.Reset(out)

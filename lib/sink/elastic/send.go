@@ -51,7 +51,13 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 	sent := make([]int, 0, len(records))
 	for i := range records {
 		r := &records[i]
+		var badIndex error
+		if s.cfg.IndexFor != nil {
+			badIndex = ValidIndex(s.cfg.IndexFor(r))
+		}
 		switch {
+		case badIndex != nil:
+			res.Status[i], res.Reason[i] = sink.Poison, "routed to an invalid index: "+badIndex.Error()
 		case s.cfg.IDField == IDRecordHash && r.Hash == "":
 			res.Status[i], res.Reason[i] = sink.Poison, "record has no recordHash to use as the document _id"
 		case s.cfg.DocShape == ShapeLine && bytes.IndexByte(r.Line, '\n') >= 0:
@@ -79,9 +85,28 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 		return res, s.errf(r, sink.TooLarge, fmt.Sprintf("bulk request of %d bytes (%d uncompressed) too large", len(b.data), b.raw))
 	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
 		return res, s.errf(r, sink.Config, s.authAdvice(r, "may not write here: check the role's privileges "+
-			"(create_doc, create or write on index "+strconv.Quote(s.cfg.Index)+")"))
+			"(create_doc, create or write on index "+s.indexNote(records, sent)+")"))
 	}
 	return res, s.statusError(r)
+}
+
+// indexNote names the index of a request for a message: the one index, or
+// with routing the first record's and how many others the request held.
+func (s *Sink) indexNote(records []sink.Record, sent []int) string {
+	if s.cfg.IndexFor == nil || len(sent) == 0 {
+		return strconv.Quote(s.cfg.Index)
+	}
+	first := s.indexOf(&records[sent[0]])
+	others := map[string]bool{}
+	for _, i := range sent[1:] {
+		if ix := s.indexOf(&records[i]); ix != first {
+			others[ix] = true
+		}
+	}
+	if len(others) == 0 {
+		return strconv.Quote(first)
+	}
+	return fmt.Sprintf("%q and %d other routed index(es) of this request", first, len(others))
 }
 
 // bulkItem is one item of a bulk answer.
@@ -235,7 +260,7 @@ func (s *Sink) items(r *reply, records []sink.Record, sent []int, res sink.Resul
 		return res, &sink.Error{Class: sink.Config, HTTPStatus: items[forbid[0]].status, Code: -1, Msg: fmt.Sprintf(
 			"%d of %d documents refused: %s: the %s credentials may not create documents in index %q "+
 				"(they need the create_doc, create or write privilege on it): fix the role, not the records",
-			len(forbid), len(items), s.clean(r, forbidFirstText), s.kind, s.cfg.Index)}
+			len(forbid), len(items), s.clean(r, forbidFirstText), s.kind, s.indexOf(&records[sent[forbid[0]]]))}
 	case len(retry) > 0:
 		first := items[retry[0]]
 		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: retryStatus, Code: -1,

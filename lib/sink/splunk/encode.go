@@ -39,6 +39,12 @@ func appendMeta(dst []byte, host, source, sourcetype, index string) []byte {
 
 // appendEvent appends the HEC event for r.
 func appendEvent(dst, meta []byte, r *sink.Record) []byte {
+	return appendRoutedEvent(dst, meta, "", r)
+}
+
+// appendRoutedEvent appends the HEC event for r with its own index (none
+// if index is "": meta's, or the token's default).
+func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
 	dst = append(dst, '{')
 	if r.TS > 0 { // no time: HEC stamps the arrival time
 		dst = append(dst, `"time":`...)
@@ -46,6 +52,11 @@ func appendEvent(dst, meta []byte, r *sink.Record) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, meta...)
+	if index != "" {
+		dst = append(dst, `"index":`...)
+		dst = appendString(dst, index)
+		dst = append(dst, ',')
+	}
 	dst = append(dst, `"event":`...)
 	dst = appendString(dst, r.Line)
 	dst = append(dst, `,"fields":{"seq":"`...)
@@ -66,13 +77,18 @@ func appendEvent(dst, meta []byte, r *sink.Record) []byte {
 	return append(dst, "}}"...)
 }
 
-// appendEvents appends the events for records, separated by "\n".
-func appendEvents(dst, meta []byte, records []sink.Record) []byte {
+// appendEvents appends the events for records, separated by "\n", each
+// with the index indexFor gives it if indexFor is set.
+func appendEvents(dst, meta []byte, indexFor func(*sink.Record) string, records []sink.Record) []byte {
 	for i := range records {
 		if i > 0 {
 			dst = append(dst, '\n')
 		}
-		dst = appendEvent(dst, meta, &records[i])
+		index := ""
+		if indexFor != nil {
+			index = indexFor(&records[i])
+		}
+		dst = appendRoutedEvent(dst, meta, index, &records[i])
 	}
 	return dst
 }
@@ -145,19 +161,25 @@ type body struct {
 
 // encode builds the request body for records.
 func encode(meta []byte, records []sink.Record, gz bool) (body, error) {
+	return encodeRouted(meta, nil, records, gz)
+}
+
+// encodeRouted builds the request body for records, routed by indexFor if
+// it is set.
+func encodeRouted(meta []byte, indexFor func(*sink.Record) string, records []sink.Record, gz bool) (body, error) {
 	size := 0
 	for i := range records {
 		size += len(records[i].Line) + len(meta) + 256
 	}
 	if !gz {
-		b := appendEvents(make([]byte, 0, size+size/16), meta, records)
+		b := appendEvents(make([]byte, 0, size+size/16), meta, indexFor, records)
 		return body{data: b, raw: len(b)}, nil
 	}
 	sp, _ := scratchPool.Get().(*[]byte)
 	if sp == nil {
 		sp = new([]byte)
 	}
-	raw := appendEvents((*sp)[:0], meta, records)
+	raw := appendEvents((*sp)[:0], meta, indexFor, records)
 	out := bytes.NewBuffer(make([]byte, 0, len(raw)/4+512))
 	zw := gzipPool.Get().(*gzip.Writer)
 	zw.Reset(out)

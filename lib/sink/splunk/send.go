@@ -61,7 +61,7 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 	if s.closed.Load() {
 		return res, ErrClosed
 	}
-	b, err := encode(s.meta, records, s.cfg.Gzip)
+	b, err := encodeRouted(s.meta, s.cfg.IndexFor, records, s.cfg.Gzip)
 	if err != nil {
 		return res, fmt.Errorf("splunk: compress body: %w", err)
 	}
@@ -82,11 +82,11 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 		}
 		return res.All(sink.Delivered), nil
 	}
-	return s.classify(r, b, res)
+	return s.classify(r, b, records, res)
 }
 
 // classify turns a non-2xx reply to an event request into a Result and error.
-func (s *Sink) classify(r *reply, b body, res sink.Result) (sink.Result, error) {
+func (s *Sink) classify(r *reply, b body, records []sink.Record, res sink.Result) (sink.Result, error) {
 	n := len(res.Status)
 	switch r.status {
 	case http.StatusBadRequest:
@@ -104,11 +104,7 @@ func (s *Sink) classify(r *reply, b body, res sink.Result) (sink.Result, error) 
 			res.Reason[r.invalid] = fmt.Sprintf("HEC code %d: %s", r.code, s.clean(r, r.text))
 			return res, nil
 		case codeIncorrectIndex:
-			idx := "the token's default index"
-			if s.cfg.Index != "" {
-				idx = strconv.Quote(s.cfg.Index)
-			}
-			return res, s.errf(r, sink.Config, "index "+idx+" is not allowed for this token or does not exist")
+			return res, s.errf(r, sink.Config, "index "+s.indexNote(records, r.invalid)+" is not allowed for this token or does not exist")
 		case codeNoChannel, codeBadChannel:
 			return res, s.errf(r, sink.Config, s.channelAdvice())
 		case codeAckDisabled:
@@ -121,6 +117,36 @@ func (s *Sink) classify(r *reply, b body, res sink.Result) (sink.Result, error) 
 		return res, s.errf(r, sink.TooLarge, fmt.Sprintf("request of %d bytes (%d uncompressed) too large", len(b.data), b.raw))
 	}
 	return res, s.statusError(r)
+}
+
+// indexNote names the index HEC refused with code 7: the configured one,
+// or with routing the index of event invalid (HEC's invalid-event-number),
+// or, without a usable position, every index of the request.
+func (s *Sink) indexNote(records []sink.Record, invalid int) string {
+	name := func(ix string) string {
+		if ix == "" {
+			return "the token's default index"
+		}
+		return strconv.Quote(ix)
+	}
+	if s.cfg.IndexFor == nil {
+		return name(s.cfg.Index)
+	}
+	if invalid >= 0 && invalid < len(records) {
+		return name(s.cfg.IndexFor(&records[invalid])) + fmt.Sprintf(" (of event %d, seq %d, tenant %q)", invalid, records[invalid].Seq, records[invalid].TenantID)
+	}
+	var all []string
+	seen := map[string]bool{}
+	for i := range records {
+		if ix := s.cfg.IndexFor(&records[i]); !seen[ix] {
+			seen[ix] = true
+			all = append(all, name(ix))
+		}
+	}
+	if len(all) > 8 {
+		all = append(all[:8], fmt.Sprintf("%d more", len(all)-8))
+	}
+	return "(one of " + strings.Join(all, ", ") + ")"
 }
 
 // statusError classifies the statuses every endpoint shares.

@@ -33,7 +33,9 @@
 //     than "received and valid" either, so Delivered has the same meaning.
 //     With IndexerAck the records before N stay Pending instead, since no
 //     ack will ever confirm them: at worst they are duplicated.
-//   - 400 code 7 (incorrect index): Config, naming the index.
+//   - 400 code 7 (incorrect index): Config, naming the index (with
+//     Config.IndexFor, the index of the event HEC names in
+//     invalid-event-number, or every index of the request).
 //   - 400 codes 10, 11 (channel missing or invalid) and 14 (ack disabled):
 //     Config, because resending cannot help: the token's indexer
 //     acknowledgement setting and Config.IndexerAck disagree.
@@ -130,6 +132,13 @@ type Config struct {
 	Source     string
 	Sourcetype string
 	Host       string
+	// IndexFor, if set, routes each record to its own index (per tenant,
+	// per day: see lib/route) and Index is not used; "" leaves the event
+	// without an index (the token's default). It must be safe for
+	// concurrent use and fast (it is called for every record, on every
+	// attempt). The name is JSON-escaped into the event, so no name can
+	// alter the request; lib/route keeps it a valid Splunk index name.
+	IndexFor func(*sink.Record) string
 	// Gzip compresses request bodies (level 1). Callers should default it
 	// to true: audit lines compress about 5:1.
 	Gzip bool
@@ -245,7 +254,7 @@ func New(cfg Config) (*Sink, error) {
 		ackURL:    sibling(u, "/services/collector/ack", "channel="+cfg.Channel),
 		healthURL: sibling(u, "/services/collector/health", ""),
 		display:   u.Scheme + "://" + u.Host + u.Path,
-		meta:      appendMeta(nil, cfg.Host, cfg.Source, cfg.Sourcetype, cfg.Index),
+		meta:      appendMeta(nil, cfg.Host, cfg.Source, cfg.Sourcetype, staticIndex(cfg)),
 		transport: tr,
 		client: &http.Client{
 			Transport: tr,
@@ -258,6 +267,14 @@ func New(cfg Config) (*Sink, error) {
 		s.ackURL = sibling(u, "/services/collector/ack", "")
 	}
 	return s, nil
+}
+
+// staticIndex is the index written into meta: none when it is routed.
+func staticIndex(cfg Config) string {
+	if cfg.IndexFor != nil {
+		return ""
+	}
+	return cfg.Index
 }
 
 // Channel returns the channel GUID in use ("" when none is sent).
