@@ -7,6 +7,7 @@ Synopsis:
 	audit-read --db PATH [--from-seq N] [--to-seq N] [--since T] [--until T]
 	           [--tenant A,B] [--kind K,L] [--from-cursor NAME] [--follow]
 	audit-read [filters] FILE|- ...
+	audit-read --quarantine [filters] FILE|- ...
 
 # Output
 
@@ -45,6 +46,39 @@ stands, bad ones included, so that audit-verify sees and reports them; with
 filters each line must parse as a record. A line that cannot be delivered
 whole (too long, truncated last line, invalid UTF-8, NUL) is reported with
 its line number, the others go on, and the exit code is 4.
+
+# Quarantine input
+
+With --quarantine, the input files are quarantine files written by
+audit-ship --quarantine, one entry per record the SIEM rejected:
+
+	{"quarantinedAt":1764244800123,"exporter":"elastic:prod","seq":42,"recordHash":"…","reason":"400 …","line":{"seq":42,…}}
+
+audit-read emits the record line of each entry: the exact bytes of its
+"line" value, not a re-serialisation (jq -c .line would change number
+spellings and escapes, and so the bytes the SIEM gets), so the records go
+out as they were first read. Entries come out in file order; a record found
+twice (by seq and recordHash: quarantined on two runs, or by two shippers
+sharing the file) comes out once. The filters apply to the embedded records.
+An entry that is not valid JSON or has no "line" object is reported with its
+line number and skipped, and the exit code is then 4. Quarantined records
+are not a contiguous chain: check them with audit-verify --mode report.
+After fixing the cause (a mapping, an ingest pipeline, a size limit),
+re-ship them and keep the file for the record:
+
+	audit-read --quarantine /var/lib/auditpipe/poison.ndjson \
+	  | audit-verify --mode report --report reship.json \
+	  | audit-ship --kind elastic --url https://es.example.com:9200 --api-key env:ELASTIC_API_KEY \
+	      --exporter elastic:reship --acks - >/dev/null
+
+Use an exporter name of its own (or discard the acks, as here): the acks of
+a re-ship cover old seqs, which audit-ack would ignore anyway since its
+cursor only moves forward. Elasticsearch's create with the recordHash as _id
+makes the re-ship idempotent; Splunk and Datadog can store a record twice if
+the same quarantine file is re-shipped twice.
+
+The format is detected by the flag, not guessed: a quarantine file given
+without --quarantine is not a record stream, and audit-verify rejects it.
 
 # Flags
 

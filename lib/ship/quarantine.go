@@ -18,7 +18,9 @@ import (
 //	{"quarantinedAt":1764244800123,"exporter":"splunk:prod","seq":42,"recordHash":"…","reason":"HTTP 400 code 6: Invalid data format","line":{"seq":42,…}}
 //
 // The file is created 0600. Re-ship it with
-// `jq -c .line FILE | audit-verify --mode report | audit-ship ...`.
+// `audit-read --quarantine FILE | audit-verify --mode report | audit-ship ...`
+// (audit-read emits the "line" bytes as they are; jq -c .line would
+// re-serialise them).
 type Quarantine struct {
 	mu   sync.Mutex
 	path string

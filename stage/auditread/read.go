@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
@@ -26,6 +28,7 @@ const prog = "audit-read"
 
 const synopsis = `usage: audit-read --db PATH [flags]
        audit-read [flags] FILE|- ...      (NDJSON replay: plain, gzip or zstd)
+       audit-read --quarantine [flags] FILE|- ...   (re-ship audit-ship's quarantined records)
 
 Writes record lines (CONTRACTS.md section 2) to stdout in seq order, the
 record field being record_json verbatim.
@@ -33,7 +36,8 @@ record field being record_json verbatim.
 Examples:
   audit-read --db audit.db | audit-verify >/dev/null
   audit-read --db audit.db --from-cursor splunk:prod --follow | audit-verify --db audit.db --from-cursor splunk:prod | ...
-  audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify --mode report`
+  audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify --mode report
+  audit-read --quarantine poison.ndjson | audit-verify --mode report | audit-ship --kind elastic ...`
 
 // Main is the entry point of the audit-read binary.
 func Main() int { return cli.Main(prog, Run) }
@@ -47,6 +51,7 @@ type config struct {
 	busyTimeout time.Duration
 	maxLine     int
 	quiet       bool
+	quarantine  bool
 	files       []string
 }
 
@@ -93,6 +98,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes (NDJSON input)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	fs.BoolVar(&c.quarantine, "quarantine", false, "the input files are audit-ship quarantine files: emit the record line of each entry, byte for byte, once per record")
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_READ"); err != nil {
 		return nil, err
@@ -112,6 +118,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		return nil, cli.Usagef("give either --db or input files, not both")
 	case c.db == "" && len(c.files) == 0:
 		return nil, cli.Usagef("nothing to read: give --db PATH, or NDJSON files (- for stdin); -h for help")
+	case c.db != "" && c.quarantine:
+		return nil, cli.Usagef("--quarantine reads quarantine files, not --db: audit-read --quarantine FILE")
 	case c.db == "" && (c.follow || c.cursor != ""):
 		return nil, cli.Usagef("--follow and --from-cursor need --db")
 	case c.filter.FromSeq < 0 || c.filter.ToSeq < 0:
@@ -273,6 +281,8 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 	filtering := c.filter.FromSeq > 0 || c.filter.ToSeq > 0 || !c.filter.Since.IsZero() || !c.filter.Until.IsZero() ||
 		len(c.filter.Tenants) > 0 || len(c.filter.Kinds) > 0
 	var p chain.LineParser
+	var qp fastjson.Parser
+	seen := map[string]bool{} // quarantined records already emitted
 	var firstProblem error
 	problem := func(err error) {
 		st.problems++
@@ -309,8 +319,24 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				problem(fmt.Errorf("%s: %w", display, err))
 				continue
 			}
+			b := line.Bytes
+			if c.quarantine {
+				q, err := parseQuarantined(&qp, b)
+				if err != nil {
+					problem(fmt.Errorf("%s: line %d: %w", display, line.Num, err))
+					continue
+				}
+				// The same record quarantined twice (two runs, or two
+				// shippers sharing the file) is emitted once.
+				k := strconv.FormatInt(q.seq, 10) + "/" + q.hash
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				b = q.line
+			}
 			if filtering {
-				rec, err := p.Parse(line.Bytes)
+				rec, err := p.Parse(b)
 				if err != nil {
 					problem(fmt.Errorf("%s: line %d: %w", display, line.Num, err))
 					continue
@@ -322,7 +348,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 			} else {
 				st.records++
 			}
-			if err := out.Write(line.Bytes); err != nil {
+			if err := out.Write(b); err != nil {
 				return fmt.Errorf("write stdout: %w", err)
 			}
 		}
