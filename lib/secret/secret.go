@@ -211,6 +211,19 @@ func ResolveWith(ctx context.Context, ref string, opt Options) (Secret, error) {
 	return Secret{ref: ref, value: v}, nil
 }
 
+// IsReference reports whether ref has the form of a reference this package
+// resolves (env:, file:, exec:, or ${secret:…} around one of them), without
+// resolving it. A config loader uses it to refuse a literal secret early,
+// naming where it was found, without echoing it.
+func IsReference(ref string) bool {
+	inner, err := unwrap(ref)
+	if err != nil {
+		return strings.HasPrefix(ref, "${secret:") // a reference, if one auditpipe cannot use
+	}
+	scheme, _, ok := strings.Cut(inner, ":")
+	return ok && (scheme == "env" || scheme == "file" || scheme == "exec")
+}
+
 // unwrap maps Declaragent's ${secret:SCHEME:ARG} spelling onto SCHEME:ARG.
 // Anything else is returned as it is.
 func unwrap(ref string) (string, error) {

@@ -385,3 +385,14 @@ func TestSplitArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestIsReference(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"env:X": true, "file:/p": true, "exec:vault kv get x": true, "${secret:env:X}": true,
+		"${secret:vault:a/b}": true, "${secret:NAME}": true, tok: false, "": false, "abc:def": false, "vault:x": false,
+	} {
+		if got := IsReference(ref); got != want {
+			t.Errorf("IsReference(%q) = %v", ref, got)
+		}
+	}
+}
