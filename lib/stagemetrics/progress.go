@@ -1,0 +1,202 @@
+package stagemetrics
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ProgressEvery is how often the progress line is redrawn.
+const ProgressEvery = 500 * time.Millisecond
+
+// Status is what the progress line shows: records so far, the seq of the
+// last one, and the head of the log (the last seq there is to read), 0 if
+// unknown.
+type Status struct {
+	Records int64
+	Seq     int64
+	Head    int64
+}
+
+// Progress draws a one-line status on stderr while a stage runs, when, and
+// only when, stderr is a terminal: records, records/s, the current seq and,
+// when the head of the log is known, how far there is to go and the time
+// left. Nothing is written when stderr is a pipe or a file, so logs and
+// scripts see exactly what they saw before.
+//
+// The line is redrawn in place with a carriage return, padded with spaces
+// (no escape sequences, so a dumb terminal shows it right). Other output
+// must go through Writer, which clears the line first so that messages do
+// not land in the middle of it. A nil *Progress is valid and does nothing.
+type Progress struct {
+	prog   string
+	w      io.Writer
+	status func() Status
+	stop   chan struct{}
+	done   chan struct{}
+
+	mu      sync.Mutex
+	drawn   int // length of the line on screen, 0 if none
+	samples []sample
+}
+
+type sample struct {
+	t time.Time
+	n int64
+}
+
+// StartProgress starts drawing status() on stderr every ProgressEvery if
+// stderr is a terminal, and returns nil (which does nothing) if it is not.
+// status is called from another goroutine and must be safe for that.
+func StartProgress(prog string, stderr io.Writer, status func() Status) *Progress {
+	f, ok := stderr.(*os.File)
+	if !ok || !isTerminal(f) {
+		return nil
+	}
+	return startProgress(prog, stderr, status, ProgressEvery)
+}
+
+func startProgress(prog string, w io.Writer, status func() Status, every time.Duration) *Progress {
+	p := &Progress{prog: prog, w: w, status: status, stop: make(chan struct{}), done: make(chan struct{})}
+	p.samples = append(p.samples, sample{time.Now(), status().Records})
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case now := <-t.C:
+				p.draw(now)
+			}
+		}
+	}()
+	return p
+}
+
+// rateWindow is how far back the records/s figure looks.
+const rateWindow = 5 * time.Second
+
+func (p *Progress) draw(now time.Time) {
+	s := p.status()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.samples = append(p.samples, sample{now, s.Records})
+	for len(p.samples) > 2 && now.Sub(p.samples[1].t) >= rateWindow {
+		p.samples = p.samples[1:]
+	}
+	first := p.samples[0]
+	rate := 0.0
+	if d := now.Sub(first.t).Seconds(); d > 0 {
+		rate = float64(s.Records-first.n) / d
+	}
+	p.put(formatStatus(p.prog, s, rate))
+}
+
+// formatStatus is the progress line for s at rate records/s.
+func formatStatus(prog string, s Status, rate float64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s records, %s/s", prog, group(s.Records), group(int64(rate+0.5)))
+	if s.Seq > 0 {
+		fmt.Fprintf(&b, ", seq %d", s.Seq)
+	}
+	if s.Head > 0 {
+		left := s.Head - s.Seq
+		switch {
+		case left <= 0:
+			fmt.Fprintf(&b, " (at the head)")
+		default:
+			fmt.Fprintf(&b, " of %d", s.Head)
+			if rate >= 1 {
+				fmt.Fprintf(&b, ", %s left", roundDuration(time.Duration(float64(left)/rate*float64(time.Second))))
+			}
+		}
+	}
+	return b.String()
+}
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "<1s"
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	default:
+		return d.Round(time.Minute).String()
+	}
+}
+
+// group writes n with thousands separators: 1234567 -> 1,234,567.
+func group(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// put draws line over the one on screen. p.mu is held.
+func (p *Progress) put(line string) {
+	pad := ""
+	if n := p.drawn - len(line); n > 0 {
+		pad = strings.Repeat(" ", n)
+	}
+	fmt.Fprintf(p.w, "\r%s%s", line, pad)
+	p.drawn = len(line)
+}
+
+// clear removes the line on screen. p.mu is held.
+func (p *Progress) clear() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.drawn))
+		p.drawn = 0
+	}
+}
+
+// Writer returns the writer other stderr output must go through: each
+// write clears the progress line first (it is redrawn at the next tick).
+// On a nil Progress it returns stderr itself.
+func (p *Progress) Writer(stderr io.Writer) io.Writer {
+	if p == nil {
+		return stderr
+	}
+	return progressWriter{p}
+}
+
+type progressWriter struct{ p *Progress }
+
+func (w progressWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	w.p.clear()
+	return w.p.w.Write(b)
+}
+
+// Stop stops drawing and clears the line, before the stage prints its
+// summary.
+func (p *Progress) Stop() {
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	close(p.stop)
+	<-p.done
+	p.mu.Lock()
+	p.clear()
+	p.mu.Unlock()
+}
