@@ -85,6 +85,34 @@ without --quarantine is not a record stream, and audit-verify rejects it.
 Each flag can also be set as AUDIT_READ_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-read -h for the list.
 
+# Metrics
+
+	-metrics-listen ADDR    serve Prometheus metrics at http://ADDR/metrics (port 0: pick one, printed on stderr)
+	-metrics-file PATH      write them to a node_exporter textfile (.prom), atomically, every 5s and at exit
+	-metrics-exporter NAME  exporter label (default --from-cursor)
+	-metrics-linger D       keep serving this long after the work is done, for a last scrape
+
+Every series carries exporter (the cursor name) and vendor (its kind, from a
+name like splunk:prod) when known. audit-read exposes:
+
+	declaragent_audit_backpressure_paused_total   writes to stdout that blocked > 100ms: the pipeline is throttling reading
+	auditpipe_backpressure_paused_seconds_total   time spent in those writes
+	auditpipe_records_in_total, auditpipe_bytes_in_total     rows (or lines) read; bytes without the newline
+	auditpipe_records_out_total, auditpipe_bytes_out_total   record lines written
+	auditpipe_stage_last_seq                      seq of the last record written
+	declaragent_audit_last_seq                    --follow only: the head of the log (MAX(seq), read every second)
+
+plus the process and Go runtime metrics over HTTP. With --follow,
+declaragent_audit_last_seq - auditpipe_stage_last_seq is how far reading
+lags the log; it grows while back-pressure holds audit-read back.
+
+# Progress
+
+When stderr is a terminal (and without -quiet), a progress line is redrawn
+in place every half second: records, records/s, the current seq and, reading
+a database, the head and the time left. Nothing of it is written when stderr
+is a pipe or a file.
+
 # Exit codes
 
 	0    done (or stopped by SIGINT/SIGTERM)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -22,6 +23,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const prog = "audit-read"
@@ -53,6 +55,14 @@ type config struct {
 	quiet       bool
 	quarantine  bool
 	files       []string
+	metrics     stagemetrics.Flags
+
+	// While running: the metrics, the flow counters, the head of the log
+	// (0 until known) and the progress line (nil unless on a terminal).
+	ms       *stagemetrics.Stage
+	flow     *stagemetrics.Flow
+	head     atomic.Int64
+	progress *stagemetrics.Progress
 }
 
 // Run is audit-read with its I/O passed in.
@@ -61,9 +71,20 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	out := ndjson.NewWriter(stdout, 0)
+	if c.ms, err = c.metrics.Start(ctx, prog, c.metrics.Labels(c.cursor, ""), stderr); err != nil {
+		return err
+	}
+	defer c.ms.Close()
+	c.flow = c.ms.Flow()
 	if f, ok := stdout.(*os.File); ok {
 		ndjson.SetPipeSize(f, 1<<20)
+	}
+	out := ndjson.NewWriter(c.ms.Stdout(stdout), 0)
+	if !c.quiet {
+		c.progress = stagemetrics.StartProgress(prog, stderr, func() stagemetrics.Status {
+			return stagemetrics.Status{Records: c.flow.Out.Load(), Seq: c.flow.Seq.Load(), Head: c.head.Load()}
+		})
+		stderr = c.progress.Writer(stderr)
 	}
 	start := time.Now()
 	var st stats
@@ -75,6 +96,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("write stdout: %w", ferr)
 	}
+	c.progress.Stop()
 	if !c.quiet && !exitcode.IsBrokenPipe(err) {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, st.summary(time.Since(start)))
 	}
@@ -97,8 +119,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.poll, "poll", auditdb.DefaultPoll, "how often --follow checks for new rows")
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes (NDJSON input)")
-	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr")
 	fs.BoolVar(&c.quarantine, "quarantine", false, "the input files are audit-ship quarantine files: emit the record line of each entry, byte for byte, once per record")
+	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_READ"); err != nil {
 		return nil, err
@@ -207,12 +230,24 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 	}
 	var line []byte
 	if !c.follow {
+		if c.progress != nil {
+			c.setHead(ctx, db, f.ToSeq)
+		}
 		_, err = db.Scan(ctx, f, func(r *auditdb.Row) error {
 			line = auditdb.AppendLine(line[:0], r)
 			st.add(r.Seq)
-			return out.Write(line)
+			c.flow.Read(len(line))
+			if err := out.Write(line); err != nil {
+				return err
+			}
+			c.flow.Wrote(len(line), r.Seq)
+			return nil
 		})
 	} else {
+		if c.metrics.Enabled() || c.progress != nil {
+			stop := c.pollHead(ctx, db, f.ToSeq)
+			defer stop()
+		}
 		// Rows are written under mu; a ticker flushes whatever is buffered
 		// every flushEvery, so a committed row reaches the next stage within
 		// poll + flushEvery while the writer's buffer still batches the
@@ -245,9 +280,14 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 		err = db.Follow(ctx, f, c.poll, func(r *auditdb.Row) error {
 			line = auditdb.AppendLine(line[:0], r)
 			st.add(r.Seq)
+			c.flow.Read(len(line))
 			mu.Lock()
 			defer mu.Unlock()
-			return out.Write(line)
+			if err := out.Write(line); err != nil {
+				return err
+			}
+			c.flow.Wrote(len(line), r.Seq)
+			return nil
 		})
 		close(stopFlush)
 		if ferr := <-flushErr; err == nil && ferr != nil {
@@ -268,6 +308,54 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 
 // flushEvery bounds how long a row waits in the output buffer in --follow.
 const flushEvery = 25 * time.Millisecond
+
+// headEvery is how often --follow reads the head of the log (MAX(seq), an
+// index lookup) for declaragent_audit_last_seq and the progress line.
+const headEvery = time.Second
+
+// setHead reads the head of the log once, capped at toSeq: the end of a
+// scan, for the progress line.
+func (c *config) setHead(ctx context.Context, db *auditdb.DB, toSeq int64) {
+	h, err := db.HeadSeq(ctx)
+	if err != nil {
+		return // the scan will report it
+	}
+	if toSeq > 0 && toSeq < h {
+		h = toSeq
+	}
+	c.head.Store(h)
+}
+
+// pollHead keeps declaragent_audit_last_seq and the progress line's head
+// current while following, until ctx is done or stop is called. The head
+// is read on its own connection, so a reader blocked on a full pipe (which
+// polls nothing) still reports how far behind it is falling. A failed read
+// keeps the last value: the follower reports database errors itself.
+func (c *config) pollHead(ctx context.Context, db *auditdb.DB, toSeq int64) (stop func()) {
+	gauge := c.ms.LastSeq()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(headEvery)
+		defer t.Stop()
+		for {
+			if h, err := db.HeadSeq(ctx); err == nil {
+				gauge.Set(float64(h))
+				if toSeq > 0 && toSeq < h {
+					h = toSeq
+				}
+				c.head.Store(h)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
 
 func isWriteErr(err error) bool {
 	var dbe *auditdb.DBError
@@ -320,6 +408,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				continue
 			}
 			b := line.Bytes
+			c.flow.Read(len(b))
 			if c.quarantine {
 				q, err := parseQuarantined(&qp, b)
 				if err != nil {
@@ -335,6 +424,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				seen[k] = true
 				b = q.line
 			}
+			var seq int64 // known only when filtering parsed the line
 			if filtering {
 				rec, err := p.Parse(b)
 				if err != nil {
@@ -345,12 +435,14 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 					continue
 				}
 				st.add(rec.Seq)
+				seq = rec.Seq
 			} else {
 				st.records++
 			}
 			if err := out.Write(b); err != nil {
 				return fmt.Errorf("write stdout: %w", err)
 			}
+			c.flow.Wrote(len(b), seq)
 		}
 	}
 	if firstProblem != nil {
