@@ -1,6 +1,7 @@
 package stagemetrics
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,42 @@ import (
 	"sync"
 	"time"
 )
+
+// FedByPipe reports whether r is a pipe (or socket): in a pipeline, the
+// stage before feeds it. A pipeline's stages share one terminal, and two
+// progress lines redrawn over each other flicker, so only the stage at the
+// source draws one: audit-verify does when it reads files or a redirected
+// file, not when audit-read feeds it (audit-read draws then).
+func FedByPipe(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0
+}
+
+// Poll calls f at once, then every interval, until ctx is done or stop is
+// called; stop waits for a call in progress. Stages use it to read the
+// head of the log for declaragent_audit_last_seq and the progress line.
+func Poll(ctx context.Context, every time.Duration, f func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			f(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
 
 // ProgressEvery is how often the progress line is redrawn.
 const ProgressEvery = 500 * time.Millisecond

@@ -333,28 +333,15 @@ func (c *config) setHead(ctx context.Context, db *auditdb.DB, toSeq int64) {
 // keeps the last value: the follower reports database errors itself.
 func (c *config) pollHead(ctx context.Context, db *auditdb.DB, toSeq int64) (stop func()) {
 	gauge := c.ms.LastSeq()
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(headEvery)
-		defer t.Stop()
-		for {
-			if h, err := db.HeadSeq(ctx); err == nil {
-				gauge.Set(float64(h))
-				if toSeq > 0 && toSeq < h {
-					h = toSeq
-				}
-				c.head.Store(h)
+	return stagemetrics.Poll(ctx, headEvery, func(ctx context.Context) {
+		if h, err := db.HeadSeq(ctx); err == nil {
+			gauge.Set(float64(h))
+			if toSeq > 0 && toSeq < h {
+				h = toSeq
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+			c.head.Store(h)
 		}
-	}()
-	return func() { cancel(); <-done }
+	})
 }
 
 func isWriteErr(err error) bool {
