@@ -88,6 +88,38 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 At exit a summary goes to stderr: records, seq range, head hash, counts per
 tenant, fast and slow path counts, breaks by reason, and records/s.
 
+# Metrics
+
+	-metrics-listen ADDR    serve Prometheus metrics at http://ADDR/metrics (port 0: pick one, printed on stderr)
+	-metrics-file PATH      write them to a node_exporter textfile (.prom), atomically, every 5s and at exit
+	-metrics-exporter NAME  exporter label (default -from-cursor)
+	-metrics-linger D       keep serving this long after the work is done, for a last scrape
+
+Every series carries exporter and vendor when known (vendor from an
+exporter name like splunk:prod). audit-verify exposes:
+
+	auditpipe_verify_breaks_total{reason}          findings by reason code (the table above); every reason's
+	                                               series exists from the start, at 0
+	declaragent_audit_backpressure_paused_total    writes to stdout that blocked > 100ms
+	auditpipe_backpressure_paused_seconds_total    time spent in those writes
+	auditpipe_records_in_total, auditpipe_bytes_in_total     lines read; bytes without the newline
+	auditpipe_records_out_total, auditpipe_bytes_out_total   verified lines passed on
+	auditpipe_stage_last_seq                       seq of the last record passed on
+
+In fail-closed mode audit-verify exits at the first break, usually before
+the next scrape: give -metrics-linger (longer than the scrape interval) so
+the break is scraped, or -metrics-file, which is written at exit. The exit
+code 3 is the other signal to alert on.
+
+# Progress
+
+When stderr is a terminal (and without -quiet), a progress line is redrawn
+in place every half second: records, records/s, the current seq and, with
+-db, the head of the log and the time left. It is drawn only when
+audit-verify reads files or a redirected file: fed by a pipe, the stage
+before it (audit-read) draws the line, and two lines would flicker over
+each other. Nothing of it is written when stderr is not a terminal.
+
 # Exit codes
 
 	0    the chain verified (notices and warnings do not fail it)

@@ -13,13 +13,17 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const prog = "audit-verify"
@@ -48,6 +52,9 @@ type config struct {
 	window  int
 	quiet   bool
 	files   []string
+	metrics stagemetrics.Flags
+
+	flow *stagemetrics.Flow // while running
 }
 
 // Run is audit-verify with its I/O passed in.
@@ -61,7 +68,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.report, "report", "", "write a JSON report of the run to this file")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	fs.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
-	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr (findings are still printed)")
+	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr (findings are still printed)")
+	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_VERIFY"); err != nil {
 		return err
@@ -74,13 +82,30 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.cursor, ""), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	c.flow = ms.Flow()
+	rep := &report{breaks: breakCounters(ms)}
 	v := chain.NewVerifier(chain.Options{Anchor: anchor, Window: c.window})
-	out := ndjson.NewWriter(stdout, 0)
 	if f, ok := stdout.(*os.File); ok {
 		ndjson.SetPipeSize(f, 1<<20)
 	}
+	out := ndjson.NewWriter(ms.Stdout(stdout), 0)
+	var progress *stagemetrics.Progress
+	if !c.quiet && (len(c.files) > 0 || !stagemetrics.FedByPipe(stdin)) {
+		var head atomic.Int64
+		progress = stagemetrics.StartProgress(prog, stderr, func() stagemetrics.Status {
+			return stagemetrics.Status{Records: c.flow.In.Load(), Seq: c.flow.Seq.Load(), Head: head.Load()}
+		})
+		if progress != nil && c.db != "" {
+			defer c.pollHead(ctx, &head)()
+		}
+		stderr = progress.Writer(stderr)
+	}
 	start := time.Now()
-	rep := &report{}
 	runErr := c.run(ctx, v, stdin, out, stderr, rep)
 	if ferr := out.Flush(); runErr == nil && ferr != nil {
 		runErr = fmt.Errorf("write stdout: %w", ferr)
@@ -88,6 +113,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for _, f := range v.Finish() {
 		rep.print(stderr, f)
 	}
+	progress.Stop()
 	st := v.Stats()
 	if !c.quiet {
 		fmt.Fprintln(stderr, prog+": "+summary(st, rep, time.Since(start)))
@@ -194,6 +220,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 		case err == io.EOF:
 			return false, nil
 		case err == nil:
+			c.flow.Read(len(line.Bytes))
 			pass, done = v.Check(line.Num, line.Bytes)
 		default:
 			var le *ndjson.LineError
@@ -212,6 +239,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			if err := out.Write(line.Bytes); err != nil {
 				return false, fmt.Errorf("write stdout: %w", err)
 			}
+			c.flow.Wrote(len(line.Bytes), v.Stats().LastSeq)
 		}
 		if r.Buffered() == 0 {
 			// Input has paused: pass on what we hold so a follower sees it now.
@@ -246,12 +274,55 @@ type report struct {
 	dropped    int64
 	byReason   map[chain.Reason]int64
 	firstError string
+	breaks     func(chain.Reason) prometheus.Counter // auditpipe_verify_breaks_total
+}
+
+// reasons are every finding reason, whose break counters exist at 0 from
+// the start: an alert on increase(...[5m]) > 0 then sees the first break
+// as a step from 0, not as a new series at 1 (which increase ignores).
+var reasons = []chain.Reason{
+	chain.ReasonHashMismatch, chain.ReasonPrevLink, chain.ReasonSeqGap, chain.ReasonSeqRegress,
+	chain.ReasonEquivocation, chain.ReasonBadJSON, chain.ReasonBadField, chain.ReasonTruncated,
+	chain.ReasonLineTooLong, chain.ReasonDuplicate, chain.ReasonTombstone, chain.ReasonUnanchored,
+}
+
+// breakCounters makes the break counter of every reason and returns them
+// by reason.
+func breakCounters(ms *stagemetrics.Stage) func(chain.Reason) prometheus.Counter {
+	m := make(map[chain.Reason]prometheus.Counter, len(reasons))
+	for _, r := range reasons {
+		m[r] = ms.VerifyBreaks(string(r))
+	}
+	return func(r chain.Reason) prometheus.Counter {
+		if c, ok := m[r]; ok {
+			return c
+		}
+		return ms.VerifyBreaks(string(r)) // a reason added to lib/chain later
+	}
+}
+
+// pollHead keeps head at the database's MAX(seq), for the progress line's
+// time left, until the returned stop is called.
+func (c *config) pollHead(ctx context.Context, head *atomic.Int64) (stop func()) {
+	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{})
+	if err != nil {
+		return func() {}
+	}
+	stopPoll := stagemetrics.Poll(ctx, time.Second, func(ctx context.Context) {
+		if h, err := db.HeadSeq(ctx); err == nil {
+			head.Store(h)
+		}
+	})
+	return func() { stopPoll(); db.Close() }
 }
 
 const maxKept = 10000
 
 func (r *report) print(w io.Writer, f chain.Finding) {
 	fmt.Fprintf(w, "%s: %s\n", prog, f)
+	if r.breaks != nil {
+		r.breaks(f.Reason).Add(float64(f.Count))
+	}
 	if r.byReason == nil {
 		r.byReason = make(map[chain.Reason]int64)
 	}
