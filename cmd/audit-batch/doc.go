@@ -75,8 +75,8 @@ longer than -max-interval for its batch to close, back-pressure aside: while
 audit-batch is blocked writing a batch to a full stdout (audit-ship is
 behind), lines read meanwhile wait in the hand-off buffer, and their wait
 counts from when the batcher takes them. The current value is written into every header
-and is what the declaragent_audit_batch_interval_ms gauge reports: an
-embedding program gets the *Batcher through auditbatch.RunWith's
+and is what the declaragent_audit_batch_interval_ms gauge reports (see
+Metrics); an embedding program gets the *Batcher through auditbatch.RunWith's
 Options.Batcher and reads Batcher.Interval (and Batcher.Stats) from any
 goroutine. A value stuck at -max-interval means sustained load.
 
@@ -118,7 +118,32 @@ Each flag can also be set through the environment as AUDIT_BATCH_<FLAG>
 	                    Declaragent's intervalMs: 5000)                 AUDIT_BATCH_MAX_INTERVAL
 	-max-line N         maximum input line length (default 4 MiB)       AUDIT_BATCH_MAX_LINE
 	-quiet              no summary line at exit                         AUDIT_BATCH_QUIET
+	-metrics-listen ADDR    serve Prometheus metrics at http://ADDR/metrics  AUDIT_BATCH_METRICS_LISTEN
+	-metrics-file PATH      node_exporter textfile, every 5s and at exit     AUDIT_BATCH_METRICS_FILE
+	-metrics-exporter NAME  exporter label of the metrics                    AUDIT_BATCH_METRICS_EXPORTER
+	-metrics-linger D       keep serving this long after the end             AUDIT_BATCH_METRICS_LINGER
 	-config FILE        flag value pairs, one per line                  AUDIT_BATCH_CONFIG
+
+# Metrics
+
+With -metrics-listen ADDR (port 0 picks one, printed on stderr) audit-batch
+serves Prometheus metrics at http://ADDR/metrics; with -metrics-file PATH it
+writes them to a node_exporter textfile (atomically, every 5s and at exit).
+Series carry exporter (-metrics-exporter) and vendor (-siem, else the kind
+in the exporter name) when known.
+
+	declaragent_audit_batch_interval_ms            the adaptive interval now (the contract name, "ms" and all)
+	auditpipe_batch_max_interval_ms                -max-interval: the interval at this value means sustained load
+	auditpipe_batches_total                        batches written
+	auditpipe_batches_closed_total{reason}         by why they closed: full, age, seq, flush
+	declaragent_audit_backpressure_paused_total    writes to stdout that blocked > 100ms (audit-ship is behind)
+	auditpipe_backpressure_paused_seconds_total    time spent in those writes
+	auditpipe_records_in_total, auditpipe_bytes_in_total     record lines taken in; bytes without the newline
+	auditpipe_records_out_total, auditpipe_bytes_out_total   record lines written in closed batches
+
+The alert "interval stuck at max" is
+declaragent_audit_batch_interval_ms >= auditpipe_batch_max_interval_ms held
+for a while (examples/prometheus/alerts.yml).
 
 # Input errors
 

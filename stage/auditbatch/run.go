@@ -13,9 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const (
@@ -52,9 +56,10 @@ type Options struct {
 	// Tests pass a fake one to decide exactly when batches age.
 	Clock Clock
 	// Batcher, if set, is called with the Batcher once it exists and before
-	// any input is read, e.g. to export Batcher.Interval as the
-	// declaragent_audit_batch_interval_ms gauge or Batcher.Stats as
-	// counters from another goroutine.
+	// any input is read, e.g. for a test or an embedding program to read
+	// Batcher.Interval or Batcher.Stats from another goroutine. (The
+	// stage's own metrics, -metrics-listen and -metrics-file, already
+	// expose both.)
 	Batcher func(*Batcher)
 }
 
@@ -74,17 +79,23 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if f, ok := stdout.(*os.File); ok {
 		ndjson.SetPipeSize(f, 1<<20)
 	}
-	out := ndjson.NewWriter(stdout, 0)
+	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels("", c.siem), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	out := ndjson.NewWriter(ms.Stdout(stdout), 0)
 	b, err := NewBatcher(out, c.lim)
 	if err != nil {
 		return exitcode.New(exitcode.Usage, err)
 	}
+	in := exposeBatcher(ms, b, c.lim)
 	if opt.Batcher != nil {
 		opt.Batcher(b)
 	}
 	h := newHandoff(handoffLimit)
 	go readLoop(h, stdin, c.maxLine)
-	err = loop(ctx, h, b, clock)
+	err = loop(ctx, h, b, clock, in)
 	h.stop()
 	if !c.quiet && !exitcode.IsBrokenPipe(err) {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(b))
@@ -128,6 +139,7 @@ type config struct {
 	lim     Limits
 	maxLine int
 	quiet   bool
+	metrics stagemetrics.Flags
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -141,6 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.lim.MaxInterval, "max-interval", 5*time.Second, "the widest batch interval: no record waits longer for its batch to close")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum input line length in bytes")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr at exit")
+	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, envPrefix); err != nil {
 		return c, err
@@ -185,7 +198,7 @@ func flagNames(s string) string {
 // the Batcher's deadline comes, until the input ends (flush, then nil or
 // the input's error) or ctx is cancelled (take what was read, flush, return
 // ctx.Err()).
-func loop(ctx context.Context, h *handoff, b *Batcher, clock Clock) error {
+func loop(ctx context.Context, h *handoff, b *Batcher, clock Clock, in inCounters) error {
 	timer := clock.NewTimer()
 	defer timer.Stop()
 	var c chunk
@@ -198,7 +211,7 @@ func loop(ctx context.Context, h *handoff, b *Batcher, clock Clock) error {
 		select {
 		case <-ctx.Done():
 			h.take(&c)
-			if err := feed(b, clock, &c); err != nil {
+			if err := feed(b, clock, &c, in); err != nil {
 				return err
 			}
 			if err := b.Flush(); err != nil {
@@ -216,7 +229,7 @@ func loop(ctx context.Context, h *handoff, b *Batcher, clock Clock) error {
 			}
 			continue
 		}
-		if err := feed(b, clock, &c); err != nil {
+		if err := feed(b, clock, &c, in); err != nil {
 			return err
 		}
 		if c.err != nil {
@@ -234,7 +247,9 @@ func loop(ctx context.Context, h *handoff, b *Batcher, clock Clock) error {
 
 // feed adds the lines of c to b. They arrived now; after a batch was
 // written (which may have blocked on a full pipe) the clock is read again.
-func feed(b *Batcher, clock Clock, c *chunk) error {
+func feed(b *Batcher, clock Clock, c *chunk, in inCounters) error {
+	in.records.Add(float64(len(c.ends)))
+	in.bytes.Add(float64(len(c.buf)))
 	now := clock.Now()
 	start := 0
 	for i, end := range c.ends {
@@ -248,6 +263,41 @@ func feed(b *Batcher, clock Clock, c *chunk) error {
 		start = end
 	}
 	return nil
+}
+
+// inCounters count the record lines the batch loop takes in.
+type inCounters struct{ records, bytes prometheus.Counter }
+
+// NameBatchMaxIntervalMs is the gauge of -max-interval: the ceiling that
+// declaragent_audit_batch_interval_ms is "stuck at" under sustained load.
+const NameBatchMaxIntervalMs = "auditpipe_batch_max_interval_ms"
+
+// NameBatchesClosed is the counter of batches by why they closed.
+const NameBatchesClosed = "auditpipe_batches_closed_total"
+
+// exposeBatcher registers audit-batch's metrics, read from the Batcher at
+// scrape time (its interval and Stats are atomics), and returns the
+// counters of the input side.
+func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
+	ms.GaugeFunc(metrics.NameBatchIntervalMs, "", func() float64 {
+		return float64(b.Interval()) / float64(time.Millisecond)
+	})
+	ms.GaugeFunc(NameBatchMaxIntervalMs, "The widest batch interval (-max-interval) in milliseconds: "+
+		metrics.NameBatchIntervalMs+" at this value means sustained load.", func() float64 {
+		return float64(lim.MaxInterval) / float64(time.Millisecond)
+	})
+	ms.CounterFunc(metrics.NameRecordsOut, "", func() float64 { return float64(b.Stats().Records) })
+	ms.CounterFunc(metrics.NameBytesOut, "", func() float64 { return float64(b.Stats().Bytes) })
+	ms.CounterFunc(metrics.NameBatches, "", func() float64 { return float64(b.Stats().Batches) })
+	ms.CounterVecFunc(NameBatchesClosed, "Batches written, by why they closed: full (count or bytes: the interval doubles), "+
+		"age (below half full: it collapses), seq, flush.", []string{metrics.LabelReason},
+		func(emit func(float64, ...string)) {
+			s := b.Stats()
+			for r := ClosedFull; r < numReasons; r++ {
+				emit(float64(s.Closed[r]), r.String())
+			}
+		})
+	return inCounters{records: ms.RecordsIn(), bytes: ms.BytesIn()}
 }
 
 func summary(b *Batcher) string {
