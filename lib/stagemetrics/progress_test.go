@@ -2,6 +2,7 @@ package stagemetrics
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -119,4 +120,22 @@ func TestNoProgressWithoutATerminal(t *testing.T) {
 		t.Error("nil Progress: Writer is not stderr itself")
 	}
 	p.Stop()
+}
+
+func TestPoll(t *testing.T) {
+	var n atomic.Int64
+	stop := Poll(t.Context(), 10*time.Millisecond, func(context.Context) { n.Add(1) })
+	if n.Load() != 1 {
+		t.Fatalf("Poll returned after %d calls, want 1 (the first is synchronous)", n.Load())
+	}
+	time.Sleep(55 * time.Millisecond)
+	stop()
+	got := n.Load()
+	if got < 3 {
+		t.Errorf("%d calls in 55ms at 10ms, want several", got)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if n.Load() != got {
+		t.Error("called after stop")
+	}
 }
