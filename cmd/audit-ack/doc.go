@@ -42,6 +42,26 @@ Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
 	-commit-interval D     at most one commit per D (default 500ms)
 	-busy-timeout D        wait for the database write lock (default 10s)
 	-quiet                 no summary line
+	-metrics-listen ADDR   serve Prometheus metrics at http://ADDR/metrics (port 0: pick one, printed on stderr)
+	-metrics-file PATH     write them to a node_exporter textfile (.prom), every 5s and at exit
+	-metrics-exporter NAME exporter label (default -exporter)
+	-metrics-linger D      keep serving this long after the end, for a last scrape
+
+# Metrics
+
+audit-ack knows both ends of the lag: it commits the cursor and has the
+database open. With -metrics-listen or -metrics-file it reads the head of
+the log (MAX(seq), on a read-only connection of its own) every second and
+exposes, labelled exporter (-exporter) and vendor (the kind in the exporter
+name, e.g. splunk for splunk:prod):
+
+	declaragent_audit_export_last_seq   the committed cursor (set at start, then after every commit)
+	declaragent_audit_last_seq          the head of the log
+	auditpipe_export_lag_records        head - cursor (never below 0); the "gap > 10k" alert
+	auditpipe_records_in_total          records covered by the acks taken
+
+Without either flag nothing is polled. audit-ack writes nothing to stdout,
+so it has no back-pressure counter.
 
 # Exit codes
 

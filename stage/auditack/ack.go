@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
 
 	"github.com/auditpipe/auditpipe/lib/auditdb"
@@ -20,6 +21,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ship"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const prog = "audit-ack"
@@ -45,6 +47,7 @@ type config struct {
 	interval time.Duration
 	busy     time.Duration
 	quiet    bool
+	metrics  stagemetrics.Flags
 }
 
 // Run is audit-ack with its I/O passed in.
@@ -57,6 +60,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
 	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_ACK"); err != nil {
 		return err
@@ -92,12 +96,25 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defer stop()
 		in = f
 	}
-	a := &acker{c: c, w: w, stderr: stderr}
+	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.exporter, ""), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	a := &acker{c: c, w: w, stderr: stderr, cursor: ms.ExportLastSeq(), recordsIn: ms.RecordsIn()}
 	cur, err := w.Cursor(ctx, c.exporter)
 	if err != nil {
 		return exitcode.New(exitcode.Database, err)
 	}
 	a.committed = cur.LastSeq
+	a.cursor.Set(float64(cur.LastSeq))
+	if c.metrics.Enabled() {
+		stop, err := pollHead(ctx, c.db, ms.LastSeq())
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	start := time.Now()
 	err = a.loop(ctx, in)
 	// The final commit runs even when ctx is cancelled (SIGTERM).
@@ -126,6 +143,29 @@ type acker struct {
 	quarantined int64
 	commits     int64
 	bad         int64
+
+	cursor    prometheus.Gauge   // declaragent_audit_export_last_seq
+	recordsIn prometheus.Counter // records covered by the acks taken
+}
+
+// headEvery is how often the head of the log is read for
+// declaragent_audit_last_seq (and so auditpipe_export_lag_records).
+const headEvery = time.Second
+
+// pollHead keeps gauge at the database's MAX(seq), read on a read-only
+// connection of its own so that it never waits behind a cursor commit,
+// until the returned stop is called. A failed read keeps the last value.
+func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop func(), err error) {
+	db, err := auditdb.OpenReader(ctx, path, auditdb.ReaderOptions{})
+	if err != nil {
+		return nil, exitcode.New(exitcode.Database, err)
+	}
+	stopPoll := stagemetrics.Poll(ctx, headEvery, func(ctx context.Context) {
+		if h, err := db.HeadSeq(ctx); err == nil {
+			gauge.Set(float64(h))
+		}
+	})
+	return func() { stopPoll(); db.Close() }, nil
 }
 
 func (a *acker) loop(ctx context.Context, in io.Reader) error {
@@ -220,6 +260,7 @@ func (a *acker) take(p *fastjson.Parser, line []byte) error {
 	}
 	a.acks++
 	a.records += int64(ack.Count)
+	a.recordsIn.Add(float64(ack.Count))
 	a.quarantined += int64(len(ack.Quarantined))
 	if len(ack.Quarantined) > 0 {
 		fmt.Fprintf(a.stderr, "%s: %s: seqs %v were quarantined, not delivered; the cursor moves past them\n", prog, a.c.exporter, ack.Quarantined)
@@ -242,6 +283,7 @@ func (a *acker) commit(ctx context.Context) error {
 		return exitcode.New(exitcode.Database, fmt.Errorf("commit cursor %s at seq %d: %w", a.c.exporter, a.lastSeq, err))
 	}
 	a.committed = got
+	a.cursor.Set(float64(got))
 	a.have = false
 	a.lastCommit = time.Now()
 	a.commits++
