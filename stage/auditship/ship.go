@@ -14,18 +14,14 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/ndjson"
-	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/ship"
-	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/file"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
 
 const prog = "audit-ship"
 
-const synopsis = `usage: audit-ship --kind splunk|file [flags] < batches-or-records
+const synopsis = `usage: audit-ship --kind splunk|elastic|datadog|file [flags] < batches-or-records
+       audit-ship --agent-config agent.yaml [flags] < batches-or-records
 
 Delivers audit-batch's batches (or plain record lines, which it then batches
 itself) to a SIEM, and writes an ack line for each delivered batch, in seq
@@ -35,6 +31,9 @@ Examples:
   audit-read --db audit.db --from-cursor splunk:prod | audit-verify --db audit.db --from-cursor splunk:prod \
     | audit-batch --siem splunk | audit-ship --kind splunk --url https://hec.example:8088 \
       --token file:/run/secrets/hec --exporter splunk:prod --acks /run/auditpipe/acks.fifo
+  audit-read --db audit.db | audit-verify | audit-ship --kind elastic --url https://es.example:9200 \
+      --api-key env:ELASTIC_API_KEY --index 'declaragent-${tenant:id}' --quarantine poison.ndjson --acks -
+  audit-read --db audit.db | audit-verify | audit-ship --agent-config agent.yaml --acks -
   audit-read --db audit.db | audit-verify | audit-ship --kind file --path archive/ --dir --gzip --acks -`
 
 // Main is the entry point of the audit-ship binary.
@@ -50,19 +49,40 @@ type config struct {
 	maxBackoff time.Duration
 	drain      time.Duration
 	quarantine string
+	onPoison   string
 	maxLine    int
 	quiet      bool
 	check      bool
 
-	// splunk
-	url, token, index, source, sourcetype, host     string
-	gzip, indexerAck, insecureSkipVerify, allowHTTP bool
-	ackTimeout, timeout                             time.Duration
-	caFile, certFile, keyFile, channel              string
+	agentConfig   string
+	batchSize     int
+	batchInterval time.Duration
+	secretTimeout time.Duration
+
+	// every network kind
+	url                                 string
+	gzip, insecureSkipVerify, allowHTTP bool
+	timeout                             time.Duration
+	caFile, certFile, keyFile           string
+
+	// splunk (index and source also elastic/datadog)
+	token, index, source, sourcetype, host string
+	indexerAck                             bool
+	ackTimeout                             time.Duration
+	channel                                string
+
+	// elastic
+	auth, apiKey, username, password, bearer, idField, docShape string
+
+	// datadog (apiKey above)
+	site, service, tags, hostname string
 
 	// file
 	path         string
 	dir, noFsync bool
+
+	set    map[string]bool   // flags given on the command line, in the environment or the -config file
+	origin map[string]string // flag -> where a value from --agent-config came from
 }
 
 // Run is audit-ship with its I/O passed in.
@@ -96,7 +116,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		acks = fa
 	}
 	var q *ship.Quarantine
-	if c.quarantine != "" {
+	if c.quarantine != "" && c.onPoison == "quarantine" {
 		if q, err = ship.OpenQuarantine(c.quarantine); err != nil {
 			return err
 		}
@@ -154,13 +174,16 @@ func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer) 
 	first, _ := br.Peek(64)
 	first = skipBOMAndSpace(first)
 	if strings.HasPrefix(string(first), `{"batch"`) || len(first) == 0 {
+		if len(first) > 0 && (c.set["batch-size"] || c.set["batch-interval"]) {
+			fmt.Fprintf(stderr, "%s: the input is already batched (audit-batch in the pipe): --batch-size and --batch-interval do not apply; audit-batch's own flags decide\n", prog)
+		}
 		return br, func() error { return nil }
 	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	siem := c.kind
+	args := c.batchArgs()
 	go func() {
-		err := auditbatch.Run(ctx, []string{"--siem", siem, "--quiet"}, br, pw, stderr)
+		err := auditbatch.Run(ctx, args, br, pw, stderr)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -199,108 +222,4 @@ func summary(exporter string, m *ship.Metrics, d time.Duration) string {
 		s += fmt.Sprintf("; %.0f records/s", float64(m.DeliveredRecords.Load())/secs)
 	}
 	return s
-}
-
-func parse(args []string, stderr io.Writer) (*config, error) {
-	fs := cli.NewFlagSet(prog, "AUDIT_SHIP", synopsis, stderr)
-	c := &config{}
-	fs.StringVar(&c.kind, "kind", "", "SIEM kind: splunk or file")
-	fs.StringVar(&c.exporter, "exporter", "", "exporter (cursor) name, <kind>:<instance> (default <kind>:default)")
-	fs.StringVar(&c.acks, "acks", "-", "where acks go: a FIFO path read by audit-ack (created if absent), or - for stdout")
-	fs.IntVar(&c.inflight, "inflight", 4, "requests in flight at once (acks stay in seq order)")
-	fs.IntVar(&c.pauseAfter, "pause-after", 5, "consecutive non-retryable failures before the shipper pauses itself (exit 6)")
-	fs.DurationVar(&c.minBackoff, "min-backoff", 250*time.Millisecond, "first retry delay (exponential, full jitter)")
-	fs.DurationVar(&c.maxBackoff, "max-backoff", 30*time.Second, "longest retry delay (a longer Retry-After is honoured)")
-	fs.DurationVar(&c.drain, "drain-timeout", 30*time.Second, "after SIGTERM, how long requests in flight may still finish")
-	fs.StringVar(&c.quarantine, "quarantine", "", "file for records the SIEM rejects as poison (0600); without it such a record pauses the shipper")
-	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum input line length in bytes")
-	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
-	fs.BoolVar(&c.check, "check", false, "probe the SIEM (health and credentials) and exit")
-
-	fs.StringVar(&c.url, "url", "", "splunk: HEC URL, e.g. https://hec.example.com:8088 (path defaults to /services/collector/event)")
-	fs.StringVar(&c.token, "token", "", "splunk: HEC token reference, env:NAME or file:PATH (a literal token is refused)")
-	fs.StringVar(&c.index, "index", "", "splunk: index (default: the token's)")
-	fs.StringVar(&c.source, "source", "", "splunk: source")
-	fs.StringVar(&c.sourcetype, "sourcetype", splunk.DefaultSourcetype, "splunk: sourcetype")
-	fs.StringVar(&c.host, "host", "", "splunk: host field (default the hostname)")
-	fs.BoolVar(&c.gzip, "gzip", true, "compress request bodies (splunk) or the output (file)")
-	fs.BoolVar(&c.indexerAck, "indexer-ack", false, "splunk: ack a batch only once Splunk reports it indexed (channel + ack polling)")
-	fs.DurationVar(&c.ackTimeout, "ack-timeout", splunk.DefaultAckTimeout, "splunk: how long to wait for the indexer ack before resending")
-	fs.StringVar(&c.channel, "channel", "", "splunk: X-Splunk-Request-Channel GUID (generated with --indexer-ack)")
-	fs.DurationVar(&c.timeout, "timeout", splunk.DefaultTimeout, "splunk: per-request timeout")
-	fs.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle to trust instead of the system roots")
-	fs.StringVar(&c.certFile, "cert-file", "", "PEM client certificate")
-	fs.StringVar(&c.keyFile, "key-file", "", "PEM client key")
-	fs.BoolVar(&c.insecureSkipVerify, "insecure-skip-verify", false, "DANGEROUS: do not verify the SIEM's certificate")
-	fs.BoolVar(&c.allowHTTP, "allow-insecure-http", false, "allow a plain http:// URL to a non-loopback host (token sent unencrypted)")
-
-	fs.StringVar(&c.path, "path", "", "file: output file (or directory with --dir)")
-	fs.BoolVar(&c.dir, "dir", false, "file: --path is a directory of per-day files audit-YYYY-MM-DD.ndjson[.gz]")
-	fs.BoolVar(&c.noFsync, "no-fsync", false, "file: do not fsync before acking (a power loss can lose acked batches)")
-	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
-	if err := cli.Parse(fs, args, "AUDIT_SHIP"); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, cli.Usagef("unexpected argument %q (input is stdin)", fs.Arg(0))
-	}
-	switch c.kind {
-	case "splunk", "file":
-	case "":
-		return nil, cli.Usagef("--kind is required: splunk or file")
-	case "elastic", "datadog":
-		return nil, cli.Usagef("--kind %s is not available in this version; use splunk or file", c.kind)
-	default:
-		return nil, cli.Usagef("unknown --kind %q: splunk or file", c.kind)
-	}
-	if c.exporter == "" {
-		c.exporter = c.kind + ":default"
-	}
-	if c.inflight < 1 || c.inflight > 64 {
-		return nil, cli.Usagef("--inflight must be 1..64")
-	}
-	if c.kind == "file" {
-		// A file is written in the order Sends are called: one at a time
-		// keeps the archive in seq order, so it stays valid replay input.
-		c.inflight = 1
-	}
-	if c.pauseAfter < 1 {
-		return nil, cli.Usagef("--pause-after must be at least 1")
-	}
-	return c, nil
-}
-
-func (c *config) newSink(ctx context.Context) (sink.Sink, error) {
-	switch c.kind {
-	case "file":
-		if c.path == "" {
-			return nil, cli.Usagef("--kind file needs --path")
-		}
-		s, err := file.New(file.Config{Path: c.path, Dir: c.dir, Gzip: c.gzip, NoFsync: c.noFsync})
-		if err != nil {
-			return nil, exitcode.New(exitcode.Usage, err)
-		}
-		return s, nil
-	default:
-		if c.url == "" {
-			return nil, cli.Usagef("--kind splunk needs --url")
-		}
-		if c.token == "" {
-			return nil, cli.Usagef("--kind splunk needs --token env:NAME or file:PATH")
-		}
-		tok, err := secret.NewSource(ctx, c.token)
-		if err != nil {
-			return nil, exitcode.New(exitcode.Usage, fmt.Errorf("--token: %w", err))
-		}
-		s, err := splunk.New(splunk.Config{
-			URL: c.url, Token: tok, Index: c.index, Source: c.source, Sourcetype: c.sourcetype, Host: c.host,
-			Gzip: c.gzip, IndexerAck: c.indexerAck, AckTimeout: c.ackTimeout, Channel: c.channel,
-			CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile, InsecureSkipVerify: c.insecureSkipVerify,
-			AllowInsecureHTTP: c.allowHTTP, Timeout: c.timeout, MaxIdleConns: 2 * c.inflight,
-		})
-		if err != nil {
-			return nil, exitcode.New(exitcode.Usage, err)
-		}
-		return s, nil
-	}
 }
