@@ -31,9 +31,11 @@ slow=$dir/reserialised-$N.ndjson
 [ -s "$slow" ] || "$bin/reserialize" < "$lines" > "$slow"
 mb=$(( $(stat -c %s "$lines") / 1000000 ))
 
-t() { # t NAME CMD...: wall seconds and peak RSS (KiB) of CMD, into $secs and $rss
-  local out; out=$( { /usr/bin/time -f '%e %M' bash -c "$*" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-  secs=${out% *}; rss=${out#* }
+t() { # t CMD: wall seconds and peak RSS (KiB, the largest process) of CMD, into $secs and $rss
+  if ! /usr/bin/time -o "$dir/time.out" -f '%e %M' bash -o pipefail -c "$*" >/dev/null 2>"$dir/cmd.err"; then
+    echo "bench: failed: $*" >&2; tail -5 "$dir/cmd.err" >&2; exit 1
+  fi
+  read -r secs rss < "$dir/time.out"
 }
 rate() { awk -v n="$N" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }

@@ -424,12 +424,12 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 	if s.rowsSt, err = s.conn.PrepareContext(ctx, q.String()); err != nil {
 		return fail(err)
 	}
-	// The seq of the chunkRows-th row after pos, or the head if fewer
-	// remain: a chunk examines at most chunkRows rows whatever the filter
-	// and however sparse the seqs.
-	if s.boundSt, err = s.conn.PrepareContext(ctx, `SELECT coalesce(
-		(SELECT seq FROM audit_records WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?),
-		(SELECT max(seq) FROM audit_records), 0)`); err != nil {
+	// The first seq after pos and the head, both rowid seeks: a chunk
+	// covers the seqs [first, min(first+chunkRows-1, head)], so it examines
+	// at most chunkRows rows whatever the filter, and a gap in the seqs is
+	// jumped at once. (Finding the chunkRows-th row with OFFSET instead walks
+	// every leaf page of the chunk twice: measured at half the scan speed.)
+	if s.boundSt, err = s.conn.PrepareContext(ctx, `SELECT coalesce((SELECT min(seq) FROM audit_records WHERE seq > ?), 0), coalesce(max(seq), 0) FROM audit_records`); err != nil {
 		return fail(err)
 	}
 	if s.verSt, err = s.conn.PrepareContext(ctx, `PRAGMA data_version`); err != nil {
@@ -469,9 +469,15 @@ func (s *scanner) dataVersion(ctx context.Context) (int64, error) {
 // delivers them to fn. It reports whether it advanced: false means there is
 // nothing after pos (up to end) yet.
 func (s *scanner) chunk(ctx context.Context, end int64, fn func(*Row) error) (bool, error) {
-	var hi int64
-	if err := s.boundSt.QueryRowContext(ctx, s.pos, s.db.chunkRows-1).Scan(&hi); err != nil {
+	var first, hi int64
+	if err := s.boundSt.QueryRowContext(ctx, s.pos).Scan(&first, &hi); err != nil {
 		return false, s.fail(ctx, err)
+	}
+	if first == 0 {
+		return false, nil // nothing after pos yet
+	}
+	if lim := first + int64(s.db.chunkRows) - 1; hi > lim {
+		hi = lim
 	}
 	if hi > end {
 		hi = end
