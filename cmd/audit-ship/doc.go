@@ -4,18 +4,29 @@ as an ack line, so that audit-ack can commit the exporter's cursor.
 
 Synopsis:
 
-	audit-ship --kind splunk --url URL --token env:NAME|file:PATH [flags] < batches
+	audit-ship --kind splunk --url URL --token REF [--index NAME|TEMPLATE] [flags] < batches
+	audit-ship --kind elastic --url URL [--api-key REF | --username U --password REF | --bearer REF]
+	           [--index NAME|TEMPLATE] [flags] < batches
+	audit-ship --kind datadog --api-key REF [--site SITE] [--tags TAGS|TEMPLATE] [flags] < batches
 	audit-ship --kind file --path FILE|DIR [--dir] [--gzip] [flags] < batches
+	audit-ship --agent-config agent.yaml [flags] < batches
+
+REF is a secret reference: env:NAME, file:PATH or exec:COMMAND (or
+Declaragent's ${secret:env:NAME} spelling of them); never the secret.
 
 # Input
 
 audit-batch's framing (a header line {"batch":{...,"count":N,...}} followed by
 exactly N record lines), or plain record lines, which audit-ship then batches
 itself with the --kind's preset caps, exactly as audit-batch --siem KIND
-would. So both of these work:
+would (--batch-size and --batch-interval, or agent.yaml's batchSize and
+intervalMs, set its --max-count and --max-interval). So both of these work:
 
 	audit-read ... | audit-verify | audit-batch --siem splunk | audit-ship --kind splunk ...
 	audit-read ... | audit-verify | audit-ship --kind splunk ...
+
+With audit-batch in the pipe, audit-batch's own flags decide the batches;
+--batch-size and --batch-interval then do not apply (audit-ship says so).
 
 A header whose records do not all arrive (the stage before stopped mid-batch)
 is not sent: those records were never acked, so they are read again from the
@@ -45,23 +56,36 @@ classified:
 	            retried forever with exponential backoff and full jitter,
 	            from --min-backoff up to --max-backoff, and never sooner
 	            than the server's Retry-After
-	config      401, 403 (after re-reading the token once: a rotated
+	config      401, 403 (after re-reading the secret once: a rotated
 	            token file needs no restart), HEC code 7 (index not allowed
-	            for this token): retried with backoff; counts toward pause
+	            for this token, named in the message), an Elasticsearch item
+	            refused with 403: retried with backoff; counts toward pause
 	too large   413: the batch is split in halves until it fits; a single
 	            record that does not fit is poison
 	bad request 400 without a position: the batch is bisected to isolate
 	            the poison record instead of resending it unchanged
 	poison      the SIEM rejected one record (HEC codes 6, 12, 13, 15 with
 	            invalid-event-number: the events before it count as
-	            delivered, the ones after it are resent)
+	            delivered, the ones after it are resent; an Elasticsearch
+	            bulk item with another 4xx, e.g. 400 mapper_parsing_exception
+	            or 404 index_not_found_exception)
 
-A poison record goes to the --quarantine file (0600, fsynced before the ack)
-with its seq, recordHash, the SIEM's status and text, and the record line
-itself; the pipeline goes on, loudly. Without --quarantine a poison record
-pauses the shipper instead. Re-ship a quarantine file after fixing the cause:
+Elasticsearch answers per item: items that went in (201, or 409 for a
+document it already had: a replay) count as delivered and are never resent;
+items refused for now (429, 5xx) are resent alone after the backoff; poison
+items are set aside. Datadog gives no per-item answer: a 400 is bisected.
 
-	jq -c .line quarantine.ndjson | audit-verify --mode report | audit-ship --kind splunk ...
+--on-poison says what a poison record does. quarantine (the default when
+--quarantine is set) appends it to the --quarantine file (0600, fsynced
+before the ack) with its seq, recordHash, the SIEM's status and text, and
+the record line itself, lists its seq in the ack, and goes on, loudly. pause
+(the default without --quarantine) stops the shipper (exit 6) before the
+batch is acked, so the record is read again after the restart. Re-ship a
+quarantine file after fixing the cause; audit-read --quarantine emits the
+embedded record lines byte for byte (see go doc ./cmd/audit-read):
+
+	audit-read --quarantine quarantine.ndjson | audit-verify --mode report \
+	  | audit-ship --kind elastic ... --exporter elastic:reship --acks - >/dev/null
 
 After --pause-after (default 5) consecutive non-retryable failures (config
 errors or poison records, with no delivery in between) the shipper pauses
@@ -79,12 +103,116 @@ tenantId, kind and recordHash as indexed fields. Bodies are gzipped
 only once Splunk reports it indexed (the channel is sent on every request and
 poll; behind a load balancer, sticky sessions are required).
 
-The token is a reference, env:NAME or file:PATH; a literal token on the
-command line is refused, since argv is visible to every user of the host. No
-token appears in any message. Plain http:// is refused for non-loopback hosts
-unless --allow-insecure-http; TLS 1.2 or later, system roots or --ca-file,
-client certificate with --cert-file/--key-file. HTTPS_PROXY, HTTP_PROXY and
-NO_PROXY are honoured.
+--url is the HEC endpoint (a URL without a path gets
+/services/collector/event); --token the HEC token; --index, --source,
+--sourcetype (default declaragent:audit) and --host the event metadata.
+
+# Elasticsearch
+
+--kind elastic sends each record as a "create" action to <--url>/_bulk, with
+the recordHash as _id (--id-field seq to use the seq), so a replay is
+idempotent: Elasticsearch answers 409 to the second create, which counts as
+delivered. --doc-shape message (default) sends a document with @timestamp,
+seq, tenantId, kind, recordHash, prevHash and the whole record line as the
+string "message" (byte for byte in _source); --doc-shape line sends the
+record line itself as the document. --index defaults to declaragent-audit.
+Authentication, chosen by --auth or by the credential given:
+
+	--api-key REF              apiKey: "Authorization: ApiKey <key>", the encoded key Kibana shows
+	--username U --password REF basic
+	--bearer REF               bearer: an OAuth2 or service account token
+	(none)                     none
+
+Credentials of two kinds at once, or of another kind than --auth, are a usage
+error. For VictoriaLogs set --url http://HOST:9428/insert/elasticsearch.
+
+# Datadog
+
+--kind datadog posts logs to https://http-intake.logs.<--site>/api/v2/logs
+(sites: datadoghq.com, us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu,
+ap1.datadoghq.com, ap2.datadoghq.com, ddog-gov.com) with the key from
+--api-key. Each log carries the record line as "message", the record's ts as
+"timestamp", seq, tenantId, kind, recordHash and prevHash as attributes, and
+--service (default declaragent), --source (ddsource, default
+declaragent:audit), --tags (ddtags) and --hostname. A record whose log would
+be over Datadog's 1 MB per-log limit is poison (Datadog would truncate it and
+break the chain). --url replaces the intake host (a proxy, or VictoriaLogs:
+http://HOST:9428).
+
+# Per-tenant routing
+
+--index (splunk, elastic) and --tags (datadog) take a template instead of a
+fixed value, as agent.yaml's index: "declaragent_${tenant:id}" does:
+
+	${tenant:id}       the record's tenantId ("_system" for chain-wide entries)
+	${kind}            the record's kind
+	${date:FORMAT}     the record's ts as a UTC date, FORMAT of YYYY, MM, DD and separators
+
+	--index 'declaragent_${tenant:id}'                    splunk: declaragent_acme, declaragent__system
+	--index 'declaragent-audit-${date:YYYY.MM.DD}'        elastic: a daily index
+	--tags 'env:prod,tenant:${tenant:id}'                 datadog
+
+A template is checked at startup against the SIEM's naming rules (Splunk:
+lowercase letters, digits, _ and -, not starting with _ or -, no "kvstore", at
+most 80 characters, a conservative bound of ours; Elasticsearch: lowercase, none
+of \ / * ? " < > | , # : or space, not starting with - _ + or ., at most 255
+bytes; Datadog: tags that start with a letter, at most 200 characters each).
+An unknown placeholder, or a template that can never give a valid name, is a
+usage error (exit 2). A template must begin with literal text, so no record
+can choose how a name starts (no tenant can route into _internal or
+.security). A tenant id or kind made only of a-z, 0-9, _ and - is used as it
+is; any other is lowercased, every other character replaced by _, cut to fit,
+and suffixed with - and 8 hex digits of its SHA-256, so two tenants never share
+an index by accident (Acme and acme do not) and no value can bring a /, a quote,
+a comma or a line break into a name. Names go into the JSON body, escaped,
+never into the URL. Splunk refusing a routed index (HEC code 7) names the
+index and the tenant; it is a configuration error, which pauses the shipper
+after --pause-after tries: create the index, or allow it on the token, and
+restart.
+
+# Secrets
+
+Every secret flag takes a reference: env:NAME, file:PATH, or exec:COMMAND,
+run without a shell (words split at blanks, with '…' and "…" quoting; no $VAR
+or pipes: name a script for those), bounded by --secret-timeout (default
+10s), its standard output (trailing blanks removed) being the secret. Its
+standard error is shown only if it fails, with anything it printed on
+standard output masked; the command line itself may appear in messages, so
+it must not hold a secret. Declaragent's ${secret:env:NAME},
+${secret:file:PATH} and ${secret:exec:COMMAND} are accepted as the same
+references; ${secret:vault:PATH} is refused with the advice to use
+exec:vault kv get -field=token PATH. A literal secret is refused, on the
+command line (argv is visible to every user of the host) and in agent.yaml.
+After a 401 or 403 the reference is resolved again (the file re-read, the
+command re-run) and the request resent if the secret changed: rotation needs
+no restart. No secret appears in any message.
+
+Plain http:// is refused for non-loopback hosts unless --allow-insecure-http;
+TLS 1.2 or later, system roots or --ca-file, client certificate with
+--cert-file/--key-file. HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured.
+
+# agent.yaml
+
+--agent-config FILE reads the audit.export block of a Declaragent agent.yaml,
+as Declaragent's documentation writes it, and takes its values as defaults:
+a flag, an AUDIT_SHIP_* variable or a -config line for the same setting wins.
+--kind may be left out (the block's kind is used) but may not differ from it.
+
+	kind: splunk    hecUrl -> --url, token -> --token, index -> --index,
+	                sourcetype -> --sourcetype, source -> --source
+	kind: elastic   baseUrl -> --url, index -> --index, auth.kind -> --auth,
+	                auth.apiKey -> --api-key, auth.username -> --username,
+	                auth.password -> --password, auth.token -> --bearer
+	kind: datadog   apiKey -> --api-key, site, service, source, tags (a string or a list)
+	every kind      batchSize -> --batch-size, intervalMs -> --batch-interval
+
+Elastic credentials are taken as a unit: any credential flag replaces the
+whole auth block. Unknown keys, and keys of another kind, are errors with
+their line; everything outside audit.export is ignored. Secrets in the file
+must be references (env:…, ${secret:…}): a literal is refused without being
+echoed. batchSize and intervalMs apply to the in-process batcher (plain
+record input); with audit-batch in the pipe, give audit-batch --max-count
+and --max-interval instead.
 
 # File
 
@@ -95,14 +223,16 @@ itself valid input for audit-read and audit-verify (forensic replay).
 
 # Flags
 
-Each flag can also be set as AUDIT_SHIP_<FLAG> (upper case, dashes as
+Flags that belong to some kinds only (--token to splunk, --api-key to
+elastic and datadog, …) are a usage error with another --kind. Each flag can also be set as AUDIT_SHIP_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-ship -h for the list.
 
 # Exit codes
 
 	0    input ended (or SIGTERM) and every batch read was delivered and acked
 	1    runtime failure
-	2    usage: bad flags, a literal token, --acks that is not a FIFO
+	2    usage: bad flags, a flag for another --kind, a literal or unresolvable
+	     secret, a bad routing template, a bad agent.yaml, --acks that is not a FIFO
 	4    malformed input (incomplete batch, a line that is not a record)
 	6    paused: --pause-after consecutive non-retryable failures
 	7    --check: the SIEM refused our configuration
