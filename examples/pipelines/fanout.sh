@@ -86,13 +86,13 @@ stop() {
   for p in "$@"; do kill -TERM -- "-$p" 2>/dev/null || true; done
 }
 # One SIGTERM per pipeline, however many signals arrive.
-stopped=
+stopped= signalled=
 stop_pipes() {
   [ -n "$stopped" ] && return
   stopped=1
   stop "${pipes[@]}"
 }
-trap stop_pipes INT TERM
+trap 'signalled=1; stop_pipes' INT TERM
 
 exporter splunk:prod splunk \
   --url "${HEC_URL:?set HEC_URL}" --token "file:${HEC_TOKEN_FILE:?set HEC_TOKEN_FILE}" \
@@ -110,4 +110,6 @@ status=0
 for p in "${pipes[@]}"; do wait "$p" || status=$?; done
 stop "${ackers[@]}"
 for p in "${ackers[@]}"; do wait "$p" || true; done
+# Stopped by a signal: every stage stopped cleanly, which is success.
+[ -n "$signalled" ] && exit 0
 exit "$status"
