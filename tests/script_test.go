@@ -5,7 +5,10 @@
 package tests
 
 import (
+	"errors"
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -34,8 +37,13 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits": exits,
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("VECTORS", sharedOrCopy())
+			wd, _ := os.Getwd()
+			env.Setenv("TESTDATA", wd+"/testdata")
 			return nil
 		},
 	})
@@ -46,4 +54,45 @@ func TestScripts(t *testing.T) {
 func sharedOrCopy() string {
 	wd, _ := os.Getwd()
 	return wd + "/../lib/chain/testdata"
+}
+
+// exits N CMD ARGS... runs CMD (a binary on the script's PATH) in the work
+// directory and fails unless it exits with code N: testscript's exec only
+// tells success from failure, and the exit codes are part of the contract.
+// Its stderr is kept in the file "exits.stderr".
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE COMMAND [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	path, err := exec.LookPath(args[1])
+	if p := ts.Getenv("PATH"); p != "" {
+		old := os.Getenv("PATH")
+		os.Setenv("PATH", p)
+		path, err = exec.LookPath(args[1])
+		os.Setenv("PATH", old)
+	}
+	if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	cmd := exec.Command(path, args[2:]...)
+	cmd.Dir = ts.Getenv("WORK")
+	cmd.Env = append(os.Environ(), "PATH="+ts.Getenv("PATH"))
+	out, _ := os.Create(ts.MkAbs("exits.stderr"))
+	defer out.Close()
+	cmd.Stderr = out
+	err = cmd.Run()
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
 }

@@ -99,7 +99,7 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 			i = skipWS(b, i+1)
 			vs := i
 			var ve, kindStart, kindEnd int
-			if string(key) == "record" && b[i] == '{' {
+			if string(key) == "record" && i < len(b) && b[i] == '{' {
 				ve, kindStart, kindEnd, err = skipRecord(b, i)
 			} else {
 				ve, err = skipValue(b, i, 1)
