@@ -394,7 +394,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				problem(fmt.Errorf("%s: %w", display, err))
 				continue
 			}
-			b := line.Bytes
+			b, qseq := line.Bytes, int64(0)
 			c.flow.Read(len(b))
 			if c.quarantine {
 				q, err := parseQuarantined(&qp, b)
@@ -409,7 +409,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 					continue
 				}
 				seen[k] = true
-				b = q.line
+				b, qseq = q.line, q.seq
 			}
 			var seq int64 // known only when filtering parsed the line
 			if filtering {
@@ -423,6 +423,9 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				}
 				st.add(rec.Seq)
 				seq = rec.Seq
+			} else if c.quarantine {
+				st.add(qseq)
+				seq = qseq
 			} else {
 				st.records++
 			}
