@@ -97,3 +97,25 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+// FuzzParse: no input makes Parse panic, and an accepted block has a kind
+// and only reference-shaped secrets.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"splunk.yaml", "elastic.yaml", "datadog.yaml", "multitenant.yaml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("audit:\n  export:\n    kind: splunk\n    token: abc\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		e, err := Parse([]byte(doc))
+		if err != nil {
+			return
+		}
+		if e.Kind == "" || e.Set["token"] && !strings.Contains(e.Token, ":") {
+			t.Fatalf("accepted %+v", e)
+		}
+	})
+}

@@ -48,9 +48,10 @@ func parseQuarantined(p *fastjson.Parser, b []byte) (quarantined, error) {
 	return q, nil
 }
 
-// memberSpan returns the byte span of the value of the last top-level member
-// named key in the JSON object b (the last, as a JSON parser keeps). b must
-// be valid JSON.
+// memberSpan returns the byte span of the value of the top-level member
+// named key in the JSON object b. A key given twice is an error: parsers
+// disagree on which one counts, and audit-ship never writes that. b must be
+// valid JSON.
 func memberSpan(b []byte, key string) (start, end int, err error) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -82,6 +83,9 @@ func memberSpan(b []byte, key string) (start, end int, err error) {
 			return 0, 0, err
 		}
 		if name == key {
+			if found {
+				return 0, 0, fmt.Errorf("%q given twice", key)
+			}
 			start, end, found = i, ve, true
 		}
 		i = skipWS(b, ve)
