@@ -79,6 +79,9 @@ func (f Finding) String() string {
 	default:
 		where = fmt.Sprintf(" seq %d..%d", f.FirstSeq, f.LastSeq)
 	}
+	if where == "" {
+		return fmt.Sprintf("%s %s: %s", f.Severity, f.Reason, f.Detail)
+	}
 	return fmt.Sprintf("%s %s:%s: %s", f.Severity, f.Reason, where, f.Detail)
 }
 

@@ -445,3 +445,23 @@ func BenchmarkChecker(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestFindingString: a finding without seqs (equivocation, bad_signature)
+// reads "error REASON: detail", not "error REASON:: detail".
+func TestFindingString(t *testing.T) {
+	for _, tc := range []struct {
+		f    Finding
+		want string
+	}{
+		{Finding{Reason: ReasonEquivocation, Severity: chain.SeverityError, Size: 50, Detail: "two roots"},
+			"error equivocation: two roots"},
+		{Finding{Reason: ReasonTruncatedTail, Severity: chain.SeverityError, FirstSeq: 7, LastSeq: 7, Detail: "cut"},
+			"error truncated_tail: seq 7: cut"},
+		{Finding{Reason: ReasonRewrite, Severity: chain.SeverityError, FirstSeq: 51, LastSeq: 100, Detail: "rewritten"},
+			"error rewrite: seq 51..100: rewritten"},
+	} {
+		if got := tc.f.String(); got != tc.want {
+			t.Errorf("String() = %q, want %q", got, tc.want)
+		}
+	}
+}
