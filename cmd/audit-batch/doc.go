@@ -138,6 +138,7 @@ in the exporter name) when known.
 	auditpipe_batches_closed_total{reason}         by why they closed: full, age, seq, flush
 	declaragent_audit_backpressure_paused_total    writes to stdout that blocked > 100ms (audit-ship is behind)
 	auditpipe_backpressure_paused_seconds_total    time spent in those writes
+	auditpipe_backpressure_blocked_seconds         how long the write in progress has been blocked
 	auditpipe_records_in_total, auditpipe_bytes_in_total     record lines taken in; bytes without the newline
 	auditpipe_records_out_total, auditpipe_bytes_out_total   record lines written in closed batches
 

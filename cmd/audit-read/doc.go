@@ -97,6 +97,7 @@ name like splunk:prod) when known. audit-read exposes:
 
 	declaragent_audit_backpressure_paused_total   writes to stdout that blocked > 100ms: the pipeline is throttling reading
 	auditpipe_backpressure_paused_seconds_total   time spent in those writes
+	auditpipe_backpressure_blocked_seconds        how long the write in progress has been blocked (a stall counts no pause until it returns)
 	auditpipe_records_in_total, auditpipe_bytes_in_total     rows (or lines) read; bytes without the newline
 	auditpipe_records_out_total, auditpipe_bytes_out_total   record lines written
 	auditpipe_stage_last_seq                      seq of the last record written

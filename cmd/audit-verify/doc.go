@@ -102,6 +102,7 @@ exporter name like splunk:prod). audit-verify exposes:
 	                                               series exists from the start, at 0
 	declaragent_audit_backpressure_paused_total    writes to stdout that blocked > 100ms
 	auditpipe_backpressure_paused_seconds_total    time spent in those writes
+	auditpipe_backpressure_blocked_seconds         how long the write in progress has been blocked
 	auditpipe_records_in_total, auditpipe_bytes_in_total     lines read; bytes without the newline
 	auditpipe_records_out_total, auditpipe_bytes_out_total   verified lines passed on
 	auditpipe_stage_last_seq                       seq of the last record passed on

@@ -162,14 +162,53 @@ func (f *Flags) Start(ctx context.Context, prog string, labels metrics.Labels, s
 	return st, nil
 }
 
+// NameBlockedSeconds is the gauge of how long the write to stdout in
+// progress has been blocked.
+const NameBlockedSeconds = "auditpipe_backpressure_blocked_seconds"
+
 // Stdout wraps a stage's stdout so that writes that block (the next stage,
-// ultimately the SIEM, is slower) are counted in
-// declaragent_audit_backpressure_paused_total and
-// auditpipe_backpressure_paused_seconds_total. Call it after anything that
-// needs the *os.File itself (ndjson.SetPipeSize). Errors pass through
-// unchanged, so a broken pipe is still recognised.
+// ultimately the SIEM, is slower) are counted: each write that took longer
+// than metrics.DefaultBlockThreshold counts in
+// declaragent_audit_backpressure_paused_total and its duration in
+// auditpipe_backpressure_paused_seconds_total (lib/metrics'
+// BlockingWriter). Those count a write when it returns, so a write that
+// stays blocked (the SIEM is down, audit-ship retries) shows as no new
+// pause at all; auditpipe_backpressure_blocked_seconds covers that: how
+// long the write in progress has been blocked, 0 when none is blocked
+// longer than the threshold. Call Stdout once, after anything that needs
+// the *os.File itself (ndjson.SetPipeSize). Errors pass through unchanged,
+// so a broken pipe is still recognised.
 func (st *Stage) Stdout(w io.Writer) io.Writer {
-	return metrics.NewBlockingWriter(w, 0, st.BackpressurePaused(), st.BackpressureSeconds())
+	sw := &stallWriter{w: w}
+	st.GaugeFunc(NameBlockedSeconds, "How long the write to stdout in progress has been blocked, in seconds "+
+		"(0 if none has been blocked longer than the back-pressure threshold): a stalled pipeline, "+
+		"which adds no pauses to "+metrics.NameBackpressurePaused+" until the write returns.", sw.blocked)
+	return metrics.NewBlockingWriter(sw, 0, st.BackpressurePaused(), st.BackpressureSeconds())
+}
+
+// stallWriter remembers when the write in progress began.
+type stallWriter struct {
+	w     io.Writer
+	since atomic.Int64 // UnixNano when the write in progress began; 0: none
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	s.since.Store(time.Now().UnixNano())
+	n, err := s.w.Write(p)
+	s.since.Store(0)
+	return n, err
+}
+
+func (s *stallWriter) blocked() float64 {
+	since := s.since.Load()
+	if since == 0 {
+		return 0
+	}
+	d := time.Duration(time.Now().UnixNano() - since)
+	if d <= metrics.DefaultBlockThreshold {
+		return 0
+	}
+	return d.Seconds()
 }
 
 // Close ends the exposure: it keeps serving for --metrics-linger, writes

@@ -234,11 +234,41 @@ func TestStdoutCountsBackpressure(t *testing.T) {
 		close(done)
 	}()
 	w := st.Stdout(pw)
-	if _, err := w.Write(make([]byte, 4<<20)); err != nil { // more than any pipe holds
-		t.Fatal(err)
+	blocked := func() float64 {
+		mfs, err := st.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == stagemetrics.NameBlockedSeconds {
+				return mf.Metric[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no %s", stagemetrics.NameBlockedSeconds)
+		return 0
 	}
+	wrote := make(chan struct{})
+	go func() {
+		if _, err := w.Write(make([]byte, 4<<20)); err != nil { // more than any pipe holds
+			t.Error(err)
+		}
+		close(wrote)
+	}()
+	// While the write is blocked, no pause has been counted yet, but the
+	// blocked gauge shows it.
+	time.Sleep(200 * time.Millisecond)
+	if v := testutil.ToFloat64(st.BackpressurePaused()); v != 0 {
+		t.Errorf("paused = %v while the write is still blocked, want 0", v)
+	}
+	if v := blocked(); v < 0.15 || v > 0.3 {
+		t.Errorf("%s = %v after 200ms blocked, want about 0.2", stagemetrics.NameBlockedSeconds, v)
+	}
+	<-wrote
 	pw.Close()
 	<-done
+	if v := blocked(); v != 0 {
+		t.Errorf("%s = %v after the write returned, want 0", stagemetrics.NameBlockedSeconds, v)
+	}
 	if v := testutil.ToFloat64(st.BackpressurePaused()); v != 1 {
 		t.Errorf("%s = %v, want 1", metrics.NameBackpressurePaused, v)
 	}

@@ -142,6 +142,9 @@ func TestAlertBackpressureRate(t *testing.T) {
 	if s2 < 0.5 {
 		t.Errorf("%s = %v, want well above 0", metrics.NameBackpressureSeconds, s2)
 	}
+	if _, ok := f2.Value(stagemetrics.NameBlockedSeconds, "exporter=splunk:prod"); !ok {
+		t.Errorf("no %s", stagemetrics.NameBlockedSeconds)
+	}
 	if head != 20000 || read >= head {
 		t.Errorf("head %v, read up to %v: want head 20000 and reading held back behind it", head, read)
 	}
