@@ -56,7 +56,7 @@ var known = map[string]bool{
 	metrics.NameBatches: true, metrics.NameRetries: true, metrics.NameQuarantined: true,
 	metrics.NameInflightRequests: true, metrics.NameRequestDuration: true, metrics.NameDuplicates: true,
 	metrics.NameVerifyBreaks: true, metrics.NameExportLag: true,
-	stagemetrics.NameStageLastSeq: true, stagemetrics.NameRequests: true, stagemetrics.NameSplits: true,
+	stagemetrics.NameStageLastSeq: true, stagemetrics.NameBlockedSeconds: true, stagemetrics.NameRequests: true, stagemetrics.NameSplits: true,
 	stagemetrics.NameBisects: true, stagemetrics.NameShipBusySeconds: true, stagemetrics.NameShipLastAckedSeq: true,
 	auditbatch.NameBatchMaxIntervalMs: true, auditbatch.NameBatchesClosed: true,
 }
