@@ -63,8 +63,8 @@ url="http://$(cat "$dir/hec.addr")"
 export BENCH_HEC_TOKEN=bench
 rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
 exp=splunk:bench
-stage_rss() { # each stage's peak RSS, from GNU time wrapped around it
-  printf '/usr/bin/time -o %s/rss-%s -f %%M ' "$dir" "$1"
+stage_rss() { # each stage's peak RSS and CPU seconds, from GNU time wrapped around it
+  printf '/usr/bin/time -o %s/rss-%s -f "%%M %%U %%S" ' "$dir" "$1"
 }
 pipeline="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --quiet \
  | $(stage_rss verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --quiet \
@@ -74,7 +74,15 @@ pipeline="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp 
 t "$pipeline";                                                p_secs=$secs
 row "pipeline read|verify|batch|ship|ack (HEC, gzip)" "$secs" 0
 printf '  peak RSS per stage (MiB):'
-for s in read verify batch ship ack; do printf ' %s=%s' "$s" "$(( $(cat "$dir/rss-$s") / 1024 ))"; done; echo
+cpu=0
+for s in read verify batch ship ack; do
+  read -r kb u sy < "$dir/rss-$s"
+  printf ' %s=%s' "$s" "$(( kb / 1024 ))"
+  cpu=$(awk -v a="$cpu" -v u="$u" -v s="$sy" 'BEGIN { print a + u + s }')
+  percpu="${percpu:-} $s=$(awk -v n="$N" -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", (u + s) * 1e6 / n }')"
+done; echo
+echo "  CPU per record by stage (us):$percpu; total $(awk -v n="$N" -v c="$cpu" 'BEGIN { printf "%.2f", c * 1e6 / n }') us"
+echo "  so the CPU-bound ceiling on $(nproc) cores is $(awk -v n="$N" -v c="$cpu" -v k="$(nproc)" 'BEGIN { printf "%.0f", k * n / c }') records/s (the wall figure above is lower while other work shares the cores)"
 cur=$(sqlite3 "$dir/acks.db" "select last_seq from audit_export_cursor where exporter_name='$exp'" 2>/dev/null || echo '?')
 echo "  cursor after the run: $cur (of $N)"
 t "sqlite3 $db \"select json_object('time', ts/1000.0, 'event', json(record_json), 'fields', json_object('seq', seq, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq\" | gzip -1 | curl -s -o /dev/null --data-binary @- -H 'Content-Encoding: gzip' -H 'Authorization: Splunk bench' $url/services/collector/event"

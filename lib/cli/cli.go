@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -45,6 +46,15 @@ func Main(prog string, run RunFunc) int {
 			os.Exit(exitcode.Killed)
 		}
 	}()
+	if path := os.Getenv("AUDITPIPE_CPUPROFILE"); path != "" {
+		// For performance work: a CPU profile of this process, one file
+		// per binary (PATH.<prog>), readable with go tool pprof.
+		if f, err := os.Create(path + "." + prog); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	return Report(prog, err, os.Stderr)
 }
