@@ -11,6 +11,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
+	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
@@ -239,5 +240,67 @@ func TestOnPoisonPause(t *testing.T) {
 	}
 	if _, err := os.Stat(q); !os.IsNotExist(err) {
 		t.Fatalf("--on-poison pause opened the quarantine file: %v", err)
+	}
+}
+
+// TestCheck: --check probes each new kind with its credentials (against
+// the fakes, which check them; VictoriaLogs does not): exit 0 when they are
+// accepted, 7 when refused, naming the reference and never the secret.
+func TestCheck(t *testing.T) {
+	const good, bad = "Z29vZDprZXktMTIzNDU2Nzg5MA==", "YmFkOmtleS0wOTg3NjU0MzIx"
+	es := esfake.New(esfake.Options{APIKeys: []string{good}})
+	t.Cleanup(es.Close)
+	dd := ddfake.New(ddfake.Options{APIKeys: []string{good}})
+	t.Cleanup(dd.Close)
+	for _, c := range []struct {
+		args []string
+	}{
+		{[]string{"--kind", "elastic", "--url", es.URL, "--api-key", "env:AP_TEST_CHECK_KEY"}},
+		{[]string{"--kind", "datadog", "--url", dd.URL, "--api-key", "env:AP_TEST_CHECK_KEY"}},
+	} {
+		t.Setenv("AP_TEST_CHECK_KEY", good)
+		if _, stderr, err := runShip(t, nil, append(c.args, "--check")...); err != nil || !strings.Contains(stderr, "accepts our credentials") {
+			t.Errorf("%q with the good key: %v\n%s", c.args, err, stderr)
+		}
+		t.Setenv("AP_TEST_CHECK_KEY", bad)
+		_, stderr, err := runShip(t, nil, append(c.args, "--check")...)
+		if exitcode.Of(err) != exitcode.Config || !strings.Contains(err.Error(), "env:AP_TEST_CHECK_KEY") || strings.Contains(err.Error()+stderr, bad) {
+			t.Errorf("%q with a bad key: %v (exit %d)\n%s", c.args, err, exitcode.Of(err), stderr)
+		}
+	}
+}
+
+// TestExecSecretRotation: an exec: key rotated while audit-ship runs is
+// picked up after the 401 (the command is run again), without a restart
+// and without losing a record.
+func TestExecSecretRotation(t *testing.T) {
+	const oldKey, newKey = "b2xkOmtleS0xMTExMTExMTE=", "bmV3OmtleS0yMjIyMjIyMjI="
+	keyFile := writeFile(t, "key", oldKey+"\n")
+	var es *esfake.Server
+	es = esfake.New(esfake.Options{APIKeys: []string{oldKey}, Fault: func(r *esfake.Request) esfake.Fault {
+		if r.N == 2 { // the key is rotated between the first and the second request
+			if err := os.WriteFile(keyFile, []byte(newKey+"\n"), 0o600); err != nil {
+				t.Error(err)
+			}
+			es.SetAPIKeys(newKey)
+		}
+		return esfake.Fault{}
+	}})
+	t.Cleanup(es.Close)
+	lines := makeChain(t, 30, 1764244800123)
+	stdout, stderr, err := runShip(t, framed(t, ndjsonOf(lines), "--max-count", "10"), "--kind", "elastic", "--url", es.URL,
+		"--api-key", "exec:cat "+keyFile, "--inflight", "1", "--acks", "-")
+	if err != nil {
+		t.Fatalf("audit-ship: %v\n%s", err, stderr)
+	}
+	checkAcks(t, acksOf(t, stdout), lines, "elastic:default")
+	if n := len(es.Docs()); n != 30 {
+		t.Fatalf("%d documents, want 30", n)
+	}
+	if n := len(es.Requests()); n != 4 { // 1, 2 refused (401), 2 again with the new key, 3
+		t.Fatalf("%d requests, want 4", n)
+	}
+	if strings.Contains(stderr, oldKey) || strings.Contains(stderr, newKey) {
+		t.Fatalf("stderr shows a key:\n%s", stderr)
 	}
 }
