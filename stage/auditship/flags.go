@@ -78,6 +78,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum input line length in bytes")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
 	fs.BoolVar(&c.check, "check", false, "probe the SIEM (health and credentials) and exit")
+	c.metrics.Register(fs)
 	fs.StringVar(&c.agentConfig, "agent-config", "", "Declaragent agent.yaml: its audit.export block gives defaults for the flags below (flags and env vars win)")
 	fs.IntVar(&c.batchSize, "batch-size", 0, "plain-record input: records per batch of the in-process batcher (default the --kind preset, as audit-batch --siem)")
 	fs.DurationVar(&c.batchInterval, "batch-interval", 0, "plain-record input: longest a record waits for its batch (audit-batch --max-interval; default 5s)")

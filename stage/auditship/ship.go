@@ -15,6 +15,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ship"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
 
@@ -83,6 +84,8 @@ type config struct {
 
 	set    map[string]bool   // flags given on the command line, in the environment or the -config file
 	origin map[string]string // flag -> where a value from --agent-config came from
+
+	metrics stagemetrics.Flags // --metrics-listen, --metrics-file
 }
 
 // Run is audit-ship with its I/O passed in.
@@ -123,6 +126,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defer q.Close()
 	}
 	m := &ship.Metrics{}
+	st, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.exporter, c.kind), stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stagemetrics.RegisterShip(st.Set, m)
 	sh := ship.New(s, ship.Options{
 		Exporter: c.exporter, Inflight: c.inflight, PauseAfter: c.pauseAfter,
 		MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, DrainTimeout: c.drain,
