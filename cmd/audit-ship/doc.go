@@ -227,6 +227,23 @@ Flags that belong to some kinds only (--token to splunk, --api-key to
 elastic and datadog, …) are a usage error with another --kind. Each flag can also be set as AUDIT_SHIP_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-ship -h for the list.
 
+# Metrics
+
+--metrics-listen ADDR serves Prometheus metrics at http://ADDR/metrics;
+--metrics-file PATH writes a node_exporter textfile (atomically, every 5 s
+and at exit), for cron jobs. Both carry the labels exporter and vendor:
+
+	declaragent_audit_export_failures_total{retryable="true"|"false"}  failed requests (alert on any retryable="false")
+	declaragent_audit_export_acked_total      records acked
+	declaragent_audit_export_paused           1 once the shipper paused itself
+	auditpipe_records_out_total               records delivered (duplicates included)
+	auditpipe_export_failures_by_reason_total{reason}, auditpipe_retries_total,
+	auditpipe_quarantined_total, auditpipe_duplicates_total, auditpipe_inflight_requests,
+	auditpipe_requests_total, auditpipe_splits_total, auditpipe_bisects_total,
+	auditpipe_ship_busy_seconds_total, auditpipe_ship_last_acked_seq
+
+The committed cursor and the head of the log are audit-ack's metrics.
+
 # Exit codes
 
 	0    input ended (or SIGTERM) and every batch read was delivered and acked
