@@ -1,0 +1,227 @@
+/*
+audit-checkpoint signs checkpoints of the audit log and checks the log
+against them: tamper evidence beyond the hash chain.
+
+Synopsis:
+
+	audit-checkpoint keygen --name NAME --signer FILE --verifier FILE
+	audit-checkpoint seal --signer FILE --out FILE [--state FILE] [--every N] [--interval D] < records > records
+	audit-checkpoint verify --verifier FILE... --checkpoints FILE --state FILE [--init] [--max-unsealed D] [--report FILE] [RECORDS ...]
+	audit-checkpoint prove --verifier FILE... --checkpoints FILE --seq N [--size S] [--out FILE] [RECORDS ...]
+	audit-checkpoint check-proof --verifier FILE... [PROOF]
+
+# Why
+
+The hash chain shows that each record follows the one before. It cannot
+show rows cut off the end, a rewrite from some row on with every later hash
+recomputed, or a whole chain replaced: anyone with write access to the
+database can produce a chain that verifies. A checkpoint fixes the log at a
+size with a signature by a key that the log's writer does not hold; any
+later log must contain it. The records form an RFC 6962 Merkle tree (leaf
+i is the recordHash of seq i+1) and a checkpoint is a C2SP tlog-checkpoint
+signed as an Ed25519 note (the Go checksum database's formats):
+
+	example.com/audit/prod
+	1000
+	xiZ8+zaIeLJSkGOu81nkhNxFztekDjqR8jD+c6GmMsM=
+
+	— example.com/audit/prod lUHje0ohvI8Wc+BB19xqslKiEpbs...
+
+(origin, size, root in base64, a blank line, the signature). See
+lib/checkpoint and docs/threat-model.md for what this shows and what it
+cannot.
+
+# keygen
+
+Generates a key pair named NAME (use the log's origin): the signer key
+(mode 0600) and the verifier key (mode 0644, also printed on stdout).
+Existing files are never overwritten.
+
+The signer key belongs with the shipper, the process that runs seal and
+sends records to the SIEM, under another user than the process that writes
+the log (Declaragent): a writer that can sign can sign its own rewrites.
+The verifier key is public: give it to every auditor.
+
+# seal
+
+A filter: reads record lines (CONTRACTS.md section 2) on stdin, verifies
+their chain as audit-verify does (fail-closed), writes them to stdout byte
+for byte, and appends a signed checkpoint of the tree to --out:
+
+  - whenever the tree's size is a multiple of --every (default 10000; 0: never
+    by count), so that separate runs sign the same sizes and can be compared;
+  - every --interval (default 1m; 0: never by time) if records arrived;
+  - at the end of input, after a chain break (covering the records before it),
+    and at once on the first SIGINT or SIGTERM, even while waiting for input.
+
+The checkpoint file is NDJSON, one {"checkpoint":"<signed note>"} per line,
+appended in one write and fsynced. It is not written to stdout: the record
+stream stays a pure chain.
+
+The tree covers the log from seq 1. With --state, seal keeps the tree's
+frontier between runs (at most 63 hashes, plus the size, root, the last
+recordHash and the last checkpoint), written atomically (temporary file,
+fsync, rename; mode 0600) before each checkpoint is appended. A run then
+accepts a stream that starts anywhere from seq 1 to the state's size + 1:
+
+  - records the state already covers are passed through, their chain is
+    checked, and the record at the state's size must have the recordHash
+    that was sealed; if not, the log changed since it was sealed: seal
+    stops, signs nothing, and exits 3;
+  - a stream that starts past the state's size + 1 is refused (exit 4) with
+    the seqs that were never sealed and the command that seals them.
+
+Without --state each run builds the tree from seq 1 and needs the whole log.
+If --state names a missing file while --out already holds checkpoints, seal
+refuses to start (exit 2): a sealer that lost its state would sign whatever
+the log holds now. Should a run stop between writing the state and appending
+the checkpoint, the next run appends the state's checkpoint to --out.
+
+Where it runs: in the shipping pipeline after audit-verify, so that what is
+signed is what is shipped; or as a pipeline of its own from the database.
+Checkpoints are only as good as the copies kept where the log's writer
+cannot reach them: see Shipping the checkpoints.
+
+A shipping pipeline restarted from its cursor starts at cursor+1, which may
+be past the state's size after a crash (SIGKILL, power loss: a signal is
+fine, as seal signs on the first signal). Seal the gap first, as the error
+message says:
+
+	audit-read --db audit.db --from-seq 120001 --to-seq 120400 | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state >/dev/null
+
+# verify
+
+Reads the log's record lines from seq 1 (stdin, or files: plain, gzip or
+zstd), checks their chain (lib/chain), and checks them against every
+checkpoint in --checkpoints and against the trusted state of the last
+clean run (lib/checkpoint.Checker): at every signed size the log must have
+the signed root, and between consecutive signed sizes the consistency proof
+made from the log must verify. Memory: the checkpoints, not the log.
+
+Each finding goes to stderr as "error REASON: seq A..B, size S, checkpoint
+line L: detail"; when two signed notes conflict (equivocation,
+inconsistent, rollback) both follow, indented. Chain findings are prefixed
+"chain:" and read as in audit-verify. The reasons:
+
+	truncated_tail   the log is shorter than a signed size (seqs missing named)
+	rewrite          the log's root differs from the signed one from some size on:
+	                 rows in (last matching size, first mismatching size] were rewritten
+	replaced_chain   no signed root matches the log, not even the smallest
+	inconsistent     two signed checkpoints are not one history (the trusted state
+	                 counts): a rewrite signed later, or a key that signed a fork
+	equivocation     two signed checkpoints of one size with different roots
+	rollback         the newest checkpoint presented is older than the trusted state
+	bad_signature    a trusted key's signature does not verify: the note was altered
+	unknown_key      no trusted key signed a checkpoint (fail closed)
+	malformed        a checkpoint, checkpoint-file line or state not in form
+	origin_mismatch  a validly signed checkpoint of another log
+	unsealed_tail    records after the newest checkpoint are older than --max-unsealed
+	stream_break     the records were not seqs 1, 2, 3, ...: checkpoints past the
+	                 break are not checked
+
+Exit 3 if there is any finding or chain error. Only a clean run advances the
+trusted state (--state, written atomically, mode 0600) to the newest
+checkpoint the log matches; a failed run leaves it as it was. A log that is
+not empty with no checkpoint at all to check it against is a failure too.
+
+The trusted state is what makes a rollback of the checkpoint file, or a
+truncation to an old checkpoint, visible. The first run has none: pass
+--init to trust the checkpoints on first use, once. Without --init a
+missing state file is an error (exit 2); with --init an existing one is an
+error too, so that a script cannot reset trust silently every time.
+
+--origin defaults to the state's origin, else to the verifier keys' name.
+Several --verifier files (or several keys in one file) are all trusted, as
+during a key rotation.
+
+--report FILE writes a JSON report: ok, origin, logSize, checkpoints,
+sizes, matched, unchecked, consistencyProofs(OK), covered, findings (with
+the notes concerned, verbatim), the chain's records, verified, tombstones,
+errors and findings, and the trusted state before and after.
+
+# prove and check-proof
+
+prove reads the log from seq 1 (stdin or files) and writes an inclusion
+proof bundle for the record with --seq, one JSON line, against the newest
+checkpoint a trusted key signed (or the one of --size):
+
+	{"format":"auditpipe-inclusion-proof-v1","seq":42,"recordHash":"…","prevHash":"…",
+	 "record":{…canonical…},"proof":["<base64>",…],"checkpoint":"<signed note>"}
+
+It fails (exit 3) if the log does not match the checkpoint. An erased row
+(a tombstone) is proven by its recordHash alone (no "record" member). The
+bundle does not carry the record line's seq/ts/tenantId/kind fields: the
+chain does not hash them, so the bundle could not prove them.
+
+check-proof verifies a bundle offline with the verifier key alone: the
+signature, the proof against the signed root, and the record against its
+recordHash. It prints one JSON line on stdout,
+
+	{"seq":42,"recordHash":"…","record":true,"origin":"example.com/audit/prod","size":300,"root":"…"}
+
+and exits 0, or exits 3 if anything does not verify (a byte changed
+anywhere in the bundle, an unknown key, another origin than --origin or
+the key's name).
+
+# Shipping the checkpoints
+
+A checkpoint file on the same disk as the log proves little against someone
+who can rewrite both. Copy it, as it grows, to a witness the log's writer
+cannot write to: the SIEM, object storage with a retention lock, or another
+host. For example, from cron on the shipper's host:
+
+	# every 5 minutes: a copy on another host; --append only ever adds bytes past the
+	# copy's end, so lines already copied are never rewritten from this side
+	0-59/5 * * * * rsync --append /var/lib/auditpipe/checkpoints.ndjson witness@archive:/srv/witness/prod/
+
+	# or the newest checkpoint as an event in Splunk (HEC), sourcetype auditpipe:checkpoint
+	0-59/5 * * * * tail -n 1 /var/lib/auditpipe/checkpoints.ndjson | jq -c '{sourcetype:"auditpipe:checkpoint",event:.}' \
+	  | curl -sf -H "Authorization: Splunk $(cat /run/secrets/hec)" --data-binary @- https://hec.example.com:8088/services/collector/event
+
+	# or an object per day under S3 Object Lock (compliance mode)
+	55 23 * * * aws s3 cp /var/lib/auditpipe/checkpoints.ndjson s3://audit-witness/prod/checkpoints-$(date +\%F).ndjson
+
+To verify, fetch the witness copy back and pass it as --checkpoints (or
+the local file and the copy concatenated: identical lines are harmless,
+and a disagreement between them is exactly what verify reports). Sending
+checkpoints through audit-ship itself, beside the records, is not done
+yet.
+
+# Flags and environment
+
+Each command's flags can also be set as AUDIT_CHECKPOINT_<COMMAND>_<FLAG>
+(upper case, dashes as underscores; e.g. AUDIT_CHECKPOINT_SEAL_SIGNER,
+AUDIT_CHECKPOINT_VERIFY_STATE: seal's state and verify's state are
+different files), or in a file named by -config. "audit-checkpoint COMMAND
+-h" lists them.
+
+	keygen:      -name -signer -verifier
+	seal:        -signer -origin -every -interval -out -state -max-line -window -quiet
+	verify:      -verifier (repeatable) -checkpoints -state -init -origin -max-unsealed -report -max-line -window -quiet
+	prove:       -verifier (repeatable) -checkpoints -seq -size -origin -out -max-line
+	check-proof: -verifier (repeatable) -origin
+
+# Exit codes
+
+	0    ok; also a clean stop on the first SIGINT/SIGTERM (seal signs first)
+	1    runtime failure (I/O, a checkpoint or state that could not be written, a damaged seal state)
+	2    usage: bad flags, a key file that will not load (or that others may read), no
+	     state without --init, --init with a state, a seal state lost beside checkpoints
+	3    verification failed: a finding, a chain break, a log that changed since it was
+	     sealed, a proof that does not verify
+	4    malformed input, or a stream that does not continue the sealed tree
+	141  stdout closed by the next stage (quiet)
+
+# Example
+
+	audit-checkpoint keygen --name example.com/audit/prod --signer /etc/auditpipe/ckpt.key --verifier ckpt.pub
+	audit-read --db audit.db --from-cursor splunk:prod --follow \
+	  | audit-verify --db audit.db --from-cursor splunk:prod \
+	  | audit-checkpoint seal --signer /etc/auditpipe/ckpt.key --out /var/lib/auditpipe/checkpoints.ndjson \
+	      --state /var/lib/auditpipe/seal.state --every 10000 --interval 1m \
+	  | audit-batch --siem splunk | audit-ship --kind splunk ...
+	# an auditor, hourly, with the witness copy and a state kept out of the log writer's reach:
+	audit-read --db audit.db | audit-checkpoint verify --verifier ckpt.pub \
+	  --checkpoints witness/checkpoints.ndjson --state trusted.state --max-unsealed 15m --report verify.json
+*/
+package main

@@ -1,0 +1,548 @@
+package auditcheckpoint
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/checkpoint"
+	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/ndjson"
+)
+
+const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [flags] < records
+
+A filter: reads record lines on stdin, verifies their chain, writes them to
+stdout byte for byte, and appends a signed checkpoint of the log's Merkle
+tree to --out whenever the tree's size is a multiple of --every, every
+--interval if records arrived, and at the end of input or the first
+SIGINT/SIGTERM. The checkpoint file is fsynced after each line.
+
+The tree covers the log from seq 1. With --state the tree's frontier is
+kept between runs (written atomically before each checkpoint is appended)
+and a run may start at any seq from 1 to the state's size + 1: records the
+state already covers are passed through, and the last of them must have the
+recordHash that was sealed, or seal stops (exit 3: the log changed since).
+A stream that starts past the state's size + 1 is refused.
+
+Examples:
+  audit-read --db audit.db | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state >/dev/null
+  audit-read --db audit.db --from-cursor splunk:prod | audit-verify --db audit.db --from-cursor splunk:prod \
+    | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state --every 10000 --interval 1m \
+    | audit-batch | audit-ship ...`
+
+type sealConfig struct {
+	signerPath string
+	origin     string
+	every      int64
+	interval   time.Duration
+	out        string
+	state      string
+	maxLine    int
+	window     int
+	quiet      bool
+}
+
+// sealState is seal's --state file: where the tree stood at the last
+// checkpoint, so that the next run extends that tree instead of trusting
+// whatever the database holds when it starts.
+//
+//	{"origin":"example.com/audit/prod","size":300,"root":"<base64>","lastHash":"<64 hex>",
+//	 "frontier":["<base64>",...],"note":"<the signed checkpoint of that size>"}
+//
+// lastHash is the recordHash of seq size: the next record's prevHash must be
+// it, and a run that replays sealed records must arrive at it.
+type sealState struct {
+	Origin   string   `json:"origin"`
+	Size     int64    `json:"size"`
+	Root     string   `json:"root"`
+	LastHash string   `json:"lastHash"`
+	Frontier []string `json:"frontier"`
+	Note     string   `json:"note"`
+}
+
+func readSealState(path string) (sealState, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return sealState{}, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var st sealState
+	if err := dec.Decode(&st); err != nil {
+		return sealState{}, fmt.Errorf("%s: not a seal state file: %v", path, err)
+	}
+	return st, nil
+}
+
+// resume returns the Builder of st, checking that the state is whole: the
+// frontier's root is the state's root and the note signs that root at that
+// size.
+func (st sealState) resume(path string) (*checkpoint.Builder, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: damaged seal state: "+format, append([]any{path}, args...)...)
+	}
+	if err := checkName(st.Origin); err != nil {
+		return nil, bad("origin %q: %v", st.Origin, err)
+	}
+	if st.Size < 1 || !isHexHash(st.LastHash) {
+		return nil, bad("size %d, lastHash %q", st.Size, st.LastHash)
+	}
+	front := make([]tlog.Hash, len(st.Frontier))
+	for i, s := range st.Frontier {
+		h, err := tlog.ParseHash(s)
+		if err != nil || h.String() != s {
+			return nil, bad("frontier hash %d is not base64 SHA-256", i+1)
+		}
+		front[i] = h
+	}
+	b, err := checkpoint.ResumeBuilder(st.Origin, st.Size, front)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	if r := b.Root().String(); r != st.Root {
+		return nil, bad("the frontier's root %s is not the state's root %s", r, st.Root)
+	}
+	if body := fmt.Sprintf("%s\n%d\n%s\n\n", st.Origin, st.Size, st.Root); !strings.HasPrefix(st.Note, body) {
+		return nil, bad("the note is not the checkpoint of size %d", st.Size)
+	}
+	return b, nil
+}
+
+// sealer holds the tree and signs checkpoints of it, from the stream's
+// goroutine (every N records, end of input) and from the timer's.
+type sealer struct {
+	cfg    *sealConfig
+	signer note.Signer
+	out    *os.File
+
+	mu       sync.Mutex
+	b        *checkpoint.Builder
+	lastHash string // recordHash of seq b.Size()
+	sealed   int64  // size of the newest checkpoint written
+	root     string // its root
+	written  int    // checkpoints written by this run
+	err      error  // the first failure to seal: sealing stops
+}
+
+// add appends the record that follows the tree, and seals if the size is a
+// multiple of --every.
+func (s *sealer) add(seq int64, recordHash []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.b.Append(seq, recordHash); err != nil {
+		return fmt.Errorf("internal error: the verified stream does not extend the tree: %w", err)
+	}
+	s.lastHash = string(recordHash)
+	if s.cfg.every > 0 && s.b.Size()%s.cfg.every == 0 {
+		return s.sealLocked()
+	}
+	return nil
+}
+
+// sealNow signs a checkpoint if records arrived since the last one.
+func (s *sealer) sealNow() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if s.b.Size() > s.sealed {
+		return s.sealLocked()
+	}
+	return nil
+}
+
+// sealLocked signs the tree as it stands, writes the state (so that a crash
+// after it leaves a state whose note the next run re-appends to --out), and
+// appends the checkpoint to --out, fsynced.
+func (s *sealer) sealLocked() error {
+	msg, err := s.b.Sign(s.signer)
+	if err == nil && s.cfg.state != "" {
+		st := sealState{Origin: s.b.Origin(), Size: s.b.Size(), Root: s.b.Root().String(), LastHash: s.lastHash, Note: string(msg)}
+		for _, h := range s.b.Frontier() {
+			st.Frontier = append(st.Frontier, h.String())
+		}
+		data, _ := json.Marshal(st) // strings and ints always marshal
+		if werr := writeFileAtomic(s.cfg.state, append(data, '\n'), 0o600); werr != nil {
+			err = fmt.Errorf("write state: %w", werr)
+		}
+	}
+	if err == nil {
+		err = appendSynced(s.out, msg)
+	}
+	if err != nil {
+		s.err = fmt.Errorf("seal size %d: %w", s.b.Size(), err)
+		return s.err
+	}
+	s.sealed, s.root = s.b.Size(), s.b.Root().String()
+	s.written++
+	return nil
+}
+
+func appendSynced(f *os.File, msg []byte) error {
+	if err := checkpoint.AppendCheckpoint(f, msg); err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// scanCheckpointFile counts the checkpoint lines of path (a missing file
+// has none) and reports whether one of them is the note want.
+func scanCheckpointFile(path, want string) (n int, found bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 4*checkpoint.MaxNoteSize)
+	for sc.Scan() {
+		var l checkpointLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Checkpoint == nil {
+			continue // verify reports malformed lines; seal only appends
+		}
+		n++
+		if *l.Checkpoint == want {
+			found = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return n, found, fmt.Errorf("read %s: %w", path, err)
+	}
+	return n, found, nil
+}
+
+func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	flags, env := newFlagSet("seal", sealSynopsis, stderr)
+	var c sealConfig
+	flags.StringVar(&c.signerPath, "signer", "", "signer key file from keygen (mode 0600)")
+	flags.StringVar(&c.origin, "origin", "", "the log's origin, the first line of every checkpoint (default: the signer key's name)")
+	flags.Int64Var(&c.every, "every", 10000, "sign when the tree's size is a multiple of N (0: not by count)")
+	flags.DurationVar(&c.interval, "interval", time.Minute, "sign this often if records arrived since the last checkpoint (0: not by time)")
+	flags.StringVar(&c.out, "out", "", "checkpoint file: each checkpoint is appended as one JSON line and fsynced")
+	flags.StringVar(&c.state, "state", "", "seal state file: the tree's frontier at the last checkpoint, to resume from (mode 0600)")
+	flags.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
+	flags.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
+	flags.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	if err := parse(flags, args, env, 0); err != nil {
+		return err
+	}
+	switch {
+	case c.signerPath == "":
+		return cli.Usagef("--signer is required")
+	case c.out == "":
+		return cli.Usagef("--out is required")
+	case c.every < 0 || c.interval < 0:
+		return cli.Usagef("--every and --interval must not be negative")
+	case c.state != "" && c.state == c.out:
+		return cli.Usagef("--state and --out must be different files")
+	}
+	signer, err := checkpoint.LoadSigner(c.signerPath)
+	if err != nil {
+		return exitcode.New(exitcode.Usage, err)
+	}
+	if c.origin == "" {
+		c.origin = signer.Name()
+	}
+	if err := checkName(c.origin); err != nil {
+		return cli.Usagef("--origin %q: %v", c.origin, err)
+	}
+
+	s := &sealer{cfg: &c, signer: signer, b: checkpoint.NewBuilder(c.origin)}
+	var st sealState
+	if c.state != "" {
+		st, err = readSealState(c.state)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			n, _, serr := scanCheckpointFile(c.out, "")
+			if serr != nil {
+				return serr
+			}
+			if n > 0 {
+				return cli.Usagef("the seal state %s is missing but %s already holds %d checkpoints: a sealer that lost its state would sign whatever the log holds now; restore the state file, or seal into a new checkpoint file", c.state, c.out, n)
+			}
+		case err != nil:
+			return err
+		default:
+			if st.Origin != c.origin {
+				return cli.Usagef("the seal state %s is of origin %q, not %q", c.state, st.Origin, c.origin)
+			}
+			if s.b, err = st.resume(c.state); err != nil {
+				return err
+			}
+			s.lastHash, s.sealed, s.root = st.LastHash, st.Size, st.Root
+		}
+	}
+	out, err := os.OpenFile(c.out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open checkpoint file: %w", err)
+	}
+	defer out.Close()
+	s.out = out
+	if st.Size > 0 {
+		// The state is written before the checkpoint is appended: a crash
+		// between the two leaves the state's note missing from --out.
+		_, found, err := scanCheckpointFile(c.out, st.Note)
+		if err != nil {
+			return err
+		}
+		if !found {
+			if err := appendSynced(out, []byte(st.Note)); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "%s: %s lacked the checkpoint of size %d that %s holds (a stop between the two writes); appended it\n", prog, c.out, st.Size, c.state)
+		}
+	}
+
+	// The timer: sign every --interval, and at once on the first signal.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var tick <-chan time.Time
+		if c.interval > 0 {
+			t := time.NewTicker(c.interval)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-tick:
+				s.sealNow()
+			case <-ctx.Done():
+				s.sealNow()
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+
+	start := time.Now()
+	res, runErr := c.stream(ctx, s, st, stdin, stdout, stderr)
+	close(done)
+	wg.Wait()
+	// At the end of input, on a signal, after a chain break (what came
+	// before it verified) or a closed stdout: seal what the tree holds.
+	if err := s.sealNow(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if !c.quiet {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, s.summary(res, st.Size, time.Since(start)))
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if res.failed != "" {
+		return exitcode.Errorf(exitcode.Verify, "chain verification failed: %s; nothing after seq %d was sealed", res.failed, s.sealed)
+	}
+	return nil
+}
+
+// streamResult is what the stream loop saw.
+type streamResult struct {
+	records  int64  // lines passed through
+	first    int64  // the first seq
+	last     int64  // the last seq passed through
+	replayed int64  // records the state already covered
+	failed   string // the first chain error, if any
+}
+
+// stream runs the filter: verify each line's chain, pass it on, and add
+// the records past the state's size to the tree.
+func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin io.Reader, stdout, stderr io.Writer) (res streamResult, err error) {
+	r, err := ndjson.NewReader(stdin, ndjson.Options{MaxLine: c.maxLine, NoValidate: true})
+	if err != nil {
+		return res, exitcode.New(exitcode.Input, fmt.Errorf("stdin: %w", err))
+	}
+	defer r.Close()
+	out := ndjson.NewWriter(stdout, 0)
+	defer func() {
+		if ferr := out.Flush(); err == nil && ferr != nil {
+			err = fmt.Errorf("write stdout: %w", ferr)
+		}
+	}()
+	sealedAtStart := st.Size
+	var (
+		p      chain.LineParser
+		v      *chain.Verifier
+		replay bool // the stream began inside the sealed part
+	)
+	report := func(found []chain.Finding) {
+		for _, f := range found {
+			if replay && f.Reason == chain.ReasonUnanchored {
+				continue // the replay is tied to the state by the hash at its size instead
+			}
+			fmt.Fprintf(stderr, "%s: chain: %s\n", prog, f)
+			if f.Severity == chain.SeverityError && res.failed == "" {
+				res.failed = f.String()
+			}
+		}
+	}
+	defer func() {
+		if v != nil {
+			report(v.Finish())
+		}
+		if sealedAtStart > 0 && res.last > 0 && res.last < sealedAtStart && res.failed == "" && err == nil {
+			fmt.Fprintf(stderr, "%s: warning: the stream ended at seq %d, before the sealed size %d: nothing to seal; if it was the whole log, rows were cut off its end (run verify)\n",
+				prog, res.last, sealedAtStart)
+		}
+	}()
+	for {
+		if ctx.Err() != nil {
+			return res, nil // asked to stop: the caller seals what the tree holds
+		}
+		line, rerr := r.Next()
+		if rerr == io.EOF {
+			return res, nil
+		}
+		var le *ndjson.LineError
+		if rerr != nil && !errors.As(rerr, &le) {
+			return res, fmt.Errorf("read stdin: %w", rerr)
+		}
+		rec, perr := p.Parse(line.Bytes)
+		if v == nil {
+			anchor, err := c.startAt(rec, perr, le, s, sealedAtStart)
+			if err != nil {
+				return res, err
+			}
+			replay = perr == nil && le == nil && rec.Seq <= sealedAtStart
+			v = chain.NewVerifier(chain.Options{Anchor: anchor, Window: c.window})
+			res.first = rec.Seq
+		}
+		var pass bool
+		if le != nil {
+			report(v.LineProblem(le.Num, lineReason(le.Kind), le.Error()))
+		} else {
+			var found []chain.Finding
+			pass, found = v.Check(line.Num, line.Bytes)
+			report(found)
+		}
+		if v.Failed() {
+			return res, nil // fail-closed: this line is not passed on
+		}
+		if !pass {
+			continue // a duplicate (warning): passed on once only
+		}
+		switch {
+		case rec.Seq < sealedAtStart:
+			res.replayed++
+		case rec.Seq == sealedAtStart:
+			res.replayed++
+			if string(rec.RecordHash) != st.LastHash {
+				res.failed = fmt.Sprintf("seq %d has recordHash %s, but the tree sealed at size %d ends with %s", rec.Seq, shortHash(string(rec.RecordHash)), sealedAtStart, shortHash(st.LastHash))
+				fmt.Fprintf(stderr, "%s: error: %s: the log was rewritten at or before seq %d since it was sealed, or this is another log\n", prog, res.failed, rec.Seq)
+				return res, nil
+			}
+		default:
+			if err := s.add(rec.Seq, rec.RecordHash); err != nil {
+				return res, err
+			}
+		}
+		if err := out.Write(line.Bytes); err != nil {
+			return res, fmt.Errorf("write stdout: %w", err)
+		}
+		res.records++
+		res.last = rec.Seq
+		if r.Buffered() == 0 {
+			// Input has paused: pass on what we hold so a follower sees it now.
+			if err := out.Flush(); err != nil {
+				return res, fmt.Errorf("write stdout: %w", err)
+			}
+		}
+	}
+}
+
+// startAt checks where the stream starts against the tree and returns the
+// chain anchor for its first record.
+func (c *sealConfig) startAt(rec chain.Record, perr error, le *ndjson.LineError, s *sealer, sealed int64) (*chain.Anchor, error) {
+	if perr != nil || le != nil {
+		return nil, nil // the verifier reports the line
+	}
+	switch seq := rec.Seq; {
+	case sealed == 0 && seq != 1:
+		if c.state == "" {
+			return nil, exitcode.Errorf(exitcode.Input, "the stream starts at seq %d, but the tree starts at seq 1 and there is no seal state to resume from: give the whole log (audit-read --db DB, without --from-seq or --from-cursor), or keep the tree between runs with --state", seq)
+		}
+		return nil, exitcode.Errorf(exitcode.Input, "the stream starts at seq %d, but the tree starts at seq 1 and the seal state %s is new: give the whole log for the first run (audit-read --db DB, without --from-seq or --from-cursor)", seq, c.state)
+	case sealed > 0 && seq > sealed+1:
+		return nil, exitcode.Errorf(exitcode.Input, "the stream starts at seq %d, but the seal state %s ends at seq %d: seqs %d..%d were never sealed; seal them first (audit-read --db DB --from-seq %d --to-seq %d | audit-checkpoint seal ... >/dev/null), or start the stream at seq %d or before",
+			seq, c.state, sealed, sealed+1, seq-1, sealed+1, seq-1, sealed+1)
+	case sealed > 0 && seq == sealed+1:
+		return &chain.Anchor{Seq: sealed, Hash: s.lastHash}, nil
+	}
+	return nil, nil // from seq 1, or a replay of sealed records
+}
+
+func lineReason(kind error) chain.Reason {
+	switch {
+	case errors.Is(kind, ndjson.ErrTooLong):
+		return chain.ReasonLineTooLong
+	case errors.Is(kind, ndjson.ErrTruncated):
+		return chain.ReasonTruncated
+	}
+	return chain.ReasonBadJSON
+}
+
+func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d records", res.records)
+	if res.records > 0 {
+		fmt.Fprintf(&b, " (seq %d..%d", res.first, res.last)
+		if res.replayed > 0 {
+			fmt.Fprintf(&b, ", %d already sealed", res.replayed)
+		}
+		b.WriteByte(')')
+	}
+	switch {
+	case s.written > 0:
+		fmt.Fprintf(&b, "; %d checkpoints appended to %s, the newest of size %d (root %s)", s.written, s.cfg.out, s.sealed, s.root)
+	case s.sealed > 0:
+		fmt.Fprintf(&b, "; nothing new to seal: the newest checkpoint is of size %d", s.sealed)
+	default:
+		b.WriteString("; nothing to seal")
+	}
+	if secs := d.Seconds(); secs > 0 && res.records > 0 {
+		fmt.Fprintf(&b, "; %.0f records/s", float64(res.records)/secs)
+	}
+	return b.String()
+}
+
+func isHexHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
