@@ -79,6 +79,11 @@ the checkpoint, the next run appends the state's checkpoint to --out.
 
 Where it runs: in the shipping pipeline after audit-verify, so that what is
 signed is what is shipped; or as a pipeline of its own from the database.
+A shipping pipeline that starts from a cursor does not start at seq 1, so
+seal the log once on its own first, to create the state:
+
+	audit-read --db audit.db | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state >/dev/null
+
 Checkpoints are only as good as the copies kept where the log's writer
 cannot reach them: see Shipping the checkpoints.
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -197,6 +198,18 @@ func (s *sealer) sealLocked() error {
 	return nil
 }
 
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
 func appendSynced(f *os.File, msg []byte) error {
 	if err := checkpoint.AppendCheckpoint(f, msg); err != nil {
 		return fmt.Errorf("%s: %w", f.Name(), err)
@@ -297,11 +310,19 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			s.lastHash, s.sealed, s.root = st.LastHash, st.Size, st.Root
 		}
 	}
+	_, statErr := os.Stat(c.out)
 	out, err := os.OpenFile(c.out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("open checkpoint file: %w", err)
 	}
 	defer out.Close()
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A new file: make its directory entry durable before any
+		// checkpoint is counted as written to it.
+		if err := syncDir(filepath.Dir(c.out)); err != nil {
+			return err
+		}
+	}
 	s.out = out
 	if st.Size > 0 {
 		// The state is written before the checkpoint is appended: a crash
