@@ -29,7 +29,8 @@ input pauses, so a slow producer's events are committed promptly.
 # Errors
 
 A line that is not a JSON object with a kind stops the run with exit 4,
-naming the line; every event before the transaction it was in is committed.
+naming the line; every event before it is appended (the good events of its
+transaction are committed on their own).
 
 # Flags
 

@@ -82,10 +82,25 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		f, l, err := w.Append(ctx, events, time.Now)
 		if err != nil {
 			var ee *auditdb.EventError
-			if errors.As(err, &ee) && ee.Index < len(lines) {
-				return exitcode.Errorf(exitcode.Input, "line %d: %v (the %d events before it in this transaction were not appended; earlier ones were)", lines[ee.Index], ee.Err, ee.Index)
+			if !errors.As(err, &ee) || ee.Index >= len(lines) {
+				return exitcode.New(exitcode.Database, err)
 			}
-			return exitcode.New(exitcode.Database, err)
+			// Append is all or nothing: the good events before the bad
+			// one go in on their own, so that nothing valid before a bad
+			// line is lost.
+			if ee.Index > 0 {
+				f, l, err := w.Append(ctx, events[:ee.Index], time.Now)
+				if err != nil {
+					return exitcode.New(exitcode.Database, err)
+				}
+				if first == 0 {
+					first = f
+				}
+				last = l
+				total += int64(ee.Index)
+			}
+			arena, ends = arena[:0], ends[:0]
+			return exitcode.Errorf(exitcode.Input, "line %d: %v (every event before it was appended)", lines[ee.Index], ee.Err)
 		}
 		if first == 0 {
 			first = f
