@@ -32,8 +32,9 @@ Each flag can also be set as AUDIT_FETCH_<FLAG>.
 
 # Exit codes
 
-0 ok, 1 runtime failure (network, HTTP error), 2 usage, 4 a result row
-without the record field.
+0 ok, 1 runtime failure (network, HTTP error), 2 usage, 4 a bad result
+row: not JSON, without the record field, longer than 1 MiB, or a value with
+a line break or invalid UTF-8 (the rows before it are written out first).
 
 # Example
 

@@ -6,6 +6,7 @@ package auditfetch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -74,16 +76,32 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	w := ndjson.NewWriter(stdout, 0)
 	var p fastjson.Parser
 	n := 0
+	// fail stops at a bad row, after writing out the good rows before it.
+	fail := func(err error) error {
+		if ferr := w.Flush(); ferr != nil {
+			return fmt.Errorf("write stdout: %w", ferr)
+		}
+		fmt.Fprintf(stderr, "%s: %d records fetched before the bad row\n", prog, n)
+		return err
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(strings.TrimSpace(string(line))) > 0 {
 			v, perr := p.ParseBytes(line)
 			if perr != nil {
-				return exitcode.Errorf(exitcode.Input, "row %d of the query result: %v", n+1, perr)
+				return fail(exitcode.Errorf(exitcode.Input, "row %d of the query result: %v", n+1, perr))
 			}
 			msg := v.GetStringBytes(*field)
 			if msg == nil {
-				return exitcode.Errorf(exitcode.Input, "row %d of the query result has no %s field", n+1, *field)
+				return fail(exitcode.Errorf(exitcode.Input, "row %d of the query result has no %s field", n+1, *field))
+			}
+			// One row is one record line: a line break inside the value
+			// would turn one stored value into two lines downstream.
+			if i := bytes.IndexAny(msg, "\n\r"); i >= 0 {
+				return fail(exitcode.Errorf(exitcode.Input, "row %d of the query result: the %s value holds a line break at byte %d; a record line has none", n+1, *field, i))
+			}
+			if !utf8.Valid(msg) {
+				return fail(exitcode.Errorf(exitcode.Input, "row %d of the query result: the %s value is not valid UTF-8", n+1, *field))
 			}
 			if err := w.Write(msg); err != nil {
 				return fmt.Errorf("write stdout: %w", err)
@@ -94,10 +112,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			break
 		}
 		if err == bufio.ErrBufferFull {
-			return exitcode.Errorf(exitcode.Input, "row %d of the query result is longer than 1 MiB", n+1)
+			return fail(exitcode.Errorf(exitcode.Input, "row %d of the query result is longer than 1 MiB", n+1))
 		}
 		if err != nil {
-			return fmt.Errorf("read query result: %w", err)
+			return fail(fmt.Errorf("read query result: %w", err))
 		}
 	}
 	if err := w.Flush(); err != nil {
