@@ -319,12 +319,15 @@ func TestAlertBatchIntervalStuckAtMax(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- auditbatch.RunWith(ctx, []string{"--max-count", "10", "--min-interval", "20ms", "--max-interval", "160ms",
+		done <- auditbatch.RunWith(ctx, []string{"--max-count", "10", "--min-interval", "100ms", "--max-interval", "800ms",
 			"--metrics-listen", "127.0.0.1:0", "--metrics-exporter", "splunk:prod", "--quiet"}, pr, io.Discard, &stderr, auditbatch.Options{})
 	}()
 	url := waitAddr(t, &stderr)
-	// About 5000 records/s: a batch of 10 fills in ~2 ms, far inside the
-	// interval, and the input is never quiet for 20 ms.
+	// As fast as audit-batch takes them: a batch of 10 fills at once, far
+	// inside the interval, and the input is never quiet for the 100 ms
+	// that would collapse it (a pacing sleep here made the test flaky on a
+	// loaded machine: a writer descheduled for the quiet time is quiet
+	// input).
 	stopLoad := make(chan struct{})
 	loadDone := make(chan struct{})
 	go func() {
@@ -344,23 +347,22 @@ func TestAlertBatchIntervalStuckAtMax(t *testing.T) {
 			if _, err := io.WriteString(pw, b.String()); err != nil {
 				return
 			}
-			time.Sleep(time.Millisecond)
 		}
 	}()
-	time.Sleep(500 * time.Millisecond) // 20 -> 40 -> 80 -> 160 takes three full batches
+	time.Sleep(300 * time.Millisecond) // 100 -> 200 -> 400 -> 800 takes three full batches
 	var samples []float64
 	for range 8 {
 		f := scrape(t, url)
 		max := f.Get(auditbatch.NameBatchMaxIntervalMs, "exporter=splunk:prod")
-		if max != 160 {
-			t.Fatalf("max interval gauge = %v, want 160", max)
+		if max != 800 {
+			t.Fatalf("max interval gauge = %v, want 800", max)
 		}
 		samples = append(samples, f.Get(metrics.NameBatchIntervalMs, "exporter=splunk:prod"))
 		time.Sleep(100 * time.Millisecond)
 	}
 	for _, v := range samples {
-		if v != 160 {
-			t.Errorf("interval samples under steady load %v: want all at the maximum, 160", samples)
+		if v != 800 {
+			t.Errorf("interval samples under steady load %v: want all at the maximum, 800", samples)
 			break
 		}
 	}
@@ -370,11 +372,11 @@ func TestAlertBatchIntervalStuckAtMax(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		v := scrape(t, url).Get(metrics.NameBatchIntervalMs)
-		if v == 20 {
+		if v == 100 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("interval %v after the input went quiet, want it back at 20", v)
+			t.Fatalf("interval %v after the input went quiet, want it back at 100", v)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
