@@ -169,15 +169,19 @@ func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop fu
 }
 
 func (a *acker) loop(ctx context.Context, in io.Reader) error {
-	lines := make(chan []byte)
+	lines := make(chan ackLine)
 	readErr := make(chan error, 1)
 	go func() {
 		br := bufio.NewReaderSize(in, 64<<10)
-		for {
-			line, err := br.ReadBytes('\n')
+		for num := int64(1); ; num++ {
+			line, err := readLine(br, MaxAckLine)
+			if errors.Is(err, errLineTooLong) {
+				fmt.Fprintf(a.stderr, "%s: line %d: skipping an ack line longer than %d bytes\n", prog, num, MaxAckLine)
+				continue
+			}
 			if len(line) > 0 && err == nil {
 				select {
-				case lines <- line:
+				case lines <- ackLine{num, line}:
 				case <-ctx.Done():
 					readErr <- nil
 					return
@@ -185,7 +189,7 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 			}
 			if err != nil {
 				if len(line) > 0 && err == io.EOF {
-					fmt.Fprintf(a.stderr, "%s: ignoring a partial ack line at end of input (%d bytes)\n", prog, len(line))
+					fmt.Fprintf(a.stderr, "%s: line %d: ignoring a partial ack line at end of input (%d bytes)\n", prog, num, len(line))
 				}
 				readErr <- err
 				return
@@ -218,7 +222,7 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 				return err
 			}
 		case line := <-lines:
-			if err := a.take(&p, line); err != nil {
+			if err := a.take(&p, line.num, line.b); err != nil {
 				return err
 			}
 			if !a.have {
@@ -244,7 +248,7 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 // from a shipper that crashed mid-write) is reported and skipped: acks are
 // cumulative, so the next one covers it. An ack for another exporter is a
 // configuration error and stops the acker.
-func (a *acker) take(p *fastjson.Parser, line []byte) error {
+func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 	line = trimEOL(line)
 	if len(line) == 0 {
 		return nil
@@ -252,7 +256,7 @@ func (a *acker) take(p *fastjson.Parser, line []byte) error {
 	ack, err := batch.ParseAck(p, line)
 	if err != nil {
 		a.bad++
-		fmt.Fprintf(a.stderr, "%s: skipping an invalid ack line: %v\n", prog, err)
+		fmt.Fprintf(a.stderr, "%s: line %d: skipping an invalid ack line: %v\n", prog, num, err)
 		return nil
 	}
 	if ack.Exporter != a.c.exporter {
@@ -288,6 +292,40 @@ func (a *acker) commit(ctx context.Context) error {
 	a.lastCommit = time.Now()
 	a.commits++
 	return nil
+}
+
+// MaxAckLine bounds an ack line: the longest real one names every seq of
+// a fully quarantined batch. A longer line is skipped without being held.
+const MaxAckLine = 1 << 20
+
+type ackLine struct {
+	num int64 // 1-based line number in the ack stream
+	b   []byte
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line (with its \n) of at most max bytes. A longer
+// line is read to its end and dropped (errLineTooLong), so memory stays
+// bounded whatever the writer sends.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > max {
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+				return nil, err
+			}
+			return nil, errLineTooLong
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
+	}
 }
 
 func trimEOL(b []byte) []byte {

@@ -1,0 +1,153 @@
+package auditack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fastjson"
+	_ "modernc.org/sqlite"
+
+	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/stage/auditappend"
+	"github.com/auditpipe/auditpipe/stage/auditsample"
+)
+
+func ackLineFor(exporter string, first, last int64) string {
+	return fmt.Sprintf(`{"ack":{"exporter":%q,"firstSeq":%d,"lastSeq":%d,"lastHash":"%064x","count":%d,"quarantined":[]}}`+"\n",
+		exporter, first, last, last, last-first+1)
+}
+
+// Bad ack lines are skipped with their line number (they were reported
+// without one), a line far over MaxAckLine is dropped without being held,
+// and the good ack before them is committed.
+func TestBadAckLinesNamed(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "audit.db")
+	var events bytes.Buffer
+	ctx := context.Background()
+	if err := auditsample.Run(ctx, []string{"--count", "5"}, nil, &events, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditappend.Run(ctx, []string{"--db", db, "--quiet"}, &events, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a", 3*MaxAckLine)
+	in := ackLineFor("x:y", 1, 2) + // line 1
+		"\xff\xfe garbage\n" + // 2
+		`{"ack":{"exporter":"x:y","firstSeq":"3","lastSeq":true}}` + "\n" + // 3
+		`{"seq":3,"record":{}}` + "\n" + // 4
+		long + "\n" + // 5
+		`[1,2,3]` + "\n" // 6
+	var stderr bytes.Buffer
+	err := Run(ctx, []string{"--db", db, "--exporter", "x:y", "--quiet"}, strings.NewReader(in), io.Discard, &stderr)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr.String())
+	}
+	for _, n := range []int{2, 3, 4, 5, 6} {
+		if !strings.Contains(stderr.String(), fmt.Sprintf("audit-ack: line %d: skipping", n)) {
+			t.Errorf("stderr does not name line %d:\n%s", n, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), strings.Repeat("a", 100)) {
+		t.Errorf("stderr echoes the long line")
+	}
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var cur int64
+	if err := d.QueryRow(`SELECT last_seq FROM audit_export_cursor WHERE exporter_name = 'x:y'`).Scan(&cur); err != nil {
+		t.Fatal(err)
+	}
+	if cur != 2 {
+		t.Errorf("cursor %d, want 2 (the good ack before the bad lines)", cur)
+	}
+}
+
+func TestReadLineBounded(t *testing.T) {
+	in := "short\n" + strings.Repeat("x", 200) + "\nlast"
+	br := bufio.NewReaderSize(strings.NewReader(in), 16)
+	got, err := readLine(br, 64)
+	if err != nil || string(got) != "short\n" {
+		t.Fatalf("first line %q, %v", got, err)
+	}
+	if _, err := readLine(br, 64); err != errLineTooLong {
+		t.Fatalf("long line: err %v, want errLineTooLong", err)
+	}
+	got, err = readLine(br, 64)
+	if err != io.EOF || string(got) != "last" {
+		t.Fatalf("last line %q, %v; want the partial line and EOF", got, err)
+	}
+}
+
+// FuzzAckStream feeds arbitrary bytes to audit-ack's line reader and ack
+// parser (everything but the database): no panic, and the cursor it would
+// commit is the highest lastSeq among the valid acks of its exporter, a
+// bad line never moving it. The committed corpus is in
+// testdata/fuzz/FuzzAckStream.
+func FuzzAckStream(f *testing.F) {
+	for _, s := range []string{
+		ackLineFor("x:y", 1, 2),
+		ackLineFor("x:y", 1, 2) + ackLineFor("x:y", 3, 9) + ackLineFor("x:y", 1, 4),
+		ackLineFor("x:y", 1, 2) + "\xff\xfe\n" + ackLineFor("x:y", 3, 4)[:40],
+		`{"ack":{"exporter":"x:y","firstSeq":"3","lastSeq":true,"lastHash":1,"count":"2","quarantined":{}}}` + "\n",
+		`{"ack":{"exporter":"x:y","firstSeq":5,"lastSeq":4,"lastHash":"` + strings.Repeat("a", 64) + `","count":0,"quarantined":[]}}` + "\n",
+		`{"ack":{"exporter":"x:y","firstSeq":1,"lastSeq":3,"lastHash":"` + strings.Repeat("b", 64) + `","count":3,"quarantined":[2,2,9]}}` + "\r\n",
+		"\n\n\r\n",
+		"[]\n{}\nnull\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a := &acker{
+			c:         &config{exporter: "x:y"},
+			stderr:    io.Discard,
+			cursor:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "c"}),
+			recordsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "r"}),
+		}
+		var p fastjson.Parser
+		br := bufio.NewReaderSize(bytes.NewReader(in), 64)
+		for num := int64(1); ; num++ {
+			line, err := readLine(br, 256)
+			if err == errLineTooLong {
+				continue
+			}
+			if len(line) > 0 && err == nil {
+				if terr := a.take(&p, num, line); terr != nil {
+					return // an ack for another exporter stops the acker
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		// What it holds must be the highest valid ack of complete lines.
+		var want int64
+		var q fastjson.Parser
+		lines := bytes.Split(in, []byte("\n"))
+		for i, l := range lines {
+			if i == len(lines)-1 || len(l)+1 > 256 {
+				continue // no \n: partial; or over the bound
+			}
+			if ack, err := batch.ParseAck(&q, trimEOL(l)); err == nil && ack.LastSeq > want {
+				want = ack.LastSeq
+			}
+		}
+		if want > 0 && (!a.have || a.lastSeq != want) {
+			t.Fatalf("would commit %d (have %v), want %d", a.lastSeq, a.have, want)
+		}
+		if want == 0 && a.have {
+			t.Fatalf("would commit %d from no valid ack", a.lastSeq)
+		}
+	})
+}
