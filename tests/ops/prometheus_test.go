@@ -299,9 +299,7 @@ func TestPrometheusScrapesPipeline(t *testing.T) {
 	})
 
 	// Now the pipeline: read --follow | verify | batch | ship to a file,
-	// acks to the acker. audit-ship is scraped too if it has the flag.
-	shipHelp, _ := exec.Command(filepath.Join(bin, "audit-ship"), "-h").CombinedOutput()
-	shipMetrics := strings.Contains(string(shipHelp), "-metrics-listen")
+	// acks to the acker; every stage serves its metrics.
 	stages := []struct {
 		name string
 		args []string
@@ -309,12 +307,8 @@ func TestPrometheusScrapesPipeline(t *testing.T) {
 		{"audit-read", []string{"--db", db, "--from-cursor", exporter, "--follow", "--quiet", "--metrics-listen", "127.0.0.1:0"}},
 		{"audit-verify", []string{"--db", db, "--from-cursor", exporter, "--quiet", "--metrics-listen", "127.0.0.1:0"}},
 		{"audit-batch", []string{"--siem", "file", "--max-count", "500", "--quiet", "--metrics-listen", "127.0.0.1:0", "--metrics-exporter", exporter}},
-		{"audit-ship", []string{"--kind", "file", "--path", filepath.Join(dir, "shipped.ndjson"), "--exporter", exporter, "--acks", fifo, "--quiet"}},
-	}
-	if shipMetrics {
-		stages[3].args = append(stages[3].args, "--metrics-listen", "127.0.0.1:0")
-	} else {
-		t.Log("audit-ship has no --metrics-listen yet: not scraped")
+		{"audit-ship", []string{"--kind", "file", "--path", filepath.Join(dir, "shipped.ndjson"), "--exporter", exporter, "--acks", fifo, "--quiet",
+			"--metrics-listen", "127.0.0.1:0"}},
 	}
 	var procs []*proc
 	var in io.Reader
@@ -337,9 +331,7 @@ func TestPrometheusScrapesPipeline(t *testing.T) {
 		}
 		in = r
 		procs = append(procs, p)
-		if s.name != "audit-ship" || shipMetrics {
-			targets[s.name] = p.metricsAddr(t)
-		}
+		targets[s.name] = p.metricsAddr(t)
 	}
 	writeConfig()
 	if resp, err := http.Post(api.base+"/-/reload", "", nil); err != nil || resp.StatusCode != 200 {
@@ -409,13 +401,12 @@ func TestPrometheusScrapesPipeline(t *testing.T) {
 		{`auditpipe_verify_breaks_total{reason="prev_link"}`, "audit-verify", 0},
 		{`auditpipe_verify_breaks_total{reason="hash_mismatch"}`, "audit-verify", 0},
 	}
-	if shipMetrics {
-		wants = append(wants,
-			want{`declaragent_audit_export_failures_total{retryable="false"}`, "audit-ship", 0},
-			want{`declaragent_audit_export_failures_total{retryable="true"}`, "audit-ship", 0},
-			want{`declaragent_audit_export_acked_total`, "audit-ship", n},
-			want{`declaragent_audit_export_paused`, "audit-ship", 0})
-	}
+	wants = append(wants,
+		want{`declaragent_audit_export_failures_total{retryable="false"}`, "audit-ship", 0},
+		want{`declaragent_audit_export_failures_total{retryable="true"}`, "audit-ship", 0},
+		want{`declaragent_audit_export_acked_total`, "audit-ship", n},
+		want{`declaragent_audit_export_paused`, "audit-ship", 0},
+		want{`auditpipe_ship_last_acked_seq`, "audit-ship", n})
 	for _, w := range wants {
 		q := w.query
 		if strings.Contains(q, "{") {
