@@ -109,7 +109,8 @@ exporter name like splunk:prod). audit-verify exposes:
 
 In fail-closed mode audit-verify exits at the first break, usually before
 the next scrape: give -metrics-linger (longer than the scrape interval) so
-the break is scraped, or -metrics-file, which is written at exit. The exit
+the break is scraped (stdout is closed before the linger, so the stages
+after it finish at once), or -metrics-file, which is written at exit. The exit
 code 3 is the other signal to alert on.
 
 # Progress

@@ -63,7 +63,8 @@ type Flags struct {
 	// Linger is --metrics-linger: after the stage's work is done, keep
 	// serving /metrics this long so that the final values (a chain break
 	// that made audit-verify exit, the last records counted) are scraped
-	// before the process goes away. 0: stop at once.
+	// before the process goes away. Stdout is closed before the linger,
+	// so the next stage is not held up. 0: stop at once.
 	Linger time.Duration
 }
 
@@ -72,7 +73,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Listen, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; port 0 picks one and prints it)")
 	fs.StringVar(&f.File, "metrics-file", "", "write metrics to this node_exporter textfile (.prom), atomically, every 5s and at exit")
 	fs.StringVar(&f.Exporter, "metrics-exporter", "", "exporter label of the metrics (default: the stage's --exporter or --from-cursor)")
-	fs.DurationVar(&f.Linger, "metrics-linger", 0, "after the work is done, keep serving --metrics-listen this long so the last values are scraped")
+	fs.DurationVar(&f.Linger, "metrics-linger", 0, "after the work is done, keep serving --metrics-listen this long so the last values are scraped (stdout is closed first)")
 }
 
 // Enabled reports whether the metrics are exposed at all. Stages use it to
@@ -124,6 +125,7 @@ type Stage struct {
 	cancel context.CancelFunc
 	done   chan error // TextfileLoop's result; nil without --metrics-file
 	once   sync.Once
+	stdout io.Writer // what Stdout wrapped
 }
 
 // Start makes the stage's Set with labels and starts exposing it as the
@@ -179,6 +181,7 @@ const NameBlockedSeconds = "auditpipe_backpressure_blocked_seconds"
 // the *os.File itself (ndjson.SetPipeSize). Errors pass through unchanged,
 // so a broken pipe is still recognised.
 func (st *Stage) Stdout(w io.Writer) io.Writer {
+	st.stdout = w
 	sw := &stallWriter{w: w}
 	st.GaugeFunc(NameBlockedSeconds, "How long the write to stdout in progress has been blocked, in seconds "+
 		"(0 if none has been blocked longer than the back-pressure threshold): a stalled pipeline, "+
@@ -213,9 +216,12 @@ func (s *stallWriter) blocked() float64 {
 
 // Close ends the exposure: it keeps serving for --metrics-linger, writes
 // the textfile a last time, and stops the HTTP server. Call it when the
-// stage's work is done (defer it right after Start). A textfile error is
-// printed on stderr and returned; the stage should not fail because of it.
-// Close may be called more than once.
+// stage's work is done and its output flushed (defer it right after
+// Start). Before lingering it closes the stdout given to Stdout, if that
+// can be closed (an *os.File), so that the next stage sees the end of its
+// input now rather than after the linger. A textfile error is printed on
+// stderr and returned; the stage should not fail because of it. Close may
+// be called more than once.
 func (st *Stage) Close() error {
 	var err error
 	st.once.Do(func() {
@@ -223,6 +229,9 @@ func (st *Stage) Close() error {
 			return
 		}
 		if st.flags.Listen != "" && st.flags.Linger > 0 {
+			if c, ok := st.stdout.(io.Closer); ok {
+				_ = c.Close()
+			}
 			time.Sleep(st.flags.Linger)
 		}
 		st.cancel()

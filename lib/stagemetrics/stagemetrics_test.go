@@ -288,11 +288,25 @@ func TestLinger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	st.Stdout(pw)
 	st.VerifyBreaks("prev_link").Inc()
 	closed := make(chan struct{})
 	start := time.Now()
 	go func() { st.Close(); close(closed) }()
-	time.Sleep(100 * time.Millisecond)
+	// The next stage sees the end of its input at once, not after the linger.
+	eof := make(chan struct{})
+	go func() { io.Copy(io.Discard, pr); close(eof) }()
+	select {
+	case <-eof:
+	case <-time.After(300 * time.Millisecond):
+		t.Error("stdout still open while lingering")
+	}
+	time.Sleep(50 * time.Millisecond)
 	got := scrape(t, "http://"+st.Addr+"/metrics")
 	if v := got[metrics.NameVerifyBreaks].Series["reason=prev_link"]; v != 1 {
 		t.Errorf("during linger: breaks = %v, want 1", v)
