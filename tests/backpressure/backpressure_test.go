@@ -301,7 +301,7 @@ func TestBackpressureSlowSIEM(t *testing.T) {
 					head: r.Get(metrics.NameLastSeq), read: r.Get(stagemetrics.NameStageLastSeq),
 					verified: v.Get(stagemetrics.NameStageLastSeq), paused: r.Get(metrics.NameBackpressurePaused),
 					blocked: r.Get(stagemetrics.NameBlockedSeconds),
-					cursor: a.Get(metrics.NameExportLastSeq), delivered: len(hec.Events()),
+					cursor:  a.Get(metrics.NameExportLastSeq), delivered: len(hec.Events()),
 				})
 				smu.Unlock()
 			}

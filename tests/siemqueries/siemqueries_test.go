@@ -157,7 +157,9 @@ type link struct {
 	outs, ins int
 }
 
-func (l link) String() string { return fmt.Sprintf("%d:%.8s out %d in %d", l.seq, l.hash, l.outs, l.ins) }
+func (l link) String() string {
+	return fmt.Sprintf("%d:%.8s out %d in %d", l.seq, l.hash, l.outs, l.ins)
+}
 
 func links(t *testing.T, vl *vlogs.Server, q string) []link {
 	t.Helper()
@@ -263,7 +265,9 @@ func TestLogsQLChainChecks(t *testing.T) {
 		sel := ship(t, vl, ls)
 		got := links(t, vl, docQuery(t, "logsql-links", sel))
 		want := []link{genesis, {149, forged, 0, 1}, {149, h(149), 1, 0}, head}
-		sort.Slice(want, func(i, j int) bool { return want[i].seq < want[j].seq || want[i].seq == want[j].seq && want[i].hash < want[j].hash })
+		sort.Slice(want, func(i, j int) bool {
+			return want[i].seq < want[j].seq || want[i].seq == want[j].seq && want[i].hash < want[j].hash
+		})
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("links = %v, want %v", got, want)
 		}
@@ -312,7 +316,9 @@ func TestLogsQLChainChecks(t *testing.T) {
 		sel := ship(t, vl, ls)
 		got := links(t, vl, docQuery(t, "logsql-links", sel))
 		want := []link{genesis, {149, forged, 0, 1}, {150, h(150), 2, 1}, head}
-		sort.Slice(want, func(i, j int) bool { return want[i].seq < want[j].seq || want[i].seq == want[j].seq && want[i].hash < want[j].hash })
+		sort.Slice(want, func(i, j int) bool {
+			return want[i].seq < want[j].seq || want[i].seq == want[j].seq && want[i].hash < want[j].hash
+		})
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("links = %v, want %v", got, want)
 		}
