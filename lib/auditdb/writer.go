@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"net/url"
@@ -114,8 +115,18 @@ func OpenWriter(ctx context.Context, path string, opt WriterOptions) (*Writer, e
 	mode := "rw"
 	if opt.Create {
 		mode = "rwc"
-		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		fi, err := os.Stat(path)
+		if err == nil && fi.IsDir() {
 			return nil, dbErr(path, "open", ErrNotAuditDB, errors.New("is a directory"))
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// A new database is private: it holds every tenant's audit
+			// trail, and SQLite gives the -wal and -shm files the mode of
+			// the database file. (SQLite would create it 0644.) If this
+			// fails, SQLite's own open reports why.
+			if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+				f.Close()
+			}
 		}
 	} else if err := statDB(path, "open"); err != nil {
 		return nil, err
