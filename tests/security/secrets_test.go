@@ -46,7 +46,7 @@ func TestLiteralSecretRefused(t *testing.T) {
 		{"AUDIT_SHIP_API_KEY", []string{"AUDIT_SHIP_API_KEY=" + secret}, datadog},
 		{"-config file", nil, append(splunk, "-config", cfg)},
 		{"agent.yaml", nil, []string{"--agent-config", agent, "--acks", "-"}},
-			{"id:key", nil, append(elastic, "--api-key", "VuaCfGcBCdbkQm-e5aOx:"+secret)},
+		{"id:key", nil, append(elastic, "--api-key", "VuaCfGcBCdbkQm-e5aOx:"+secret)},
 		{"url-like", nil, append(splunk, "--token", "https://"+secret)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
