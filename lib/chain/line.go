@@ -358,7 +358,10 @@ func scanString(b []byte, i int) (int, bool, error) {
 		// or non-ASCII (which is checked to be valid UTF-8 below).
 		for i+8 <= len(b) {
 			v := binary.LittleEndian.Uint64(b[i:])
-			if hasZero(v^0x2222222222222222)|hasZero(v^0x5c5c5c5c5c5c5c5c)|hasLess20(v)|(v&msb) != 0 {
+			// ((v - 0x20…) | v) & msb flags a byte below 0x20 (it borrows) or
+			// from 0x80 up; a borrow into the next byte only adds false
+			// positives, which the byte loop below sorts out.
+			if hasZero(v^0x2222222222222222)|hasZero(v^0x5c5c5c5c5c5c5c5c)|(((v-lsb*0x20)|v)&msb) != 0 {
 				break
 			}
 			i += 8
@@ -408,9 +411,6 @@ const lsb, msb = 0x0101010101010101, 0x8080808080808080
 
 // hasZero is non-zero iff some byte of x is zero.
 func hasZero(x uint64) uint64 { return (x - lsb) & ^x & msb }
-
-// hasLess20 is non-zero iff some byte of x is below 0x20.
-func hasLess20(x uint64) uint64 { return (x - lsb*0x20) & ^x & msb }
 
 func isHex4(b []byte) bool {
 	for _, c := range b {

@@ -125,7 +125,7 @@ type Verifier struct {
 	parser LineParser
 	h      hash.Hash
 	sum    [sha256.Size]byte
-	hexsum [2 * sha256.Size]byte
+	want   [sha256.Size]byte // recordHash of the record being checked, decoded
 	canon  []byte
 
 	started  bool
@@ -139,6 +139,7 @@ type Verifier struct {
 	open     *Finding
 	findings []Finding
 	stats    Stats
+	tenants  map[string]*int64
 }
 
 type winEntry struct {
@@ -152,7 +153,7 @@ func NewVerifier(opt Options) *Verifier {
 		opt.Window = 4096
 	}
 	v := &Verifier{opt: opt, h: sha256.New(), win: make([]winEntry, opt.Window)}
-	v.stats.Tenants = make(map[string]int64)
+	v.tenants = make(map[string]*int64)
 	if opt.Anchor != nil {
 		v.started = true
 		v.lastSeq = opt.Anchor.Seq
@@ -161,10 +162,17 @@ func NewVerifier(opt Options) *Verifier {
 	return v
 }
 
-// Stats returns the counters so far (the Tenants map is shared; do not
-// modify it).
+// LastSeq is the seq of the last record checked (cheap: for per-line use).
+func (v *Verifier) LastSeq() int64 { return v.stats.LastSeq }
+
+// Stats returns the counters so far. It copies the per-tenant counts:
+// call it for summaries, not per line.
 func (v *Verifier) Stats() Stats {
 	st := v.stats
+	st.Tenants = make(map[string]int64, len(v.tenants))
+	for t, n := range v.tenants {
+		st.Tenants[t] = *n
+	}
 	if st.Records > 0 {
 		st.HeadHash = string(v.lastHash)
 	}
@@ -256,7 +264,7 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 			Detail: "erased row: its content was replaced, so its hash cannot be checked"})
 	default:
 		v.add(Finding{Reason: ReasonHashMismatch, FirstSeq: seq, FirstLine: num,
-			Detail: fmt.Sprintf("recordHash %s does not match the record (computed %s)", short(r.RecordHash), short(v.hexsum[:]))})
+			Detail: fmt.Sprintf("recordHash %s does not match the record (computed %s)", short(r.RecordHash), short([]byte(hex.EncodeToString(v.sum[:]))))})
 		pass = false
 	}
 	// Chain state follows the claimed hash, so one altered record yields
@@ -265,14 +273,21 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 	v.lastHash = append(v.lastHash[:0], r.RecordHash...)
 	e := &v.win[v.winPos]
 	e.seq = seq
-	hex.Decode(e.hash[:], r.RecordHash)
+	e.hash = v.want
 	v.winPos = (v.winPos + 1) % len(v.win)
 
 	if v.stats.FirstSeq == 0 {
 		v.stats.FirstSeq = seq
 	}
 	v.stats.LastSeq = seq
-	v.stats.Tenants[string(r.TenantID)]++
+	// Counted through a pointer: m[string(b)] as a lookup does not
+	// allocate, an m[string(b)]++ would, once per record.
+	if n := v.tenants[string(r.TenantID)]; n != nil {
+		*n++
+	} else {
+		one := int64(1)
+		v.tenants[string(r.TenantID)] = &one
+	}
 	return pass
 }
 
@@ -307,8 +322,8 @@ func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
 	v.h.Write(newline)
 	v.h.Write(r.Raw)
 	v.h.Sum(v.sum[:0])
-	hex.Encode(v.hexsum[:], v.sum[:])
-	if bytes.Equal(v.hexsum[:], r.RecordHash) {
+	hex.Decode(v.want[:], r.RecordHash) // the parser checked it is 64 lowercase hex
+	if v.sum == v.want {
 		v.stats.FastPath++
 		return true, false
 	}
@@ -320,8 +335,7 @@ func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
 		v.h.Write(newline)
 		v.h.Write(canon)
 		v.h.Sum(v.sum[:0])
-		hex.Encode(v.hexsum[:], v.sum[:])
-		if bytes.Equal(v.hexsum[:], r.RecordHash) {
+		if v.sum == v.want {
 			v.stats.SlowPath++
 			return true, false
 		}

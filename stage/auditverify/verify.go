@@ -239,7 +239,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			if err := out.Write(line.Bytes); err != nil {
 				return false, fmt.Errorf("write stdout: %w", err)
 			}
-			c.flow.Wrote(len(line.Bytes), v.Stats().LastSeq)
+			c.flow.Wrote(len(line.Bytes), v.LastSeq())
 		}
 		if r.Buffered() == 0 {
 			// Input has paused: pass on what we hold so a follower sees it now.
