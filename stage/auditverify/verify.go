@@ -227,7 +227,8 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			if !errors.As(err, &le) {
 				return false, fmt.Errorf("read %s: %w", displayName(name), err)
 			}
-			done = v.LineProblem(le.Num, reasonOf(le.Kind), le.Error())
+			// The finding names the line itself: not "line 3: line 3: …".
+			done = v.LineProblem(le.Num, reasonOf(le.Kind), strings.TrimPrefix(le.Error(), fmt.Sprintf("line %d: ", le.Num)))
 		}
 		for _, f := range done {
 			rep.print(stderr, f)
