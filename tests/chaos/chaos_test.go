@@ -432,6 +432,12 @@ func (w *world) recordExit(p *proc, code int, timedOut bool, tag string) {
 		w.st.problem("%s exited %d, not a documented code (tag %q):\n%s", p.name, code, tag, stderr)
 		return
 	}
+	// Nothing tampered shipped as good: audit-verify may fail closed on
+	// a line cut short by a kill upstream, never on a real break (a
+	// wrong cursor hash, a gap, a hash mismatch).
+	if p.name == "audit-verify" && code == 3 && !strings.Contains(stderr, "truncated") {
+		w.st.problem("audit-verify found a chain break:\n%s", stderr)
+	}
 	switch tag {
 	case "sigterm":
 		// A graceful stop is 0 (141 for a writer whose reader stopped
