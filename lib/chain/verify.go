@@ -126,7 +126,9 @@ type Verifier struct {
 	h      hash.Hash
 	sum    [sha256.Size]byte
 	want   [sha256.Size]byte // recordHash of the record being checked, decoded
-	canon  []byte
+	// slowFirst: the previous record verified only once canonicalised.
+	slowFirst bool
+	canon     []byte
 
 	started  bool
 	resync   bool // the previous line was unusable: do not judge the next link
@@ -314,33 +316,62 @@ func (v *Verifier) backwards(num int64, r *Record) bool {
 	return false
 }
 
-// hashOK checks the record hash: first on the bytes as they stand (the fast
-// path; a match proves they are the canonical form), then canonicalised.
+// hashOK checks the record hash: on the bytes as they stand (the fast
+// path; a match proves they are the canonical form), and canonicalised (the
+// slow path, for records re-serialised by a SIEM). The path that worked for
+// the previous record is tried first: a SIEM export is re-serialised
+// throughout, and hashing its raw bytes first would be wasted every time.
 func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
-	v.h.Reset()
-	v.h.Write(r.PrevHash)
-	v.h.Write(newline)
-	v.h.Write(r.Raw)
-	v.h.Sum(v.sum[:0])
 	hex.Decode(v.want[:], r.RecordHash) // the parser checked it is 64 lowercase hex
-	if v.sum == v.want {
-		v.stats.FastPath++
-		return true, false
-	}
-	canon, err := Canonical(v.canon[:0], r.Raw)
-	if err == nil {
-		v.canon = canon
-		v.h.Reset()
-		v.h.Write(r.PrevHash)
-		v.h.Write(newline)
-		v.h.Write(canon)
-		v.h.Sum(v.sum[:0])
-		if v.sum == v.want {
+	if !v.slowFirst {
+		if v.hashMatches(r.PrevHash, r.Raw) {
+			v.stats.FastPath++
+			return true, false
+		}
+		if v.canonMatches(r) {
 			v.stats.SlowPath++
+			v.slowFirst = true
+			return true, false
+		}
+	} else {
+		if v.canonMatches(r) {
+			if bytes.Equal(v.canon, r.Raw) { // canonical after all: back to the fast path
+				v.stats.FastPath++
+				v.slowFirst = false
+			} else {
+				v.stats.SlowPath++
+			}
+			return true, false
+		}
+		if !bytes.Equal(v.canon, r.Raw) && v.hashMatches(r.PrevHash, r.Raw) {
+			v.stats.FastPath++
+			v.slowFirst = false
 			return true, false
 		}
 	}
 	return false, string(r.RecordKind) == "erased"
+}
+
+// hashMatches reports whether SHA-256(prevHash + "\n" + b) is v.want.
+func (v *Verifier) hashMatches(prevHash, b []byte) bool {
+	v.h.Reset()
+	v.h.Write(prevHash)
+	v.h.Write(newline)
+	v.h.Write(b)
+	v.h.Sum(v.sum[:0])
+	return v.sum == v.want
+}
+
+// canonMatches canonicalises the record into v.canon and checks its hash.
+// v.canon is left empty when the record does not canonicalise.
+func (v *Verifier) canonMatches(r *Record) bool {
+	canon, err := Canonical(v.canon[:0], r.Raw)
+	if err != nil {
+		v.canon = v.canon[:0]
+		return false
+	}
+	v.canon = canon
+	return v.hashMatches(r.PrevHash, canon)
 }
 
 // add records a finding, extending the open range when it continues it.

@@ -317,3 +317,21 @@ func BenchmarkVerifySlowPath(b *testing.B) {
 	b.ResetTimer()
 	benchVerify(b, lines)
 }
+
+// TestVerifyMixedPaths: a stream whose middle was re-serialised (keys out of
+// order) verifies throughout, each record counted on the path it needed.
+func TestVerifyMixedPaths(t *testing.T) {
+	lines := testChain(15)
+	for i := 5; i < 10; i++ {
+		lines[i] = []byte(strings.Replace(string(lines[i]), `{"actor":"agent:x","kind":"tool_call",`, `{"kind":"tool_call","actor":"agent:x",`, 1))
+	}
+	v := NewVerifier(Options{})
+	for i, l := range lines {
+		if ok, f := v.Check(int64(i+1), l); !ok || len(f) > 0 {
+			t.Fatalf("line %d: ok=%v findings %v", i+1, ok, f)
+		}
+	}
+	if st := v.Stats(); st.FastPath != 10 || st.SlowPath != 5 || st.Verified != 15 {
+		t.Fatalf("fast %d slow %d verified %d, want 10, 5, 15", st.FastPath, st.SlowPath, st.Verified)
+	}
+}
