@@ -230,7 +230,7 @@ func New(cfg Config) (*Sink, error) {
 			}
 			if !cfg.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
 				return nil, fmt.Errorf("datadog: refusing to send the API key and the audit log over plain http to %s: "+
-					"use https, or allow it explicitly (AllowInsecureHTTP)", u.Host)
+					"use https, or allow it explicitly with --allow-insecure-http", u.Host)
 			}
 		}
 		base := u.String()

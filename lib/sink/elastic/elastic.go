@@ -278,7 +278,7 @@ func New(cfg Config) (*Sink, error) {
 				what = "the " + kind + " credentials and the audit log"
 			}
 			return nil, fmt.Errorf("elastic: refusing to send %s over plain http to %s: "+
-				"use https, or allow it explicitly (AllowInsecureHTTP)", what, u.Host)
+				"use https, or allow it explicitly with --allow-insecure-http", what, u.Host)
 		}
 	}
 	if cfg.Index == "" {

@@ -209,7 +209,7 @@ func New(cfg Config) (*Sink, error) {
 		}
 		if !cfg.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("splunk: refusing to send the HEC token over plain http to %s: "+
-				"use https, or allow it explicitly (AllowInsecureHTTP)", u.Host)
+				"use https, or allow it explicitly with --allow-insecure-http", u.Host)
 		}
 	}
 	if cfg.Sourcetype == "" {

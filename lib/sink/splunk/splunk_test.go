@@ -635,7 +635,7 @@ func TestNew(t *testing.T) {
 			ack:    "http://127.0.0.1:9428/insert/splunk/services/collector/ack?channel=0F8D6C2E-3C1A-4F7E-9B1D-2A5E8C7D9F10",
 			health: "http://127.0.0.1:9428/insert/splunk/services/collector/health"},
 		{name: "plain http to a remote host", cfg: Config{URL: "http://splunk.example.com:8088"}, wantErr: "refusing to send the HEC token over plain http"},
-		{name: "plain http to a remote IP", cfg: Config{URL: "http://10.0.0.5:8088"}, wantErr: "AllowInsecureHTTP"},
+		{name: "plain http to a remote IP", cfg: Config{URL: "http://10.0.0.5:8088"}, wantErr: "--allow-insecure-http"},
 		{name: "plain http allowed", cfg: Config{URL: "http://splunk.example.com:8088", AllowInsecureHTTP: true}, event: "http://splunk.example.com:8088/services/collector/event"},
 		{name: "loopback v4", cfg: Config{URL: "http://127.0.0.1:8088"}, event: "http://127.0.0.1:8088/services/collector/event"},
 		{name: "loopback 127/8", cfg: Config{URL: "http://127.9.8.7:8088"}, event: "http://127.9.8.7:8088/services/collector/event"},
