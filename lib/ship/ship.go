@@ -71,6 +71,7 @@ type Shipper struct {
 	opt  Options
 
 	consecutive atomic.Int64 // non-retryable failures since the last delivery
+	lastCounted atomic.Int64 // UnixNano when the last config failure was counted
 	pauseOnce   sync.Once
 	pauseErr    error
 	pauseCancel context.CancelFunc
@@ -280,6 +281,7 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 			recs = append(recs, b.Records[i])
 		}
 		sh.opt.Metrics.Inflight.Add(1)
+		sent := time.Now().UnixNano()
 		res, err := sh.sink.Send(ctx, recs)
 		sh.opt.Metrics.Inflight.Add(-1)
 		sh.opt.Metrics.Requests.Add(1)
@@ -354,7 +356,14 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 			return nil
 		case sink.Config:
 			sh.opt.Metrics.failure(false, "config")
-			n := sh.consecutive.Add(1)
+			// Requests in flight together fail together (a rotated token
+			// fails all of them at once): only a request sent after the
+			// last counted failure counts again, so the self-pause needs
+			// PauseAfter rounds of backoff, not one burst.
+			if !sh.countConfigFailure(sent) {
+				break
+			}
+			n := sh.consecutive.Load()
 			fmt.Fprintf(sh.opt.Log, "audit-ship: %s: %v (non-retryable failure %d of %d before pausing)\n", sh.opt.Exporter, se, n, sh.opt.PauseAfter)
 			if n >= int64(sh.opt.PauseAfter) {
 				return sh.pause(fmt.Errorf("%d consecutive non-retryable failures, the last: %v", n, se))
@@ -384,6 +393,22 @@ func reasonOf(se *sink.Error) string {
 		return "server"
 	}
 	return "other"
+}
+
+// countConfigFailure counts a configuration failure of a request sent at
+// sent (UnixNano) toward the self-pause, unless an earlier failure was
+// counted after it was sent (then both answered the same condition).
+func (sh *Shipper) countConfigFailure(sent int64) bool {
+	for {
+		last := sh.lastCounted.Load()
+		if sent < last {
+			return false
+		}
+		if sh.lastCounted.CompareAndSwap(last, time.Now().UnixNano()) {
+			sh.consecutive.Add(1)
+			return true
+		}
+	}
 }
 
 // handlePoison quarantines the records of b at idx newly marked Poison.

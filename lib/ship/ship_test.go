@@ -94,7 +94,9 @@ func run(t *testing.T, fs *fakeSink, opt Options, bs []*Batch) (*ackLog, *sleeps
 	acks := &ackLog{}
 	sl := &sleeps{}
 	opt.Acks = acks
-	opt.Sleep = sl.sleep
+	if opt.Sleep == nil {
+		opt.Sleep = sl.sleep
+	}
 	opt.Rand = func() float64 { return 0.5 }
 	if opt.Exporter == "" {
 		opt.Exporter = "test:x"
@@ -337,5 +339,36 @@ func TestGracefulStopDrainsInFlight(t *testing.T) {
 	}
 	if len(acks.acks) != 2 {
 		t.Fatalf("in-flight batches must finish and be acked after a stop request: %+v", acks.acks)
+	}
+}
+
+// TestConcurrentConfigFailuresCountOnce: a rotated token fails every request
+// in flight at once; that is one failure toward the self-pause, not four.
+func TestConcurrentConfigFailuresCountOnce(t *testing.T) {
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		if call <= 4 {
+			mu.Lock()
+			arrived++
+			if arrived == 4 {
+				close(all)
+			}
+			mu.Unlock()
+			<-all // the four fail together
+			return sink.Result{}, &sink.Error{Class: sink.Config, HTTPStatus: 401, Code: 3, Msg: "Invalid authorization"}
+		}
+		return ok(recs), nil
+	}}
+	// A real (short) backoff, so that the four failures are all counted
+	// before any retry succeeds and resets the count.
+	pause := func(ctx context.Context, d time.Duration) error { return sleep(ctx, 20*time.Millisecond) }
+	acks, _, err := run(t, fs, Options{Inflight: 4, PauseAfter: 3, Sleep: pause}, mkBatches(4, 5))
+	if err != nil {
+		t.Fatalf("paused after one round of failures: %v", err)
+	}
+	if len(acks.acks) != 4 {
+		t.Fatalf("acks %+v", acks.acks)
 	}
 }
