@@ -33,9 +33,9 @@ func FuzzReadBatches(f *testing.F) {
 	for _, s := range []string{
 		fuzzHeader(1, 2, 1, 2) + "\n" + r1 + "\n" + r2 + "\n",
 		fuzzHeader(1, 2, 1, 2) + "\n" + r1 + "\n" + r2 + "\n" + fuzzHeader(2, 1, 3, 3) + "\n" + r3 + "\n",
-		fuzzHeader(1, 3, 1, 3) + "\n" + r1 + "\n" + r2 + "\n",                                  // ends mid-batch
+		fuzzHeader(1, 3, 1, 3) + "\n" + r1 + "\n" + r2 + "\n",                                 // ends mid-batch
 		fuzzHeader(1, 3, 1, 3) + "\n" + r1 + "\n" + fuzzHeader(2, 1, 2, 2) + "\n" + r2 + "\n", // header inside a batch
-		r1 + "\n",                                                        // record outside a batch
+		r1 + "\n", // record outside a batch
 		fuzzHeader(1, 1, 1, 1) + "\n" + `{"seq":"1"}` + "\n",             // not a record
 		fuzzHeader(1, 1, 1, 1) + "\n" + "\xff\xfe\n",                     // invalid UTF-8
 		fuzzHeader(1, 1, 1, 1) + "\r\n" + r1 + "\r\n",                    // CRLF
