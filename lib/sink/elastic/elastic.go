@@ -124,14 +124,11 @@ package elastic
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -139,6 +136,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -499,36 +497,9 @@ func (s *Sink) makeCredential(v string) (credential, error) {
 }
 
 // isLoopback reports whether host is "localhost" or a loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
-}
+func isLoopback(host string) bool { return httpsink.IsLoopback(host) }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("elastic: read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("elastic: CA file %s holds no PEM certificate", cfg.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, errors.New("elastic: a client certificate needs both CertFile and KeyFile")
-	}
-	if cfg.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("elastic: load client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	return httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+		InsecureSkipVerify: cfg.InsecureSkipVerify}.Config("elastic")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 const (
@@ -492,19 +493,7 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
 // It returns 0 when the header is absent or unusable.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.ParseUint(h, 10, 32); err == nil {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
+func retryAfter(h string, now time.Time) time.Duration { return httpsink.RetryAfter(h, now) }
 
 // Check implements sink.Sink: GET <URL>/ with the credentials. Errors are
 // *sink.Error with a Msg that says what to do.

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 // HEC response codes this sink tells apart (the rest are classified by
@@ -348,19 +349,7 @@ func (r *reply) parse() {
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
 // It returns 0 when the header is absent or unusable.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.ParseUint(h, 10, 32); err == nil {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
+func retryAfter(h string, now time.Time) time.Duration { return httpsink.RetryAfter(h, now) }
 
 // waitAck polls the ack endpoint for id until it is true, ctx is done or
 // AckTimeout passes.

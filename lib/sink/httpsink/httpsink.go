@@ -1,0 +1,80 @@
+// Package httpsink holds what the HTTP sinks (splunk, elastic, datadog)
+// share: the TLS client configuration, the loopback test that decides
+// whether plain http may carry a credential, and Retry-After parsing.
+package httpsink
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// IsLoopback reports whether host (no port) is localhost or a loopback IP:
+// the only place a credential may go over plain http without the user
+// saying so.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// TLS is the TLS part of a sink's configuration.
+type TLS struct {
+	CAFile             string // PEM bundle trusted instead of the system roots
+	CertFile, KeyFile  string // PEM client certificate and key (both or neither)
+	InsecureSkipVerify bool
+}
+
+// Config returns the client TLS configuration: TLS 1.2 or later, the CA
+// file's roots if given, the client certificate if given. Errors are
+// prefixed with name (the sink's name).
+func (t TLS) Config(name string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: read CA file: %w", name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: CA file %s holds no PEM certificate", name, t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New(name + ": a client certificate needs both CertFile and KeyFile")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: load client certificate: %w", name, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// RetryAfter parses a Retry-After header: delay seconds or an HTTP date
+// (relative to now). Anything else, or a date in the past, is 0.
+func RetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(h, 10, 32); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,47 @@
+package httpsink
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "127.8.9.10": true, "::1": true,
+		"::ffff:127.0.0.1": true, "10.0.0.5": false, "example.com": false, "0.0.0.0": false, "": false,
+	} {
+		if got := IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for h, want := range map[string]time.Duration{
+		"": 0, "7": 7 * time.Second, " 2 ": 2 * time.Second, "-1": 0, "soon": 0,
+		"Fri, 27 Nov 2026 12:00:30 GMT": 30 * time.Second, "Fri, 27 Nov 2026 11:00:00 GMT": 0,
+	} {
+		if got := RetryAfter(h, now); got != want {
+			t.Errorf("RetryAfter(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+func TestTLSConfig(t *testing.T) {
+	c, err := TLS{}.Config("x")
+	if err != nil || c.MinVersion != 0x0303 || c.InsecureSkipVerify || c.RootCAs != nil {
+		t.Fatalf("default config %+v, %v", c, err)
+	}
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	if _, err := (TLS{CAFile: bad}).Config("splunk"); err == nil || !strings.Contains(err.Error(), "splunk: CA file") {
+		t.Fatalf("bad CA file: %v", err)
+	}
+	if _, err := (TLS{CertFile: "c.pem"}).Config("elastic"); err == nil || !strings.Contains(err.Error(), "both CertFile and KeyFile") {
+		t.Fatalf("cert without key: %v", err)
+	}
+}
