@@ -78,3 +78,40 @@ func RetryAfter(h string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// escape maps each byte that JSON requires escaped to its short form, 'u'
+// for the \u00XX ones, 0 for bytes written as they are.
+var escape = func() (t [256]byte) {
+	for c := range 0x20 {
+		t[c] = 'u'
+	}
+	t['\b'], t['\f'], t['\n'], t['\r'], t['\t'] = 'b', 'f', 'n', 'r', 't'
+	t['"'], t['\\'] = '"', '\\'
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string: '"' and '\' escaped, control
+// bytes as their short form or \u00xx, every other byte (UTF-8 included)
+// as it is. It is how the sinks carry a record line as a string, so the
+// store keeps its exact bytes.
+func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		e := escape[s[i]]
+		if e == 0 {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		if e == 'u' {
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+		} else {
+			dst = append(dst, '\\', e)
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

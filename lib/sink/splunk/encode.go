@@ -8,6 +8,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 // The body is built by appending, without encoding/json: each event is
@@ -103,39 +104,13 @@ func appendTime(dst []byte, ms int64) []byte {
 
 // escape[c] is 0 for a byte written as it is, 'u' for \u00xx, and the
 // letter of a short escape otherwise.
-var escape = func() (t [256]byte) {
-	for c := range 0x20 {
-		t[c] = 'u'
-	}
-	t['\b'], t['\f'], t['\n'], t['\r'], t['\t'] = 'b', 'f', 'n', 'r', 't'
-	t['"'], t['\\'] = '"', '\\'
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. It escapes `"`, `\` and bytes
 // below 0x20, and keeps every other byte as it is (non-ASCII, U+2028,
 // '<', and also invalid UTF-8, which the line reader rejects upstream), so
 // the decoded string is byte for byte s.
 func appendString[T string | []byte](dst []byte, s T) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		e := escape[s[i]]
-		if e == 0 {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		if e == 'u' {
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
-		} else {
-			dst = append(dst, '\\', e)
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return httpsink.AppendJSONString(dst, s)
 }
 
 // Pools. A scratch buffer holds the uncompressed body only while it is
