@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -20,8 +19,8 @@ import (
 )
 
 const (
-	maxResponse = 64 << 10 // response bytes read and parsed
-	maxMsg      = 512      // response text kept in an error
+	maxResponse = 64 << 10            // response bytes read and parsed
+	maxMsg      = httpsink.MaxMessage // response text kept in an error
 )
 
 var parserPool fastjson.ParserPool
@@ -163,25 +162,7 @@ func responseText(body []byte) string {
 // maxMsg bytes. Scrubbing comes first, so a cut cannot leave part of a key
 // behind.
 func (s *Sink) clean(r *reply, text string) string {
-	for _, t := range r.secrets {
-		if t != "" {
-			text = strings.ReplaceAll(text, t, "[secret]")
-		}
-	}
-	text = strings.Map(func(c rune) rune {
-		if c < 0x20 || c == 0x7f {
-			return ' '
-		}
-		return c
-	}, strings.TrimSpace(text))
-	if len(text) > maxMsg {
-		cut := maxMsg
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text = text[:cut] + "…"
-	}
-	return text
+	return httpsink.Clean(text, r.secrets, "[secret]")
 }
 
 // doAuth sends a request with the key and, on 401/403, re-resolves the

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -23,7 +22,7 @@ const (
 	maxResponse     = 64 << 10 // response bytes read for anything but a bulk answer
 	maxBulkResponse = 1 << 20  // bulk answer bytes read, plus perItemResponse per item
 	perItemResponse = 16 << 10
-	maxMsg          = 512 // response text kept in an error or a Reason
+	maxMsg          = httpsink.MaxMessage // response text kept in an error or a Reason
 )
 
 const versionConflict = "version_conflict_engine_exception"
@@ -361,25 +360,7 @@ func responseText(body []byte) string {
 // it to maxMsg bytes. Scrubbing comes first, so a cut cannot leave part of
 // a secret behind.
 func (s *Sink) clean(r *reply, text string) string {
-	for _, t := range r.secrets {
-		if t != "" {
-			text = strings.ReplaceAll(text, t, "[secret]")
-		}
-	}
-	text = strings.Map(func(c rune) rune {
-		if c < 0x20 || c == 0x7f {
-			return ' '
-		}
-		return c
-	}, strings.TrimSpace(text))
-	if len(text) > maxMsg {
-		cut := maxMsg
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text = text[:cut] + "…"
-	}
-	return text
+	return httpsink.Clean(text, r.secrets, "[secret]")
 }
 
 // doAuth sends a request with the credentials and, on 401/403, re-resolves

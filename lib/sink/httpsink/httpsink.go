@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // IsLoopback reports whether host (no port) is localhost or a loopback IP:
@@ -114,4 +115,32 @@ func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// MaxMessage is how much of a SIEM's response text an error keeps.
+const MaxMessage = 512
+
+// Clean makes a SIEM's response text safe to show: every secret replaced by
+// mask (a SIEM may echo the credential it refused), control characters as
+// spaces, trimmed, and cut to MaxMessage bytes at a rune boundary.
+func Clean(text string, secrets []string, mask string) string {
+	for _, t := range secrets {
+		if t != "" {
+			text = strings.ReplaceAll(text, t, mask)
+		}
+	}
+	text = strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f {
+			return ' '
+		}
+		return c
+	}, strings.TrimSpace(text))
+	if len(text) > MaxMessage {
+		cut := MaxMessage
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	return text
 }

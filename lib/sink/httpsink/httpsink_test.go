@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestIsLoopback(t *testing.T) {
@@ -43,5 +44,23 @@ func TestTLSConfig(t *testing.T) {
 	}
 	if _, err := (TLS{CertFile: "c.pem"}).Config("elastic"); err == nil || !strings.Contains(err.Error(), "both CertFile and KeyFile") {
 		t.Fatalf("cert without key: %v", err)
+	}
+}
+
+func TestClean(t *testing.T) {
+	long := strings.Repeat("é", MaxMessage) // 2 bytes each: the cut must land on a rune boundary
+	cases := []struct{ in, want string }{
+		{"  bad token hunter2\n", "bad token [x]"},
+		{"a\x01b\tc", "a b c"},
+		{"hunter2hunter2", "[x][x]"},
+	}
+	for _, c := range cases {
+		if got := Clean(c.in, []string{"", "hunter2"}, "[x]"); got != c.want {
+			t.Errorf("Clean(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	got := Clean(long, nil, "[x]")
+	if !strings.HasSuffix(got, "…") || len(got) > MaxMessage+len("…") || !utf8.ValidString(got) {
+		t.Errorf("long text cut to %d bytes, valid %v", len(got), utf8.ValidString(got))
 	}
 }
