@@ -20,6 +20,8 @@ type Record struct {
 	PrevHash   []byte // "" or 64 lowercase hex
 	RecordHash []byte // 64 lowercase hex
 	RecordKind []byte // the record object's own "kind" ("erased" for a tombstone)
+
+	hashed bool // the verifier's fast path matched Raw's hash already
 }
 
 // ParseError is a record line that could not be used: Reason is ReasonBadJSON
@@ -611,4 +613,119 @@ func hex4(b []byte) int {
 		}
 	}
 	return n
+}
+
+// The layout audit-read writes (auditdb.AppendLine), in this order and with
+// no whitespace:
+//
+//	{"seq":N,"ts":N,"tenantId":"…","kind":"…","record":{…},"prevHash":"…","recordHash":"…"}
+const (
+	shapeSeq    = `{"seq":`
+	shapeTS     = `,"ts":`
+	shapeTenant = `,"tenantId":`
+	shapeKind   = `,"kind":`
+	shapeRecord = `,"record":`
+	shapePrev   = `,"prevHash":"`
+	shapeHash   = `,"recordHash":"`
+)
+
+// parseShape recognises a line in exactly the layout audit-read writes and
+// returns its fields without looking inside the record: Raw is only known to
+// start with '{' and end with '}'. Everything outside the record is checked
+// as strictly as Parse checks it. ok is false for any other layout (keys in
+// another order, whitespace, escapes in the hashes, …): then Parse decides.
+//
+// This is the fast path's parser. It is sound because the verifier accepts
+// a record parsed this way only if SHA-256(prevHash "\n" Raw) equals the
+// recordHash: then Raw is byte for byte what the writer hashed, its
+// canonical JSON, and validating it again proves nothing more. A record
+// whose hash does not match is parsed again with Parse, so a malformed one
+// is still reported as bad JSON with its column.
+func (p *LineParser) parseShape(b []byte) (r Record, ok bool) {
+	p.scratch = p.scratch[:0]
+	const minTail = len(shapePrev) + 1 + len(shapeHash) + 64 + 2
+	if len(b) < len(shapeSeq)+1+len(shapeTS)+1+len(shapeTenant)+2+len(shapeKind)+2+len(shapeRecord)+2+minTail ||
+		string(b[:len(shapeSeq)]) != shapeSeq {
+		return r, false
+	}
+	i := len(shapeSeq)
+	if r.Seq, i, ok = shapeInt(b, i); !ok || r.Seq < 1 || !hasAt(b, i, shapeTS) {
+		return r, false
+	}
+	if r.TS, i, ok = shapeInt(b, i+len(shapeTS)); !ok || !hasAt(b, i, shapeTenant) {
+		return r, false
+	}
+	if r.TenantID, i, ok = p.shapeString(b, i+len(shapeTenant)); !ok || !hasAt(b, i, shapeKind) {
+		return r, false
+	}
+	if r.Kind, i, ok = p.shapeString(b, i+len(shapeKind)); !ok || !hasAt(b, i, shapeRecord) {
+		return r, false
+	}
+	i += len(shapeRecord)
+	// The tail, from the end: `,"recordHash":"<64 hex>"}` preceded by
+	// `,"prevHash":""` or `,"prevHash":"<64 hex>"`.
+	n := len(b)
+	if b[n-1] != '}' || b[n-2] != '"' {
+		return r, false
+	}
+	r.RecordHash = b[n-66 : n-2]
+	h := n - 66 - len(shapeHash) // where `,"recordHash":"` starts
+	if !isHexHash(r.RecordHash) || !hasAt(b, h, shapeHash) || b[h-1] != '"' {
+		return r, false
+	}
+	var end int // where `,"prevHash":"` starts: the record ends there
+	if b[h-2] == '"' {
+		end = h - 1 - len(shapePrev)
+		r.PrevHash = b[h-1 : h-1]
+	} else {
+		end = h - 1 - 64 - len(shapePrev)
+		if end < i {
+			return r, false
+		}
+		r.PrevHash = b[h-65 : h-1]
+		if !isHexHash(r.PrevHash) {
+			return r, false
+		}
+	}
+	if end < i+2 || !hasAt(b, end, shapePrev) || b[i] != '{' || b[end-1] != '}' {
+		return r, false
+	}
+	r.Raw = b[i:end]
+	return r, true
+}
+
+// hasAt reports whether b holds s at i.
+func hasAt(b []byte, i int, s string) bool {
+	return i >= 0 && i+len(s) <= len(b) && string(b[i:i+len(s)]) == s
+}
+
+// shapeInt reads a JSON integer (optional '-', no leading zeros) at b[i] and
+// returns it and the index after it.
+func shapeInt(b []byte, i int) (int64, int, bool) {
+	s := i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	d := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == d || (b[d] == '0' && i > d+1) {
+		return 0, 0, false
+	}
+	n, ok := parseInt(b[s:i])
+	return n, i, ok
+}
+
+// shapeString reads a strictly valid JSON string token at b[i] and returns
+// its unescaped contents and the index after it.
+func (p *LineParser) shapeString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	e, _, err := scanString(b, i)
+	if err != nil {
+		return nil, 0, false
+	}
+	return p.str(b[i:e]), e, true
 }
