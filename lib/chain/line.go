@@ -615,6 +615,18 @@ func hex4(b []byte) int {
 	return n
 }
 
+// ParseEnvelope parses a record line for a stage that carries the record
+// without reading it (audit-batch, audit-ship): a line in audit-read's
+// layout has everything but the record object checked strictly, and the
+// record is only known to be delimited by '{' and '}' (audit-verify is what
+// proves it); any other line is parsed in full, as Parse does.
+func (p *LineParser) ParseEnvelope(b []byte) (Record, error) {
+	if r, ok := p.parseShape(b); ok {
+		return r, nil
+	}
+	return p.Parse(b)
+}
+
 // The layout audit-read writes (auditdb.AppendLine), in this order and with
 // no whitespace:
 //

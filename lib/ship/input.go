@@ -1,6 +1,7 @@
 package ship
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,9 +57,15 @@ func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine in
 			}
 			return fmt.Errorf("read stdin: %w", err)
 		}
-		h, isHeader, err := batch.ParseHeader(&fj, line.Bytes)
-		if err != nil {
-			return exitcode.Errorf(exitcode.Input, "line %d: %v", line.Num, err)
+		// A line in audit-read's layout starts with its seq and holds no
+		// other top-level key: it cannot be a header, so spare it the search.
+		isHeader := false
+		var h batch.Header
+		if !bytes.HasPrefix(line.Bytes, recordPrefix) {
+			h, isHeader, err = batch.ParseHeader(&fj, line.Bytes)
+			if err != nil {
+				return exitcode.Errorf(exitcode.Input, "line %d: %v", line.Num, err)
+			}
 		}
 		if isHeader {
 			if cur != nil {
@@ -89,6 +96,8 @@ func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine in
 	}
 }
 
+var recordPrefix = []byte(`{"seq":`)
+
 // index builds Records over the arena, once it no longer moves. Strings
 // alias the arena: the Batch owns it for its whole life.
 func (b *Batch) index(lp *chain.LineParser, ends []int) (int, error) {
@@ -96,7 +105,7 @@ func (b *Batch) index(lp *chain.LineParser, ends []int) (int, error) {
 	start := 0
 	for i, end := range ends {
 		line := b.arena[start:end:end]
-		rec, err := lp.Parse(line)
+		rec, err := lp.ParseEnvelope(line)
 		if err != nil {
 			return i, err
 		}
