@@ -2,7 +2,8 @@
 // following the hash-chained log (audit-read), reading a cursor anchor
 // (audit-verify), appending chained records (audit-append) and committing
 // exporter cursors (audit-ack). The schema is Declaragent's
-// (CONTRACTS.md section 1); the driver is modernc.org/sqlite (pure Go).
+// (CONTRACTS.md section 1); the driver is modernc.org/sqlite (pure Go),
+// whose C API Scan and Follow call directly.
 //
 // # Read-only guarantees
 //
@@ -42,6 +43,26 @@
 // unchanged: the canonical record, exactly what was hashed. AppendLine
 // turns a Row into a record line (CONTRACTS.md section 2) without
 // allocating.
+//
+// # How chunks are read
+//
+// OpenReader's checks, HeadSeq, RecordHashAt and Cursor go through
+// database/sql. Scan and Follow do not: each reads on a connection of its
+// own made through SQLite's C API as modernc.org/sqlite/lib exposes it (the
+// same translated SQLite the driver runs), because the driver's per-column
+// Go strings, boxed integers and per-call locking were half the CPU time of
+// a scan. That connection is opened as the others are (the "file:" URI with
+// mode=ro, PRAGMA query_only=1, the busy timeout, the optional mmap_size),
+// and SQLITE_OPEN_NOMUTEX, as only one goroutine uses it at a time.
+// OpenReader opens the first one, and a finished Scan or Follow leaves its
+// connection to the next. A row's columns are copied straight out of
+// SQLite's memory: records into a buffer reused chunk after chunk, hashes
+// into one new buffer per chunk that the Row strings point into, and each
+// distinct tenant and kind (up to 4096 of them) is made a string once. Its
+// errors are classified as the driver's are, with the same messages, and
+// its busy handler waits on SQLite's own schedule but gives up as soon as
+// the context is done, as the driver's does. The context is also checked
+// after every row a chunk statement returns.
 //
 // # Follow mode
 //

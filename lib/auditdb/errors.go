@@ -105,11 +105,10 @@ func classify(ctx context.Context, path, op string, busy time.Duration, err erro
 	if errors.As(err, &ee) {
 		return err // already classified
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
+	if code, ok := sqliteCode(err); ok {
+		switch code & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			if se.Code() == sqlite3.SQLITE_BUSY_SNAPSHOT {
+			if code == sqlite3.SQLITE_BUSY_SNAPSHOT {
 				// Not a wait that timed out: a read transaction tried to
 				// write after another connection had committed.
 				return dbErr(path, op, ErrLocked, fmt.Errorf("another connection wrote first: %w", err))
@@ -124,6 +123,20 @@ func classify(ctx context.Context, path, op string, busy time.Duration, err erro
 		}
 	}
 	return fmt.Errorf("%s %s: %w", op, path, err)
+}
+
+// sqliteCode returns the SQLite result code of an error from the driver
+// (*sqlite.Error) or from a capiConn (*capiError).
+func sqliteCode(err error) (int, bool) {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code(), true
+	}
+	var ce *capiError
+	if errors.As(err, &ce) {
+		return ce.Code(), true
+	}
+	return 0, false
 }
 
 // statDB checks that path names an existing regular file.

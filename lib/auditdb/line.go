@@ -6,7 +6,8 @@ import "strconv"
 //
 // In a Row passed to a Scan or Follow callback, RecordJSON points into a
 // buffer that is reused: it is valid only until the callback returns. The
-// strings are ordinary Go strings and may be kept.
+// strings are ordinary Go strings and may be kept (a kept hash keeps the
+// buffer of its chunk's hashes, under a megabyte, from being freed).
 type Row struct {
 	Seq        int64
 	TS         int64 // milliseconds since the epoch
@@ -52,6 +53,12 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
+		for i+8 <= len(s) && plain8(s, i) {
+			i += 8 // hashes, and most names, are skipped a word at a time
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
@@ -78,4 +85,17 @@ func AppendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// plain8 reports whether none of the eight bytes of s from i is '"', '\\'
+// or a control byte below 0x20, i.e. none needs escaping. The tests are
+// exact about whether some byte of the word matches, which is all that is
+// asked here.
+func plain8(s string, i int) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	_ = s[i+7]
+	v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	zero := func(x uint64) uint64 { return (x - lsb) &^ x & msb } // a byte of x is 0
+	return zero(v^(lsb*'"'))|zero(v^(lsb*'\\'))|((v-lsb*0x20)&^v&msb) == 0
 }

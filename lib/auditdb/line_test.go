@@ -53,37 +53,8 @@ func FuzzAppendJSONString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out := AppendJSONString(nil, s)
-		// The expected bytes, built the slow way; bytes of invalid UTF-8
-		// pass through like any other byte >= 0x20.
-		var want strings.Builder
-		want.WriteByte('"')
-		for i := 0; i < len(s); i++ {
-			switch c := s[i]; {
-			case c == '"':
-				want.WriteString(`\"`)
-			case c == '\\':
-				want.WriteString(`\\`)
-			case c == '\b':
-				want.WriteString(`\b`)
-			case c == '\f':
-				want.WriteString(`\f`)
-			case c == '\n':
-				want.WriteString(`\n`)
-			case c == '\r':
-				want.WriteString(`\r`)
-			case c == '\t':
-				want.WriteString(`\t`)
-			case c < 0x20:
-				want.WriteString(`\u00`)
-				want.WriteByte("0123456789abcdef"[c>>4])
-				want.WriteByte("0123456789abcdef"[c&15])
-			default:
-				want.WriteByte(c)
-			}
-		}
-		want.WriteByte('"')
-		if string(out) != want.String() {
-			t.Fatalf("%q -> %s, want %s", s, out, want.String())
+		if want := refJSONString(s); string(out) != want {
+			t.Fatalf("%q -> %s, want %s", s, out, want)
 		}
 		if !utf8.ValidString(s) {
 			return
@@ -96,4 +67,56 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q -> %s -> %q", s, out, back)
 		}
 	})
+}
+
+// refJSONString is what AppendJSONString must produce, built the slow way;
+// bytes of invalid UTF-8 pass through like any other byte >= 0x20.
+func refJSONString(s string) string {
+	var want strings.Builder
+	want.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			want.WriteString(`\"`)
+		case c == '\\':
+			want.WriteString(`\\`)
+		case c == '\b':
+			want.WriteString(`\b`)
+		case c == '\f':
+			want.WriteString(`\f`)
+		case c == '\n':
+			want.WriteString(`\n`)
+		case c == '\r':
+			want.WriteString(`\r`)
+		case c == '\t':
+			want.WriteString(`\t`)
+		case c < 0x20:
+			want.WriteString(`\u00`)
+			want.WriteByte("0123456789abcdef"[c>>4])
+			want.WriteByte("0123456789abcdef"[c&15])
+		default:
+			want.WriteByte(c)
+		}
+	}
+	want.WriteByte('"')
+	return want.String()
+}
+
+// AppendJSONString skips eight bytes at a time: every byte value, at every
+// position of a word and of the tail, next to bytes that look like it.
+func TestAppendJSONStringWords(t *testing.T) {
+	for n := 1; n <= 19; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				for _, fill := range []byte{'a', 0x21, 0x1f + 0x80, 0xff, 0x5d, 0x23} {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[pos] = byte(c)
+					s := string(b)
+					if got, want := string(AppendJSONString(nil, s)), refJSONString(s); got != want {
+						t.Fatalf("%q -> %s, want %s", s, got, want)
+					}
+				}
+			}
+		}
+	}
 }

@@ -4,13 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Defaults of ReaderOptions and Follow.
@@ -45,8 +49,13 @@ type DB struct {
 	path       string
 	db         *sql.DB
 	busy       time.Duration
+	mmapSize   int64
 	chunkRows  int
 	chunkBytes int
+
+	mu     sync.Mutex
+	idle   *capiConn // a scanner connection kept for the next scanner; nil if none
+	closed bool
 }
 
 // OpenReader opens the audit database at path read-only (SQLite mode=ro and
@@ -83,10 +92,17 @@ func OpenReader(ctx context.Context, path string, opt ReaderOptions) (*DB, error
 		return nil, classify(ctx, path, "open", opt.BusyTimeout, err)
 	}
 	sdb.SetMaxIdleConns(2)
-	db := &DB{path: path, db: sdb, busy: opt.BusyTimeout, chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes}
+	db := &DB{path: path, db: sdb, busy: opt.BusyTimeout, mmapSize: opt.MmapSize,
+		chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes}
 	if err := checkAuditDB(ctx, sdb, path, "open", opt.BusyTimeout); err != nil {
 		sdb.Close()
 		return nil, err
+	}
+	// The first scanner's connection is opened now, on the file just
+	// checked (opening reads nothing yet).
+	if db.idle, err = openCapi(path, opt.BusyTimeout, opt.MmapSize); err != nil {
+		sdb.Close()
+		return nil, classify(ctx, path, "open", opt.BusyTimeout, err)
 	}
 	return db, nil
 }
@@ -120,8 +136,44 @@ func isClassified(err error) bool {
 
 const rowColumns = `seq, ts, tenant_id, kind, record_json, prev_hash, record_hash`
 
-// Close closes the database.
-func (db *DB) Close() error { return db.db.Close() }
+// Close closes the database. A Scan or Follow still running closes its
+// own connection when it ends.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	c := db.idle
+	db.idle, db.closed = nil, true
+	db.mu.Unlock()
+	if c != nil {
+		c.close()
+	}
+	return db.db.Close()
+}
+
+// getConn returns the idle scanner connection, or a new one.
+func (db *DB) getConn() (*capiConn, error) {
+	db.mu.Lock()
+	c := db.idle
+	db.idle = nil
+	db.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	return openCapi(db.path, db.busy, db.mmapSize)
+}
+
+// putConn keeps c, whose statements are finalized, for the next scanner,
+// unless one is kept already or db is closed.
+func (db *DB) putConn(c *capiConn) {
+	c.ctx = nil
+	db.mu.Lock()
+	if db.idle == nil && !db.closed {
+		db.idle, c = c, nil
+	}
+	db.mu.Unlock()
+	if c != nil {
+		c.close()
+	}
+}
 
 // Path returns the path the database was opened with.
 func (db *DB) Path() string { return db.path }
@@ -356,37 +408,51 @@ func stopped(ctx context.Context, err error) error {
 	return err
 }
 
-// scanner reads chunks of rows on one pinned connection (PRAGMA
-// data_version is per connection) with statements prepared once.
+// scanner reads chunks of rows on a connection of its own (PRAGMA
+// data_version is per connection) made through SQLite's C API (capiConn),
+// with statements prepared once. The connection goes back to the DB when
+// the scanner is closed, for the next one.
 type scanner struct {
 	db      *DB
 	op      string
-	conn    *sql.Conn
-	boundSt *sql.Stmt // the seq bounding the next chunk
-	rowsSt  *sql.Stmt // the rows of a chunk
-	verSt   *sql.Stmt // PRAGMA data_version
-	args    []any     // rowsSt arguments: lo, hi, then the filter's
-	pos     int64     // every row with seq <= pos has been examined
-	last    int64     // seq of the last row fn accepted
+	c       *capiConn
+	boundSt uintptr // the seq bounding the next chunk
+	rowsSt  uintptr // the rows of a chunk
+	verSt   uintptr // PRAGMA data_version
+	headSt  uintptr // the head of the log
+	pos     int64   // every row with seq <= pos has been examined
+	last    int64   // seq of the last row fn accepted
 	buf     []Row
-	offs    []int // end offset of each buffered row's record in arena
-	arena   []byte
+	offs    []int  // end offset of each buffered row's record in arena
+	arena   []byte // the records of the chunk; reused
+	// strs holds the chunk's hashes, and the tenants and kinds not in
+	// names, which the Row strings point into. It is only ever appended
+	// to, and a new one is made for each chunk, so the bytes a string
+	// points at are never written again (append may move on to a new
+	// array, but leaves the old one as it was).
+	strs  []byte
+	names map[string]string // tenant and kind values seen, up to maxNames
 }
+
+// maxNames caps the tenant and kind values a scanner keeps one string of,
+// maxName the length of such a value.
+const maxNames, maxName = 4096, 256
 
 func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	s := &scanner{db: db, op: op, pos: math.MinInt64}
+	s := &scanner{db: db, op: op, pos: math.MinInt64, names: map[string]string{}}
 	if f.FromSeq > 0 {
 		s.pos = f.FromSeq - 1
 	}
 	var q strings.Builder
+	var texts []string // the filter's text parameters, from ?3 on
+	var ints []int64   // then its integer parameters
 	// NOT INDEXED keeps SQLite on the rowid range: given a tenant filter
 	// it would otherwise walk idx_audit_tenant_ts over all of the tenant's
 	// rows and sort them, for every chunk.
-	q.WriteString(`SELECT ` + rowColumns + ` FROM audit_records NOT INDEXED WHERE seq > ? AND seq <= ?`)
-	s.args = append(s.args, int64(0), int64(0))
+	q.WriteString(`SELECT ` + rowColumns + ` FROM audit_records NOT INDEXED WHERE seq > ?1 AND seq <= ?2`)
 	in := func(col string, vals []string) {
 		if len(vals) == 0 {
 			return
@@ -397,7 +463,7 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 				q.WriteByte(',')
 			}
 			q.WriteByte('?')
-			s.args = append(s.args, v)
+			texts = append(texts, v)
 		}
 		q.WriteByte(')')
 	}
@@ -405,11 +471,11 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 	in("kind", f.Kinds)
 	if !f.Since.IsZero() {
 		q.WriteString(` AND ts >= ?`)
-		s.args = append(s.args, f.Since.UnixMilli())
+		ints = append(ints, f.Since.UnixMilli())
 	}
 	if !f.Until.IsZero() {
 		q.WriteString(` AND ts < ?`)
-		s.args = append(s.args, f.Until.UnixMilli())
+		ints = append(ints, f.Until.UnixMilli())
 	}
 	q.WriteString(` ORDER BY seq`)
 
@@ -418,35 +484,50 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 		return nil, classify(ctx, db.path, op, db.busy, err)
 	}
 	var err error
-	if s.conn, err = db.db.Conn(ctx); err != nil {
+	if s.c, err = db.getConn(); err != nil {
 		return fail(err)
 	}
-	if s.rowsSt, err = s.conn.PrepareContext(ctx, q.String()); err != nil {
+	s.c.ctx = ctx // the first statement reads the schema, and may wait for a lock
+	if s.rowsSt, err = s.c.prepare(q.String()); err != nil {
 		return fail(err)
+	}
+	// The filter's parameters are bound once: a reset keeps them.
+	for i, v := range texts {
+		if err := s.c.bindText(s.rowsSt, 3+i, v); err != nil {
+			return fail(err)
+		}
+	}
+	for i, v := range ints {
+		if err := s.c.bindInt64(s.rowsSt, 3+len(texts)+i, v); err != nil {
+			return fail(err)
+		}
 	}
 	// The first seq after pos and the head, both rowid seeks: a chunk
 	// covers the seqs [first, min(first+chunkRows-1, head)], so it examines
 	// at most chunkRows rows whatever the filter, and a gap in the seqs is
 	// jumped at once. (Finding the chunkRows-th row with OFFSET instead walks
 	// every leaf page of the chunk twice: measured at half the scan speed.)
-	if s.boundSt, err = s.conn.PrepareContext(ctx, `SELECT coalesce((SELECT min(seq) FROM audit_records WHERE seq > ?), 0), coalesce(max(seq), 0) FROM audit_records`); err != nil {
+	if s.boundSt, err = s.c.prepare(`SELECT coalesce((SELECT min(seq) FROM audit_records WHERE seq > ?), 0), coalesce(max(seq), 0) FROM audit_records`); err != nil {
 		return fail(err)
 	}
-	if s.verSt, err = s.conn.PrepareContext(ctx, `PRAGMA data_version`); err != nil {
+	if s.verSt, err = s.c.prepare(`PRAGMA data_version`); err != nil {
+		return fail(err)
+	}
+	if s.headSt, err = s.c.prepare(`SELECT coalesce(max(seq), 0) FROM audit_records`); err != nil {
 		return fail(err)
 	}
 	return s, nil
 }
 
 func (s *scanner) close() {
-	for _, st := range []*sql.Stmt{s.rowsSt, s.boundSt, s.verSt} {
-		if st != nil {
-			st.Close()
-		}
+	if s.c == nil {
+		return
 	}
-	if s.conn != nil {
-		s.conn.Close()
+	for _, st := range []uintptr{s.rowsSt, s.boundSt, s.verSt, s.headSt} {
+		s.c.finalize(st)
 	}
+	s.db.putConn(s.c)
+	s.c = nil
 }
 
 func (s *scanner) fail(ctx context.Context, err error) error {
@@ -455,13 +536,13 @@ func (s *scanner) fail(ctx context.Context, err error) error {
 
 func (s *scanner) head(ctx context.Context) (int64, error) {
 	var head int64
-	err := s.conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&head)
+	err := s.c.ints(ctx, s.headSt, &head)
 	return head, s.fail(ctx, err)
 }
 
 func (s *scanner) dataVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := s.verSt.QueryRowContext(ctx).Scan(&v)
+	err := s.c.ints(ctx, s.verSt, &v)
 	return v, s.fail(ctx, err)
 }
 
@@ -470,7 +551,10 @@ func (s *scanner) dataVersion(ctx context.Context) (int64, error) {
 // nothing after pos (up to end) yet.
 func (s *scanner) chunk(ctx context.Context, end int64, fn func(*Row) error) (bool, error) {
 	var first, hi int64
-	if err := s.boundSt.QueryRowContext(ctx, s.pos).Scan(&first, &hi); err != nil {
+	if err := s.c.bindInt64(s.boundSt, 1, s.pos); err != nil {
+		return false, s.fail(ctx, err)
+	}
+	if err := s.c.ints(ctx, s.boundSt, &first, &hi); err != nil {
 		return false, s.fail(ctx, err)
 	}
 	if first == 0 {
@@ -485,36 +569,11 @@ func (s *scanner) chunk(ctx context.Context, end int64, fn func(*Row) error) (bo
 	if hi <= s.pos {
 		return false, nil
 	}
-	s.args[0], s.args[1] = s.pos, hi
-	rows, err := s.rowsSt.QueryContext(ctx, s.args...)
+	full, err := s.read(ctx, hi)
 	if err != nil {
 		return false, s.fail(ctx, err)
 	}
-	s.buf, s.offs, s.arena = s.buf[:0], s.offs[:0], s.arena[:0]
-	full := false
-	var r Row
-	var rec string // the driver allocates every TEXT value; one copy into arena
-	for rows.Next() {
-		if err := rows.Scan(&r.Seq, &r.TS, &r.TenantID, &r.Kind, &rec, &r.PrevHash, &r.RecordHash); err != nil {
-			rows.Close()
-			return false, s.fail(ctx, err)
-		}
-		s.arena = append(s.arena, rec...)
-		s.offs = append(s.offs, len(s.arena))
-		s.buf = append(s.buf, r)
-		if len(s.buf) >= s.db.chunkRows || len(s.arena) >= s.db.chunkBytes {
-			full = true
-			break
-		}
-	}
-	err = rows.Err()
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return false, s.fail(ctx, err)
-	}
-	// The statement is finished: no read transaction is open from here on.
+	// The statement is reset: no read transaction is open from here on.
 	if full {
 		s.pos = s.buf[len(s.buf)-1].Seq
 	} else {
@@ -540,4 +599,132 @@ func (s *scanner) chunk(ctx context.Context, end int64, fn func(*Row) error) (bo
 		}
 	}
 	return true, nil
+}
+
+// read runs the chunk statement for the seqs (pos, hi] into buf, offs,
+// arena and a new strs, and resets it. It stops early, reporting full,
+// once the chunk holds chunkRows rows or chunkBytes of records.
+func (s *scanner) read(ctx context.Context, hi int64) (full bool, err error) {
+	c, st := s.c, s.rowsSt
+	c.ctx = ctx
+	if err := c.bindInt64(st, 1, s.pos); err != nil {
+		return false, err
+	}
+	if err := c.bindInt64(st, 2, hi); err != nil {
+		return false, err
+	}
+	s.buf, s.offs, s.arena = s.buf[:0], s.offs[:0], s.arena[:0]
+	s.strs = make([]byte, 0, max(len(s.strs)+len(s.strs)/8, 4096)) // the last chunk's size, and some
+	done := ctx.Done()
+	tls := c.tls
+	for {
+		rc := sqlite3.Xsqlite3_step(tls, st)
+		if rc != sqlite3.SQLITE_ROW {
+			if rc != sqlite3.SQLITE_DONE {
+				err = c.error(rc)
+			}
+			break
+		}
+		if err = s.row(st); err != nil {
+			break
+		}
+		if len(s.buf) >= s.db.chunkRows || len(s.arena) >= s.db.chunkBytes {
+			full = true
+			break
+		}
+		if done != nil {
+			select {
+			case <-done:
+				err = ctx.Err()
+			default:
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	sqlite3.Xsqlite3_reset(tls, st)
+	return full, err
+}
+
+// row appends the current row of st to the chunk.
+func (s *scanner) row(st uintptr) error {
+	c := s.c
+	var r Row
+	r.Seq = sqlite3.Xsqlite3_column_int64(c.tls, st, 0)
+	if t := sqlite3.Xsqlite3_column_type(c.tls, st, 1); t != sqlite3.SQLITE_INTEGER {
+		return fmt.Errorf("seq %d: ts is not an integer (SQLite type %d)", r.Seq, t)
+	}
+	r.TS = sqlite3.Xsqlite3_column_int64(c.tls, st, 1)
+	var err error
+	if r.TenantID, err = s.name(st, 2, "tenant_id", r.Seq); err != nil {
+		return err
+	}
+	if r.Kind, err = s.name(st, 3, "kind", r.Seq); err != nil {
+		return err
+	}
+	rec, err := s.column(st, 4, "record_json", r.Seq)
+	if err != nil {
+		return err
+	}
+	s.arena = append(s.arena, rec...)
+	prev, err := s.column(st, 5, "prev_hash", r.Seq)
+	if err != nil {
+		return err
+	}
+	// prev_hash is the record_hash of the row before: share its string.
+	if n := len(s.buf); n > 0 && s.buf[n-1].RecordHash == string(prev) {
+		r.PrevHash = s.buf[n-1].RecordHash
+	} else {
+		r.PrevHash = s.str(prev)
+	}
+	hash, err := s.column(st, 6, "record_hash", r.Seq)
+	if err != nil {
+		return err
+	}
+	r.RecordHash = s.str(hash)
+	s.offs = append(s.offs, len(s.arena))
+	s.buf = append(s.buf, r)
+	return nil
+}
+
+// column returns column i of the current row of st, in SQLite's memory
+// (valid until the next step), and an error if it is NULL.
+func (s *scanner) column(st uintptr, i int32, name string, seq int64) ([]byte, error) {
+	b, null := s.c.text(st, i)
+	if null {
+		return nil, fmt.Errorf("seq %d: %s is NULL", seq, name)
+	}
+	if b == nil && sqlite3.Xsqlite3_errcode(s.c.tls, s.c.db) == sqlite3.SQLITE_NOMEM {
+		return nil, s.c.error(sqlite3.SQLITE_NOMEM)
+	}
+	return b, nil
+}
+
+// name returns column i, a tenant or a kind, as a string, one string for
+// each distinct value (up to maxNames of them, of up to maxName bytes).
+func (s *scanner) name(st uintptr, i int32, col string, seq int64) (string, error) {
+	b, err := s.column(st, i, col, seq)
+	if err != nil {
+		return "", err
+	}
+	if v, ok := s.names[string(b)]; ok {
+		return v, nil
+	}
+	if len(s.names) >= maxNames || len(b) > maxName {
+		return s.str(b), nil
+	}
+	v := string(b)
+	s.names[v] = v
+	return v, nil
+}
+
+// str copies b into strs and returns it as a string there.
+func (s *scanner) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	off := len(s.strs)
+	s.strs = append(s.strs, b...)
+	return unsafe.String(&s.strs[off], len(b))
 }
