@@ -124,6 +124,9 @@ var (
 	}}
 )
 
+// chunkSize is how much of a body is built before it is compressed.
+const chunkSize = 64 << 10
+
 // maxPooled is the largest scratch buffer kept for reuse.
 const maxPooled = 16 << 20
 
@@ -150,22 +153,41 @@ func encodeRouted(meta []byte, indexFor func(*sink.Record) string, records []sin
 		b := appendEvents(make([]byte, 0, size+size/16), meta, indexFor, records)
 		return body{data: b, raw: len(b)}, nil
 	}
+	// The events are compressed as they are built, a chunk at a time, so
+	// each chunk is still in cache when the compressor reads it.
 	sp, _ := scratchPool.Get().(*[]byte)
 	if sp == nil {
 		sp = new([]byte)
 	}
-	raw := appendEvents((*sp)[:0], meta, indexFor, records)
-	out := bytes.NewBuffer(make([]byte, 0, len(raw)/4+512))
+	chunk := (*sp)[:0]
+	out := bytes.NewBuffer(make([]byte, 0, size/5+512))
 	zw := gzipPool.Get().(*gzip.Writer)
 	zw.Reset(out)
-	_, err := zw.Write(raw)
+	n := 0
+	var err error
+	for i := range records {
+		if i > 0 {
+			chunk = append(chunk, '\n')
+		}
+		index := ""
+		if indexFor != nil {
+			index = indexFor(&records[i])
+		}
+		chunk = appendRoutedEvent(chunk, meta, index, &records[i])
+		if len(chunk) >= chunkSize || i == len(records)-1 {
+			n += len(chunk)
+			if _, werr := zw.Write(chunk); err == nil {
+				err = werr
+			}
+			chunk = chunk[:0]
+		}
+	}
 	if cerr := zw.Close(); err == nil {
 		err = cerr
 	}
 	gzipPool.Put(zw)
-	n := len(raw)
-	if cap(raw) <= maxPooled {
-		*sp = raw
+	if cap(chunk) <= maxPooled {
+		*sp = chunk
 		scratchPool.Put(sp)
 	}
 	if err != nil {
