@@ -2,7 +2,8 @@
 # Throughput of auditpipe on this machine, each figure beside a baseline
 # measured in the same run (the machine is shared and noisy: compare ratios).
 #
-#   scripts/bench.sh [N]        N records (default 1000000), ~500-byte events
+#   scripts/bench.sh [N [PART]]  N records (default 1000000), ~500-byte events;
+#                                PART (stages or pipeline) runs only that half
 #
 # Measures, on one database of N records:
 #   read       audit-read --db > /dev/null                      vs  sqlite3 CLI dumping the same rows
@@ -16,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-1000000}
+PART=${2:-all}
+case $PART in all|stages|pipeline) ;; *) echo "bench: PART must be stages or pipeline, not $PART" >&2; exit 2;; esac
 dir=.bench; mkdir -p "$dir"
 bin=$dir/bin
 go build -o "$bin/" ./cmd/... ./internal/tools/...
@@ -45,6 +48,7 @@ row() { # name, wall seconds, RSS KiB: wall rate, and the rate per CPU-second (s
 }
 
 echo "== $N records, $mb MB of record lines; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$PART" != pipeline ]; then
 t "$bin/audit-read --db $db --quiet";                        r_secs=$secs; row "audit-read --db" "$secs" "$rss"
 if command -v sqlite3 >/dev/null; then
   t "sqlite3 $db 'select seq, ts, tenant_id, kind, record_json, prev_hash, record_hash from audit_records order by seq'"
@@ -58,6 +62,8 @@ echo "  ratio audit-verify / openssl speed: $(ratio "$o_secs" "$v_secs"); audit-
 echo "  (openssl uses SHA-NI; this coreutils sha256sum does not. audit-verify parses, validates and hashes every record)"
 t "$bin/audit-verify --quiet < $slow";                        row "audit-verify (slow path: re-serialised)" "$secs" "$rss"
 t "$bin/audit-read --db $db --quiet | $bin/audit-verify --quiet"; row "audit-read | audit-verify" "$secs" "$rss"
+fi
+[ "$PART" != stages ] || exit 0
 
 # The whole pipeline into a discarding HEC receiver on loopback.
 rm -f "$dir/hec.addr"

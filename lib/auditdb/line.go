@@ -1,6 +1,10 @@
 package auditdb
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/auditpipe/auditpipe/lib/jsonstr"
+)
 
 // Row is one row of audit_records.
 //
@@ -50,52 +54,5 @@ func AppendLine(dst []byte, r *Row) []byte {
 // Bytes that are not valid UTF-8 are copied as they are; SQLite TEXT written
 // by Declaragent is always valid UTF-8.
 func AppendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		for i+8 <= len(s) && plain8(s, i) {
-			i += 8 // hashes, and most names, are skipped a word at a time
-		}
-		if i == len(s) {
-			break
-		}
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			const hex = "0123456789abcdef"
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// plain8 reports whether none of the eight bytes of s from i is '"', '\\'
-// or a control byte below 0x20, i.e. none needs escaping. The tests are
-// exact about whether some byte of the word matches, which is all that is
-// asked here.
-func plain8(s string, i int) bool {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	_ = s[i+7]
-	v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-	zero := func(x uint64) uint64 { return (x - lsb) &^ x & msb } // a byte of x is 0
-	return zero(v^(lsb*'"'))|zero(v^(lsb*'\\'))|((v-lsb*0x20)&^v&msb) == 0
+	return jsonstr.AppendString(dst, s)
 }

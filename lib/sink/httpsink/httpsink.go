@@ -6,19 +6,17 @@ package httpsink
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/http"
 	"net/netip"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
+
+	"github.com/auditpipe/auditpipe/lib/jsonstr"
 )
 
 // IsLoopback reports whether host (no port) is localhost or a loopback IP:
@@ -86,72 +84,19 @@ func RetryAfter(h string, now time.Time) time.Duration {
 
 // escape maps each byte that JSON requires escaped to its short form, 'u'
 // for the \u00XX ones, 0 for bytes written as they are.
-var escape = func() (t [256]byte) {
-	for c := range 0x20 {
-		t[c] = 'u'
-	}
-	t['\b'], t['\f'], t['\n'], t['\r'], t['\t'] = 'b', 'f', 'n', 'r', 't'
-	t['"'], t['\\'] = '"', '\\'
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
-
-// AppendJSONString appends s as a JSON string: '"' and '\' escaped, control
-// bytes as their short form or \u00xx, every other byte (UTF-8 included)
-// as it is. It is how the sinks carry a record line as a string, so the
-// store keeps its exact bytes.
+// AppendJSONString appends s as a JSON string (lib/jsonstr): '"' and '\'
+// escaped, control bytes as their short form or \u00xx, every other byte
+// (UTF-8 included) as it is. It is how the sinks carry a record line as a
+// string, so the store keeps its exact bytes.
 func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
-	var b []byte
 	switch v := any(s).(type) {
 	case []byte:
-		b = v
+		return jsonstr.Append(dst, v)
 	case string:
-		b = unsafe.Slice(unsafe.StringData(v), len(v))
+		return jsonstr.AppendString(dst, v)
 	}
-	return appendJSONString(dst, b)
+	panic("unreachable")
 }
-
-const lsb, msb = 0x0101010101010101, 0x8080808080808080
-
-// appendJSONString is AppendJSONString. It is on the hot path of every
-// sink (a record line has a '"' every few bytes), so it looks at eight
-// bytes at a time: a word with no '"', '\' or control byte is skipped
-// whole, and otherwise the lowest flagged byte is the first to escape (the
-// bit tricks below can only flag false positives above a true one).
-func appendJSONString(dst, s []byte) []byte {
-	dst = slices.Grow(dst, len(s)+len(s)/8+2)
-	dst = append(dst, '"')
-	start, i := 0, 0
-	for i < len(s) {
-		if i+8 <= len(s) {
-			v := binary.LittleEndian.Uint64(s[i:])
-			m := zeroBytes(v^(lsb*'"')) | zeroBytes(v^(lsb*'\\')) | ((v - lsb*0x20) &^ v & msb)
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else if escape[s[i]] == 0 {
-			i++
-			continue
-		}
-		c := s[i]
-		dst = append(dst, s[start:i]...)
-		if e := escape[c]; e == 'u' {
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		} else {
-			dst = append(dst, '\\', e)
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// zeroBytes flags (0x80) the lowest zero byte of x, and maybe bytes above it.
-func zeroBytes(x uint64) uint64 { return (x - lsb) &^ x & msb }
 
 // MaxMessage is how much of a SIEM's response text an error keeps.
 const MaxMessage = 512

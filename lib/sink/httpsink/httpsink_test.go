@@ -3,7 +3,6 @@ package httpsink
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,85 +67,17 @@ func TestClean(t *testing.T) {
 	}
 }
 
-// refJSONString is the byte-at-a-time escaper AppendJSONString must match.
-func refJSONString(dst []byte, s []byte) []byte {
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c == '\b':
-			dst = append(dst, '\\', 'b')
-		case c == '\f':
-			dst = append(dst, '\\', 'f')
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c < 0x20:
-			dst = append(dst, fmt.Sprintf(`\u%04x`, c)...)
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
-}
-
+// The escaping itself is lib/jsonstr's, tested there; this checks the
+// wrapper hands both string kinds to it.
 func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{
-		"", "a", `"`, `\`, "\x00", "\x1f", " ", "\x7f", "\xff\xfe", "é😀\u2028<>&",
-		`{"seq":1,"record":{"a":"b\"c\\d\n"}}`,
-		"12345678\"", "1234567\"8", "\"1234567", "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09",
-		"abcdefgh\x19ijklmnop\x80\x9f\xa0\xdf\xe0", strings.Repeat("\\\"", 9),
-	} {
-		want := string(refJSONString([]byte("x"), []byte(s)))
-		if got := string(AppendJSONString([]byte("x"), s)); got != want {
-			t.Errorf("string %q:\n got %s\nwant %s", s, got, want)
+	for _, s := range []string{"", "a\"b\\c\n\x01é", strings.Repeat("x\"", 9)} {
+		want, _ := json.Marshal(s)
+		want = bytes.ReplaceAll(want, []byte(`\u0026`), []byte("&"))
+		if got := AppendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("string %q: got %s, want %s", s, got, want)
 		}
-		if got := string(AppendJSONString([]byte("x"), []byte(s))); got != want {
-			t.Errorf("[]byte %q:\n got %s\nwant %s", s, got, want)
-		}
-		var back string
-		if err := json.Unmarshal(AppendJSONString(nil, s), &back); err != nil || (back != s && utf8.ValidString(s)) {
-			t.Errorf("%q does not decode back: %q, %v", s, back, err)
+		if got := AppendJSONString(nil, []byte(s)); !bytes.Equal(got, want) {
+			t.Errorf("[]byte %q: got %s, want %s", s, got, want)
 		}
 	}
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	f.Add([]byte(`{"seq":1,"ts":2,"record":{"note":"a\tb"}}`))
-	f.Add([]byte("\x00abcdefgh\"\\\x1f\x20\x7f\xff"))
-	f.Fuzz(func(t *testing.T, s []byte) {
-		want := refJSONString(nil, s)
-		if got := AppendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("%q:\n got %s\nwant %s", s, got, want)
-		}
-	})
-}
-
-func BenchmarkAppendJSONString(b *testing.B) {
-	line := []byte(`{"seq":123456,"ts":1764244800389,"tenantId":"initech","kind":"channel_event","record":{"actor":"agent:orders","decision":"allow","detail":{"note":"resolved refund customer threshold escalated resolved sep order emoji \ud83d\ude00 and more text to make it long"},"durationMs":1122,"kind":"channel_event","requestId":"req-0","tenantId":"initech","tool":"vault.read","ts":1764244800389},"prevHash":"` + strings.Repeat("ab", 32) + `","recordHash":"` + strings.Repeat("cd", 32) + `"}`)
-	dst := make([]byte, 0, 4096)
-	b.SetBytes(int64(len(line)))
-	b.Run("swar", func(b *testing.B) {
-		for b.Loop() {
-			dst = AppendJSONString(dst[:0], line)
-		}
-	})
-	b.Run("table-baseline", func(b *testing.B) { // the byte-at-a-time table loop it replaced
-		for b.Loop() {
-			dst = append(dst[:0], '"')
-			start := 0
-			for i, c := range line {
-				if e := escape[c]; e != 0 {
-					dst = append(dst, line[start:i]...)
-					dst = append(dst, '\\', e)
-					start = i + 1
-				}
-			}
-			dst = append(append(dst, line[start:]...), '"')
-		}
-	})
 }
