@@ -3,6 +3,7 @@ package chain
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"sync"
@@ -361,6 +362,18 @@ func (c *canonicalizer) scanString() (end int, escaped, astral bool, err error) 
 	raw := c.raw
 	i := c.pos + 1
 	for i < len(raw) {
+		// Eight bytes at a time while none is '"', '\\', a control byte or
+		// non-ASCII (see scanString in line.go for the bit tricks).
+		for i+8 <= len(raw) {
+			v := binary.LittleEndian.Uint64(raw[i:])
+			if hasZero(v^(lsb*'"'))|hasZero(v^(lsb*'\\'))|(((v-lsb*0x20)|v)&msb) != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(raw) {
+			break
+		}
 		ch := raw[i]
 		switch {
 		case ch == '"':
