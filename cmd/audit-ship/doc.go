@@ -28,6 +28,12 @@ intervalMs, set its --max-count and --max-interval). So both of these work:
 With audit-batch in the pipe, audit-batch's own flags decide the batches;
 --batch-size and --batch-interval then do not apply (audit-ship says so).
 
+audit-ship reads the fields around each record (seq, ts, tenantId, kind,
+prevHash, recordHash) strictly and carries the record object as opaque
+bytes: proving the record is audit-verify's job, so put it before
+audit-ship. A line that is not in audit-read's exact layout is parsed in
+full. A line whose fields cannot be read is an input error (exit code 4).
+
 A header whose records do not all arrive (the stage before stopped mid-batch)
 is not sent: those records were never acked, so they are read again from the
 cursor on the next start. Exit 4.

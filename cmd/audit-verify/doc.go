@@ -18,7 +18,12 @@ canonical(record)). The record's bytes are hashed as they stand first (the
 fast path: records read from the database are already canonical); only when
 that does not match is the record canonicalised the way ECMAScript's
 JSON.stringify would write it (the slow path, for records re-serialised by a
-SIEM). prevHash must equal the previous record's recordHash, seqs must be
+SIEM). A line in audit-read's exact layout has the fields around the record
+checked strictly and the record itself checked by its hash alone: bytes
+that hash to recordHash are the very bytes the writer hashed, so parsing
+them again would prove nothing. A record that does not verify is parsed
+strictly before it is reported, so its finding still says bad_json and the
+byte column when that is what is wrong. prevHash must equal the previous record's recordHash, seqs must be
 contiguous, and the first record must be the genesis (seq 1, prevHash "")
 or link to an anchor.
 
