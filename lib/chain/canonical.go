@@ -510,6 +510,14 @@ const canonHexDigits = "0123456789abcdef"
 func canonAppendEscaped(dst, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time (0xED is not ASCII).
+		if i+8 <= len(s) {
+			v := binary.LittleEndian.Uint64(s[i:])
+			if hasZero(v^(lsb*'"'))|hasZero(v^(lsb*'\\'))|(((v-lsb*0x20)|v)&msb) == 0 {
+				i += 8
+				continue
+			}
+		}
 		ch := s[i]
 		if ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0xED {
 			i++

@@ -975,3 +975,84 @@ func TestCanonicalManyDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// canonAppendEscapedBytewise is canonAppendEscaped as it was before it
+// skipped plain words: the baseline of BenchmarkCanonAppendEscaped and the
+// reference of TestCanonAppendEscapedWords.
+func canonAppendEscapedBytewise(dst, s []byte) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		ch := s[i]
+		if ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0xED {
+			i++
+			continue
+		}
+		if ch == 0xED {
+			// U+D000..U+DFFF; A0..BF in the second byte is a surrogate.
+			if i+2 < len(s) && s[i+1] >= 0xA0 {
+				dst = append(dst, s[start:i]...)
+				u := rune(s[i]&0x0F)<<12 | rune(s[i+1]&0x3F)<<6 | rune(s[i+2]&0x3F)
+				dst = append(dst, '\\', 'u',
+					canonHexDigits[u>>12], canonHexDigits[u>>8&0xF],
+					canonHexDigits[u>>4&0xF], canonHexDigits[u&0xF])
+				i += 3
+				start = i
+				continue
+			}
+			i++
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch ch {
+		case '"':
+			dst = append(dst, '\\', '"')
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', canonHexDigits[ch>>4], canonHexDigits[ch&0xF])
+		}
+		i++
+		start = i
+	}
+	return append(dst, s[start:]...)
+}
+
+func TestCanonAppendEscapedWords(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for _, c := range []string{"\"", "\\", "\x00", "\x1f", "\n", "\xed\xa0\x80", "\xed\x9f\xbf", "é", "😀", "\x7f", " "} {
+			for p := 0; p <= n; p++ {
+				s := []byte(strings.Repeat("x", p) + c + strings.Repeat("y", n-p))
+				if got, want := canonAppendEscaped([]byte("a"), s), canonAppendEscapedBytewise([]byte("a"), s); !bytes.Equal(got, want) {
+					t.Fatalf("%q: got %q, want %q", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// A long string with one escape, as in a re-serialised record's note.
+func BenchmarkCanonAppendEscaped(b *testing.B) {
+	s := []byte(strings.Repeat("threshold shipment session escalated order ", 8) + "tab\t élan " + strings.Repeat("account resolved ", 6))
+	dst := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(s)))
+	b.Run("words", func(b *testing.B) {
+		for b.Loop() {
+			dst = canonAppendEscaped(dst[:0], s)
+		}
+	})
+	b.Run("bytewise-baseline", func(b *testing.B) {
+		for b.Loop() {
+			dst = canonAppendEscapedBytewise(dst[:0], s)
+		}
+	})
+}
