@@ -247,6 +247,7 @@ and at exit), for cron jobs. Both carry the labels exporter and vendor:
 	auditpipe_quarantined_total, auditpipe_duplicates_total, auditpipe_inflight_requests,
 	auditpipe_requests_total, auditpipe_splits_total, auditpipe_bisects_total,
 	auditpipe_ship_busy_seconds_total, auditpipe_ship_last_acked_seq
+	auditpipe_request_duration_seconds        histogram: each request to the SIEM, retries included
 
 The committed cursor and the head of the log are audit-ack's metrics.
 

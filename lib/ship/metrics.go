@@ -22,6 +22,11 @@ type Metrics struct {
 	Inflight         atomic.Int64
 	Paused           atomic.Int64 // 1 once self-paused
 
+	// RequestDone, if set, is called with the duration of every request
+	// (each attempt, retries included), from the goroutine that sent it.
+	// Set it before Run; it must be safe for concurrent use.
+	RequestDone func(time.Duration)
+
 	mu       sync.Mutex
 	failures map[failureKey]int64
 	batches  int64

@@ -285,6 +285,9 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 		res, err := sh.sink.Send(ctx, recs)
 		sh.opt.Metrics.Inflight.Add(-1)
 		sh.opt.Metrics.Requests.Add(1)
+		if done := sh.opt.Metrics.RequestDone; done != nil {
+			done(time.Duration(time.Now().UnixNano() - sent))
+		}
 
 		progress, delivered := false, 0
 		for k, i := range pending {

@@ -372,3 +372,29 @@ func TestConcurrentConfigFailuresCountOnce(t *testing.T) {
 		t.Fatalf("acks %+v", acks.acks)
 	}
 }
+
+// Every request attempt, retries included, is timed through RequestDone.
+func TestRequestDoneTimesEveryAttempt(t *testing.T) {
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		time.Sleep(15 * time.Millisecond)
+		if call == 1 {
+			return sink.Result{}, &sink.Error{Class: sink.Retryable, HTTPStatus: 503}
+		}
+		return ok(recs), nil
+	}}
+	m := &Metrics{}
+	var mu sync.Mutex
+	var ds []time.Duration
+	m.RequestDone = func(d time.Duration) { mu.Lock(); ds = append(ds, d); mu.Unlock() }
+	if _, _, err := run(t, fs, Options{Inflight: 2, Metrics: m}, mkBatches(3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 4 || m.Requests.Load() != 4 {
+		t.Fatalf("%d timings for %d requests, want 4 (3 batches, one retried)", len(ds), m.Requests.Load())
+	}
+	for _, d := range ds {
+		if d < 15*time.Millisecond || d > 10*time.Second {
+			t.Fatalf("request took %v by RequestDone; the sink slept 15ms", d)
+		}
+	}
+}

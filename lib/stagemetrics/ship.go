@@ -3,6 +3,7 @@ package stagemetrics
 import (
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/ship"
@@ -44,12 +45,15 @@ const (
 //	auditpipe_bisects_total                              Bisects (400 without position: halved to find the poison record)
 //	auditpipe_ship_busy_seconds_total                    Batches(): time spent delivering
 //	auditpipe_ship_last_acked_seq                        LastAckedSeq: the last ack written (audit-ack commits it later)
+//	auditpipe_request_duration_seconds                   histogram of every request's duration (sets m.RequestDone)
 //
 // The committed cursor (declaragent_audit_export_last_seq) and the head
 // (declaragent_audit_last_seq) are audit-ack's; the back-pressure counters
 // come from the stage's Stdout wrapper (audit-ship writes acks, not
 // records, so its own is rarely non-zero).
 func RegisterShip(ms *metrics.Set, m *ship.Metrics) {
+	h := ms.RequestDuration()
+	m.RequestDone = func(d time.Duration) { h.Observe(d.Seconds()) }
 	count := func(v interface{ Load() int64 }) func() float64 {
 		return func() float64 { return float64(v.Load()) }
 	}

@@ -3,6 +3,7 @@ package stagemetrics_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -111,4 +112,44 @@ func TestRegisterShipOwnsItsNames(t *testing.T) {
 		}
 	}()
 	ms.ExportAcked()
+}
+
+// RegisterShip feeds auditpipe_request_duration_seconds from the engine's
+// RequestDone hook.
+func TestRegisterShipRequestDuration(t *testing.T) {
+	var m ship.Metrics
+	ms := metrics.New("audit-ship", metrics.Labels{Exporter: "splunk:prod", Vendor: "splunk"})
+	stagemetrics.RegisterShip(ms, &m)
+	if m.RequestDone == nil {
+		t.Fatal("RegisterShip left RequestDone unset")
+	}
+	m.RequestDone(30 * time.Millisecond)
+	m.RequestDone(2 * time.Second)
+	mfs, err := ms.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "auditpipe_request_duration_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != 2 || h.GetSampleSum() < 2.029 || h.GetSampleSum() > 2.031 {
+			t.Fatalf("count %d sum %v, want 2 and 2.03", h.GetSampleCount(), h.GetSampleSum())
+		}
+		for _, b := range h.GetBucket() {
+			want := uint64(0)
+			if b.GetUpperBound() >= 0.05 {
+				want = 1
+			}
+			if b.GetUpperBound() >= 2.5 {
+				want = 2
+			}
+			if b.GetCumulativeCount() != want {
+				t.Fatalf("bucket le=%v holds %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
+			}
+		}
+		return
+	}
+	t.Fatal("auditpipe_request_duration_seconds not exposed")
 }
