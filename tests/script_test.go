@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -62,10 +63,15 @@ func sharedOrCopy() string {
 // exits N CMD ARGS... runs CMD (a binary on the script's PATH) in the work
 // directory and fails unless it exits with code N: testscript's exec only
 // tells success from failure, and the exit codes are part of the contract.
-// Its stderr is kept in the file "exits.stderr".
+// Its stderr is kept in the file "exits.stderr". A last argument <FILE
+// gives it FILE as stdin (testscript's stdin command applies to exec only).
 func exits(ts *testscript.TestScript, neg bool, args []string) {
+	var stdin string
+	if n := len(args); n > 2 && strings.HasPrefix(args[n-1], "<") {
+		stdin, args = strings.TrimPrefix(args[n-1], "<"), args[:n-1]
+	}
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: exits CODE COMMAND [ARGS...]")
+		ts.Fatalf("usage: exits CODE COMMAND [ARGS...] [<FILE]")
 	}
 	want, err := strconv.Atoi(args[0])
 	if err != nil {
@@ -87,6 +93,12 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	out, _ := os.Create(ts.MkAbs("exits.stderr"))
 	defer out.Close()
 	cmd.Stderr = out
+	if stdin != "" {
+		in, err := os.Open(ts.MkAbs(stdin))
+		ts.Check(err)
+		defer in.Close()
+		cmd.Stdin = in
+	}
 	err = cmd.Run()
 	got := 0
 	var ee *exec.ExitError

@@ -32,6 +32,16 @@ every --commit-interval, with a final commit at end of input and on
 SIGINT/SIGTERM. A quarantined seq in an ack is reported on stderr; the
 cursor moves past it (it is in the quarantine file, not lost).
 
+Before each commit, in the same transaction, the ack is checked against the
+database: the row at the ack's lastSeq must exist and carry the ack's
+lastHash. If it does not, the acks come from a pipeline that read another
+database (audit-read and audit-ack given different paths), or this database
+was replaced or rewritten after its records were shipped. Either way moving
+the cursor would claim that records were shipped that were not, so audit-ack
+leaves the cursor where it is, names both hashes (or the missing seq) on
+stderr and exits 3. Fix the path, or compare the database with what the
+SIEM holds (audit-fetch | audit-verify), before starting it again.
+
 # Flags
 
 Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
@@ -68,6 +78,7 @@ so it has no back-pressure counter.
 	0    end of input, or SIGINT/SIGTERM, after the final commit
 	1    runtime failure (reading the FIFO)
 	2    usage, or an ack for another exporter
+	3    an ack does not match the database (another database's hash, or a seq it lacks); cursor not moved
 	5    database missing, not an audit database, or locked too long
 
 # Example

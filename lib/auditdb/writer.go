@@ -453,7 +453,29 @@ func (w *Writer) CommitCursor(ctx context.Context, exporter string, lastSeq int6
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ms := now.UnixMilli()
+	var mismatch error
 	err = w.inTx(ctx, func(tx *sql.Tx) error {
+		if lastHash != "" {
+			// The row the cursor would point at must be the record that was
+			// shipped, or the cursor would claim what this database does not
+			// hold (see AckMismatchError).
+			var have string
+			err := tx.QueryRowContext(ctx, `SELECT record_hash FROM audit_records WHERE seq = ?`, lastSeq).Scan(&have)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				var head int64
+				if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&head); err != nil {
+					return err
+				}
+				mismatch = &AckMismatchError{Path: w.path, Exporter: exporter, Seq: lastSeq, Shipped: lastHash, Head: head}
+				return errRollback
+			case err != nil:
+				return err
+			case have != lastHash:
+				mismatch = &AckMismatchError{Path: w.path, Exporter: exporter, Seq: lastSeq, Shipped: lastHash, Have: have}
+				return errRollback
+			}
+		}
 		if _, err := tx.ExecContext(ctx, upsertCursorSQL, exporter, lastSeq, ms); err != nil {
 			return err
 		}
@@ -462,10 +484,43 @@ func (w *Writer) CommitCursor(ctx context.Context, exporter string, lastSeq int6
 		}
 		return tx.QueryRowContext(ctx, `SELECT last_seq FROM audit_export_cursor WHERE exporter_name = ?`, exporter).Scan(&committed)
 	})
+	if mismatch != nil {
+		return 0, exitcode.New(exitcode.Verify, mismatch)
+	}
 	if err != nil {
 		return 0, classify(ctx, w.path, "commit cursor", w.busy, err)
 	}
 	return committed, nil
+}
+
+// errRollback makes inTx roll back without an error of its own.
+var errRollback = errors.New("rolled back")
+
+// AckMismatchError is an ack that does not match the database it would be
+// committed to: the row at Seq has another hash (Have), or there is no row
+// at Seq (Head is then the last seq there is). Either the acks come from a
+// pipeline that read another database, or this database was replaced or
+// rewritten after its records were shipped; moving the cursor would claim
+// that records were shipped that were not, so it is not moved. CommitCursor
+// returns it inside an *exitcode.Error with code exitcode.Verify (3).
+type AckMismatchError struct {
+	Path     string
+	Exporter string
+	Seq      int64
+	Shipped  string // the recordHash the ack says was shipped
+	Have     string // the record_hash at Seq in this database ("" if no row)
+	Head     int64  // the last seq in this database, when there is no row at Seq
+}
+
+func (e *AckMismatchError) Error() string {
+	what := fmt.Sprintf("has record_hash %q there", e.Have)
+	if e.Have == "" {
+		what = fmt.Sprintf("has no seq %d (its last is %d)", e.Seq, e.Head)
+	}
+	return fmt.Sprintf("commit cursor %s: the ack for %s says seq %d with recordHash %s was shipped, but %s %s; "+
+		"the cursor is not moved. Check that audit-ack and audit-read name the same database; "+
+		"if they do, this database was replaced or rewritten after shipping: compare it with what the SIEM holds (audit-fetch | audit-verify)",
+		e.Path, e.Exporter, e.Seq, e.Shipped, e.Path, what)
 }
 
 // Cursor reads exporter's cursor as DB.Cursor does.

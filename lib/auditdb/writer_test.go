@@ -441,6 +441,57 @@ func TestCommitCursor(t *testing.T) {
 	}
 }
 
+// An ack that names a hash this database does not have at that seq, or a
+// seq it does not have, does not move the cursor: exit code 3 and an error
+// that names both hashes.
+func TestCommitCursorRefusesMismatch(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	app := openWriter(t, path, WriterOptions{Create: true})
+	if _, _, err := app.Append(ctx, [][]byte{[]byte(`{"kind":"k","i":1}`), []byte(`{"kind":"k","i":2}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db := openReader(t, path, ReaderOptions{})
+	h2, _, _ := db.RecordHashAt(ctx, 2)
+	const ex = "splunk:prod"
+	if got, err := app.CommitCursor(ctx, ex, 1, mustHash(t, db, 1), time.UnixMilli(1)); err != nil || got != 1 {
+		t.Fatalf("matching ack: %d, %v", got, err)
+	}
+	other := strings.Repeat("e", 64)
+	for _, c := range []struct {
+		seq  int64
+		hash string
+		msg  string
+	}{
+		{2, other, `has record_hash "` + h2 + `" there`},
+		{3, other, "has no seq 3 (its last is 2)"},
+	} {
+		_, err := app.CommitCursor(ctx, ex, c.seq, c.hash, time.UnixMilli(2))
+		var mm *AckMismatchError
+		if !errors.As(err, &mm) || exitcode.Of(err) != exitcode.Verify {
+			t.Fatalf("seq %d: err %v (exit %d), want an AckMismatchError with exit 3", c.seq, err, exitcode.Of(err))
+		}
+		if !strings.Contains(err.Error(), c.msg) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "not moved") {
+			t.Errorf("seq %d: message %q lacks %q or the shipped hash", c.seq, err, c.msg)
+		}
+		if cur, _ := db.Cursor(ctx, ex); cur.LastSeq != 1 {
+			t.Fatalf("seq %d: cursor moved to %d", c.seq, cur.LastSeq)
+		}
+	}
+	if got, err := app.CommitCursor(ctx, ex, 2, h2, time.UnixMilli(3)); err != nil || got != 2 {
+		t.Fatalf("matching ack after refusals: %d, %v", got, err)
+	}
+}
+
+func mustHash(t *testing.T, db *DB, seq int64) string {
+	t.Helper()
+	h, ok, err := db.RecordHashAt(context.Background(), seq)
+	if err != nil || !ok {
+		t.Fatalf("RecordHashAt(%d): %v %v", seq, ok, err)
+	}
+	return h
+}
+
 // Several audit-append processes creating the same new file at once all
 // succeed: switching to WAL can meet SQLITE_BUSY without the busy handler
 // being called, and must be retried.

@@ -283,6 +283,9 @@ func (a *acker) commit(ctx context.Context) error {
 		return nil
 	}
 	got, err := a.w.CommitCursor(ctx, a.c.exporter, a.lastSeq, a.lastHash, time.Now())
+	if mm := (*auditdb.AckMismatchError)(nil); errors.As(err, &mm) {
+		return err // says it all, with exit code 3
+	}
 	if err != nil {
 		return exitcode.New(exitcode.Database, fmt.Errorf("commit cursor %s at seq %d: %w", a.c.exporter, a.lastSeq, err))
 	}

@@ -20,6 +20,23 @@ import (
 	"github.com/auditpipe/auditpipe/stage/auditsample"
 )
 
+// hashAt is the record_hash at seq in db.
+func hashAt(t *testing.T, db string, seq int64) string {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var h string
+	if err := d.QueryRow(`SELECT record_hash FROM audit_records WHERE seq = ?`, seq).Scan(&h); err != nil {
+		t.Fatalf("seq %d: %v", seq, err)
+	}
+	return h
+}
+
+// ackLineFor is an ack line with a made-up lastHash (the seq in hex), for
+// tests that never commit it.
 func ackLineFor(exporter string, first, last int64) string {
 	return fmt.Sprintf(`{"ack":{"exporter":%q,"firstSeq":%d,"lastSeq":%d,"lastHash":"%064x","count":%d,"quarantined":[]}}`+"\n",
 		exporter, first, last, last, last-first+1)
@@ -40,7 +57,9 @@ func TestBadAckLinesNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := strings.Repeat("a", 3*MaxAckLine)
-	in := ackLineFor("x:y", 1, 2) + // line 1
+	first := ackLineFor("x:y", 1, 2)
+	first = strings.Replace(first, fmt.Sprintf("%064x", 2), hashAt(t, db, 2), 1) // a real ack's hash
+	in := first +                                                                // line 1
 		"\xff\xfe garbage\n" + // 2
 		`{"ack":{"exporter":"x:y","firstSeq":"3","lastSeq":true}}` + "\n" + // 3
 		`{"seq":3,"record":{}}` + "\n" + // 4

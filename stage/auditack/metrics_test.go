@@ -3,6 +3,7 @@ package auditack_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -30,9 +31,21 @@ func newDB(t *testing.T, n int) string {
 	return db
 }
 
-func ack(exporter string, first, last int64) string {
-	return fmt.Sprintf(`{"ack":{"exporter":%q,"firstSeq":%d,"lastSeq":%d,"lastHash":"%064x","count":%d,"quarantined":[]}}`+"\n",
-		exporter, first, last, last, last-first+1)
+// ack is the ack line audit-ship writes for seqs first..last of db: its
+// lastHash is the record_hash at last, as audit-ack checks.
+func ack(t *testing.T, db, exporter string, first, last int64) string {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var h string
+	if err := d.QueryRow(`SELECT record_hash FROM audit_records WHERE seq = ?`, last).Scan(&h); err != nil {
+		t.Fatalf("seq %d: %v", last, err)
+	}
+	return fmt.Sprintf(`{"ack":{"exporter":%q,"firstSeq":%d,"lastSeq":%d,"lastHash":%q,"count":%d,"quarantined":[]}}`+"\n",
+		exporter, first, last, h, last-first+1)
 }
 
 // audit-ack reports the committed cursor, the head of the log and the lag
@@ -40,7 +53,7 @@ func ack(exporter string, first, last int64) string {
 func TestMetricsCursorHeadLag(t *testing.T) {
 	db := newDB(t, 50)
 	file := filepath.Join(t.TempDir(), "ack.prom")
-	in := ack("splunk:prod", 1, 10) + ack("splunk:prod", 11, 20)
+	in := ack(t, db, "splunk:prod", 1, 10) + ack(t, db, "splunk:prod", 11, 20)
 	var stderr bytes.Buffer
 	err := auditack.Run(context.Background(), []string{"--db", db, "--exporter", "splunk:prod", "--metrics-file", file, "--quiet"},
 		strings.NewReader(in), io.Discard, &stderr)
@@ -69,7 +82,7 @@ func TestNoMetricsNoNoise(t *testing.T) {
 	db := newDB(t, 5)
 	var stderr bytes.Buffer
 	err := auditack.Run(context.Background(), []string{"--db", db, "--exporter", "file:x", "--quiet"},
-		strings.NewReader(ack("file:x", 1, 5)), io.Discard, &stderr)
+		strings.NewReader(ack(t, db, "file:x", 1, 5)), io.Discard, &stderr)
 	if err != nil || stderr.Len() > 0 {
 		t.Fatalf("Run = %v, stderr %q", err, stderr.String())
 	}

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/secret"
@@ -40,6 +41,22 @@ import (
 	"github.com/auditpipe/auditpipe/stage/auditread"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
 )
+
+// hashAt is the record_hash at seq in db: what a real ack carries, and
+// what audit-ack checks before it moves the cursor.
+func hashAt(t *testing.T, path string, seq int64) string {
+	t.Helper()
+	db, err := auditdb.OpenReader(context.Background(), path, auditdb.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h, ok, err := db.RecordHashAt(context.Background(), seq)
+	if err != nil || !ok {
+		t.Fatalf("seq %d: %v %v", seq, ok, err)
+	}
+	return h
+}
 
 // newDB makes an audit database of n sample records of about size bytes.
 func newDB(t *testing.T, n, size int) string {
@@ -403,7 +420,7 @@ func TestAlertLag(t *testing.T) {
 			pr, io.Discard, &stderr)
 	}()
 	url := waitAddr(t, &stderr)
-	fmt.Fprintf(pw, `{"ack":{"exporter":"splunk:prod","firstSeq":1,"lastSeq":1000,"lastHash":"%064x","count":1000,"quarantined":[]}}`+"\n", 1000)
+	fmt.Fprintf(pw, `{"ack":{"exporter":"splunk:prod","firstSeq":1,"lastSeq":1000,"lastHash":%q,"count":1000,"quarantined":[]}}`+"\n", hashAt(t, db, 1000))
 	deadline := time.Now().Add(10 * time.Second)
 	var f metricstest.Families
 	for {
@@ -424,7 +441,7 @@ func TestAlertLag(t *testing.T) {
 		t.Errorf("lag = %v, want 11000 (> the 10k threshold)", v)
 	}
 	// Catching up clears it.
-	fmt.Fprintf(pw, `{"ack":{"exporter":"splunk:prod","firstSeq":1001,"lastSeq":12000,"lastHash":"%064x","count":11000,"quarantined":[]}}`+"\n", 12000)
+	fmt.Fprintf(pw, `{"ack":{"exporter":"splunk:prod","firstSeq":1001,"lastSeq":12000,"lastHash":%q,"count":11000,"quarantined":[]}}`+"\n", hashAt(t, db, 12000))
 	for {
 		if v := scrape(t, url).Get(metrics.NameExportLag); v == 0 {
 			break
