@@ -20,8 +20,9 @@ import (
 	"github.com/auditpipe/auditpipe/stage/auditsample"
 )
 
-// hashAt is the record_hash at seq in db.
-func hashAt(t *testing.T, db string, seq int64) string {
+// HashAt is the record_hash at seq in db: what a real ack carries. It is
+// exported for the external tests (metrics_test.go) of this package.
+func HashAt(t *testing.T, db string, seq int64) string {
 	t.Helper()
 	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
 	if err != nil {
@@ -58,7 +59,7 @@ func TestBadAckLinesNamed(t *testing.T) {
 	}
 	long := strings.Repeat("a", 3*MaxAckLine)
 	first := ackLineFor("x:y", 1, 2)
-	first = strings.Replace(first, fmt.Sprintf("%064x", 2), hashAt(t, db, 2), 1) // a real ack's hash
+	first = strings.Replace(first, fmt.Sprintf("%064x", 2), HashAt(t, db, 2), 1) // a real ack's hash
 	in := first +                                                                // line 1
 		"\xff\xfe garbage\n" + // 2
 		`{"ack":{"exporter":"x:y","firstSeq":"3","lastSeq":true}}` + "\n" + // 3

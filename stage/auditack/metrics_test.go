@@ -3,7 +3,6 @@ package auditack_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -35,17 +34,8 @@ func newDB(t *testing.T, n int) string {
 // lastHash is the record_hash at last, as audit-ack checks.
 func ack(t *testing.T, db, exporter string, first, last int64) string {
 	t.Helper()
-	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var h string
-	if err := d.QueryRow(`SELECT record_hash FROM audit_records WHERE seq = ?`, last).Scan(&h); err != nil {
-		t.Fatalf("seq %d: %v", last, err)
-	}
 	return fmt.Sprintf(`{"ack":{"exporter":%q,"firstSeq":%d,"lastSeq":%d,"lastHash":%q,"count":%d,"quarantined":[]}}`+"\n",
-		exporter, first, last, h, last-first+1)
+		exporter, first, last, auditack.HashAt(t, db, last), last-first+1)
 }
 
 // audit-ack reports the committed cursor, the head of the log and the lag

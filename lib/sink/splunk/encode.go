@@ -82,16 +82,22 @@ func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
 // with the index indexFor gives it if indexFor is set.
 func appendEvents(dst, meta []byte, indexFor func(*sink.Record) string, records []sink.Record) []byte {
 	for i := range records {
-		if i > 0 {
-			dst = append(dst, '\n')
-		}
-		index := ""
-		if indexFor != nil {
-			index = indexFor(&records[i])
-		}
-		dst = appendRoutedEvent(dst, meta, index, &records[i])
+		dst = appendNth(dst, meta, indexFor, records, i)
 	}
 	return dst
+}
+
+// appendNth appends the event for records[i], after a "\n" unless it is
+// the first.
+func appendNth(dst, meta []byte, indexFor func(*sink.Record) string, records []sink.Record, i int) []byte {
+	if i > 0 {
+		dst = append(dst, '\n')
+	}
+	index := ""
+	if indexFor != nil {
+		index = indexFor(&records[i])
+	}
+	return appendRoutedEvent(dst, meta, index, &records[i])
 }
 
 // appendTime appends ms milliseconds as seconds with exactly three
@@ -166,14 +172,7 @@ func encodeRouted(meta []byte, indexFor func(*sink.Record) string, records []sin
 	n := 0
 	var err error
 	for i := range records {
-		if i > 0 {
-			chunk = append(chunk, '\n')
-		}
-		index := ""
-		if indexFor != nil {
-			index = indexFor(&records[i])
-		}
-		chunk = appendRoutedEvent(chunk, meta, index, &records[i])
+		chunk = appendNth(chunk, meta, indexFor, records, i)
 		if len(chunk) >= chunkSize || i == len(records)-1 {
 			n += len(chunk)
 			if _, werr := zw.Write(chunk); err == nil {
