@@ -3,9 +3,12 @@ package batch
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/auditpipe/auditpipe/lib/jsonstr"
 )
 
 // fields collects the known keys of one JSON object, noting duplicates,
@@ -71,54 +74,14 @@ func clip(b []byte) string {
 	return strconv.Quote(string(b))
 }
 
-// appendString appends s as a JSON string the way JSON.stringify does:
-// '"' and '\' escaped, \b \f \n \r \t in short form, other controls as
-// \u00xx, everything else literal. Invalid UTF-8 is replaced by U+FFFD, so
-// the output is always valid JSON.
+// appendString appends s as a JSON string the way JSON.stringify does
+// (lib/jsonstr). Invalid UTF-8 is replaced by U+FFFD (one per run of bad
+// bytes), so the output is always valid JSON.
 func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, "\ufffd"...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\ufffd")
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsonstr.AppendString(dst, s)
 }
 
 // isHash reports whether s is 64 lowercase hex digits.
