@@ -106,8 +106,10 @@ func openCapi(path string, busy time.Duration, mmapSize int64) (*capiConn, error
 // finalized.
 func (c *capiConn) close() {
 	if c.db != 0 {
-		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
+		// Forget the handle before SQLite frees it: the address is reused
+		// at once, and a late Delete would drop the next connection's entry.
 		busyConns.Delete(c.db)
+		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
 		c.db = 0
 	}
 	if c.tls != nil {

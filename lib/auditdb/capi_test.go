@@ -297,3 +297,25 @@ func TestScanNoLeak(t *testing.T) {
 		t.Errorf("%d connections left registered after Close", n)
 	}
 }
+
+// After Close, Scan and Follow fail as the database/sql methods do,
+// instead of opening a fresh connection.
+func TestScanAfterClose(t *testing.T) {
+	path := tempDB(t)
+	w := openWriter(t, path, WriterOptions{Create: true})
+	if _, _, err := w.Append(context.Background(), [][]byte{[]byte(`{"kind":"k"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenReader(context.Background(), path, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	n := 0
+	if _, err := db.Scan(context.Background(), Filter{}, func(*Row) error { n++; return nil }); err == nil || n != 0 {
+		t.Fatalf("Scan after Close: %d rows, err %v", n, err)
+	}
+	if err := db.Follow(context.Background(), Filter{}, 0, func(*Row) error { n++; return nil }); err == nil || n != 0 {
+		t.Fatalf("Follow after Close: %d rows, err %v", n, err)
+	}
+}

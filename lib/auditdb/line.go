@@ -11,7 +11,7 @@ import (
 // In a Row passed to a Scan or Follow callback, RecordJSON points into a
 // buffer that is reused: it is valid only until the callback returns. The
 // strings are ordinary Go strings and may be kept (a kept hash keeps the
-// buffer of its chunk's hashes, under a megabyte, from being freed).
+// buffer of its chunk's hashes, 1-2 MB at most, from being freed).
 type Row struct {
 	Seq        int64
 	TS         int64 // milliseconds since the epoch

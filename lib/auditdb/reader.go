@@ -149,12 +149,19 @@ func (db *DB) Close() error {
 	return db.db.Close()
 }
 
+// errDBClosed is what Scan and Follow return after Close, as database/sql
+// does for the other methods.
+var errDBClosed = errors.New("sql: database is closed")
+
 // getConn returns the idle scanner connection, or a new one.
 func (db *DB) getConn() (*capiConn, error) {
 	db.mu.Lock()
-	c := db.idle
+	c, closed := db.idle, db.closed
 	db.idle = nil
 	db.mu.Unlock()
+	if closed {
+		return nil, errDBClosed
+	}
 	if c != nil {
 		return c, nil
 	}
