@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -112,17 +111,7 @@ func (s *Sink) keyAdvice(r *reply) string {
 // errf builds a *sink.Error for r with an explanation before the
 // response text.
 func (s *Sink) errf(r *reply, c sink.Class, explain string) *sink.Error {
-	msg := s.clean(r, responseText(r.body))
-	if msg != "" {
-		msg = strconv.Quote(msg)
-	}
-	if explain != "" {
-		if msg != "" {
-			msg = explain + ": Datadog said " + msg
-		} else {
-			msg = explain
-		}
-	}
+	msg := httpsink.Explain(explain, "Datadog", s.clean(r, responseText(r.body)))
 	return &sink.Error{Class: c, HTTPStatus: r.status, Code: -1, Msg: msg}
 }
 
@@ -239,28 +228,14 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, key string) (*r
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "auditpipe")
 	r := &reply{secrets: []string{key}}
-	resp, err := s.client.Do(req)
-	if err == nil {
-		r.body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4*maxResponse)) // so the connection is reused
-		resp.Body.Close()
-	}
+	rep, err := httpsink.RoundTrip(s.client, req, maxResponse, s.cfg.Timeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		where, _, _ := strings.Cut(u, "?")
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		msg := fmt.Sprintf("%s %s: %v", method, where, err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			msg = fmt.Sprintf("%s %s: no complete response within %s", method, where, s.cfg.Timeout)
-		}
-		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, msg)}
+		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
-	r.status, r.header = resp.StatusCode, resp.Header
+	r.status, r.header, r.body = rep.Status, rep.Header, rep.Body
 	return r, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -322,17 +321,7 @@ func (s *Sink) authAdvice(r *reply, forbidden string) string {
 // errf builds a *sink.Error for r with an explanation before the
 // response text.
 func (s *Sink) errf(r *reply, c sink.Class, explain string) *sink.Error {
-	msg := s.clean(r, responseText(r.body))
-	if msg != "" {
-		msg = strconv.Quote(msg)
-	}
-	if explain != "" {
-		if msg != "" {
-			msg = explain + ": Elasticsearch said " + msg
-		} else {
-			msg = explain
-		}
-	}
+	msg := httpsink.Explain(explain, "Elasticsearch", s.clean(r, responseText(r.body)))
 	return &sink.Error{Class: c, HTTPStatus: r.status, Code: -1, Msg: msg}
 }
 
@@ -443,32 +432,14 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "auditpipe")
 	r := &reply{secrets: []string{cred.header, cred.secret}}
-	resp, err := s.client.Do(req)
-	if err == nil {
-		r.body, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
-		if len(r.body) > limit {
-			r.body, r.truncated = r.body[:limit], true
-		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4*maxResponse)) // so the connection is reused
-		resp.Body.Close()
-	}
+	rep, err := httpsink.RoundTrip(s.client, req, limit, s.cfg.Timeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// Name the endpoint without its query: url.Error would print all of it.
-		where, _, _ := strings.Cut(u, "?")
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		msg := fmt.Sprintf("%s %s: %v", method, where, err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			msg = fmt.Sprintf("%s %s: no complete response within %s", method, where, s.cfg.Timeout)
-		}
-		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, msg)}
+		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
-	r.status, r.header = resp.StatusCode, resp.Header
+	r.status, r.header, r.body, r.truncated = rep.Status, rep.Header, rep.Body, rep.Truncated
 	return r, nil
 }
 

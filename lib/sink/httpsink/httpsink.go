@@ -1,15 +1,19 @@
 // Package httpsink holds what the HTTP sinks (splunk, elastic, datadog)
 // share: the TLS client configuration, the loopback test that decides
-// whether plain http may carry a credential, and Retry-After parsing.
+// whether plain http may carry a credential, Retry-After parsing, one
+// request's round trip, and the wording of their errors.
 package httpsink
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -124,4 +128,59 @@ func Clean(text string, secrets []string, mask string) string {
 		text = text[:cut] + "…"
 	}
 	return text
+}
+
+// Reply is what RoundTrip read of an answer.
+type Reply struct {
+	Status    int
+	Header    http.Header
+	Body      []byte // at most the limit given to RoundTrip
+	Truncated bool   // the body was longer than the limit
+}
+
+// RoundTrip sends req with client and reads at most limit bytes of the
+// answer's body, then drains up to 4*limit more so the connection can be
+// reused. req must carry a context with the request's timeout (timeout is
+// only named in the message). A transport failure comes back as an error
+// whose text names the method and the endpoint without its query (which a
+// url.Error would print whole) and the cause, or says that no complete
+// response came within timeout; callers scrub it of secrets and make it a
+// retryable failure.
+func RoundTrip(client *http.Client, req *http.Request, limit int, timeout time.Duration) (Reply, error) {
+	var r Reply
+	resp, err := client.Do(req)
+	if err == nil {
+		r.Body, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+		if len(r.Body) > limit {
+			r.Body, r.Truncated = r.Body[:limit], true
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4*int64(limit)))
+		resp.Body.Close()
+	}
+	if err != nil {
+		where, _, _ := strings.Cut(req.URL.String(), "?")
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return r, fmt.Errorf("%s %s: no complete response within %s", req.Method, where, timeout)
+		}
+		return r, fmt.Errorf("%s %s: %v", req.Method, where, err)
+	}
+	r.Status, r.Header = resp.StatusCode, resp.Header
+	return r, nil
+}
+
+// Explain joins what the sink concluded (explain) and what the SIEM said
+// (text, already cleaned of secrets; quoted here): "explain: VENDOR said
+// "text"", or whichever of the two is not empty.
+func Explain(explain, vendor, text string) string {
+	switch {
+	case text == "":
+		return explain
+	case explain == "":
+		return strconv.Quote(text)
+	}
+	return explain + ": " + vendor + " said " + strconv.Quote(text)
 }

@@ -2,7 +2,11 @@ package httpsink
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +82,52 @@ func TestAppendJSONString(t *testing.T) {
 		}
 		if got := AppendJSONString(nil, []byte(s)); !bytes.Equal(got, want) {
 			t.Errorf("[]byte %q: got %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		w.WriteHeader(207)
+		w.Write(bytes.Repeat([]byte("x"), 100))
+	}))
+	defer srv.Close()
+	get := func(path string, timeout time.Duration) (Reply, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+path, nil)
+		return RoundTrip(srv.Client(), req, 64, timeout)
+	}
+	r, err := get("/a", 5*time.Second)
+	if err != nil || r.Status != 207 || len(r.Body) != 64 || !r.Truncated {
+		t.Fatalf("long body: %d, %d bytes, truncated %v, %v", r.Status, len(r.Body), r.Truncated, err)
+	}
+	if _, err := get("/slow?token=s3cret", 50*time.Millisecond); err == nil ||
+		err.Error() != "GET "+srv.URL+"/slow: no complete response within 50ms" {
+		t.Fatalf("timeout: %v", err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	req, _ := http.NewRequest("POST", dead+"/x?key=s3cret", nil)
+	if _, err := RoundTrip(http.DefaultClient, req, 64, time.Second); err == nil ||
+		!strings.HasPrefix(err.Error(), "POST "+dead+"/x: ") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("refused: %v", err)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	for _, c := range []struct{ explain, text, want string }{
+		{"bad token", `Invalid "token"`, `bad token: HEC said "Invalid \"token\""`},
+		{"bad token", "", "bad token"},
+		{"", "Server is busy", `"Server is busy"`},
+		{"", "", ""},
+	} {
+		if got := Explain(c.explain, "HEC", c.text); got != c.want {
+			t.Errorf("Explain(%q, %q) = %s, want %s", c.explain, c.text, got, c.want)
 		}
 	}
 }

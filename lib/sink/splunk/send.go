@@ -189,17 +189,7 @@ func (s *Sink) channelAdvice() string {
 
 // errf builds a *sink.Error for r with an explanation before the HEC text.
 func (s *Sink) errf(r *reply, c sink.Class, explain string) *sink.Error {
-	msg := s.clean(r, r.text)
-	if msg != "" {
-		msg = strconv.Quote(msg)
-	}
-	if explain != "" {
-		if msg != "" {
-			msg = explain + ": HEC said " + msg
-		} else {
-			msg = explain
-		}
-	}
+	msg := httpsink.Explain(explain, "HEC", s.clean(r, r.text))
 	return &sink.Error{Class: c, HTTPStatus: r.status, Code: r.code, Msg: msg}
 }
 
@@ -273,29 +263,14 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*r
 	}
 	req.Header.Set("User-Agent", "auditpipe")
 	r := &reply{tokens: []string{tok}, code: -1, invalid: -1, ackID: -1}
-	resp, err := s.client.Do(req)
-	if err == nil {
-		r.body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4*maxResponse)) // so the connection is reused
-		resp.Body.Close()
-	}
+	rep, err := httpsink.RoundTrip(s.client, req, maxResponse, s.cfg.Timeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// Name the endpoint without its query: url.Error would print all of it.
-		where, _, _ := strings.Cut(u, "?")
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		msg := fmt.Sprintf("%s %s: %v", method, where, err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			msg = fmt.Sprintf("%s %s: no complete response within %s", method, where, s.cfg.Timeout)
-		}
-		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, msg)}
+		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
-	r.status, r.header = resp.StatusCode, resp.Header
+	r.status, r.header, r.body = rep.Status, rep.Header, rep.Body
 	r.parse()
 	return r, nil
 }
