@@ -12,8 +12,11 @@ import (
 // pass a record whose own hash holds (or a tombstone).
 func FuzzVerify(f *testing.F) {
 	if b, err := os.ReadFile("testdata/chain-public.ndjson"); err == nil {
-		f.Add(b)
+		// The first records only (the awkward keys, numbers and strings are
+		// there): a 40-record seed makes every minimisation take its full
+		// minute and the fuzzer seem stuck.
 		lines := bytes.Split(b, []byte("\n"))
+		f.Add(bytes.Join(lines[:6], []byte("\n")))
 		f.Add(bytes.Join([][]byte{lines[0], lines[2], lines[1]}, []byte("\n")))
 		f.Add(bytes.Join([][]byte{lines[0], lines[1], lines[1], lines[3]}, []byte("\n")))
 	}
