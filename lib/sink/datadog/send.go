@@ -1,11 +1,9 @@
 package datadog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -210,23 +208,12 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, key string) (*r
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	var rd io.Reader
-	if b.data != nil {
-		rd = bytes.NewReader(b.data)
-	}
-	req, err := http.NewRequestWithContext(rctx, method, u, rd)
+	req, err := httpsink.NewRequest(rctx, method, u, b.data, b.gzip, "application/json")
 	if err != nil {
 		return nil, fmt.Errorf("datadog: build request: %w", err)
 	}
-	if b.data != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if b.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
 	req.Header.Set("DD-API-KEY", key)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "auditpipe")
 	r := &reply{secrets: []string{key}}
 	rep, err := httpsink.RoundTrip(s.client, req, maxResponse, s.cfg.Timeout)
 	if err != nil {

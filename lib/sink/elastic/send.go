@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -406,31 +405,20 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	var rd io.Reader
-	if b.data != nil {
-		rd = bytes.NewReader(b.data)
-	}
-	req, err := http.NewRequestWithContext(rctx, method, u, rd)
+	req, err := httpsink.NewRequest(rctx, method, u, b.data, b.gzip, "application/x-ndjson")
 	if err != nil {
 		return nil, fmt.Errorf("elastic: build request: %w", err)
 	}
-	if b.data != nil {
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		if s.cfg.DocShape == ShapeMessage {
-			// VictoriaLogs: message is _msg, @timestamp is _time.
-			// Elasticsearch ignores headers it does not know.
-			req.Header.Set("VL-Msg-Field", "message")
-			req.Header.Set("VL-Time-Field", "@timestamp")
-		}
-	}
-	if b.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
+	if b.data != nil && s.cfg.DocShape == ShapeMessage {
+		// VictoriaLogs: message is _msg, @timestamp is _time.
+		// Elasticsearch ignores headers it does not know.
+		req.Header.Set("VL-Msg-Field", "message")
+		req.Header.Set("VL-Time-Field", "@timestamp")
 	}
 	if cred.header != "" {
 		req.Header.Set("Authorization", cred.header)
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "auditpipe")
 	r := &reply{secrets: []string{cred.header, cred.secret}}
 	rep, err := httpsink.RoundTrip(s.client, req, limit, s.cfg.Timeout)
 	if err != nil {

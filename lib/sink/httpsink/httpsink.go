@@ -5,6 +5,7 @@
 package httpsink
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -183,4 +184,25 @@ func Explain(explain, vendor, text string) string {
 		return strconv.Quote(text)
 	}
 	return explain + ": " + vendor + " said " + strconv.Quote(text)
+}
+
+// NewRequest builds a request to u with auditpipe's User-Agent, carrying
+// data (no body if nil) as contentType, marked gzip-encoded if gz.
+func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, contentType string) (*http.Request, error) {
+	var rd io.Reader
+	if data != nil {
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	if data != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	req.Header.Set("User-Agent", "auditpipe")
+	return req, nil
 }

@@ -131,3 +131,21 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+func TestNewRequest(t *testing.T) {
+	req, err := NewRequest(context.Background(), "POST", "http://127.0.0.1:1/x", []byte("{}"), true, "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := req.Header
+	if h.Get("Content-Type") != "application/json" || h.Get("Content-Encoding") != "gzip" || h.Get("User-Agent") != "auditpipe" || req.ContentLength != 2 {
+		t.Errorf("headers %v, length %d", h, req.ContentLength)
+	}
+	req, err = NewRequest(context.Background(), "GET", "http://127.0.0.1:1/health", nil, false, "application/json")
+	if err != nil || req.Body != nil || req.Header.Get("Content-Type") != "" || req.Header.Get("Content-Encoding") != "" {
+		t.Errorf("no body: %v, %v, %v", err, req.Body, req.Header)
+	}
+	if _, err := NewRequest(context.Background(), "GET", "http://[::1", nil, false, ""); err == nil {
+		t.Error("a bad URL was accepted")
+	}
+}

@@ -1,11 +1,9 @@
 package splunk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -241,19 +239,9 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*r
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	var rd io.Reader
-	if b.data != nil {
-		rd = bytes.NewReader(b.data)
-	}
-	req, err := http.NewRequestWithContext(rctx, method, u, rd)
+	req, err := httpsink.NewRequest(rctx, method, u, b.data, b.gzip, "application/json")
 	if err != nil {
 		return nil, fmt.Errorf("splunk: build request: %w", err)
-	}
-	if b.data != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if b.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
 	}
 	if tok != "" {
 		req.Header.Set("Authorization", "Splunk "+tok)
@@ -261,7 +249,6 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*r
 	if s.cfg.Channel != "" {
 		req.Header.Set("X-Splunk-Request-Channel", s.cfg.Channel)
 	}
-	req.Header.Set("User-Agent", "auditpipe")
 	r := &reply{tokens: []string{tok}, code: -1, invalid: -1, ackID: -1}
 	rep, err := httpsink.RoundTrip(s.client, req, maxResponse, s.cfg.Timeout)
 	if err != nil {
