@@ -39,14 +39,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/auditpipe/auditpipe/internal/fakehttp"
 )
 
 // Defaults for Options.
@@ -138,19 +138,7 @@ func start(opts Options, useTLS bool) *Server {
 	}
 	s := &Server{opts: opts}
 	s.SetAPIKeys(opts.APIKeys...)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("ddfake: listen on 127.0.0.1: %v", err))
-	}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.Server.Listener.Close()
-	s.Server.Listener = l
-	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake failures are what some tests want
-	if useTLS {
-		s.Server.StartTLS()
-	} else {
-		s.Server.Start()
-	}
+	s.Server = fakehttp.Start("ddfake", http.HandlerFunc(s.serve), useTLS)
 	return s
 }
 

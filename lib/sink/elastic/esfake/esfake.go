@@ -50,8 +50,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -59,6 +57,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/auditpipe/auditpipe/internal/fakehttp"
 )
 
 // Options configures a Server. The zero value allows anonymous access,
@@ -166,19 +166,7 @@ func start(opts Options, useTLS bool) *Server {
 	s.SetAPIKeys(opts.APIKeys...)
 	s.SetUsers(opts.Users)
 	s.SetTokens(opts.Tokens...)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("esfake: listen on 127.0.0.1: %v", err))
-	}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.Server.Listener.Close()
-	s.Server.Listener = l
-	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake failures are what some tests want
-	if useTLS {
-		s.Server.StartTLS()
-	} else {
-		s.Server.Start()
-	}
+	s.Server = fakehttp.Start("esfake", http.HandlerFunc(s.serve), useTLS)
 	return s
 }
 

@@ -47,8 +47,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -57,6 +55,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/auditpipe/auditpipe/internal/fakehttp"
 )
 
 // Options configures a Server. The zero value accepts any token, has
@@ -162,19 +162,7 @@ func start(opts Options, useTLS bool) *Server {
 	for _, t := range opts.DisabledTokens {
 		s.disabled[t] = true
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("hecfake: listen on 127.0.0.1: %v", err))
-	}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.Server.Listener.Close()
-	s.Server.Listener = l
-	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake failures are what some tests want
-	if useTLS {
-		s.Server.StartTLS()
-	} else {
-		s.Server.Start()
-	}
+	s.Server = fakehttp.Start("hecfake", http.HandlerFunc(s.serve), useTLS)
 	return s
 }
 
