@@ -349,25 +349,10 @@ func parseURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("elastic: no URL (e.g. https://es.example.com:9200)")
 	}
-	u, err := url.Parse(raw)
+	u, err := httpsink.ParseURL("elastic", raw, "give them in Auth (as secret references)", false)
 	if err != nil {
-		return nil, fmt.Errorf("elastic: bad URL: %w", err)
+		return nil, err
 	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("elastic: URL %s: scheme must be https (or http)", u.Redacted())
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("elastic: URL %s has no host", u.Redacted())
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("elastic: URL %s carries credentials: give them in Auth (as secret references)", u.Redacted())
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		// Not echoed: a query may hold a secret (Datadog takes ?dd-api-key=).
-		return nil, fmt.Errorf("elastic: URL %s://%s%s has a query (not shown: it may hold a secret): give the base URL only", u.Scheme, u.Host, u.EscapedPath())
-	}
-	u.Fragment, u.RawFragment = "", ""
-	u.RawPath = ""
 	p := strings.TrimRight(u.Path, "/")
 	p = strings.TrimSuffix(p, "/_bulk")
 	u.Path = strings.TrimRight(p, "/")

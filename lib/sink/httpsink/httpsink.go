@@ -206,3 +206,30 @@ func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, con
 	req.Header.Set("User-Agent", "auditpipe")
 	return req, nil
 }
+
+// ParseURL checks a SIEM URL the way every sink does: it parses, its
+// scheme is https or http, it has a host, it carries no credentials
+// (credHint says where they go instead) and, unless allowQuery, no query
+// (not echoed: a query may hold a secret). The fragment and the raw path
+// are dropped. prefix ("splunk") starts every error.
+func ParseURL(prefix, raw, credHint string, allowQuery bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad URL: %w", prefix, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("%s: URL %s: scheme must be https (or http)", prefix, u.Redacted())
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%s: URL %s has no host", prefix, u.Redacted())
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s: URL %s carries credentials: %s", prefix, u.Redacted(), credHint)
+	}
+	if !allowQuery && (u.RawQuery != "" || u.ForceQuery) {
+		return nil, fmt.Errorf("%s: URL %s://%s%s has a query (not shown: it may hold a secret): give the base URL only", prefix, u.Scheme, u.Host, u.EscapedPath())
+	}
+	u.Fragment, u.RawFragment = "", ""
+	u.RawPath = ""
+	return u, nil
+}

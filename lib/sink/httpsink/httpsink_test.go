@@ -149,3 +149,27 @@ func TestNewRequest(t *testing.T) {
 		t.Error("a bad URL was accepted")
 	}
 }
+
+func TestParseURL(t *testing.T) {
+	for _, c := range []struct {
+		raw        string
+		allowQuery bool
+		want, err  string
+	}{
+		{"https://siem.example.com:8088/x/#frag", false, "https://siem.example.com:8088/x/", ""},
+		{"ftp://siem.example.com", false, "", "v: URL ftp://siem.example.com: scheme must be https (or http)"},
+		{"https:///path", false, "", "v: URL https:///path has no host"},
+		{"https://u:pw@siem.example.com", false, "", "v: URL https://u:xxxxx@siem.example.com carries credentials: put them elsewhere"},
+		{"https://siem.example.com/p?key=s3cret", false, "", "v: URL https://siem.example.com/p has a query (not shown: it may hold a secret): give the base URL only"},
+		{"https://siem.example.com/p?x=1", true, "https://siem.example.com/p?x=1", ""},
+		{"http://[::1", false, "", "v: bad URL: "},
+	} {
+		u, err := ParseURL("v", c.raw, "put them elsewhere", c.allowQuery)
+		switch {
+		case c.err != "" && (err == nil || !strings.HasPrefix(err.Error(), c.err)):
+			t.Errorf("%s: err %v, want %q", c.raw, err, c.err)
+		case c.err == "" && (err != nil || u.String() != c.want):
+			t.Errorf("%s: %v, %v; want %s", c.raw, u, err, c.want)
+		}
+	}
+}

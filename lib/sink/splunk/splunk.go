@@ -296,21 +296,10 @@ func parseURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("splunk: no URL (e.g. https://splunk.example.com:8088)")
 	}
-	u, err := url.Parse(raw)
+	u, err := httpsink.ParseURL("splunk", raw, "HEC takes only the token", true)
 	if err != nil {
-		return nil, fmt.Errorf("splunk: bad URL: %w", err)
+		return nil, err
 	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("splunk: URL %s: scheme must be https (or http)", u.Redacted())
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("splunk: URL %s has no host", u.Redacted())
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("splunk: URL %s carries credentials: HEC takes only the token", u.Redacted())
-	}
-	u.Fragment, u.RawFragment = "", ""
-	u.RawPath = ""
 	p := strings.TrimRight(u.Path, "/")
 	if p == "" {
 		p = DefaultPath
