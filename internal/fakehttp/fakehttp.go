@@ -5,12 +5,15 @@
 package fakehttp
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"time"
 )
 
 // Start serves h on a free port of 127.0.0.1, with TLS if useTLS. name
@@ -30,4 +33,31 @@ func Start(name string, h http.Handler, useTLS bool) *httptest.Server {
 		s.Start()
 	}
 	return s
+}
+
+// Gunzip decompresses a gzip request body, reading at most max bytes of
+// what it holds.
+func Gunzip(b []byte, max int64) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, max))
+	if err != nil {
+		return nil, err
+	}
+	return out, zr.Close()
+}
+
+// Wait holds the answer to r back for d (a slow SIEM). It reports false
+// if the client went away first: then there is nobody to answer.
+func Wait(r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }

@@ -1,10 +1,15 @@
 package fakehttp
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStart(t *testing.T) {
@@ -23,5 +28,30 @@ func TestStart(t *testing.T) {
 			t.Errorf("tls %v: body %q", tls, b)
 		}
 		s.Close()
+	}
+}
+
+func TestGunzipAndWait(t *testing.T) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(strings.Repeat("a", 100)))
+	zw.Close()
+	if out, err := Gunzip(b.Bytes(), 1000); err != nil || len(out) != 100 {
+		t.Fatalf("Gunzip: %d bytes, %v", len(out), err)
+	}
+	if out, _ := Gunzip(b.Bytes(), 10); len(out) != 10 {
+		t.Fatalf("Gunzip with a limit of 10 read %d bytes", len(out))
+	}
+	if _, err := Gunzip([]byte("not gzip"), 10); err == nil {
+		t.Fatal("Gunzip accepted a non-gzip body")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	if !Wait(r, time.Millisecond) {
+		t.Fatal("Wait gave up with the client still there")
+	}
+	cancel()
+	if Wait(r, time.Hour) {
+		t.Fatal("Wait waited for a client that had gone")
 	}
 }

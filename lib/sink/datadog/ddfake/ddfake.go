@@ -35,7 +35,6 @@ package ddfake
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -205,7 +204,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	data, badGzip := raw, false
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
-		if data, err = gunzip(raw); err != nil {
+		if data, err = fakehttp.Gunzip(raw, maxBody); err != nil {
 			data, badGzip = nil, true
 		}
 	}
@@ -217,14 +216,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	if s.opts.Fault != nil {
 		f := s.opts.Fault(&req)
-		if f.Delay > 0 {
-			t := time.NewTimer(f.Delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+		if f.Delay > 0 && !fakehttp.Wait(r, f.Delay) {
+			return
 		}
 		if f.Drop {
 			panic(http.ErrAbortHandler) // net/http closes the connection and logs nothing
@@ -353,16 +346,4 @@ func (s *Server) store(batch []Log) {
 	s.mu.Lock()
 	s.logs = append(s.logs, batch...)
 	s.mu.Unlock()
-}
-
-func gunzip(b []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxBody))
-	if err != nil {
-		return nil, err
-	}
-	return out, zr.Close()
 }

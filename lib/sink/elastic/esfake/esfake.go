@@ -45,7 +45,6 @@ package esfake
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -271,7 +270,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	tooLarge := int64(len(raw)) > limit
 	data, badGzip := raw, false
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") && !tooLarge {
-		if data, err = gunzip(raw); err != nil {
+		if data, err = fakehttp.Gunzip(raw, maxBody); err != nil {
 			data, badGzip = nil, true
 		}
 	}
@@ -283,14 +282,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	if s.opts.Fault != nil {
 		f := s.opts.Fault(&req)
-		if f.Delay > 0 {
-			t := time.NewTimer(f.Delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+		if f.Delay > 0 && !fakehttp.Wait(r, f.Delay) {
+			return
 		}
 		if f.Drop {
 			panic(http.ErrAbortHandler) // net/http closes the connection and logs nothing
@@ -614,16 +607,4 @@ func filter(resp map[string]any, fp string) map[string]any {
 		out["items"] = items
 	}
 	return out
-}
-
-func gunzip(b []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxBody))
-	if err != nil {
-		return nil, err
-	}
-	return out, zr.Close()
 }

@@ -43,7 +43,6 @@ package hecfake
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -280,7 +279,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	data := raw
 	badGzip := false
 	if gz && !tooLarge {
-		data, err = gunzip(raw)
+		data, err = fakehttp.Gunzip(raw, maxBody)
 		if err != nil {
 			data, badGzip = nil, true
 		}
@@ -288,14 +287,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	if s.opts.Fault != nil {
 		f := s.opts.Fault(&Request{N: n, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: data})
-		if f.Delay > 0 {
-			t := time.NewTimer(f.Delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+		if f.Delay > 0 && !fakehttp.Wait(r, f.Delay) {
+			return
 		}
 		if f.Drop {
 			panic(http.ErrAbortHandler) // net/http closes the connection and logs nothing
@@ -372,18 +365,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 var guidRE = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
-
-func gunzip(b []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxBody))
-	if err != nil {
-		return nil, err
-	}
-	return out, zr.Close()
-}
 
 // auth checks the Authorization header and answers if it fails.
 func (s *Server) auth(w http.ResponseWriter, r *http.Request) (string, bool) {
