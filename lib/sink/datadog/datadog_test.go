@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
 )
@@ -31,7 +32,7 @@ func TestSendBody(t *testing.T) {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
 			f := startFake(t, ddfake.Options{APIKeys: []string{apiKey}})
 			s := newSink(t, Config{URL: f.URL, Gzip: gz, Tags: " env:prod, team:platform ,,", Hostname: "h1"})
-			recs := records(t, 2*len(awkward), 300)
+			recs := records(t, 2*len(sinktest.Awkward), 300)
 			res, err := s.Send(context.Background(), recs)
 			if err != nil || !slices.Equal(res.Status, repeat(sink.Delivered, len(recs))) {
 				t.Fatalf("Send: %v %v", res.Status, err)

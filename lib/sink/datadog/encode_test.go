@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
@@ -22,7 +23,7 @@ func TestAppendString(t *testing.T) {
 }
 
 func FuzzAppendString(f *testing.F) {
-	for _, s := range awkward {
+	for _, s := range sinktest.Awkward {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -1,19 +1,15 @@
 package datadog
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
@@ -28,79 +24,19 @@ const (
 // keySource writes k to a file and returns a Source reading it, and the
 // file's path for rotation.
 func keySource(t testing.TB, k string) (*secret.Source, string) {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "dd-api-key")
-	if err := os.WriteFile(p, []byte(k+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	src, err := secret.NewSource(context.Background(), "file:"+p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src, p
+	return sinktest.SecretFile(t, "dd-api-key", k)
 }
 
-// rotate replaces the key file atomically, as a secret manager does.
-func rotate(t *testing.T, path, k string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(k+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// awkward record values: everything the JSON string escaper must carry.
-var awkward = []string{
-	`plain`,
-	`quote \" backslash \\ slash / newline \n tab \t`,
-	`unicode é ü 日本 😀 \ud83d\ude00`,
-	"line sep \u2028 para sep \u2029 <script>&amp;",
-	`controls \u0000 \u001f \u007f \b \f`,
-}
+func rotate(t *testing.T, path, k string) { sinktest.Rotate(t, path, k) }
 
 // records returns n chained record lines, each about size bytes, with ts
 // from 1764244800123 on.
 func records(t testing.TB, n, size int) []sink.Record {
-	return chainRecords(t, n, size, 1764244800123, "")
+	return sinktest.Records(n, size, 1764244800123, "")
 }
 
-// chainRecords builds n record lines as Declaragent writes them
-// (CONTRACTS.md sections 2 and 3): each "record" is canonical JSON and
-// recordHash = hex(sha256(prevHash + "\n" + record)), chained from prev.
-// The sink.Record fields are filled by chain.LineParser from the line.
 func chainRecords(t testing.TB, n, size int, ts0 int64, prev string) []sink.Record {
-	t.Helper()
-	var p chain.LineParser
-	out := make([]sink.Record, n)
-	for i := range out {
-		seq := int64(i + 40)
-		ts := ts0 + int64(i)
-		rec := fmt.Sprintf(`{"ts":%d,"tenantId":"acme","kind":"tool_call","msg":"%s","n":1.50}`, ts, awkward[i%len(awkward)])
-		if pad := size - len(rec) - 230; pad > 0 {
-			rec = rec[:len(rec)-1] + `,"pad":"` + strings.Repeat("x", pad) + `"}`
-		}
-		canon, err := chain.Canonical(nil, []byte(rec))
-		if err != nil {
-			t.Fatalf("canonical %s: %v", rec, err)
-		}
-		hash := string(chain.AppendHexHash(nil, prev, canon))
-		line := fmt.Appendf(nil, `{"seq":%d,"ts":%d,"tenantId":"acme","kind":"tool_call","record":%s,"prevHash":"%s","recordHash":"%s"}`,
-			seq, ts, canon, prev, hash)
-		pr, err := p.Parse(line)
-		if err != nil {
-			t.Fatalf("parse %s: %v", line, err)
-		}
-		out[i] = sink.Record{Seq: pr.Seq, TS: pr.TS, TenantID: string(pr.TenantID), Kind: string(pr.Kind),
-			Hash: string(pr.RecordHash), PrevHash: string(pr.PrevHash), Line: line, Raw: pr.Raw}
-		if out[i].Hash != hash || out[i].Seq != seq {
-			t.Fatalf("LineParser read %+v from %s", out[i], line)
-		}
-		prev = hash
-	}
-	return out
+	return sinktest.Records(n, size, ts0, prev)
 }
 
 func newSink(t testing.TB, cfg Config) *Sink {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 )
@@ -40,7 +41,7 @@ func TestSendBody(t *testing.T) {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
 			f := startFake(t, esfake.Options{APIKeys: []string{apiKey}})
 			s := newSink(t, Config{URL: f.URL, Gzip: gz, Index: "audit-acme", Auth: apiKeyAuth(t)})
-			recs := records(t, 2*len(awkward), 300)
+			recs := records(t, 2*len(sinktest.Awkward), 300)
 			recs[0].TS = 1764244800000 // whole second: .000 kept
 			res, err := s.Send(context.Background(), recs)
 			if err != nil || !slices.Equal(res.Status, repeat(sink.Delivered, len(recs))) {

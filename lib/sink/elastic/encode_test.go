@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
@@ -29,7 +30,7 @@ func TestAppendString(t *testing.T) {
 }
 
 func FuzzAppendString(f *testing.F) {
-	for _, s := range awkward {
+	for _, s := range sinktest.Awkward {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -2,8 +2,6 @@ package splunk
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
@@ -30,63 +29,16 @@ const (
 // tokenSource writes tok to a file and returns a Source reading it, and
 // the file's path for rotation.
 func tokenSource(t *testing.T, tok string) (*secret.Source, string) {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "hec-token")
-	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	src, err := secret.NewSource(context.Background(), "file:"+p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src, p
+	return sinktest.SecretFile(t, "hec-token", tok)
 }
 
-// rotate replaces the token file atomically, as a secret manager does.
-func rotate(t *testing.T, path, tok string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
+func rotate(t *testing.T, path, tok string) { sinktest.Rotate(t, path, tok) }
 
-// awkward record values: everything the JSON string escaper must carry.
-var awkward = []string{
-	`plain`,
-	`quote \" backslash \\ slash \/ newline \n tab \t`,
-	`unicode é ü 日本 😀 \ud83d\ude00`,
-	"line sep \u2028 para sep \u2029 <script>&amp;",
-	`controls \u0000 \u001f \u007f`,
-}
-
-// records returns n record lines shaped like the contract's, each padded
-// to about size bytes.
+// records returns n chained record lines, each about size bytes.
 func records(n, size int) []sink.Record { return recordsAt(n, size, 1764244800123) }
 
 // recordsAt is records with the first ts given (milliseconds).
-func recordsAt(n, size int, ts0 int64) []sink.Record {
-	out := make([]sink.Record, n)
-	prev := ""
-	for i := range out {
-		seq := int64(i + 40)
-		ts := ts0 + int64(i)
-		rec := fmt.Sprintf(`{"kind":"tool_call","msg":"%s","tenantId":"acme","ts":%d}`, awkward[i%len(awkward)], ts)
-		if pad := size - len(rec) - 230; pad > 0 {
-			rec = rec[:len(rec)-1] + `,"pad":"` + strings.Repeat("x", pad) + `"}`
-		}
-		h := sha256.Sum256([]byte(prev + "\n" + rec))
-		hash := hex.EncodeToString(h[:])
-		line := fmt.Sprintf(`{"seq":%d,"ts":%d,"tenantId":"acme","kind":"tool_call","record":%s,"prevHash":"%s","recordHash":"%s"}`,
-			seq, ts, rec, prev, hash)
-		out[i] = sink.Record{Seq: seq, TS: ts, TenantID: "acme", Kind: "tool_call", Hash: hash, PrevHash: prev, Line: []byte(line)}
-		prev = hash
-	}
-	return out
-}
+func recordsAt(n, size int, ts0 int64) []sink.Record { return sinktest.Records(n, size, ts0, "") }
 
 func newSink(t *testing.T, cfg Config) *Sink {
 	t.Helper()
@@ -141,7 +93,7 @@ func TestSendBody(t *testing.T) {
 				return hecfake.Fault{}
 			}})
 			s := newSink(t, Config{URL: f.URL, Gzip: gz, Index: "audit", Source: "auditpipe", Host: "h1"})
-			recs := records(len(awkward), 300)
+			recs := records(len(sinktest.Awkward), 300)
 			res, err := s.Send(context.Background(), recs)
 			if err != nil {
 				t.Fatalf("Send: %v", err)

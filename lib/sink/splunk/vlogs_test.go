@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/vlogs"
 )
@@ -27,7 +28,7 @@ func TestVictoriaLogsRoundTrip(t *testing.T) {
 		if err := s.Check(ctx); err != nil {
 			t.Fatalf("Check: %v", err)
 		}
-		recs := records(len(awkward)*3, 400)
+		recs := records(len(sinktest.Awkward)*3, 400)
 		res, err := s.Send(ctx, recs)
 		if err != nil || !slices.Equal(res.Status, repeat(sink.Delivered, len(recs))) {
 			t.Fatalf("Send: %v %v", res.Status, err)
