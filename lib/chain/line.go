@@ -278,24 +278,30 @@ func clip(b []byte) string {
 	return string(b)
 }
 
+// isHexHash reports whether b is 64 lowercase hex digits. Every line
+// carries two such hashes and every stage checks them, so it tests eight
+// bytes at a time: a byte is a digit when adding 0x50 sets its top bit and
+// adding 0x46 does not (0x30 <= c <= 0x39), and a letter a-f likewise with
+// 0x1f and 0x19. No byte carries into the next, since each is below 0x80
+// (checked first) and no sum reaches 0x100.
 func isHexHash(b []byte) bool {
 	if len(b) != 64 {
 		return false
 	}
-	for _, c := range b {
-		if !lowerHex[c] {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	for i := 0; i < 64; i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		if v&msb != 0 {
+			return false
+		}
+		digit := (v + lsb*0x50) &^ (v + lsb*0x46)
+		letter := (v + lsb*0x1f) &^ (v + lsb*0x19)
+		if (digit|letter)&msb != msb {
 			return false
 		}
 	}
 	return true
 }
-
-var lowerHex = func() (t [256]bool) {
-	for _, c := range []byte("0123456789abcdef") {
-		t[c] = true
-	}
-	return t
-}()
 
 // parseInt parses a JSON integer token (no fraction, no exponent) into int64.
 func parseInt(b []byte) (int64, bool) {
