@@ -7,11 +7,16 @@
 //
 // It is on the hot path twice: audit-read writes every row's strings with
 // it, and every HTTP sink wraps each whole record line in a JSON string (a
-// record line has a '"' every few bytes). So it works a word at a time and
-// copies ahead: each 8-byte word is stored to the output unconditionally,
-// and the output position advances past the bytes that need no escaping
-// (all eight, or up to the first special one, which is then escaped over
-// the rest of the word). No byte-by-byte loop and no copy call per run.
+// record line has a '"' every dozen bytes or so). So it works a word at a
+// time and copies ahead: each 8-byte word is stored to the output
+// unconditionally, and an exact mask flags the bytes of the word that need
+// escaping. Each flagged byte is then escaped from the word still in a
+// register: its escape is stored where it was, and the rest of the word is
+// stored again right after the escape (the bytes that land past the word
+// are overwritten by the stores that follow). No byte-by-byte loop, no copy
+// call per run, and no reload of the input per escape. The last bytes, fewer
+// than eight, go through the same loop padded to a word with spaces, whose
+// output is then dropped.
 package jsonstr
 
 import (
@@ -28,79 +33,103 @@ func AppendString(dst []byte, s string) []byte {
 
 const lsb, msb = 0x0101010101010101, 0x8080808080808080
 
+// window is the output room the word loop wants at the start of a word. A
+// word's stores stay below offset 56 (eight 6-byte escapes, the last one
+// followed by an 8-byte store of the rest); offsets masked to 0..63 plus an
+// 8-byte store is what lets the compiler prove them all inside the window.
+const window = 64 + 8
+
 // Append appends b as a JSON string literal to dst.
 func Append(dst, b []byte) []byte {
 	j := len(dst)
-	out := slices.Grow(dst, len(b)+len(b)/8+16)
+	out := slices.Grow(dst, len(b)+len(b)/8+window)
 	out = out[:cap(out)]
 	out[j] = '"'
 	j++
 	i := 0
-	for i+8 <= len(b) {
-		if len(out)-j < 16 { // room for this word and one escape
-			out = slices.Grow(out[:j], len(b)-i+len(b)/8+16)
-			out = out[:cap(out)]
+	for {
+		i, j = appendWords(out, j, b, i)
+		if len(b)-i < 8 {
+			break
 		}
-		v := binary.LittleEndian.Uint64(b[i:])
-		binary.LittleEndian.PutUint64(out[j:], v)
-		// Flag '"', '\' and bytes below 0x20. The lowest flagged byte is
-		// always a true one (a false flag needs a borrow from a true one
-		// below it), which is all that is used.
-		m := zero(v^(lsb*'"')) | zero(v^(lsb*'\\')) | ((v - lsb*0x20) &^ v & msb)
-		if m == 0 {
-			i += 8
-			j += 8
-			continue
-		}
-		k := bits.TrailingZeros64(m) >> 3
-		i += k
-		j = escapeAt(out, j+k, b[i])
-		i++
-	}
-	for ; i < len(b); i++ {
-		if len(out)-j < 8 {
-			out = slices.Grow(out[:j], 8+len(b)-i)
-			out = out[:cap(out)]
-		}
-		if c := b[i]; escape[c] == 0 {
-			out[j] = c
-			j++
-		} else {
-			j = escapeAt(out, j, c)
-		}
-	}
-	if len(out)-j < 1 {
-		out = slices.Grow(out[:j], 1)
+		// Out of room: enough for the rest if it has an escape every 8
+		// bytes, the loop coming back here if it has more.
+		out = slices.Grow(out[:j], len(b)-i+(len(b)-i)/8+window)
 		out = out[:cap(out)]
 	}
-	out[j] = '"'
+	if n := len(b) - i; n > 0 {
+		// The last n < 8 bytes, as a word padded with spaces (which need
+		// no escape), the 8-n spaces then dropped from the output.
+		if len(out)-j < window {
+			out = slices.Grow(out[:j], window)
+			out = out[:cap(out)]
+		}
+		pad := [8]byte{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
+		copy(pad[:], b[i:])
+		_, j = appendWords(out, j, pad[:], 0)
+		j -= 8 - n
+	}
+	out[j] = '"' // in room: the last word, if any, had window bytes and used 48 at most
 	return out[:j+1]
 }
 
-// zero flags (0x80) the lowest zero byte of x, and maybe bytes above it.
-func zero(x uint64) uint64 { return (x - lsb) &^ x & msb }
-
-// escapeAt writes the escape of c at out[j:] (room for 6 bytes is there)
-// and returns the position after it.
-func escapeAt(out []byte, j int, c byte) int {
-	e := escape[c]
-	if e != 'u' {
-		out[j], out[j+1] = '\\', e
-		return j + 2
+// appendWords escapes the 8-byte words of b from i on into out from j, as
+// long as b has a whole word left and out has window bytes, and returns
+// where it stopped in each. It is apart from Append so that the loop holds
+// no call (growing the output), which would cost it registers.
+func appendWords(out []byte, j int, b []byte, i int) (int, int) {
+	for ; i <= len(b)-8 && j <= len(out)-window; i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		w := (*[window]byte)(out[j:])
+		binary.LittleEndian.PutUint64(w[:], v)
+		d := 0 // bytes the escapes of this word have added so far
+		for m := special(v); m != 0; m &= m - 1 {
+			t := bits.TrailingZeros64(m) // the top bit of the special byte
+			r := v >> (uint(t) & 56)     // the special byte, then the rest of the word
+			e := escapes[byte(r)]
+			// Where the special byte was stored. The masks (here and
+			// below) change nothing, offsets stay below 48, but they let
+			// the compiler drop the bounds checks.
+			p := (d + t>>3) & 63
+			binary.LittleEndian.PutUint64(w[p:], e)
+			l := int(e >> 56)
+			// The rest right after the escape, rotated rather than
+			// shifted: a top byte known to be zero would make the
+			// compiler split the store into four.
+			binary.LittleEndian.PutUint64(w[(p+l)&63:], bits.RotateLeft64(r, -8))
+			d += l - 1
+		}
+		j += 8 + d
 	}
-	const hex = "0123456789abcdef"
-	_ = out[j+5]
-	out[j], out[j+1], out[j+2], out[j+3], out[j+4], out[j+5] = '\\', 'u', '0', '0', hex[c>>4], hex[c&15]
-	return j + 6
+	return i, j
 }
 
-// escape[c] is 0 for a byte written as it is, 'u' for \u00xx, and the
-// letter of the short escape otherwise.
-var escape = func() (t [256]byte) {
+// special flags (0x80) the bytes of v that need escaping: '"', '\' and
+// those below 0x20. It must flag no other byte, as every flagged one gets
+// escaped, so the tests work on the low 7 bits of each byte, where adding
+// 0x7f or 0x60 carries into the byte's top bit but never out of the byte.
+func special(v uint64) uint64 {
+	const low7 = lsb * 0x7f
+	a := v & low7
+	// A byte's top bit stays clear where its low 7 bits are '"', '\', or
+	// below 0x20 (x+0x7f carries into it unless x is 0, x+0x60 unless x is
+	// below 0x20); ORing v sets it back for the bytes of 0x80 and up.
+	keep := ((a ^ lsb*'"') + low7) & ((a ^ lsb*'\\') + low7) & (a + lsb*0x60)
+	return msb &^ (keep | v)
+}
+
+// escapes[c] is the escape of a special byte c as a little-endian word:
+// its bytes (\" \\ \b \f \n \r \t, or \u00xx with lowercase hex), and its
+// length in the top byte. Storing the whole word is fine: the rest of the
+// input word is stored over what follows the escape.
+var escapes = func() (t [256]uint64) {
+	const hex = "0123456789abcdef"
 	for c := range 0x20 {
-		t[c] = 'u'
+		t[c] = 6<<56 | uint64(hex[c&15])<<40 | uint64(hex[c>>4])<<32 | '0'<<24 | '0'<<16 | 'u'<<8 | '\\'
 	}
-	t['\b'], t['\f'], t['\n'], t['\r'], t['\t'] = 'b', 'f', 'n', 'r', 't'
-	t['"'], t['\\'] = '"', '\\'
+	short := map[byte]byte{'"': '"', '\\': '\\', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
+	for c, e := range short {
+		t[c] = 2<<56 | uint64(e)<<8 | '\\'
+	}
 	return t
 }()

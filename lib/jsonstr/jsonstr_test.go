@@ -1,10 +1,15 @@
 package jsonstr
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -119,28 +124,227 @@ func FuzzAppend(f *testing.F) {
 
 var benchLine = []byte(`{"seq":123456,"ts":1764244800389,"tenantId":"initech","kind":"channel_event","record":{"actor":"agent:orders","decision":"allow","detail":{"note":"resolved refund customer threshold escalated resolved sep order emoji \ud83d\ude00 and more text to make it long"},"durationMs":1122,"kind":"channel_event","requestId":"req-0","tenantId":"initech","tool":"vault.read","ts":1764244800389},"prevHash":"` + strings.Repeat("ab", 32) + `","recordHash":"` + strings.Repeat("cd", 32) + `"}`)
 
-// BenchmarkAppend: a record line, against the byte-at-a-time table loop
-// (what the sinks used before) in the same run.
-func BenchmarkAppend(b *testing.B) {
-	dst := make([]byte, 0, 4096)
-	b.SetBytes(int64(len(benchLine)))
-	b.Run("words", func(b *testing.B) {
-		for b.Loop() {
-			dst = Append(dst[:0], benchLine)
-		}
-	})
-	b.Run("table-baseline", func(b *testing.B) {
-		for b.Loop() {
-			dst = append(dst[:0], '"')
-			start := 0
-			for i, c := range benchLine {
-				if e := escape[c]; e != 0 {
-					dst = append(dst, benchLine[start:i]...)
-					dst = append(dst, '\\', e)
-					start = i + 1
+// Specials placed where the word loop has its edge cases: at every
+// position of the first words, next to each other, filling whole words,
+// in the tail, and in every length up to five words, appended to a dst
+// that is empty, short on spare capacity, or with plenty of it.
+func TestAppendPositions(t *testing.T) {
+	var cases []string
+	plain := strings.Repeat("abcdefgh", 6)
+	specials := []byte{'"', '\\', '\n', '\t', 0x00, 0x01, 0x1f, '\b', '\f', '\r'}
+	for _, c := range specials {
+		for p := 0; p <= 16; p++ {
+			for n := p + 1; n <= 25; n++ {
+				b := []byte(plain[:n])
+				b[p] = c
+				cases = append(cases, string(b))
+				if p+1 < n { // two in a row
+					b[p+1] = c
+					cases = append(cases, string(b))
 				}
 			}
-			dst = append(append(dst, benchLine[start:]...), '"')
 		}
-	})
+		// Only specials, and specials every other byte, in lengths 0..40.
+		for n := 0; n <= 40; n++ {
+			all := bytes.Repeat([]byte{c}, n)
+			cases = append(cases, string(all))
+			alt := []byte(plain[:n])
+			for i := 0; i < n; i += 2 {
+				alt[i] = c
+			}
+			cases = append(cases, string(alt))
+		}
+	}
+	// Every control byte at every position: \u00xx is the longest escape.
+	for c := 0; c < 0x20; c++ {
+		for p := 0; p < 17; p++ {
+			b := []byte(plain[:17])
+			b[p] = byte(c)
+			cases = append(cases, string(b))
+		}
+	}
+	// Words made only of \u00xx escapes (six bytes each), mixed with short
+	// ones, so the output grows six times faster than the input.
+	for n := 0; n <= 40; n++ {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7) % 0x20
+		}
+		cases = append(cases, string(b))
+		for i := 0; i < n; i += 3 {
+			b[i] = '"'
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		for _, dst := range [][]byte{
+			nil,
+			make([]byte, 0, 1),
+			[]byte("prefix"),                     // len == cap
+			append(make([]byte, 0, 9), "pre"...), // a little spare
+			make([]byte, 3, 300),                 // plenty
+		} {
+			want := ref(bytes.Clone(dst), []byte(s))
+			got := Append(dst, []byte(s))
+			if !bytes.Equal(got, want) {
+				t.Fatalf("Append(%q, %q):\n got %q\nwant %q", dst, s, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkAppend: a record line, and (if AUDITPIPE_BENCH_LINES names an
+// NDJSON file, e.g. .bench/lines-1000000.ndjson) its first 20000 real
+// lines, each escaped by Append, by appendPrev (the implementation before
+// it) and by the byte-at-a-time table loop (what the sinks used before
+// both), in the same run so their ratios are measured together.
+func BenchmarkAppend(b *testing.B) {
+	impls := []struct {
+		name string
+		f    func(dst, b []byte) []byte
+	}{{"words", Append}, {"prev", appendPrev}, {"table-baseline", appendTable}}
+	dst := make([]byte, 0, 4096)
+	for _, im := range impls {
+		b.Run("line/"+im.name, func(b *testing.B) {
+			b.SetBytes(int64(len(benchLine)))
+			for b.Loop() {
+				dst = im.f(dst[:0], benchLine)
+			}
+		})
+	}
+	lines, size := benchLines(b, 20000)
+	for _, im := range impls {
+		b.Run("real/"+im.name, func(b *testing.B) {
+			if lines == nil {
+				b.Skip("AUDITPIPE_BENCH_LINES does not name a lines file")
+			}
+			b.SetBytes(size)
+			for b.Loop() {
+				for _, l := range lines {
+					dst = im.f(dst[:0], l)
+				}
+			}
+			b.ReportMetric(float64(len(lines))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// benchLines reads the first n lines of the file AUDITPIPE_BENCH_LINES
+// names, and their total size; nil if it names none.
+func benchLines(b *testing.B, n int) ([][]byte, int64) {
+	name := os.Getenv("AUDITPIPE_BENCH_LINES")
+	if name == "" {
+		return nil, 0
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var lines [][]byte
+	var size int64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for len(lines) < n && sc.Scan() {
+		lines = append(lines, bytes.Clone(sc.Bytes()))
+		size += int64(len(sc.Bytes()))
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return lines, size
+}
+
+// appendTable is the byte-at-a-time table loop the sinks used before.
+func appendTable(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i, c := range b {
+		if e := escape[c]; e != 0 {
+			dst = append(dst, b[start:i]...)
+			if e == 'u' {
+				dst = fmt.Appendf(dst, `\u%04x`, c)
+			} else {
+				dst = append(dst, '\\', e)
+			}
+			start = i + 1
+		}
+	}
+	return append(append(dst, b[start:]...), '"')
+}
+
+// appendPrev is Append as it was before it took the escapes of a word from
+// one load (commit a2c3efb), kept to measure against in the same run: it
+// reloads the input after each special byte.
+func appendPrev(dst, b []byte) []byte {
+	j := len(dst)
+	out := slices.Grow(dst, len(b)+len(b)/8+16)
+	out = out[:cap(out)]
+	out[j] = '"'
+	j++
+	i := 0
+	for i+8 <= len(b) {
+		if len(out)-j < 16 {
+			out = slices.Grow(out[:j], len(b)-i+len(b)/8+16)
+			out = out[:cap(out)]
+		}
+		v := binary.LittleEndian.Uint64(b[i:])
+		binary.LittleEndian.PutUint64(out[j:], v)
+		m := prevZero(v^(lsb*'"')) | prevZero(v^(lsb*'\\')) | ((v - lsb*0x20) &^ v & msb)
+		if m == 0 {
+			i += 8
+			j += 8
+			continue
+		}
+		k := bits.TrailingZeros64(m) >> 3
+		i += k
+		j = prevEscapeAt(out, j+k, b[i])
+		i++
+	}
+	for ; i < len(b); i++ {
+		if len(out)-j < 8 {
+			out = slices.Grow(out[:j], 8+len(b)-i)
+			out = out[:cap(out)]
+		}
+		if c := b[i]; escape[c] == 0 {
+			out[j] = c
+			j++
+		} else {
+			j = prevEscapeAt(out, j, c)
+		}
+	}
+	if len(out)-j < 1 {
+		out = slices.Grow(out[:j], 1)
+		out = out[:cap(out)]
+	}
+	out[j] = '"'
+	return out[:j+1]
+}
+
+// prevZero flags (0x80) the lowest zero byte of x, and maybe bytes above it.
+func prevZero(x uint64) uint64 { return (x - lsb) &^ x & msb }
+
+// escape[c] is 0 for a byte written as it is, 'u' for \u00xx, and the
+// letter of the short escape otherwise.
+var escape = func() (t [256]byte) {
+	for c := range 0x20 {
+		t[c] = 'u'
+	}
+	t['\b'], t['\f'], t['\n'], t['\r'], t['\t'] = 'b', 'f', 'n', 'r', 't'
+	t['"'], t['\\'] = '"', '\\'
+	return t
+}()
+
+// prevEscapeAt writes the escape of c at out[j:] (room for 6 bytes is
+// there) and returns the position after it.
+func prevEscapeAt(out []byte, j int, c byte) int {
+	e := escape[c]
+	if e != 'u' {
+		out[j], out[j+1] = '\\', e
+		return j + 2
+	}
+	const hex = "0123456789abcdef"
+	_ = out[j+5]
+	out[j], out[j+1], out[j+2], out[j+3], out[j+4], out[j+5] = '\\', 'u', '0', '0', hex[c>>4], hex[c&15]
+	return j + 6
 }
