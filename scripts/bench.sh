@@ -12,6 +12,8 @@
 #   pipeline   read | verify | batch | ship --kind splunk (gzip, 4 in flight) into a discarding
 #              loopback HEC receiver, acks to audit-ack          vs  the shell a user might write:
 #              sqlite3 json | gzip -1 | curl (no verify, no cursor, one request)
+#   BENCH_ALL=1 adds: the pipeline with ship --gzip=false vs the shell without gzip, and
+#              read | verify | ship | ack (audit-ship batching itself) vs the gzip shell
 # and the peak RSS of every stage (GNU time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,29 +77,50 @@ for _ in $(seq 50); do [ -s "$dir/hec.addr" ] && break; sleep 0.1; done
 url="http://$(cat "$dir/hec.addr")"
 export BENCH_HEC_TOKEN=bench
 rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
-exp=splunk:bench
 stage_rss() { # each stage's peak RSS and CPU seconds, from GNU time wrapped around it
   printf '/usr/bin/time -o %s/rss-%s -f "%%M %%U %%S" ' "$dir" "$1"
 }
-pipeline="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --quiet \
- | $(stage_rss verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --quiet \
- | $(stage_rss batch)$bin/audit-batch --siem splunk --quiet \
- | $(stage_rss ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet \
- | $(stage_rss ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --quiet"
-t "$pipeline";                                                p_secs=$secs
-row "pipeline read|verify|batch|ship|ack (HEC, gzip)" "$secs" 0
-printf '  peak RSS per stage (MiB):'
-cpu=0
-for s in read verify batch ship ack; do
-  read -r kb u sy < "$dir/rss-$s"
-  printf ' %s=%s' "$s" "$(( kb / 1024 ))"
-  cpu=$(awk -v a="$cpu" -v u="$u" -v s="$sy" 'BEGIN { print a + u + s }')
-  percpu="${percpu:-} $s=$(awk -v n="$N" -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", (u + s) * 1e6 / n }')"
-done; echo
-echo "  CPU per record by stage (us):$percpu; total $(awk -v n="$N" -v c="$cpu" 'BEGIN { printf "%.2f", c * 1e6 / n }') us"
-echo "  so the CPU-bound ceiling on $(nproc) cores is $(awk -v n="$N" -v c="$cpu" -v k="$(nproc)" 'BEGIN { printf "%.0f", k * n / c }') records/s (the wall figure above is lower while other work shares the cores)"
-cur=$(sqlite3 "$dir/acks.db" "select last_seq from audit_export_cursor where exporter_name='$exp'" 2>/dev/null || echo '?')
-echo "  cursor after the run: $cur (of $N)"
-t "sqlite3 $db \"select json_object('time', ts/1000.0, 'event', json(record_json), 'fields', json_object('seq', seq, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq\" | gzip -1 | curl -s -o /dev/null --data-binary @- -H 'Content-Encoding: gzip' -H 'Authorization: Splunk bench' $url/services/collector/event"
+pipeline() { # pipeline NAME EXPORTER BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each exporter its own cursor
+  local name=$1 exp=$2 batch=$3; shift 3
+  local stages="read verify batch ship ack"
+  local cmd="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --quiet \
+   | $(stage_rss verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --quiet"
+  if [ "$batch" = yes ]; then cmd="$cmd | $(stage_rss batch)$bin/audit-batch --siem splunk --quiet"; else stages="read verify ship ack"; fi
+  cmd="$cmd | $(stage_rss ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet $* \
+   | $(stage_rss ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --quiet"
+  t "$cmd"; p_secs=$secs
+  row "$name" "$secs" 0
+  printf '  peak RSS per stage (MiB):'
+  local cpu=0 percpu="" s kb u sy
+  for s in $stages; do
+    read -r kb u sy < "$dir/rss-$s"
+    printf ' %s=%s' "$s" "$(( kb / 1024 ))"
+    cpu=$(awk -v a="$cpu" -v u="$u" -v s="$sy" 'BEGIN { print a + u + s }')
+    percpu="$percpu $s=$(awk -v n="$N" -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", (u + s) * 1e6 / n }')"
+  done; echo
+  echo "  CPU per record by stage (us):$percpu; total $(awk -v n="$N" -v c="$cpu" 'BEGIN { printf "%.2f", c * 1e6 / n }') us"
+  echo "  so the CPU-bound ceiling on $(nproc) cores is $(awk -v n="$N" -v c="$cpu" -v k="$(nproc)" 'BEGIN { printf "%.0f", k * n / c }') records/s (the wall figure is lower while other work shares the cores)"
+  local cur; cur=$(sqlite3 "$dir/acks.db" "select last_seq from audit_export_cursor where exporter_name='$exp'" 2>/dev/null || echo '?')
+  echo "  cursor after the run: $cur (of $N)"
+}
+shell_json="sqlite3 $db \"select json_object('time', ts/1000.0, 'event', json(record_json), 'fields', json_object('seq', seq, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq\""
+hec_curl="curl -s -o /dev/null --data-binary @- -H 'Authorization: Splunk bench' $url/services/collector/event"
+
+# 1. The design card's pipeline as shipped: gzip on, against the shell with gzip.
+pipeline "pipeline read|verify|batch|ship|ack (HEC, gzip)" splunk:bench yes
+g_secs=$p_secs
+t "$shell_json | gzip -1 | $hec_curl -H 'Content-Encoding: gzip'"
 s_secs=$secs; row "  baseline: sqlite3 | gzip -1 | curl" "$secs" "$rss"
-echo "  ratio pipeline / shell baseline speed: $(ratio "$s_secs" "$p_secs")"
+echo "  ratio pipeline / shell baseline speed: $(ratio "$s_secs" "$g_secs")"
+[ "${BENCH_ALL:-}" = 1 ] || exit 0
+
+# 2. Without compression (a HEC on the same host, where gzip only costs CPU), against the shell without gzip.
+pipeline "pipeline, ship --gzip=false" splunk:bench-plain yes --gzip=false
+u_secs=$p_secs
+t "$shell_json | $hec_curl"
+s2_secs=$secs; row "  baseline: sqlite3 | curl (no gzip)" "$secs" "$rss"
+echo "  ratio pipeline / shell baseline speed, both without gzip: $(ratio "$s2_secs" "$u_secs")"
+
+# 3. Without the audit-batch process (audit-ship batches plain record lines itself), gzip on.
+pipeline "pipeline read|verify|ship|ack (ship batches; gzip)" splunk:bench-3 no
+echo "  ratio to the gzip shell baseline: $(ratio "$s_secs" "$p_secs")"
