@@ -98,11 +98,7 @@ func (s *Sink) keyAdvice(r *reply) string {
 	if s.override {
 		msg = "the API key from " + s.cfg.APIKey.String() + " was refused by " + s.display + ": check that it is a valid API key for that endpoint"
 	}
-	if r.refreshErr != nil {
-		msg += "; re-reading it failed: " + r.refreshErr.Error()
-	} else {
-		msg += " (re-read after the refusal)"
-	}
+	msg += httpsink.RefreshNote(r.refreshErr)
 	return msg
 }
 

@@ -308,11 +308,7 @@ func (s *Sink) authAdvice(r *reply, forbidden string) string {
 		} else {
 			msg = "the " + what + " from " + s.source().String() + " was accepted but " + forbidden
 		}
-		if r.refreshErr != nil {
-			msg += "; re-reading it failed: " + r.refreshErr.Error()
-		} else {
-			msg += " (re-read after the refusal)"
-		}
+		msg += httpsink.RefreshNote(r.refreshErr)
 	}
 	return msg
 }

@@ -186,6 +186,16 @@ func Explain(explain, vendor, text string) string {
 	return explain + ": " + vendor + " said " + strconv.Quote(text)
 }
 
+// RefreshNote ends the advice for a refused credential: that it was
+// re-read after the refusal (so the one shown is current), or why
+// re-reading it failed.
+func RefreshNote(refreshErr error) string {
+	if refreshErr != nil {
+		return "; re-reading it failed: " + refreshErr.Error()
+	}
+	return " (re-read after the refusal)"
+}
+
 // NewRequest builds a request to u with auditpipe's User-Agent, carrying
 // data (no body if nil) as contentType, marked gzip-encoded if gz.
 func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, contentType string) (*http.Request, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -170,6 +171,20 @@ func TestParseURL(t *testing.T) {
 			t.Errorf("%s: err %v, want %q", c.raw, err, c.err)
 		case c.err == "" && (err != nil || u.String() != c.want):
 			t.Errorf("%s: %v, %v; want %s", c.raw, u, err, c.want)
+		}
+	}
+}
+
+func TestRefreshNote(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, " (re-read after the refusal)"},
+		{errors.New("open /run/secrets/hec: permission denied"), "; re-reading it failed: open /run/secrets/hec: permission denied"},
+	} {
+		if got := RefreshNote(c.err); got != c.want {
+			t.Errorf("RefreshNote(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }

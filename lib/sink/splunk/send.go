@@ -170,11 +170,7 @@ func (s *Sink) statusError(r *reply) *sink.Error {
 
 func (s *Sink) tokenAdvice(r *reply) string {
 	msg := "the HEC token from " + s.cfg.Token.String() + " was refused: check that it exists, is enabled and allows this index"
-	if r.refreshErr != nil {
-		msg += "; re-reading it failed: " + r.refreshErr.Error()
-	} else {
-		msg += " (re-read after the refusal)"
-	}
+	msg += httpsink.RefreshNote(r.refreshErr)
 	return msg
 }
 
