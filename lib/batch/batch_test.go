@@ -207,3 +207,21 @@ func BenchmarkParseHeader(b *testing.B) {
 		}
 	}
 }
+
+func TestIsMark(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{`{"mark":{"type":"anchor","seq":1}}`, true},
+		{`{"mark":{}}`, true},
+		{`{"seq":1,"ts":2,"tenantId":"a","kind":"k","record":{"mark":1},"prevHash":"","recordHash":""}`, false},
+		{`{"batch":{"id":1}}`, false},
+		{` {"mark":{}}`, false}, // not audit-read's exact form
+		{``, false},
+	} {
+		if got := IsMark([]byte(tc.line)); got != tc.want {
+			t.Errorf("IsMark(%q) = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}
