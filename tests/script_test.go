@@ -45,7 +45,7 @@ func TestScripts(t *testing.T) {
 			"exits": exits,
 		},
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("VECTORS", sharedOrCopy())
+			env.Setenv("VECTORS", vectorsDir())
 			wd, _ := os.Getwd()
 			env.Setenv("TESTDATA", wd+"/testdata")
 			return nil
@@ -53,9 +53,9 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// sharedOrCopy returns the directory holding the public golden vectors:
-// the committed copy in lib/chain/testdata.
-func sharedOrCopy() string {
+// vectorsDir returns the directory holding the public golden vectors
+// (docs/contract.md), committed in lib/chain/testdata.
+func vectorsDir() string {
 	wd, _ := os.Getwd()
 	return wd + "/../lib/chain/testdata"
 }
