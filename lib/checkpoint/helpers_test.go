@@ -111,7 +111,7 @@ type testRecord struct {
 
 const baseTS = 1764244800000
 
-// chainOf builds a hash chain (CONTRACTS.md section 3) of n records; edit,
+// chainOf builds a hash chain (docs/contract.md section 3) of n records; edit,
 // if set, may change record i's content (1-based), as an attacker with
 // write access would before recomputing every later hash.
 func chainOf(n int, edit func(seq int64, rec string) string) []testRecord {

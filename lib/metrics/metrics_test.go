@@ -15,7 +15,7 @@ import (
 )
 
 // family describes a metric family as the tests expect it: written out
-// literally from CONTRACTS.md section 4 and the package doc, not from the
+// literally from docs/contract.md section 4 and the package doc, not from the
 // package's constants, so that renaming a constant fails a test.
 type family struct {
 	name   string

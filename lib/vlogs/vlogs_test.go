@@ -24,7 +24,7 @@ import (
 // control characters, HTML-ish characters and leading/trailing blanks.
 const tricky = " q\"b\\c\\\"d ü ß 日本 😀 \u2028 \u2029 \t\n\r\x01\x1f <a>&amp; {\"x\":[1,2]} "
 
-// recordLine is a realistic record line (CONTRACTS.md section 2) holding tricky.
+// recordLine is a realistic record line (docs/contract.md section 2) holding tricky.
 var recordLine = `{"seq":42,"ts":1764244800123,"tenantId":"acme","kind":"tool_call","record":{"kind":"tool_call","note":` +
 	mustJSON(tricky) + `,"tenantId":"acme","ts":1764244800123},"prevHash":"","recordHash":"` + strings.Repeat("ab", 32) + `"}`
 

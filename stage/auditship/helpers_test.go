@@ -25,7 +25,7 @@ type line struct {
 	text   string
 }
 
-// makeChain builds n record lines as Declaragent writes them (CONTRACTS.md
+// makeChain builds n record lines as Declaragent writes them (docs/contract.md
 // sections 2 and 3), seq 1..n from the genesis, ts from ts0 one ms apart,
 // tenants in turn. Records hold bytes a re-serialisation would change.
 func makeChain(t testing.TB, n int, ts0 int64, tenants ...string) []line {

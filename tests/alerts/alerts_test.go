@@ -1,5 +1,5 @@
 // Package alerts drives each alert condition of the product page's table
-// ("Metrics you should alert on", ../shared/seed/siem-audit-export.txt)
+// ("Metrics you should alert on", in Declaragent's audit-export documentation)
 // with the real code, and checks that the metric the alert reads moves
 // the way the rule in examples/prometheus/alerts.yml expects:
 //
