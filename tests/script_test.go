@@ -18,6 +18,7 @@ import (
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 	"github.com/auditpipe/auditpipe/stage/auditcheckpoint"
+	"github.com/auditpipe/auditpipe/stage/auditcursor"
 	"github.com/auditpipe/auditpipe/stage/auditread"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
 	"github.com/auditpipe/auditpipe/stage/auditship"
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 		"audit-batch":  func() { os.Exit(auditbatch.Main()) },
 		"audit-ship":   func() { os.Exit(auditship.Main()) },
 		"audit-ack":    func() { os.Exit(auditack.Main()) },
+		"audit-cursor": func() { os.Exit(auditcursor.Main()) },
 
 		"audit-checkpoint": func() { os.Exit(auditcheckpoint.Main()) },
 	})

@@ -1,0 +1,9 @@
+package main
+
+import (
+	"os"
+
+	"github.com/auditpipe/auditpipe/stage/auditcursor"
+)
+
+func main() { os.Exit(auditcursor.Main()) }
