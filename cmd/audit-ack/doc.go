@@ -48,6 +48,7 @@ Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
 
 	-db PATH               audit database (must exist; the cursor tables are created if absent)
 	-exporter NAME         exporter (cursor) name, e.g. splunk:prod
+	-new-cursor            allow an -exporter NAME with no cursor while others exist (else exit 2, did-you-mean)
 	-fifo PATH             FIFO to read; default stdin
 	-commit-interval D     at most one commit per D (default 500ms)
 	-busy-timeout D        wait for the database write lock (default 10s)

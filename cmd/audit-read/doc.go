@@ -33,7 +33,10 @@ pipe fills, audit-read blocks writing, and it stops polling: that is the
 back-pressure. The first SIGINT or SIGTERM ends follow mode cleanly (exit 0).
 
 --from-cursor NAME starts after that exporter's committed last_seq (from
-audit_export_cursor). Filters combine: --from-seq/--to-seq (inclusive),
+audit_export_cursor; audit-cursor lists and moves cursors). A NAME with no
+cursor while the database has others is refused (exit 2) with a did-you-mean:
+starting it would ship the whole log again. Add --new-cursor when that is
+meant (a new exporter's first run). Filters combine: --from-seq/--to-seq (inclusive),
 --since (ts >= T) and --until (ts < T) as RFC 3339 or ms since the epoch,
 --tenant and --kind (comma-separated lists). Filtered output is not a
 contiguous chain; verify it with audit-verify --mode report.

@@ -85,6 +85,7 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	-anchor SEQ:HASH           trusted anchor
 	-db PATH                   audit database for -from-cursor
 	-from-cursor NAME          anchor on that exporter's cursor
+	-new-cursor                allow a -from-cursor NAME that has no cursor while others do (else exit 2, did-you-mean)
 	-report FILE               write a JSON report (written atomically, mode 0600)
 	-max-line N                maximum line length in bytes (default 4 MiB)
 	-window N                  recent records remembered for duplicate detection (default 4096)

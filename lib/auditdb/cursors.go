@@ -158,6 +158,8 @@ func (e *UnknownCursorError) Error() string {
 	fmt.Fprintf(&b, "%q: no cursor of that name; the database has %s", e.Name, listNames(e.Have, 10))
 	if s := Suggest(e.Name, e.Have); s != "" {
 		fmt.Fprintf(&b, "; did you mean %q?", s)
+	} else {
+		b.WriteByte('.')
 	}
 	if e.Flag != "" {
 		fmt.Fprintf(&b, " A new cursor starts at the beginning of the log and ships every record again: if that is what you want, add %s", NewCursorFlag)

@@ -43,6 +43,7 @@ func Main() int { return cli.Main(prog, Run) }
 type config struct {
 	db       string
 	exporter string
+	allowNew bool // --new-cursor
 	fifo     string
 	interval time.Duration
 	busy     time.Duration
@@ -56,6 +57,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c := &config{}
 	fs.StringVar(&c.db, "db", "", "the audit database holding the cursor table")
 	fs.StringVar(&c.exporter, "exporter", "", "exporter (cursor) name; acks for any other exporter are refused")
+	fs.BoolVar(&c.allowNew, "new-cursor", false, "allow an --exporter name that has no cursor while other cursors exist (a new exporter)")
 	fs.StringVar(&c.fifo, "fifo", "", "FIFO to read acks from (created 0600 if absent); default stdin")
 	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
 	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
@@ -78,6 +80,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitcode.New(exitcode.Database, err)
 	}
 	defer w.Close()
+	if err := auditdb.CheckCursorName(ctx, w, "--exporter", c.exporter, c.allowNew); err != nil {
+		return err
+	}
 
 	in := stdin
 	if c.fifo != "" {

@@ -48,6 +48,7 @@ type config struct {
 	db          string
 	filter      auditdb.Filter
 	cursor      string
+	allowNew    bool // --new-cursor
 	follow      bool
 	poll        time.Duration
 	busyTimeout time.Duration
@@ -115,6 +116,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&tenants, "tenant", "", "only these tenant ids (comma-separated)")
 	fs.StringVar(&kinds, "kind", "", "only these kinds (comma-separated)")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: start after that exporter's committed last_seq")
+	fs.BoolVar(&c.allowNew, "new-cursor", false, "allow a --from-cursor name that does not exist while other cursors do: start at the beginning of the log")
 	fs.BoolVar(&c.follow, "follow", false, "after the existing rows, keep tailing new ones until SIGINT/SIGTERM")
 	fs.DurationVar(&c.poll, "poll", auditdb.DefaultPoll, "how often --follow checks for new rows")
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")
@@ -217,6 +219,9 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 	defer db.Close()
 	f := c.filter
 	if c.cursor != "" {
+		if err := auditdb.CheckCursorName(ctx, db, "--from-cursor", c.cursor, c.allowNew); err != nil {
+			return err
+		}
 		cur, err := db.Cursor(ctx, c.cursor)
 		if err != nil {
 			return exitcode.New(exitcode.Database, err)

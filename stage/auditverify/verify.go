@@ -47,6 +47,7 @@ type config struct {
 	anchor  string
 	db      string
 	cursor  string
+	newCur  bool // --new-cursor
 	report  string
 	maxLine int
 	window  int
@@ -65,6 +66,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.anchor, "anchor", "", "trusted anchor SEQ:HASH: the first record must be SEQ+1 and link to HASH")
 	fs.StringVar(&c.db, "db", "", "audit database, to read the anchor of --from-cursor")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: anchor on that exporter's cursor (the last shipped seq and hash) in --db")
+	fs.BoolVar(&c.newCur, "new-cursor", false, "allow a --from-cursor name that does not exist while other cursors do (the stream must then start at genesis)")
 	fs.StringVar(&c.report, "report", "", "write a JSON report of the run to this file")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	fs.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
@@ -156,6 +158,9 @@ func (c *config) resolveAnchor(ctx context.Context, stderr io.Writer) (*chain.An
 		return nil, exitcode.New(exitcode.Database, err)
 	}
 	defer db.Close()
+	if err := auditdb.CheckCursorName(ctx, db, "--from-cursor", c.cursor, c.newCur); err != nil {
+		return nil, err
+	}
 	cur, err := db.Cursor(ctx, c.cursor)
 	if err != nil {
 		return nil, exitcode.New(exitcode.Database, err)
