@@ -234,7 +234,7 @@ func TestDeleteCursor(t *testing.T) {
 	}
 	for _, table := range []string{"audit_export_cursor", "auditpipe_cursor_hash"} {
 		var n int
-		if err := rawDB(t, path, "").QueryRow(`SELECT count(*) FROM `+table+` WHERE exporter_name = 'splunk:prod'`).Scan(&n); err != nil || n != 0 {
+		if err := rawDB(t, path, "").QueryRow(`SELECT count(*) FROM ` + table + ` WHERE exporter_name = 'splunk:prod'`).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s still has %d rows for splunk:prod (%v)", table, n, err)
 		}
 	}
