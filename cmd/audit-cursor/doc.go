@@ -1,11 +1,12 @@
 /*
-audit-cursor lists, shows, moves back and deletes the exporters' cursors in
-an audit database.
+audit-cursor lists, shows, creates, moves back and deletes the exporters'
+cursors in an audit database.
 
 Synopsis:
 
 	audit-cursor list   --db PATH [--json]
 	audit-cursor show   --db PATH [--json] NAME
+	audit-cursor create --db PATH [--json] NAME
 	audit-cursor move   --db PATH --to-seq N [--hash HEX] [--skip-records] [--json] NAME
 	audit-cursor delete --db PATH [--json] NAME
 
@@ -34,6 +35,14 @@ nothing was shipped, or when the cursor was moved by another tool (Declaragent
 itself), which does not write auditpipe_cursor_hash.
 
 show prints one cursor.
+
+create creates the cursor NAME at seq 0, nothing shipped yet: the first run
+of its pipeline ships the whole log. audit-read and audit-verify
+(--from-cursor) and audit-ack (--exporter) refuse a name that has no cursor
+while the database has others, since that is most often a typo that would
+re-ship everything; creating the cursor first is how a new exporter is
+added on purpose (the other way is --new-cursor on the first run of each of
+the three). An existing NAME is refused (exit 2).
 
 move sets the cursor NAME to --to-seq N: the next run of its pipeline ships
 N+1 onwards again (use it after a SIEM lost data, or to re-ship into a new
@@ -71,6 +80,7 @@ Every change is logged on stderr, one line, whatever the output format:
 
 	audit-cursor: audit.db: moved splunk:prod back from seq 25 to seq 10: its next run ships seq 11..25 (15 records) again
 	audit-cursor: audit.db: moved splunk:prod FORWARD from seq 10 to seq 30 (--skip-records): records seq 11..30 (20 records) are never shipped to splunk:prod
+	audit-cursor: audit.db: created cursor elastic:prod at seq 0: its first run ships seq 1..60 (60 records)
 	audit-cursor: audit.db: deleted cursor splunk:prod (it was at seq 30); ...
 
 A NAME that does not exist is refused (exit 2) with the names there are and
@@ -82,6 +92,7 @@ Text for people by default. With --json, one JSON object on stdout:
 
 	list:   {"db":"audit.db","head":60,"cursors":[CURSOR,...]}
 	show:   CURSOR with "head"
+	create: {"exporter":NAME,"created":CURSOR}
 	move:   {"exporter":NAME,"from":CURSOR,"to":CURSOR,"skippedRecords":N}
 	delete: {"exporter":NAME,"deleted":CURSOR}
 
@@ -105,7 +116,7 @@ Each flag can also be set as AUDIT_CURSOR_<FLAG>, or in a file named by -config.
 
 	0    done
 	1    runtime failure (writing stdout)
-	2    usage: unknown command or cursor (with a did-you-mean), a move forward without -skip-records, a seq past the head or not in the log
+	2    usage: unknown command or cursor (with a did-you-mean), create of an existing cursor, a move forward without -skip-records, a seq past the head or not in the log
 	3    move: the row at -to-seq is not -hash, or does not match its own hash; nothing moved
 	5    database missing, not an audit database, or locked too long
 

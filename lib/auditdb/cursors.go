@@ -162,7 +162,7 @@ func (e *UnknownCursorError) Error() string {
 		b.WriteByte('.')
 	}
 	if e.Flag != "" {
-		fmt.Fprintf(&b, " A new cursor starts at the beginning of the log and ships every record again: if that is what you want, add %s", NewCursorFlag)
+		fmt.Fprintf(&b, " A new cursor starts at the beginning of the log and ships every record again: if that is what you want, add %s (or create it first: audit-cursor create)", NewCursorFlag)
 	}
 	return b.String()
 }
@@ -340,6 +340,43 @@ func (w *Writer) MoveCursor(ctx context.Context, exporter string, seq int64, opt
 		return CursorMove{}, classify(ctx, w.path, "move cursor", w.busy, err)
 	}
 	return mv, nil
+}
+
+// CreateCursor creates exporter's cursor at seq 0, the beginning of the log
+// (nothing shipped yet), so that audit-read, audit-verify and audit-ack
+// accept the name without NewCursorFlag. A cursor that exists already is a
+// usage error (exit code 2): use MoveCursor to change it.
+func (w *Writer) CreateCursor(ctx context.Context, exporter string, now time.Time) (Cursor, error) {
+	if exporter == "" {
+		return Cursor{}, exitcode.Errorf(exitcode.Usage, "create cursor: empty exporter name")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ms := now.UnixMilli()
+	var refusal error
+	err := w.inTx(ctx, func(tx *sql.Tx) error {
+		all, err := listCursors(ctx, tx, w.path, w.busy)
+		if err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(all, func(c Cursor) bool { return c.Exporter == exporter }); i >= 0 {
+			refusal = exitcode.Errorf(exitcode.Usage, "create cursor %s: it exists already, at seq %d (audit-cursor move changes it)", exporter, all[i].LastSeq)
+			return errRollback
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_export_cursor(exporter_name, last_seq, updated_at) VALUES(?, 0, ?)`, exporter, ms); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO auditpipe_cursor_hash(exporter_name, last_seq, last_hash, updated_at) VALUES(?, 0, '', ?)
+			ON CONFLICT(exporter_name) DO UPDATE SET last_seq = 0, last_hash = '', updated_at = excluded.updated_at`, exporter, ms)
+		return err
+	})
+	if refusal != nil {
+		return Cursor{}, refusal
+	}
+	if err != nil {
+		return Cursor{}, classify(ctx, w.path, "create cursor", w.busy, err)
+	}
+	return Cursor{Exporter: exporter, UpdatedAt: time.UnixMilli(ms), Found: true}, nil
 }
 
 // DeleteCursor removes exporter's cursor from both cursor tables and

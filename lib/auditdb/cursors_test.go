@@ -248,3 +248,41 @@ func TestDeleteCursor(t *testing.T) {
 		t.Errorf("second delete: %v", err)
 	}
 }
+
+func TestCreateCursor(t *testing.T) {
+	ctx := context.Background()
+	path, _ := cursorDB(t)
+	w := openWriter(t, path, WriterOptions{})
+	now := time.UnixMilli(1764245000000)
+	if err := CheckCursorName(ctx, w, "--exporter", "datadog:eu", false); exitcode.Of(err) != exitcode.Usage {
+		t.Fatalf("before create: %v", err)
+	}
+	c, err := w.CreateCursor(ctx, "datadog:eu", now)
+	if err != nil || c.LastSeq != 0 || !c.Found {
+		t.Fatalf("CreateCursor = %+v, %v", c, err)
+	}
+	if err := CheckCursorName(ctx, w, "--exporter", "datadog:eu", false); err != nil {
+		t.Errorf("after create: %v", err)
+	}
+	got, err := w.Cursor(ctx, "datadog:eu")
+	if err != nil || !got.Found || got.LastSeq != 0 || got.LastHash != "" || !got.UpdatedAt.Equal(now) {
+		t.Errorf("Cursor after create = %+v, %v", got, err)
+	}
+	// audit-ack's first commit moves it as it would a cursor it created.
+	h := mustHashW(t, path, 3)
+	if seq, err := w.CommitCursor(ctx, "datadog:eu", 3, h, now); err != nil || seq != 3 {
+		t.Errorf("CommitCursor after create = %d, %v", seq, err)
+	}
+	if _, err := w.CreateCursor(ctx, "splunk:prod", now); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "exists already, at seq 15") {
+		t.Errorf("create of an existing cursor: %v", err)
+	}
+}
+
+func mustHashW(t *testing.T, path string, seq int64) string {
+	t.Helper()
+	h, ok, err := openReader(t, path, ReaderOptions{}).RecordHashAt(context.Background(), seq)
+	if err != nil || !ok {
+		t.Fatalf("RecordHashAt(%d): %v %v", seq, ok, err)
+	}
+	return h
+}

@@ -30,6 +30,7 @@ exporter (audit_export_cursor.last_seq, and the hash of that record).
 Commands:
   list     every cursor: name, last seq, its hash, when it last moved, lag to the head
   show     one cursor (NAME)
+  create   create a cursor at seq 0, for a new exporter: its first run ships the whole log
   move     move a cursor back to --to-seq (records after it are shipped again)
   delete   delete a cursor (its exporter starts again at the beginning of the log)
 
@@ -42,6 +43,7 @@ a command's flags.
 Examples:
   audit-cursor list --db /var/lib/declaragent/audit.db
   audit-cursor show --db audit.db splunk:prod --json
+  audit-cursor create --db audit.db elastic:prod
   audit-cursor move --db audit.db splunk:prod --to-seq 41999 --hash 3ec9b08c...   # ship 42000.. again
   audit-cursor delete --db audit.db splunk:old
 
@@ -67,17 +69,17 @@ type config struct {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, "%s\n%s", usage, exitcode.Table)
-		return cli.Usagef("no command given (list, show, move or delete)")
+		return cli.Usagef("no command given (list, show, create, move or delete)")
 	}
 	cmd := args[0]
 	switch cmd {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintf(stderr, "%s\n%s", usage, exitcode.Table)
 		return flag.ErrHelp
-	case "list", "show", "move", "delete":
+	case "list", "show", "create", "move", "delete":
 	default:
-		const want = "list, show, move or delete"
-		if s := auditdb.Suggest(cmd, []string{"list", "show", "move", "delete"}); s != "" && len(cmd) > 1 {
+		const want = "list, show, create, move or delete"
+		if s := auditdb.Suggest(cmd, []string{"list", "show", "create", "move", "delete"}); s != "" && len(cmd) > 1 {
 			return cli.Usagef("unknown command %q: did you mean %q? (want %s; -h for help)", cmd, s, want)
 		}
 		return cli.Usagef("unknown command %q (want %s; -h for help)", cmd, want)
@@ -91,6 +93,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.list(ctx, stdout)
 	case "show":
 		return c.show(ctx, stdout)
+	case "create":
+		return c.create(ctx, stdout, stderr)
 	case "move":
 		return c.move(ctx, stdout, stderr)
 	default:
@@ -101,6 +105,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 var synopses = map[string]string{
 	"list":   "usage: audit-cursor list --db PATH [--json]\n\nEvery cursor of the database: name, last seq shipped, that record's hash, when it last moved, and its lag to the head of the log.",
 	"show":   "usage: audit-cursor show --db PATH [--json] NAME\n\nOne cursor, as list prints it.",
+	"create": "usage: audit-cursor create --db PATH [--json] NAME\n\nCreate the cursor NAME at seq 0 (nothing shipped yet), for a new exporter on a database\nthat has cursors: audit-read, audit-verify and audit-ack then take the name without --new-cursor,\nand its first run ships the whole log.",
 	"move":   "usage: audit-cursor move --db PATH --to-seq N [--hash HEX] [--skip-records] [--json] NAME\n\nMove the cursor NAME back to seq N: the next run of its pipeline ships N+1 onwards again.\nThe shipped hash becomes the record_hash of the row at N (checked against --hash if given,\nand against the row's own content). Forward moves skip records and need --skip-records.\nStop the exporter's audit-ack first: it would move the cursor forward again.",
 	"delete": "usage: audit-cursor delete --db PATH [--json] NAME\n\nDelete the cursor NAME (both cursor tables). Its exporter would start again at the beginning\nof the log, and audit-read --from-cursor NAME then needs --new-cursor while other cursors exist.",
 }
@@ -346,6 +351,30 @@ func span(a, b int64) string {
 		return "seq " + strconv.FormatInt(a, 10)
 	}
 	return fmt.Sprintf("seq %d..%d (%d records)", a, b, b-a+1)
+}
+
+func (c *config) create(ctx context.Context, stdout, stderr io.Writer) error {
+	w, err := c.writer(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	cur, err := w.CreateCursor(ctx, c.name, time.Now())
+	if err != nil {
+		return err
+	}
+	head, err := w.HeadSeq(ctx)
+	if err != nil {
+		return exitcode.New(exitcode.Database, err)
+	}
+	fmt.Fprintf(stderr, "%s: %s: created cursor %s at seq 0: its first run ships %s\n", prog, c.db, c.name, reship(0, head))
+	if c.json {
+		return writeJSON(stdout, struct {
+			Exporter string     `json:"exporter"`
+			Created  cursorJSON `json:"created"`
+		}{c.name, toJSON(cur, head)})
+	}
+	return nil
 }
 
 func (c *config) delete(ctx context.Context, stdout, stderr io.Writer) error {

@@ -126,10 +126,20 @@ func TestRunListMoveDelete(t *testing.T) {
 		t.Errorf("show after skip: %q", out)
 	}
 
+	_, stderr, code = run("create", "--db", db, "elastic:prod")
+	if code != 0 || !strings.Contains(stderr, "created cursor elastic:prod at seq 0: its first run ships seq 1..30 (30 records)") {
+		t.Errorf("create: exit %d, %q", code, stderr)
+	}
+	_, stderr, code = run("create", "--db", db, "elastic:prod")
+	if code != exitcode.Usage || !strings.Contains(stderr, "exists already") {
+		t.Errorf("create again: exit %d, %q", code, stderr)
+	}
+
 	_, stderr, code = run("delete", "--db", db, "splunk:prod")
 	if code != 0 || !strings.Contains(stderr, "deleted cursor splunk:prod (it was at seq 7)") {
 		t.Errorf("delete: exit %d, %q", code, stderr)
 	}
+	run("delete", "--db", db, "elastic:prod")
 	out, _, _ = run("list", "--db", db)
 	if !strings.Contains(out, "no cursors (head of the log: seq 30)") {
 		t.Errorf("list after delete: %q", out)
