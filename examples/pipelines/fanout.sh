@@ -68,6 +68,10 @@ exporter() {
   shift 2
   local fifo="$RUN/${name//:/-}.acks.fifo"
   [ -p "$fifo" ] || mkfifo -m 600 "$fifo"
+  # The names are fixed in this script, so a missing cursor is a new
+  # exporter, not a typo: create it (at seq 0) on the first start, or the
+  # stages would refuse a name that has no cursor while the other has one.
+  audit-cursor show --db "$DB" "$name" >/dev/null 2>&1 || audit-cursor create --db "$DB" "$name"
   # The acker owns this exporter's cursor; it commits what the shipper acks.
   audit-ack --fifo "$fifo" --db "$DB" --exporter "$name" &
   ackers+=($!)
