@@ -83,11 +83,12 @@ stage_rss() { # each stage's peak RSS and CPU seconds, from GNU time wrapped aro
 pipeline() { # pipeline NAME EXPORTER BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each exporter its own cursor
   local name=$1 exp=$2 batch=$3; shift 3
   local stages="read verify batch ship ack"
-  local cmd="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --quiet \
-   | $(stage_rss verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --quiet"
+  # Each run is a new exporter on a database that has the others' cursors: --new-cursor.
+  local cmd="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --new-cursor --quiet \
+   | $(stage_rss verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --new-cursor --quiet"
   if [ "$batch" = yes ]; then cmd="$cmd | $(stage_rss batch)$bin/audit-batch --siem splunk --quiet"; else stages="read verify ship ack"; fi
   cmd="$cmd | $(stage_rss ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet $* \
-   | $(stage_rss ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --quiet"
+   | $(stage_rss ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --new-cursor --quiet"
   t "$cmd"; p_secs=$secs
   row "$name" "$secs" 0
   printf '  peak RSS per stage (MiB):'
