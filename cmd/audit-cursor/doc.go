@@ -103,7 +103,8 @@ where CURSOR is
 
 # Flags
 
-Each flag can also be set as AUDIT_CURSOR_<FLAG>, or in a file named by -config.
+Each flag can also be set as AUDIT_CURSOR_<FLAG>, or in a file named by -config,
+except -skip-records: skipping records is decided on the command line only.
 
 	-db PATH           the audit database (required; list and show open it read-only)
 	-json              machine-readable output on stdout

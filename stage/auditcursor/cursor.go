@@ -130,6 +130,11 @@ func parse(cmd string, args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	names = append(names, fs.Args()...)
+	if c.skip && !onCommandLine(flagArgs, "skip-records") {
+		// Skipping records is a decision for one command, never a setting
+		// left behind in an environment or a file.
+		return nil, cli.Usagef("move: --skip-records must be given on the command line, not through AUDIT_CURSOR_SKIP_RECORDS or -config")
+	}
 	switch {
 	case c.db == "":
 		return nil, cli.Usagef("%s: --db is required (the audit database)", cmd)
@@ -146,6 +151,18 @@ func parse(cmd string, args []string, stderr io.Writer) (*config, error) {
 		c.name = names[0]
 	}
 	return c, nil
+}
+
+// onCommandLine reports whether the flag name is among args (-name,
+// --name, -name=..., --name=...).
+func onCommandLine(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // splitArgs separates the positional arguments from the flags, so that

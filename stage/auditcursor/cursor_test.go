@@ -146,6 +146,19 @@ func TestRunListMoveDelete(t *testing.T) {
 	}
 }
 
+func TestSkipRecordsOnlyOnTheCommandLine(t *testing.T) {
+	db := testDB(t)
+	t.Setenv("AUDIT_CURSOR_SKIP_RECORDS", "true")
+	_, stderr, code := run("move", "--db", db, "--to-seq", "25", "splunk:prod")
+	if code != exitcode.Usage || !strings.Contains(stderr, "--skip-records must be given on the command line") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	_, stderr, code = run("move", "--db", db, "--to-seq", "25", "--skip-records=true", "splunk:prod")
+	if code != 0 || !strings.Contains(stderr, "FORWARD") {
+		t.Errorf("on the command line: exit %d, %q", code, stderr)
+	}
+}
+
 func TestSplitArgs(t *testing.T) {
 	c, err := parse("move", []string{"splunk:prod", "--db", "x.db", "--skip-records", "--to-seq", "4", "--json"}, &bytes.Buffer{})
 	if err != nil || c.name != "splunk:prod" || c.db != "x.db" || !c.skip || c.toSeq != 4 || !c.json {
