@@ -20,6 +20,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -44,6 +45,7 @@ type config struct {
 	db       string
 	exporter string
 	fifo     string
+	lockDir  string
 	interval time.Duration
 	busy     time.Duration
 	quiet    bool
@@ -57,6 +59,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.db, "db", "", "the audit database holding the cursor table")
 	fs.StringVar(&c.exporter, "exporter", "", "exporter (cursor) name; acks for any other exporter are refused")
 	fs.StringVar(&c.fifo, "fifo", "", "FIFO to read acks from (created 0600 if absent); default stdin")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "directory of the exporter's lock file (default: the database's directory)")
 	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
 	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
@@ -73,6 +76,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case c.interval < 0:
 		return cli.Usagef("--commit-interval must not be negative")
 	}
+	// One pipeline per exporter: a second audit-ack on it stops here.
+	lock, err := exportlock.Acquire(c.db, c.lockDir, c.exporter, exportlock.Ack, prog)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	w, err := auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
 	if err != nil {
 		return exitcode.New(exitcode.Database, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -48,6 +49,7 @@ type config struct {
 	db          string
 	filter      auditdb.Filter
 	cursor      string
+	lockDir     string
 	follow      bool
 	poll        time.Duration
 	busyTimeout time.Duration
@@ -70,6 +72,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	if c.db != "" && c.cursor != "" { // one pipeline per exporter (lib/exportlock)
+		lock, err := exportlock.Acquire(c.db, c.lockDir, c.cursor, exportlock.Read, prog)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
 	}
 	if c.ms, err = c.metrics.Start(ctx, prog, c.metrics.Labels(c.cursor, ""), stderr); err != nil {
 		return err
@@ -115,6 +124,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&tenants, "tenant", "", "only these tenant ids (comma-separated)")
 	fs.StringVar(&kinds, "kind", "", "only these kinds (comma-separated)")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: start after that exporter's committed last_seq")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: the database's directory)")
 	fs.BoolVar(&c.follow, "follow", false, "after the existing rows, keep tailing new ones until SIGINT/SIGTERM")
 	fs.DurationVar(&c.poll, "poll", auditdb.DefaultPoll, "how often --follow checks for new rows")
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")

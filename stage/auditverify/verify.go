@@ -22,6 +22,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -47,6 +48,7 @@ type config struct {
 	anchor  string
 	db      string
 	cursor  string
+	lockDir string
 	report  string
 	maxLine int
 	window  int
@@ -65,6 +67,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.anchor, "anchor", "", "trusted anchor SEQ:HASH: the first record must be SEQ+1 and link to HASH")
 	fs.StringVar(&c.db, "db", "", "audit database, to read the anchor of --from-cursor")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: anchor on that exporter's cursor (the last shipped seq and hash) in --db")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: the database's directory)")
 	fs.StringVar(&c.report, "report", "", "write a JSON report of the run to this file")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	fs.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
@@ -77,6 +80,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c.files = fs.Args()
 	if c.mode != "fail-closed" && c.mode != "report" {
 		return cli.Usagef("--mode must be fail-closed or report, not %q", c.mode)
+	}
+	if c.db != "" && c.cursor != "" { // one pipeline per exporter (lib/exportlock)
+		lock, err := exportlock.Acquire(c.db, c.lockDir, c.cursor, exportlock.Verify, prog)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
 	}
 	anchor, err := c.resolveAnchor(ctx, stderr)
 	if err != nil {
