@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,6 +51,9 @@ type config struct {
 	busy     time.Duration
 	quiet    bool
 	metrics  stagemetrics.Flags
+	// The rows this exporter's audit-read selects (its --from-seq,
+	// --tenant, --kind): the only rows its acks may skip are outside it.
+	sel auditdb.Selection
 }
 
 // Run is audit-ack with its I/O passed in.
@@ -63,12 +67,19 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
 	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	var tenants, kinds string
+	fs.Int64Var(&c.sel.FromSeq, "from-seq", 0, "the pipeline started at this seq on purpose (audit-read --from-seq): acks may skip the rows before it")
+	fs.StringVar(&tenants, "tenant", "", "the pipeline ships only these tenants (audit-read --tenant): acks may skip other tenants' rows")
+	fs.StringVar(&kinds, "kind", "", "the pipeline ships only these kinds (audit-read --kind): acks may skip rows of other kinds")
 	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_ACK"); err != nil {
 		return err
 	}
+	c.sel.Tenants, c.sel.Kinds = splitList(tenants), splitList(kinds)
 	switch {
+	case c.sel.FromSeq < 0:
+		return cli.Usagef("--from-seq must not be negative")
 	case c.db == "":
 		return cli.Usagef("--db is required")
 	case c.exporter == "":
@@ -145,6 +156,8 @@ type acker struct {
 	have        bool // an ack not yet committed
 	lastSeq     int64
 	lastHash    string
+	pending     []auditdb.AckSpan // the acks not yet committed, contiguous clean runs merged
+	tailClean   bool              // every pending ack is clean and follows on from the cursor
 	committed   int64
 	lastCommit  time.Time
 	acks        int64
@@ -237,7 +250,7 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 			if !a.have {
 				continue
 			}
-			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 {
+			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 || len(a.pending) >= maxPending {
 				if err := a.commit(ctx); err != nil {
 					return err
 				}
@@ -278,29 +291,58 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 	if len(ack.Quarantined) > 0 {
 		fmt.Fprintf(a.stderr, "%s: %s: seqs %v were quarantined, not delivered; the cursor moves past them\n", prog, a.c.exporter, ack.Quarantined)
 	}
-	if ack.LastSeq > a.lastSeq || !a.have {
-		if ack.LastSeq <= a.committed {
-			return nil // a replay of what is already committed
-		}
-		a.lastSeq, a.lastHash, a.have = ack.LastSeq, ack.LastHash, true
+	if ack.LastSeq <= a.committed || a.have && ack.LastSeq <= a.lastSeq {
+		return nil // a replay of what is already committed or taken
 	}
+	// Whether the ack skips rows the exporter ships is checked when it is
+	// committed, in the commit's transaction (auditdb.CommitAcks).
+	sp := auditdb.AckSpan{FirstSeq: ack.FirstSeq, LastSeq: ack.LastSeq, LastHash: ack.LastHash, Count: int64(ack.Count)}
+	// A clean ack that follows on from the cursor through clean acks is
+	// merged into one span (no query at commit); any other is kept as it
+	// came, so that a refusal names it.
+	known := a.committed
+	if n := len(a.pending); n > 0 {
+		known = a.pending[n-1].LastSeq
+	}
+	follows := sp.Clean() && sp.FirstSeq <= known+1
+	if n := len(a.pending); n > 0 && follows && a.tailClean {
+		prev := &a.pending[n-1]
+		prev.LastSeq, prev.LastHash = sp.LastSeq, sp.LastHash
+		prev.Count = prev.LastSeq - prev.FirstSeq + 1
+	} else {
+		a.pending = append(a.pending, sp)
+		a.tailClean = follows && (n == 0 || a.tailClean)
+	}
+	a.lastSeq, a.lastHash, a.have = ack.LastSeq, ack.LastHash, true
 	return nil
 }
+
+// maxPending bounds the acks held between commits: past it, commit now.
+const maxPending = 1024
 
 func (a *acker) commit(ctx context.Context) error {
 	if !a.have {
 		return nil
 	}
-	got, err := a.w.CommitCursor(ctx, a.c.exporter, a.lastSeq, a.lastHash, time.Now())
+	got, err := a.w.CommitAcks(ctx, a.c.exporter, a.pending, a.c.sel, time.Now())
+	if ge := (*auditdb.AckGapError)(nil); errors.As(err, &ge) {
+		// The acks before the gap are committed; the rest are dropped.
+		a.committed = got
+		a.cursor.Set(float64(got))
+		a.have, a.pending = false, a.pending[:0]
+		a.commits++
+		return err // says it all, with exit code 3 (or 2)
+	}
 	if mm := (*auditdb.AckMismatchError)(nil); errors.As(err, &mm) {
-		return err // says it all, with exit code 3
+		a.have, a.pending = false, a.pending[:0] // nothing of them is committed, at exit either
+		return err                               // says it all, with exit code 3
 	}
 	if err != nil {
 		return exitcode.New(exitcode.Database, fmt.Errorf("commit cursor %s at seq %d: %w", a.c.exporter, a.lastSeq, err))
 	}
 	a.committed = got
 	a.cursor.Set(float64(got))
-	a.have = false
+	a.have, a.pending = false, a.pending[:0]
 	a.lastCommit = time.Now()
 	a.commits++
 	return nil
@@ -345,4 +387,14 @@ func trimEOL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
