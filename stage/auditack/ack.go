@@ -22,7 +22,6 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
-	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
@@ -99,22 +98,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer w.Close()
 
-	in := stdin
+	in := newInput(stderr)
+	defer in.close()
+	stopInput := context.AfterFunc(ctx, in.stop) // unblock the reads when asked to stop
+	defer stopInput()
 	if c.fifo != "" {
-		if err := ship.EnsureFIFO(c.fifo); err != nil {
+		if err := in.openFIFO(ctx, c.fifo); err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--fifo: %w", err))
 		}
-		// Opened read-write, the FIFO never reports EOF when a shipper
-		// exits: the next shipper simply carries on writing to it.
-		f, err := os.OpenFile(c.fifo, os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("open FIFO: %w", err)
-		}
-		defer f.Close()
-		// Unblock the read when asked to stop.
-		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
-		defer stop()
-		in = f
+	} else {
+		in.readStdin(ctx, stdin)
 	}
 	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.exporter, ""), stderr)
 	if err != nil {
@@ -137,10 +130,22 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	start := time.Now()
 	err = a.loop(ctx, in)
-	// The final commit runs even when ctx is cancelled (SIGTERM).
-	if cerr := a.commit(context.WithoutCancel(ctx)); err == nil {
-		err = cerr
+	// The final commit runs even when ctx is cancelled (SIGTERM), but then
+	// it waits for the database lock at most finalCommitWait: a stop is
+	// prompt, and an ack left uncommitted is only shipped again.
+	fctx, cancel := context.WithoutCancel(ctx), func() {}
+	if ctx.Err() != nil {
+		fctx, cancel = context.WithTimeout(fctx, finalCommitWait)
 	}
+	if cerr := a.commit(fctx); err == nil {
+		if cerr != nil && ctx.Err() != nil && errors.Is(cerr, context.DeadlineExceeded) {
+			fmt.Fprintf(stderr, "%s: %s: stopping: the final commit (seq %d) waited %v for the database lock and was given up; the cursor stays at seq %d and those records will be shipped again\n",
+				prog, c.exporter, a.lastSeq, finalCommitWait, a.committed)
+		} else {
+			err = cerr
+		}
+	}
+	cancel()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s: %d acks (%d records, %d quarantined), %d commits, cursor at seq %d, in %.1fs\n",
 			prog, c.exporter, a.acks, a.records, a.quarantined, a.commits, a.committed, time.Since(start).Seconds())
@@ -190,34 +195,10 @@ func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop fu
 	return func() { stopPoll(); db.Close() }, nil
 }
 
-func (a *acker) loop(ctx context.Context, in io.Reader) error {
-	lines := make(chan ackLine)
-	readErr := make(chan error, 1)
-	go func() {
-		br := bufio.NewReaderSize(in, 64<<10)
-		for num := int64(1); ; num++ {
-			line, err := readLine(br, MaxAckLine)
-			if errors.Is(err, errLineTooLong) {
-				fmt.Fprintf(a.stderr, "%s: line %d: skipping an ack line longer than %d bytes\n", prog, num, MaxAckLine)
-				continue
-			}
-			if len(line) > 0 && err == nil {
-				select {
-				case lines <- ackLine{num, line}:
-				case <-ctx.Done():
-					readErr <- nil
-					return
-				}
-			}
-			if err != nil {
-				if len(line) > 0 && err == io.EOF {
-					fmt.Fprintf(a.stderr, "%s: line %d: ignoring a partial ack line at end of input (%d bytes)\n", prog, num, len(line))
-				}
-				readErr <- err
-				return
-			}
-		}
-	}()
+// finalCommitWait bounds the final commit after SIGINT/SIGTERM.
+const finalCommitWait = time.Second
+
+func (a *acker) loop(ctx context.Context, in *input) error {
 	var p fastjson.Parser
 	var timer *time.Timer
 	var timerC <-chan time.Time
@@ -226,11 +207,20 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 			timer.Stop()
 		}
 	}()
+	// commit is a.commit, where a commit cut short by a stop is no error:
+	// the final commit in Run tries again.
+	commit := func() error {
+		err := a.commit(ctx)
+		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return nil
+		}
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-readErr:
+		case err := <-in.errs:
 			if err == nil || err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
 				return nil
 			}
@@ -240,10 +230,10 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 			return fmt.Errorf("read acks: %w", err)
 		case <-timerC:
 			timerC = nil
-			if err := a.commit(ctx); err != nil {
+			if err := commit(); err != nil {
 				return err
 			}
-		case line := <-lines:
+		case line := <-in.lines:
 			if err := a.take(&p, line.num, line.b); err != nil {
 				return err
 			}
@@ -251,7 +241,7 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 				continue
 			}
 			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 || len(a.pending) >= maxPending {
-				if err := a.commit(ctx); err != nil {
+				if err := commit(); err != nil {
 					return err
 				}
 			} else if timerC == nil {
