@@ -41,6 +41,9 @@ type ReaderOptions struct {
 	// (a failing disk, a network file system) then kills the process with
 	// SIGBUS instead of returning an error. Off by default.
 	MmapSize int64
+	// Log, if not nil, is told what Follow does about a replaced database
+	// (one line, no prefix). nil: nothing is said.
+	Log func(msg string)
 }
 
 // DB is a read-only handle on an audit database. Its methods may be called
@@ -52,6 +55,8 @@ type DB struct {
 	mmapSize   int64
 	chunkRows  int
 	chunkBytes int
+
+	log func(string)
 
 	mu     sync.Mutex
 	idle   *capiConn // a scanner connection kept for the next scanner; nil if none
@@ -93,7 +98,7 @@ func OpenReader(ctx context.Context, path string, opt ReaderOptions) (*DB, error
 	}
 	sdb.SetMaxIdleConns(2)
 	db := &DB{path: path, db: sdb, busy: opt.BusyTimeout, mmapSize: opt.MmapSize,
-		chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes}
+		chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes, log: opt.Log}
 	if err := checkAuditDB(ctx, sdb, path, "open", opt.BusyTimeout); err != nil {
 		sdb.Close()
 		return nil, err
@@ -357,7 +362,7 @@ func (db *DB) FollowIdle(ctx context.Context, f Filter, poll time.Duration, fn f
 	if err != nil {
 		return stopped(ctx, err)
 	}
-	defer s.close()
+	defer func() { s.close() }()
 	end := int64(math.MaxInt64)
 	if f.ToSeq > 0 {
 		end = f.ToSeq
@@ -394,6 +399,20 @@ func (db *DB) FollowIdle(ctx context.Context, f Filter, poll time.Duration, fn f
 			case <-ctx.Done():
 				return nil
 			case <-timer.C:
+			}
+			// The file at the path may be another one now (the database
+			// removed and recreated, or a copy renamed over it).
+			ns, err := db.checkReplaced(ctx, s, f)
+			if err != nil {
+				return stopped(ctx, err)
+			}
+			if ns != nil {
+				s.close()
+				s = ns
+				if version, err = s.dataVersion(ctx); err != nil {
+					return stopped(ctx, err)
+				}
+				break
 			}
 			v, err := s.dataVersion(ctx)
 			if err != nil {
@@ -439,6 +458,14 @@ type scanner struct {
 	// array, but leaves the old one as it was).
 	strs  []byte
 	names map[string]string // tenant and kind values seen, up to maxNames
+
+	// Follow's watch on the file at the path (replaced.go).
+	id      fileID    // the file this scanner's connection reads
+	noWAL   bool      // it reads the file without its -wal (immutable=1)
+	stale   bool      // close the connection rather than keep it for the next scanner
+	missing bool      // the path names no file (logged once)
+	unready bool      // the new file at the path cannot be read yet (logged once)
+	watched time.Time // the last attempt to read the file the normal way again
 }
 
 // maxNames caps the tenant and kind values a scanner keeps one string of,
@@ -449,7 +476,26 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	s := &scanner{db: db, op: op, pos: math.MinInt64, names: map[string]string{}}
+	id, _ := statID(db.path)
+	c, err := db.getConn()
+	if err != nil {
+		return nil, classify(ctx, db.path, op, db.busy, err)
+	}
+	s, err := db.newScannerOn(ctx, f, op, c)
+	if err != nil {
+		return nil, err
+	}
+	s.id = id
+	return s, nil
+}
+
+// newScannerOn makes a scanner on the connection c (closed if it fails).
+func (db *DB) newScannerOn(ctx context.Context, f Filter, op string, c *capiConn) (*scanner, error) {
+	if err := f.validate(); err != nil {
+		c.close()
+		return nil, err
+	}
+	s := &scanner{db: db, op: op, pos: math.MinInt64, names: map[string]string{}, c: c}
 	if f.FromSeq > 0 {
 		s.pos = f.FromSeq - 1
 	}
@@ -491,9 +537,6 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 		return nil, classify(ctx, db.path, op, db.busy, err)
 	}
 	var err error
-	if s.c, err = db.getConn(); err != nil {
-		return fail(err)
-	}
 	s.c.ctx = ctx // the first statement reads the schema, and may wait for a lock
 	if s.rowsSt, err = s.c.prepare(q.String()); err != nil {
 		return fail(err)
@@ -533,8 +576,18 @@ func (s *scanner) close() {
 	for _, st := range []uintptr{s.rowsSt, s.boundSt, s.verSt, s.headSt} {
 		s.c.finalize(st)
 	}
-	s.db.putConn(s.c)
+	if s.stale {
+		s.c.close()
+	} else {
+		s.db.putConn(s.c)
+	}
 	s.c = nil
+}
+
+// discard closes s and its connection.
+func (s *scanner) discard() {
+	s.stale = true
+	s.close()
 }
 
 func (s *scanner) fail(ctx context.Context, err error) error {

@@ -220,7 +220,8 @@ func (s *stats) summary(d time.Duration) string {
 }
 
 func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stderr io.Writer) error {
-	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{BusyTimeout: c.busyTimeout})
+	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{BusyTimeout: c.busyTimeout,
+		Log: func(msg string) { fmt.Fprintf(stderr, "%s: %s\n", prog, msg) }})
 	if err != nil {
 		return exitcode.New(exitcode.Database, err)
 	}
@@ -307,6 +308,9 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if re := (*auditdb.ReplacedError)(nil); errors.As(err, &re) {
+			return err // the database replaced under --follow: exit 3, as it comes
 		}
 		if isWriteErr(err) {
 			return fmt.Errorf("write stdout: %w", err)
