@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +57,8 @@ type DB struct {
 	chunkRows  int
 	chunkBytes int
 
-	log func(string)
+	log   func(string)
+	noWAL bool // the file is read without its -wal, which is another database's
 
 	mu     sync.Mutex
 	idle   *capiConn // a scanner connection kept for the next scanner; nil if none
@@ -99,13 +101,28 @@ func OpenReader(ctx context.Context, path string, opt ReaderOptions) (*DB, error
 	sdb.SetMaxIdleConns(2)
 	db := &DB{path: path, db: sdb, busy: opt.BusyTimeout, mmapSize: opt.MmapSize,
 		chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes, log: opt.Log}
-	if err := checkAuditDB(ctx, sdb, path, "open", opt.BusyTimeout); err != nil {
+	err = checkAuditDB(ctx, sdb, path, "open", opt.BusyTimeout)
+	if err == nil {
+		_, err = db.HeadSeq(ctx) // reads the last page of the table: a -wal that does not fit shows here
+	}
+	if err == nil || isCorrupt(err) {
+		// A healthy file with a -wal left over from a database it replaced
+		// reads as malformed, or as that database: read it without the -wal.
+		if alone := db.openAlone(ctx, err != nil); alone != nil {
+			sdb.Close()
+			sdb, db.db, db.noWAL, err = alone, alone, true, nil
+			db.logf("%s reads as malformed (or as another database) with the %s-wal beside it, but the file alone is healthy (quick_check ok): the -wal belongs to another database "+
+				"(one this file replaced). Reading the file without it; rows committed through that -wal are not seen. "+
+				"Move %s-wal and %s-shm away once no process has the old database open (a writer opening the file would apply that -wal too)", path, path, path, path)
+		}
+	}
+	if err != nil {
 		sdb.Close()
 		return nil, err
 	}
 	// The first scanner's connection is opened now, on the file just
 	// checked (opening reads nothing yet).
-	if db.idle, err = openCapi(path, opt.BusyTimeout, opt.MmapSize); err != nil {
+	if db.idle, err = openCapiMode(path, opt.BusyTimeout, opt.MmapSize, db.noWAL); err != nil {
 		sdb.Close()
 		return nil, classify(ctx, path, "open", opt.BusyTimeout, err)
 	}
@@ -170,7 +187,68 @@ func (db *DB) getConn() (*capiConn, error) {
 	if c != nil {
 		return c, nil
 	}
-	return openCapi(db.path, db.busy, db.mmapSize)
+	return openCapiMode(db.path, db.busy, db.mmapSize, db.noWAL)
+}
+
+// openAlone opens the file at the path without its -wal (immutable=1),
+// if it has a -wal that is not its own, and returns it if it is a healthy
+// audit database (quick_check ok); nil otherwise. The -wal is not its own
+// when the file read through it is malformed (corrupt), or when the file
+// alone has more rows than the file read through it, or another hash at the
+// last row it has: through a -wal of its own, a file only gains rows. Both
+// looks are taken twice, apart: a file is not read consistently without its
+// -wal while a checkpoint writes it, so one look is no evidence.
+func (db *DB) openAlone(ctx context.Context, corrupt bool) *sql.DB {
+	if _, err := os.Stat(db.path + "-wal"); err != nil {
+		return nil
+	}
+	name, err := dsn(db.path, url.Values{"mode": {"ro"}, "immutable": {"1"}, "_query_only": {"1"}})
+	if err != nil {
+		return nil
+	}
+	alone, err := sql.Open("sqlite", name)
+	if err != nil {
+		return nil
+	}
+	alone.SetMaxIdleConns(2)
+	foreign := func() bool {
+		if corrupt {
+			return true
+		}
+		var hw, ha int64
+		if db.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&hw) != nil ||
+			alone.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&ha) != nil {
+			return false
+		}
+		if ha > hw {
+			return true
+		}
+		if ha == 0 {
+			return false
+		}
+		var h1, h2 string
+		return db.db.QueryRowContext(ctx, `SELECT record_hash FROM audit_records WHERE seq = ?`, ha).Scan(&h1) == nil &&
+			alone.QueryRowContext(ctx, `SELECT record_hash FROM audit_records WHERE seq = ?`, ha).Scan(&h2) == nil && h1 != h2
+	}
+	var ok string
+	if foreign() && sleepCtx(ctx, 100*time.Millisecond) && foreign() &&
+		checkAuditDB(ctx, alone, db.path, "open", db.busy) == nil &&
+		alone.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&ok) == nil && ok == "ok" {
+		return alone
+	}
+	alone.Close()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // putConn keeps c, whose statements are finalized, for the next scanner,
@@ -485,7 +563,7 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 	if err != nil {
 		return nil, err
 	}
-	s.id = id
+	s.id, s.noWAL = id, db.noWAL
 	return s, nil
 }
 

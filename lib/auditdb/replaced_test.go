@@ -182,3 +182,41 @@ func renameOver(t *testing.T, path string, rows []testRow) {
 		t.Fatal(err)
 	}
 }
+
+// A healthy file with a -wal of the database it replaced beside it (the
+// daemon killed without a checkpoint, a copy put in place) was reported as
+// "malformed, restore from a backup". OpenReader reads the file without
+// that -wal, and says so.
+func TestOpenWithForeignWAL(t *testing.T) {
+	chain := chainRows(140, 1, []string{"a"}, []string{"k"}, 40)
+	path := tempDB(t)
+	insertRows(t, path, chain[:60])
+	d := rawDB(t, path, "_txlock=immediate&_pragma=wal_autocheckpoint(0)")
+	d.SetMaxOpenConns(1)
+	mustExec(t, d, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	for _, r := range chain[60:100] {
+		if _, err := d.Exec(`INSERT INTO audit_records(seq, ts, tenant_id, kind, record_json, prev_hash, record_hash) VALUES(?,?,?,?,?,?,?)`,
+			r.Seq, r.TS, r.Tenant, r.Kind, r.Rec, r.Prev, r.Hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wal, shm := fileBytes(t, path+"-wal"), fileBytes(t, path+"-shm")
+	d.Close()
+	renameOver(t, path, chain[:140])
+	os.WriteFile(path+"-wal", wal, 0o644)
+	os.WriteFile(path+"-shm", shm, 0o644)
+
+	var logged strings.Builder
+	db, err := OpenReader(context.Background(), path, ReaderOptions{Log: func(m string) { logged.WriteString(m) }})
+	if err != nil {
+		t.Fatalf("OpenReader: %v", err)
+	}
+	defer db.Close()
+	rows := collect(t, db, Filter{})
+	if len(rows) != 140 || rows[139].Hash != chain[139].Hash {
+		t.Errorf("read %d rows, want the file's 140", len(rows))
+	}
+	if !strings.Contains(logged.String(), "the -wal belongs to another database") {
+		t.Errorf("log: %s", logged.String())
+	}
+}
