@@ -27,15 +27,19 @@ import (
 
 const prog = "audit-ack"
 
-const synopsis = `usage: audit-ack --db PATH --exporter NAME [--fifo PATH] [flags]
+const synopsis = `usage: audit-ack --db PATH --exporter NAME [--fifo PATH] [--tenant A,B] [--kind K,L] [--from-seq N] [flags]
 
 Reads ack lines from audit-ship (from the FIFO, which it creates if absent
 and keeps open across shipper restarts, or from stdin) and commits the
 exporter's cursor (audit_export_cursor.last_seq, monotonic) and the hash of
 the last shipped record, durably, at most every --commit-interval.
 
+An ack that skips rows the exporter ships is refused (exit 3, cursor kept):
+give audit-ack the same --tenant/--kind/--from-seq as the pipeline's audit-read.
+
 Examples:
   audit-ack --fifo /run/auditpipe/acks.fifo --db audit.db --exporter splunk:prod
+  audit-ack --fifo /run/auditpipe/acme.fifo --db audit.db --exporter splunk:acme --tenant acme
   ... | audit-ship --kind file --path out.ndjson --acks - | audit-ack --db audit.db --exporter file:archive`
 
 // Main is the entry point of the audit-ack binary.
