@@ -107,8 +107,10 @@ holder's pid and the lock file. audit-read --from-cursor and audit-verify
 pipeline on the exporter is refused at its first stage, and the stages of
 one pipeline run together. When the database's directory is read-only for
 this user (the lock file cannot be made there), audit-ack stops with exit 2
-and says to give --lock-dir: the same directory for every stage of every
-pipeline on that database. It never runs without the lock.
+and says to give --lock-dir (or AUDITPIPE_LOCK_DIR, which every stage reads
+when it has no --lock-dir): the same directory for every stage of every
+pipeline on that database, cron drains included. It never runs without the
+lock.
 
 # Signals
 
@@ -131,7 +133,7 @@ Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
 	-from-seq N            the pipeline started at seq N on purpose: acks may skip the rows before it
 	-tenant A,B            the pipeline ships only these tenants: acks may skip other tenants' rows
 	-kind K,L              the pipeline ships only these kinds: acks may skip rows of other kinds
-	-lock-dir DIR          directory of the exporter's lock file (default: the database's directory)
+	-lock-dir DIR          directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)
 	-quiet                 no summary line
 	-metrics-listen ADDR   serve Prometheus metrics at http://ADDR/metrics (port 0: pick one, printed on stderr)
 	-metrics-file PATH     write them to a node_exporter textfile (.prom), every 5s and at exit

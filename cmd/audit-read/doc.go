@@ -79,9 +79,10 @@ pipeline run together. Reading without --from-cursor takes no lock.
 When the database's directory is read-only for this user (a systemd unit's
 ReadOnlyPaths=, ProtectSystem=), the lock file cannot be made there and
 audit-read stops with exit 2 saying so; it never runs unlocked. Give
---lock-dir DIR (e.g. /run/auditpipe, a unit's RuntimeDirectory=), the same
-directory to every stage of every pipeline on that database, cron drains
-included: a stage given another directory does not see the lock.
+--lock-dir DIR, or set AUDITPIPE_LOCK_DIR=DIR (read by every stage without
+--lock-dir; the units in examples/pipelines/systemd set /run/auditpipe), the
+same directory to every stage of every pipeline on that database, cron
+drains included: a stage given another directory does not see the lock.
 
 --from-cursor NAME starts after that exporter's committed last_seq (from
 audit_export_cursor). Filters combine: --from-seq/--to-seq (inclusive),

@@ -24,7 +24,8 @@
 //
 // where BASE is the database file's name, EXPORTER the exporter name with
 // every byte outside [A-Za-z0-9._:@+=-] written as %XX, and DIR the
-// database's directory, or the --lock-dir the stage was given. A stage never
+// database's directory, or the --lock-dir the stage was given, or else
+// $AUDITPIPE_LOCK_DIR. A stage never
 // runs without the lock: if the file cannot be created or opened
 // read-write (a read-only directory, as a systemd unit may make it), it
 // stops with the usage code and says to give --lock-dir, the same directory
@@ -66,6 +67,11 @@ func (r Role) String() string {
 	}
 	return "role " + strconv.Itoa(int(r))
 }
+
+// EnvDir names the environment variable that gives the lock directory when
+// a stage has no --lock-dir: set it once for every pipeline on a host (the
+// systemd units and the cron drains alike), so that all of them agree.
+const EnvDir = "AUDITPIPE_LOCK_DIR"
 
 // slot is the size of each role's byte range, holding the holder's note.
 const slot = 128
@@ -159,22 +165,26 @@ func Acquire(db, lockDir, exporter string, role Role, prog string) (*Lock, error
 	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	flag := "--lock-dir"
+	if lockDir == "" {
+		lockDir, flag = os.Getenv(EnvDir), EnvDir
+	}
 	if lockDir != "" {
 		fi, err := os.Stat(lockDir)
 		if err != nil {
-			return nil, exitcode.Errorf(exitcode.Usage, "--lock-dir: %v", err)
+			return nil, exitcode.Errorf(exitcode.Usage, "%s: %v", flag, err)
 		}
 		if !fi.IsDir() {
-			return nil, exitcode.Errorf(exitcode.Usage, "--lock-dir %s is not a directory", lockDir)
+			return nil, exitcode.Errorf(exitcode.Usage, "%s %s is not a directory", flag, lockDir)
 		}
 	}
 	path := PathFor(db, lockDir, exporter)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		hint := "give --lock-dir DIR, a directory every stage of every pipeline on this database can write " +
-			"(the same one for all, e.g. /run/auditpipe), or create the lock file there writable by this user"
+		hint := "give --lock-dir DIR (or set " + EnvDir + "=DIR), a directory every stage of every pipeline on this database can write " +
+			"(the same one for all, cron drains included, e.g. /run/auditpipe), or create the lock file there writable by this user"
 		if lockDir != "" {
-			hint = "check the permissions of --lock-dir " + lockDir
+			hint = "check the permissions of " + flag + " " + lockDir
 		}
 		return nil, exitcode.Errorf(exitcode.Usage, "cannot open the exporter lock %s for %s (one pipeline per exporter is enforced with it, never skipped): %v; %s",
 			path, exporter, unwrapPath(err), hint)

@@ -104,6 +104,11 @@ func TestReadOnlyDir(t *testing.T) {
 	if l, err := Acquire(filepath.Join(ld, "none.db"), "", "splunk:prod", Ack, "audit-ack"); l != nil || err != nil {
 		t.Errorf("no database: %v %v, want nothing locked and no error", l, err)
 	}
+	t.Setenv(EnvDir, ld)
+	if _, err := Acquire(db, "", "splunk:prod", Ack, "audit-ack"); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("%s=%s: %v, want the lock held there", EnvDir, ld, err)
+	}
+	t.Setenv(EnvDir, "")
 	if _, err := Acquire(db, filepath.Join(ld, "missing"), "splunk:prod", Ack, "audit-ack"); exitcode.Of(err) != exitcode.Usage {
 		t.Errorf("missing --lock-dir: %v", err)
 	}
@@ -145,4 +150,42 @@ func TestReleasedOnDeath(t *testing.T) {
 		t.Fatalf("after the holder's death: %v", err)
 	}
 	l.Close()
+}
+
+// AUDITPIPE_LOCK_DIR is the lock directory of a stage without --lock-dir,
+// so that every pipeline on a host agrees on one.
+func TestEnvDir(t *testing.T) {
+	dir, ld := t.TempDir(), t.TempDir()
+	db := filepath.Join(dir, "audit.db")
+	os.WriteFile(db, nil, 0o600)
+	t.Setenv(EnvDir, ld)
+	l, err := Acquire(db, "", "splunk:prod", Read, "audit-read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Path != filepath.Join(ld, "audit.db.splunk:prod.lock") {
+		t.Errorf("lock at %s", l.Path)
+	}
+	if _, err := Acquire(db, "", "splunk:prod", Read, "audit-read"); exitcode.Of(err) != exitcode.Usage {
+		t.Errorf("second holder: %v", err)
+	}
+	t.Setenv(EnvDir, filepath.Join(ld, "missing"))
+	if _, err := Acquire(db, "", "splunk:prod", Ack, "audit-ack"); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), EnvDir) {
+		t.Errorf("missing %s: %v", EnvDir, err)
+	}
+}
+
+// A lock file that cannot be opened read-write (here a directory in its
+// place; for a user, a read-only directory) stops the stage: exit 2, naming
+// the file and --lock-dir. (TestReadOnlyDir needs a non-root user.)
+func TestCannotOpen(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "audit.db")
+	os.WriteFile(db, nil, 0o600)
+	os.Mkdir(PathFor(db, "", "e:x"), 0o700)
+	_, err := Acquire(db, "", "e:x", Read, "audit-read")
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "--lock-dir") || !strings.Contains(err.Error(), PathFor(db, "", "e:x")) {
+		t.Errorf("err %v (exit %d)", err, exitcode.Of(err))
+	}
 }

@@ -66,7 +66,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.db, "db", "", "the audit database holding the cursor table")
 	fs.StringVar(&c.exporter, "exporter", "", "exporter (cursor) name; acks for any other exporter are refused")
 	fs.StringVar(&c.fifo, "fifo", "", "FIFO to read acks from (created 0600 if absent); default stdin")
-	fs.StringVar(&c.lockDir, "lock-dir", "", "directory of the exporter's lock file (default: the database's directory)")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
 	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")

@@ -124,7 +124,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&tenants, "tenant", "", "only these tenant ids (comma-separated)")
 	fs.StringVar(&kinds, "kind", "", "only these kinds (comma-separated)")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: start after that exporter's committed last_seq")
-	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: the database's directory)")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.BoolVar(&c.follow, "follow", false, "after the existing rows, keep tailing new ones until SIGINT/SIGTERM")
 	fs.DurationVar(&c.poll, "poll", auditdb.DefaultPoll, "how often --follow checks for new rows")
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")

@@ -67,7 +67,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.anchor, "anchor", "", "trusted anchor SEQ:HASH: the first record must be SEQ+1 and link to HASH")
 	fs.StringVar(&c.db, "db", "", "audit database, to read the anchor of --from-cursor")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: anchor on that exporter's cursor (the last shipped seq and hash) in --db")
-	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: the database's directory)")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.StringVar(&c.report, "report", "", "write a JSON report of the run to this file")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	fs.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
