@@ -54,6 +54,17 @@ leaves the cursor where it is, names both hashes (or the missing seq) on
 stderr and exits 3. Fix the path, or compare the database with what the
 SIEM holds (audit-fetch | audit-verify), before starting it again.
 
+# The database replaced
+
+Before each commit audit-ack looks at the file at --db. When another file is
+there (the database removed and recreated, or a copy renamed over it), it
+says so on stderr and opens the new one: a cursor committed to the old file
+would be lost to everyone reading the path, and a connection left on it
+writes through the -wal the new file is read with. Each ack is then checked
+against the new file as always, so a database replaced by another chain or
+a shorter copy stops audit-ack with exit 3 and the cursor is not moved. The
+head read for the metrics follows the path the same way.
+
 # Acks that skip records
 
 A shipper acks every record it was given, in order, so each ack starts

@@ -156,6 +156,9 @@ func (db *DB) checkReplaced(ctx context.Context, s *scanner, f Filter) (*scanner
 		}
 		return nil, err
 	}
+	// The pool of HeadSeq, Cursor, RecordHashAt (the lag gauges) still
+	// reads the old file: connections older than a second are made anew.
+	db.db.SetConnMaxLifetime(watchEvery)
 	if s.noWAL && now == s.id {
 		db.logf("the database file %s reads normally again (its -wal is its own): following it as usual", db.path)
 	} else {

@@ -136,6 +136,14 @@ func TestFollowReplacedDatabase(t *testing.T) {
 					t.Fatalf("Follow ended: %v", err)
 				default:
 				}
+				// The head of the log (the lag gauges) is the new file's too.
+				var head int64
+				for deadline := time.Now().Add(5 * time.Second); head != c.want && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					head, _ = db.HeadSeq(ctx)
+				}
+				if head != c.want && !c.staleWAL {
+					t.Errorf("HeadSeq %d after the replacement, want %d", head, c.want)
+				}
 				cancel()
 				if err := <-done; err != nil {
 					t.Fatal(err)

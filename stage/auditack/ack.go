@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -96,11 +97,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer lock.Close()
+	dbID, _ := statID(c.db)
 	w, err := auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
 	if err != nil {
 		return exitcode.New(exitcode.Database, err)
 	}
-	defer w.Close()
+	defer func() { w.Close() }()
 
 	in := newInput(stderr)
 	defer in.close()
@@ -118,7 +120,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer ms.Close()
-	a := &acker{c: c, w: w, stderr: stderr, cursor: ms.ExportLastSeq(), recordsIn: ms.RecordsIn()}
+	a := &acker{c: c, w: w, dbID: dbID, stderr: stderr, cursor: ms.ExportLastSeq(), recordsIn: ms.RecordsIn()}
+	defer func() { w = a.w }() // reopened if the database was replaced
 	cur, err := w.Cursor(ctx, c.exporter)
 	if err != nil {
 		return exitcode.New(exitcode.Database, err)
@@ -160,6 +163,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type acker struct {
 	c      *config
 	w      *auditdb.Writer
+	dbID   fileID // the file w has open
 	stderr io.Writer
 
 	have        bool // an ack not yet committed
@@ -191,12 +195,22 @@ func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop fu
 	if err != nil {
 		return nil, exitcode.New(exitcode.Database, err)
 	}
+	id, _ := statID(path)
+	var mu sync.Mutex // db is swapped when the file at the path is replaced
 	stopPoll := stagemetrics.Poll(ctx, headEvery, func(ctx context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now, ok := statID(path); ok && now != id {
+			if ndb, err := auditdb.OpenReader(ctx, path, auditdb.ReaderOptions{}); err == nil {
+				db.Close()
+				db, id = ndb, now
+			}
+		}
 		if h, err := db.HeadSeq(ctx); err == nil {
 			gauge.Set(float64(h))
 		}
 	})
-	return func() { stopPoll(); db.Close() }, nil
+	return func() { stopPoll(); mu.Lock(); db.Close(); mu.Unlock() }, nil
 }
 
 // finalCommitWait bounds the final commit after SIGINT/SIGTERM.
@@ -311,12 +325,36 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 	return nil
 }
 
+// followDB reopens the database when the file at its path is another one
+// than the one open (removed and recreated, a copy renamed over it): a
+// cursor committed to the old file is lost to everyone reading the path,
+// and a connection left on it would write through the -wal the new file is
+// read with. The commit that follows checks the acks against the new file.
+func (a *acker) followDB(ctx context.Context) error {
+	id, ok := statID(a.c.db)
+	if !ok || id == a.dbID {
+		return nil // gone from the path: commit to the file open until another is there
+	}
+	w, err := auditdb.OpenWriter(ctx, a.c.db, auditdb.WriterOptions{BusyTimeout: a.c.busy})
+	if err != nil {
+		return exitcode.New(exitcode.Database, fmt.Errorf("the database %s was replaced, and the new file: %w", a.c.db, err))
+	}
+	fmt.Fprintf(a.stderr, "%s: %s: the database %s was replaced (another file is at the path now): committing to the new file, where each ack is checked again\n",
+		prog, a.c.exporter, a.c.db)
+	a.w.Close()
+	a.w, a.dbID = w, id
+	return nil
+}
+
 // maxPending bounds the acks held between commits: past it, commit now.
 const maxPending = 1024
 
 func (a *acker) commit(ctx context.Context) error {
 	if !a.have {
 		return nil
+	}
+	if err := a.followDB(ctx); err != nil {
+		return err
 	}
 	got, err := a.w.CommitAcks(ctx, a.c.exporter, a.pending, a.c.sel, time.Now())
 	if ge := (*auditdb.AckGapError)(nil); errors.As(err, &ge) {

@@ -238,3 +238,47 @@ func TestFIFOReplaced(t *testing.T) {
 		t.Errorf("exit %d; stderr:\n%s", p.code, p.stderr.String())
 	}
 }
+
+// The database replaced while audit-ack runs (a copy renamed over it, the
+// chain then extended in the new file): the cursor is committed to the file
+// at the path, not to the old one nobody reads any more.
+func TestDatabaseReplaced(t *testing.T) {
+	db := sampleDB(t, 50)
+	const ex = "file:x"
+	fifo := filepath.Join(t.TempDir(), "acks.fifo")
+	p := startAck(t, nil, "--db", db, "--exporter", ex, "--fifo", fifo, "--commit-interval", "10ms")
+	waitFor(t, "the FIFO", 5*time.Second, func() bool { _, err := os.Stat(fifo); return err == nil })
+	writeFIFO(t, fifo, realAck(t, db, ex, 1, 10, 10))
+	waitFor(t, "seq 10", 5*time.Second, func() bool { return cursorOf(t, db, ex) == 10 })
+
+	// A copy of the database (checkpointed first) renamed over it.
+	d, err := sql.Open("sqlite", "file:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	d.Close()
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := db + ".new"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, db); err != nil {
+		t.Fatal(err)
+	}
+	writeFIFO(t, fifo, realAck(t, db, ex, 11, 50, 40))
+	waitFor(t, "seq 50 in the file at the path", 5*time.Second, func() bool { return cursorOf(t, db, ex) == 50 })
+	p.stop(t, syscall.SIGTERM, 5*time.Second)
+	// After audit-ack has closed the database (a connection still on the
+	// old file would checkpoint the cursor into that file at close, and
+	// remove the -wal the new file was read through).
+	if cur := cursorOf(t, db, ex); cur != 50 {
+		t.Errorf("after exit, the file at the path has cursor %d, want 50", cur)
+	}
+	if p.code != 0 || !strings.Contains(p.stderr.String(), "was replaced") {
+		t.Errorf("exit %d; stderr:\n%s", p.code, p.stderr.String())
+	}
+}
