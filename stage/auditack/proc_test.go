@@ -239,9 +239,9 @@ func TestFIFOReplaced(t *testing.T) {
 	}
 }
 
-// The database replaced while audit-ack runs (a copy renamed over it, the
-// chain then extended in the new file): the cursor is committed to the file
-// at the path, not to the old one nobody reads any more.
+// The database replaced while audit-ack runs (removed, and a copy put in
+// its place): the cursor is committed to the file at the path, not to the
+// old one nobody reads any more.
 func TestDatabaseReplaced(t *testing.T) {
 	db := sampleDB(t, 50)
 	const ex = "file:x"
@@ -261,6 +261,10 @@ func TestDatabaseReplaced(t *testing.T) {
 	b, err := os.ReadFile(db)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Removed with its -wal and -shm, and the copy put in its place.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(db + suffix)
 	}
 	tmp := db + ".new"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
