@@ -100,6 +100,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	dbID, _ := statID(c.db)
 	w, err := auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
 	if err != nil {
+		if ctx.Err() != nil { // stopped while waiting for the database: a clean stop
+			if !c.quiet {
+				fmt.Fprintf(stderr, "%s: %s: stopped before the database was open: no acks taken\n", prog, c.exporter)
+			}
+			return nil
+		}
 		return exitcode.New(exitcode.Database, err)
 	}
 	defer func() { w.Close() }()

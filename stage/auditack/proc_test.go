@@ -143,6 +143,30 @@ func TestStopsPromptlyOnFirstSignal(t *testing.T) {
 				time.Sleep(300 * time.Millisecond) // into the commit's wait
 			}
 		}},
+		{name: "opening behind a lock", sig: syscall.SIGTERM, setup: func(t *testing.T, fifo string) ([]string, *os.File, func(*proc)) {
+			// A database without auditpipe's table: audit-ack must create
+			// it, and waits for the write lock another process holds.
+			db2 := sampleDB(t, 5)
+			d, err := sql.Open("sqlite", "file:"+db2+"?_txlock=immediate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.SetMaxOpenConns(1)
+			if _, err := d.Exec(`DROP TABLE auditpipe_cursor_hash`); err != nil {
+				t.Fatal(err)
+			}
+			tx, err := d.BeginTx(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(`UPDATE audit_export_cursor SET updated_at = updated_at WHERE 0`); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tx.Rollback(); d.Close() })
+			return []string{"--db", db2, "--exporter", ex, "--fifo", fifo, "--busy-timeout", "60s"}, nil, func(p *proc) {
+				time.Sleep(300 * time.Millisecond)
+			}
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fifo := filepath.Join(t.TempDir(), "acks.fifo")
@@ -157,7 +181,7 @@ func TestStopsPromptlyOnFirstSignal(t *testing.T) {
 				stdin, after = in, f
 			}
 			p := startAck(t, stdin, args...)
-			if strings.Contains(strings.Join(args, " "), "--fifo") {
+			if strings.Contains(strings.Join(args, " "), "--fifo") && !strings.Contains(c.name, "opening") {
 				waitFor(t, "the FIFO", 5*time.Second, func() bool { _, err := os.Stat(fifo); return err == nil })
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -178,7 +202,7 @@ func TestStopsPromptlyOnFirstSignal(t *testing.T) {
 			if !strings.Contains(p.stderr.String(), "audit-ack: file:x:") {
 				t.Errorf("no summary:\n%s", p.stderr.String())
 			}
-			if strings.Contains(c.name, "lock") && !strings.Contains(p.stderr.String(), "the final commit (seq 20) waited 1s for the database lock and was given up; the cursor stays at seq 10") {
+			if strings.Contains(c.name, "committing") && !strings.Contains(p.stderr.String(), "the final commit (seq 20) waited 1s for the database lock and was given up; the cursor stays at seq 10") {
 				t.Errorf("no word of the commit given up:\n%s", p.stderr.String())
 			}
 			t.Logf("stopped in %v", took)
