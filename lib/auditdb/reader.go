@@ -538,12 +538,13 @@ type scanner struct {
 	names map[string]string // tenant and kind values seen, up to maxNames
 
 	// Follow's watch on the file at the path (replaced.go).
-	id      fileID    // the file this scanner's connection reads
-	noWAL   bool      // it reads the file without its -wal (immutable=1)
-	stale   bool      // close the connection rather than keep it for the next scanner
-	missing bool      // the path names no file (logged once)
-	unready bool      // the new file at the path cannot be read yet (logged once)
-	watched time.Time // the last attempt to read the file the normal way again
+	id         fileID    // the file this scanner's connection reads
+	noWAL      bool      // it reads the file without its -wal (immutable=1)
+	stale      bool      // close the connection rather than keep it for the next scanner
+	missing    time.Time // since when the path names no file (zero: it does)
+	missingLog time.Time // when that was last said
+	unreadyLog time.Time // when "the new file cannot be read yet" was last said
+	watched    time.Time // the last attempt to read the file the normal way again
 }
 
 // maxNames caps the tenant and kind values a scanner keeps one string of,

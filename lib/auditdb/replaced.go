@@ -80,13 +80,18 @@ func (db *DB) logf(format string, args ...any) {
 func (db *DB) checkReplaced(ctx context.Context, s *scanner, f Filter) (*scanner, error) {
 	now, ok := statID(db.path)
 	if !ok {
-		if !s.missing {
-			s.missing = true
-			db.logf("the database file %s is gone from its path (removed, or being replaced): still reading the file open until another is there", db.path)
+		// Said at once, then once a minute: a stall must be seen.
+		if s.missing.IsZero() || time.Since(s.missingLog) >= time.Minute {
+			if s.missing.IsZero() {
+				s.missing = time.Now()
+			}
+			s.missingLog = time.Now()
+			db.logf("the database file %s is gone from its path (removed, or being replaced) since %s: still reading the file open until another is there",
+				db.path, s.missing.UTC().Format(time.RFC3339))
 		}
 		return nil, nil
 	}
-	s.missing = false
+	s.missing = time.Time{}
 	if now == s.id && (!s.noWAL || time.Since(s.watched) < watchEvery) {
 		return nil, nil
 	}
@@ -111,9 +116,9 @@ func (db *DB) checkReplaced(ctx context.Context, s *scanner, f Filter) (*scanner
 			if ctx.Err() != nil {
 				return nil, err
 			}
-			if !s.noWAL && !s.unready {
-				s.unready = true
-				db.logf("the database file %s was replaced; the new file cannot be read yet (%v): trying again", db.path, err)
+			if !s.noWAL && time.Since(s.unreadyLog) >= time.Minute {
+				s.unreadyLog = time.Now()
+				db.logf("the database file %s was replaced; the new file cannot be read yet (%v): trying again at every poll", db.path, err)
 			}
 			return nil, nil
 		}
