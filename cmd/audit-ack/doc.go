@@ -65,6 +65,12 @@ against the new file as always, so a database replaced by another chain or
 a shorter copy stops audit-ack with exit 3 and the cursor is not moved. The
 head read for the metrics follows the path the same way.
 
+A file with another database's -wal beside it (a copy put in place of a
+database whose daemon was killed without a checkpoint; see audit-read) is
+not opened for writing, at start or after a replacement: SQLite would apply
+that -wal to it and corrupt a healthy file for good. audit-ack exits 5 and
+names the -wal to move away once no process has the old database open.
+
 # Acks that skip records
 
 A shipper acks every record it was given, in order, so each ack starts
@@ -175,7 +181,7 @@ so it has no back-pressure counter.
 	     or not creatable (give --lock-dir); an ack skipping rows in a way that fits a missing --tenant/--kind/--from-seq
 	3    an ack does not match the database (another database's hash, or a seq it lacks), or skips rows
 	     the exporter ships (a gap after the cursor: both seqs and the rows named); cursor not moved over it
-	5    database missing, not an audit database, or locked too long
+	5    database missing, not an audit database, or locked too long; or a -wal of another database beside it (named)
 
 # Example
 

@@ -265,6 +265,11 @@ func (db *DB) putConn(c *capiConn) {
 	}
 }
 
+// ForeignWAL reports whether OpenReader found the -wal beside the file to
+// be another database's, and so reads the file without it. A writer must
+// not open such a file: SQLite would apply that -wal to it for good.
+func (db *DB) ForeignWAL() bool { return db.noWAL }
+
 // Path returns the path the database was opened with.
 func (db *DB) Path() string { return db.path }
 

@@ -98,7 +98,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer lock.Close()
 	dbID, _ := statID(c.db)
-	w, err := auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
+	w, err := openWriter(ctx, c)
 	if err != nil {
 		if ctx.Err() != nil { // stopped while waiting for the database: a clean stop
 			if !c.quiet {
@@ -331,6 +331,23 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 	return nil
 }
 
+// openWriter opens the database read-write, unless the -wal beside it is
+// another database's (see auditdb.DB.ForeignWAL): opening it for writing
+// would make SQLite apply that -wal to the file, corrupting a healthy file
+// for good.
+func openWriter(ctx context.Context, c *config) (*auditdb.Writer, error) {
+	if r, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{BusyTimeout: c.busy}); err == nil {
+		foreign := r.ForeignWAL()
+		r.Close()
+		if foreign {
+			return nil, exitcode.Errorf(exitcode.Database, "open %s: the %s-wal beside it belongs to another database (one this file replaced): "+
+				"opening the file for writing would make SQLite apply that -wal to it and corrupt it for good, so the cursor is not committed. "+
+				"Move %s-wal and %s-shm away once no process has the old database open, then start audit-ack again", c.db, c.db, c.db, c.db)
+		}
+	}
+	return auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
+}
+
 // followDB reopens the database when the file at its path is another one
 // than the one open (removed and recreated, a copy renamed over it): a
 // cursor committed to the old file is lost to everyone reading the path,
@@ -341,7 +358,7 @@ func (a *acker) followDB(ctx context.Context) error {
 	if !ok || id == a.dbID {
 		return nil // gone from the path: commit to the file open until another is there
 	}
-	w, err := auditdb.OpenWriter(ctx, a.c.db, auditdb.WriterOptions{BusyTimeout: a.c.busy})
+	w, err := openWriter(ctx, a.c)
 	if err != nil {
 		return exitcode.New(exitcode.Database, fmt.Errorf("the database %s was replaced, and the new file: %w", a.c.db, err))
 	}

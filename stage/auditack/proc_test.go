@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
 
 // TestMain lets the tests run audit-ack as a real process (this test
@@ -308,5 +312,42 @@ func TestDatabaseReplaced(t *testing.T) {
 	}
 	if p.code != 0 || !strings.Contains(p.stderr.String(), "was replaced") {
 		t.Errorf("exit %d; stderr:\n%s", p.code, p.stderr.String())
+	}
+}
+
+// A healthy database with another database's -wal beside it (the one it
+// replaced, its daemon killed without a checkpoint): audit-ack refuses to
+// open it for writing, which would apply that -wal to it for good.
+func TestForeignWALNotWritten(t *testing.T) {
+	old := sampleDB(t, 60)
+	db := sampleDB(t, 80) // the healthy replacement, another chain
+	d, err := sql.Open("sqlite", "file:"+old+"?_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetMaxOpenConns(1)
+	if _, err := d.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(`UPDATE audit_export_cursor SET updated_at = 1; INSERT INTO audit_export_cursor VALUES('x', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	wal, err := os.ReadFile(old + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("no -wal: %v", err)
+	}
+	shm, _ := os.ReadFile(old + "-shm")
+	d.Close()
+	os.WriteFile(db+"-wal", wal, 0o600)
+	os.WriteFile(db+"-shm", shm, 0o600)
+	before, _ := os.ReadFile(db)
+
+	var stderr bytes.Buffer
+	err = Run(context.Background(), []string{"--db", db, "--exporter", "file:x"}, strings.NewReader(""), io.Discard, &stderr)
+	if exitcode.Of(err) != exitcode.Database || !strings.Contains(fmt.Sprint(err), "-wal beside it belongs to another database") {
+		t.Fatalf("err %v (exit %d), want exit 5 naming the -wal\n%s", err, exitcode.Of(err), stderr.String())
+	}
+	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
+		t.Errorf("the file was written")
 	}
 }
