@@ -4,13 +4,25 @@ audit-ack commits an exporter's cursor from the acks audit-ship writes.
 Synopsis:
 
 	audit-ack --db PATH --exporter NAME [--fifo PATH] [--commit-interval D]
+	          [--from-seq N] [--tenant A,B] [--kind K,L] [--lock-dir DIR]
 
 # Input
 
 Ack lines (see audit-ship) from --fifo, or from stdin without it. The FIFO is
 created (mode 0600) if absent and opened read-write, so it never reaches
-end-of-file when a shipper exits: a restarted shipper simply carries on
-writing to it. On stdin, end-of-file ends the run.
+end-of-file when a shipper exits: when the shipper goes away (exits, is
+killed, is restarted) audit-ack keeps the FIFO open and waits for the next
+one, which simply carries on writing to it; only a signal ends a FIFO run.
+On stdin, end-of-file ends the run.
+
+The FIFO's path is looked at every second. When it names another file than
+the one open (the FIFO removed and made again by an operator, a tmpfiles
+rule or a unit's RuntimeDirectory=, so that a restarted shipper writes to a
+FIFO nobody read), audit-ack says so on stderr ("the FIFO PATH was removed
+or replaced: now reading the new one ..."), opens the one at the path
+(making it if the path is empty) and reads it; the old one is read on until
+its last writer closes it, so no ack written to either is lost. A path that
+now names something other than a FIFO stops audit-ack (exit 1).
 
 A line that is not a valid ack (a torn line left by a shipper killed
 mid-write) is reported and skipped: acks are cumulative, so the next one
@@ -42,6 +54,90 @@ leaves the cursor where it is, names both hashes (or the missing seq) on
 stderr and exits 3. Fix the path, or compare the database with what the
 SIEM holds (audit-fetch | audit-verify), before starting it again.
 
+# The database replaced
+
+Before each commit audit-ack looks at the file at --db. When another file is
+there (the database removed and recreated, or a copy renamed over it), it
+says so on stderr and opens the new one: a cursor committed to the old file
+would be lost to everyone reading the path, and a connection left on it
+writes through the -wal the new file is read with. Each ack is then checked
+against the new file as always, so a database replaced by another chain or
+a shorter copy stops audit-ack with exit 3 and the cursor is not moved. The
+head read for the metrics follows the path the same way.
+
+A file with another database's -wal beside it (a copy put in place of a
+database whose daemon was killed without a checkpoint; see audit-read) is
+not opened for writing, at start or after a replacement: SQLite would apply
+that -wal to it and corrupt a healthy file for good. audit-ack exits 5 and
+names the -wal to move away once no process has the old database open.
+
+# Acks that skip records
+
+A shipper acks every record it was given, in order, so each ack starts
+right after the one before it (or the committed cursor). Before the cursor
+moves, in the commit's transaction, every ack is checked against the
+database: no row the exporter ships may lie between the cursor and the
+ack's firstSeq, and the ack's own range may hold no more such rows than its
+count. An ack that skips rows (a forged ack, or one from a pipeline that
+read with a filter audit-ack was not given) is refused: the acks before it
+are committed, the cursor does not move over the gap, and audit-ack stops,
+naming the ack's seqs, the cursor's seq and the rows never acked:
+
+	audit-ack: commit cursor audit.db: the ack for splunk:prod covers seqs 200..210 (11 records) but the cursor is at seq 100:
+	  99 rows it ships (no filter) between them, seqs 101..199, were never acked; the cursor is not moved over them (it stays at 100). ...
+
+with exit 3, or exit 2 when the evidence fits a configuration mistake
+rather than a forgery, which the message then names: the ack's own count
+shows a filtered stream (fewer records than seqs) while audit-ack has no
+filter; the acked rows are all of tenants (or kinds) that none of the
+skipped rows has; or it is the exporter's very first ack (no cursor row)
+and starts past the first row, the look of audit-read --from-seq.
+
+Rows that do not exist are no gap (a database pruned of old rows, a seq
+SQLite skipped). The gaps a pipeline makes on purpose are taken when
+audit-ack is told what its audit-read selects, with the same flags:
+
+	--from-seq N       the pipeline started at seq N on purpose (audit-read --from-seq N):
+	                   rows before N may be skipped, from the very first ack on.
+	                   This is the documented way to start an exporter's cursor at a seq.
+	--tenant A,B       a per-tenant exporter (audit-read --tenant A,B): other tenants' rows may be skipped
+	--kind K,L         a per-kind exporter (audit-read --kind K,L): rows of other kinds may be skipped
+
+For example, a per-tenant exporter:
+
+	audit-read --db audit.db --tenant acme --from-cursor splunk:acme --follow | audit-verify ... \
+	  | audit-batch | audit-ship --kind splunk --exporter splunk:acme --acks /run/auditpipe/acme.fifo
+	audit-ack --fifo /run/auditpipe/acme.fifo --db audit.db --exporter splunk:acme --tenant acme
+
+--since and --until have no counterpart: a time-filtered read is a one-off
+export, not an exporter whose cursor moves.
+
+# One pipeline per exporter
+
+audit-ack takes the exporter's ack lock before it reads anything: the file
+PATH.EXPORTER.lock beside the database (or in --lock-dir), locked with a
+Linux open-file-description lock, released by the kernel when the process
+ends however it ends, with the holder's pid written in it. A second audit-ack
+on the same database and exporter is refused at once (exit 2), naming the
+holder's pid and the lock file. audit-read --from-cursor and audit-verify
+--from-cursor take their own roles' locks on the same file, so a second
+pipeline on the exporter is refused at its first stage, and the stages of
+one pipeline run together. When the database's directory is read-only for
+this user (the lock file cannot be made there), audit-ack stops with exit 2
+and says to give --lock-dir (or AUDITPIPE_LOCK_DIR, which every stage reads
+when it has no --lock-dir): the same directory for every stage of every
+pipeline on that database, cron drains included. It never runs without the
+lock.
+
+# Signals
+
+The first SIGINT or SIGTERM stops audit-ack within about a second whatever it
+is doing (waiting on a FIFO nobody writes to, reading, committing): it
+commits what it has taken, waiting at most one second for the database lock
+(if the lock is held longer, it says the final commit was given up and where
+the cursor stays: those records are shipped again, never lost), prints its
+summary and exits 0. A second signal exits 130 at once.
+
 # Flags
 
 Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
@@ -52,6 +148,10 @@ Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
 	-fifo PATH             FIFO to read; default stdin
 	-commit-interval D     at most one commit per D (default 500ms)
 	-busy-timeout D        wait for the database write lock (default 10s)
+	-from-seq N            the pipeline started at seq N on purpose: acks may skip the rows before it
+	-tenant A,B            the pipeline ships only these tenants: acks may skip other tenants' rows
+	-kind K,L              the pipeline ships only these kinds: acks may skip rows of other kinds
+	-lock-dir DIR          directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)
 	-quiet                 no summary line
 	-metrics-listen ADDR   serve Prometheus metrics at http://ADDR/metrics (port 0: pick one, printed on stderr)
 	-metrics-file PATH     write them to a node_exporter textfile (.prom), every 5s and at exit
@@ -76,11 +176,13 @@ so it has no back-pressure counter.
 
 # Exit codes
 
-	0    end of input, or SIGINT/SIGTERM, after the final commit
-	1    runtime failure (reading the FIFO)
-	2    usage, or an ack for another exporter
-	3    an ack does not match the database (another database's hash, or a seq it lacks); cursor not moved
-	5    database missing, not an audit database, or locked too long
+	0    end of input, or SIGINT/SIGTERM, after the final commit (or after saying it was given up)
+	1    runtime failure (reading the FIFO; the FIFO's path replaced by something that is not a FIFO)
+	2    usage; an ack for another exporter; the exporter's lock held by another pipeline (its pid named)
+	     or not creatable (give --lock-dir); an ack skipping rows in a way that fits a missing --tenant/--kind/--from-seq
+	3    an ack does not match the database (another database's hash, or a seq it lacks), or skips rows
+	     the exporter ships (a gap after the cursor: both seqs and the rows named); cursor not moved over it
+	5    database missing, not an audit database, or locked too long; or a -wal of another database beside it (named)
 
 # Example
 

@@ -5,7 +5,7 @@ of NDJSON exports for forensic replay.
 Synopsis:
 
 	audit-read --db PATH [--from-seq N] [--to-seq N] [--since T] [--until T]
-	           [--tenant A,B] [--kind K,L] [--from-cursor NAME] [--follow]
+	           [--tenant A,B] [--kind K,L] [--from-cursor NAME [--lock-dir DIR]] [--follow]
 	audit-read [filters] FILE|- ...
 	audit-read --quarantine [filters] FILE|- ...
 
@@ -31,6 +31,58 @@ every --poll (default 100ms; PRAGMA data_version, no table read) so a row the
 writer commits appears within about 250 ms. When the next stage is slow, the
 pipe fills, audit-read blocks writing, and it stops polling: that is the
 back-pressure. The first SIGINT or SIGTERM ends follow mode cleanly (exit 0).
+
+# The database replaced under --follow
+
+The file at --db is looked at on every poll. When another file is there (its
+device and inode differ from the one open: the database removed and
+recreated, or a copy renamed over it), audit-read opens it and goes on only
+if it holds the last row read, at the same seq with the same recordHash: the
+new file continues the chain, nothing read so far is lost or rewritten, and
+it says so on stderr ("the database file PATH was replaced ...; the new file
+holds seq N with the same recordHash: following it"). Otherwise it stops with
+exit 3 and names the path, the seq and both hashes (or that the new file has
+no such seq, and its last): that is a database replaced by another chain, a
+shorter backup or a corrupt file, for a person to look at before anything is
+shipped from it. While no file is at the path it says so once and reads on
+the file it has open; a new file that cannot be read yet (being created) is
+tried again at the next poll.
+
+SQLite applies any PATH-wal it finds to the file at PATH, whatever database
+that -wal came from. A copy put in place of a database whose -wal was left
+beside it (its daemon killed without a checkpoint, or still running on the
+old file) then reads as malformed ("database disk image is malformed") or,
+when all the old database's pages are in that -wal, as the old database. When
+the file alone (read with SQLite's immutable=1, without the -wal) is healthy
+(quick_check ok) and the -wal does not fit it (the file read through the -wal
+is malformed, or has fewer rows than the file alone, or another hash at the
+file's last row; looked at twice, apart), audit-read reads the file without
+that -wal, says so on stderr naming PATH-wal, and, with --follow, tries the
+normal way again every second. Rows committed through that -wal are not seen
+until it is gone: move PATH-wal and PATH-shm away once no process has the old
+database open (a writer opening the file with that -wal beside it applies it
+too, corrupting it for good).
+
+# One pipeline per exporter
+
+With --from-cursor, audit-read takes the exporter's read lock (see
+lib/exportlock): the file PATH.EXPORTER.lock beside the database (or in
+--lock-dir), locked with a Linux open-file-description lock that the kernel
+releases when the process ends, however it ends. A second audit-read
+--from-cursor on the same database and exporter (a second cron drain, a
+drain started while the service runs) is refused at once with exit 2,
+naming the holder's pid and the lock file: two pipelines on one exporter
+would each ship everything after the cursor. audit-verify --from-cursor and
+audit-ack take their own roles' locks on the same file, so the stages of one
+pipeline run together. Reading without --from-cursor takes no lock.
+
+When the database's directory is read-only for this user (a systemd unit's
+ReadOnlyPaths=, ProtectSystem=), the lock file cannot be made there and
+audit-read stops with exit 2 saying so; it never runs unlocked. Give
+--lock-dir DIR, or set AUDITPIPE_LOCK_DIR=DIR (read by every stage without
+--lock-dir; the units in examples/pipelines/systemd set /run/auditpipe), the
+same directory to every stage of every pipeline on that database, cron
+drains included: a stage given another directory does not see the lock.
 
 --from-cursor NAME starts after that exporter's committed last_seq (from
 audit_export_cursor; audit-cursor lists and moves cursors). A NAME with no
@@ -121,7 +173,8 @@ is a pipe or a file.
 
 	0    done (or stopped by SIGINT/SIGTERM)
 	1    runtime failure
-	2    usage
+	2    usage; or the exporter's lock is held by another pipeline (its pid named), or cannot be made (give --lock-dir)
+	3    --follow: the database was replaced by a file that does not hold the last row read (path, seq and both hashes named)
 	4    malformed NDJSON input (the good lines were emitted)
 	5    database missing, not an audit database, corrupt, or locked longer than --busy-timeout
 	141  stdout closed by the next stage (quiet)

@@ -86,6 +86,8 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	-db PATH                   audit database for -from-cursor
 	-from-cursor NAME          anchor on that exporter's cursor
 	-new-cursor                allow a -from-cursor NAME that has no cursor while others do (else exit 2, did-you-mean)
+	-from-cursor NAME          anchor on that exporter's cursor (and take its verify lock: one pipeline per exporter, see audit-read)
+	-lock-dir DIR              directory of the exporter's lock file (default: the database's directory)
 	-report FILE               write a JSON report (written atomically, mode 0600)
 	-max-line N                maximum line length in bytes (default 4 MiB)
 	-window N                  recent records remembered for duplicate detection (default 4096)
@@ -132,7 +134,7 @@ each other. Nothing of it is written when stderr is not a terminal.
 
 	0    the chain verified (notices and warnings do not fail it)
 	1    runtime failure (I/O)
-	2    usage
+	2    usage; or the exporter's verify lock is held by another pipeline (its pid named) or cannot be made (give -lock-dir)
 	3    verification failed
 	4    an input file could not be opened or decompressed
 	5    the database for -from-cursor could not be read

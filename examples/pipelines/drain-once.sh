@@ -7,6 +7,12 @@
 #                HEC_TOKEN_FILE=/etc/auditpipe/hec.token /opt/auditpipe/examples/pipelines/drain-once.sh
 #
 # With SINK=file (the default when HEC_URL is unset) it archives to $ARCHIVE.
+#
+# One pipeline per exporter: if the previous run (or a service on the same
+# exporter) still runs, this one is refused at once (exit 2, naming its pid).
+# The lock file lives beside the database unless AUDITPIPE_LOCK_DIR says
+# otherwise: give this script the same AUDITPIPE_LOCK_DIR as the services on
+# the host (the systemd units in systemd/ use /run/auditpipe).
 set -euo pipefail
 DB=${DB:?set DB to the audit database}
 EXPORTER=${EXPORTER:-splunk:cron}

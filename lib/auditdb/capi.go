@@ -50,7 +50,18 @@ func (e *capiError) Code() int { return e.code }
 // "file:" URI with mode=ro (so SQLite opens it O_RDONLY and never creates
 // it), the busy timeout, the optional mmap_size, and query_only=1 last.
 func openCapi(path string, busy time.Duration, mmapSize int64) (*capiConn, error) {
-	name, err := dsn(path, url.Values{"mode": {"ro"}})
+	return openCapiMode(path, busy, mmapSize, false)
+}
+
+// openCapiMode is openCapi, or with noWAL the file alone, read as
+// immutable (SQLite's immutable=1: no -wal, no -shm, no locks). That is
+// only for a file whose -wal is not its own (see checkReplaced).
+func openCapiMode(path string, busy time.Duration, mmapSize int64, noWAL bool) (*capiConn, error) {
+	params := url.Values{"mode": {"ro"}}
+	if noWAL {
+		params.Set("immutable", "1")
+	}
+	name, err := dsn(path, params)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,9 @@ func hint(kind error) string {
 	case ErrNotAuditDB:
 		return "point at the SQLite file written by Declaragent's audit sink; it has an audit_records table"
 	case ErrCorrupt:
-		return "run: sqlite3 FILE 'PRAGMA integrity_check', and restore the file from a backup"
+		return "run: sqlite3 FILE 'PRAGMA integrity_check', and restore the file from a backup; " +
+			"but if FILE was replaced (a copy put in its place) with a FILE-wal of the old database left beside it, the file may be healthy: " +
+			"SQLite applies any -wal at the path to the file at the path, so move FILE-wal and FILE-shm away once no process has the old database open"
 	case ErrLocked:
 		return "another process held the lock too long: a long write transaction, a writer in rollback-journal mode, or one with locking_mode=EXCLUSIVE; retry, or raise the busy timeout"
 	case ErrCantOpen:

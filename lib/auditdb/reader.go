@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,9 @@ type ReaderOptions struct {
 	// (a failing disk, a network file system) then kills the process with
 	// SIGBUS instead of returning an error. Off by default.
 	MmapSize int64
+	// Log, if not nil, is told what Follow does about a replaced database
+	// (one line, no prefix). nil: nothing is said.
+	Log func(msg string)
 }
 
 // DB is a read-only handle on an audit database. Its methods may be called
@@ -52,6 +56,9 @@ type DB struct {
 	mmapSize   int64
 	chunkRows  int
 	chunkBytes int
+
+	log   func(string)
+	noWAL bool // the file is read without its -wal, which is another database's
 
 	mu     sync.Mutex
 	idle   *capiConn // a scanner connection kept for the next scanner; nil if none
@@ -93,14 +100,29 @@ func OpenReader(ctx context.Context, path string, opt ReaderOptions) (*DB, error
 	}
 	sdb.SetMaxIdleConns(2)
 	db := &DB{path: path, db: sdb, busy: opt.BusyTimeout, mmapSize: opt.MmapSize,
-		chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes}
-	if err := checkAuditDB(ctx, sdb, path, "open", opt.BusyTimeout); err != nil {
+		chunkRows: opt.ChunkRows, chunkBytes: opt.ChunkBytes, log: opt.Log}
+	err = checkAuditDB(ctx, sdb, path, "open", opt.BusyTimeout)
+	if err == nil {
+		_, err = db.HeadSeq(ctx) // reads the last page of the table: a -wal that does not fit shows here
+	}
+	if err == nil || isCorrupt(err) {
+		// A healthy file with a -wal left over from a database it replaced
+		// reads as malformed, or as that database: read it without the -wal.
+		if alone := db.openAlone(ctx, err != nil); alone != nil {
+			sdb.Close()
+			sdb, db.db, db.noWAL, err = alone, alone, true, nil
+			db.logf("%s reads as malformed (or as another database) with the %s-wal beside it, but the file alone is healthy (quick_check ok): the -wal belongs to another database "+
+				"(one this file replaced). Reading the file without it; rows committed through that -wal are not seen. "+
+				"Move %s-wal and %s-shm away once no process has the old database open (a writer opening the file would apply that -wal too)", path, path, path, path)
+		}
+	}
+	if err != nil {
 		sdb.Close()
 		return nil, err
 	}
 	// The first scanner's connection is opened now, on the file just
 	// checked (opening reads nothing yet).
-	if db.idle, err = openCapi(path, opt.BusyTimeout, opt.MmapSize); err != nil {
+	if db.idle, err = openCapiMode(path, opt.BusyTimeout, opt.MmapSize, db.noWAL); err != nil {
 		sdb.Close()
 		return nil, classify(ctx, path, "open", opt.BusyTimeout, err)
 	}
@@ -165,7 +187,68 @@ func (db *DB) getConn() (*capiConn, error) {
 	if c != nil {
 		return c, nil
 	}
-	return openCapi(db.path, db.busy, db.mmapSize)
+	return openCapiMode(db.path, db.busy, db.mmapSize, db.noWAL)
+}
+
+// openAlone opens the file at the path without its -wal (immutable=1),
+// if it has a -wal that is not its own, and returns it if it is a healthy
+// audit database (quick_check ok); nil otherwise. The -wal is not its own
+// when the file read through it is malformed (corrupt), or when the file
+// alone has more rows than the file read through it, or another hash at the
+// last row it has: through a -wal of its own, a file only gains rows. Both
+// looks are taken twice, apart: a file is not read consistently without its
+// -wal while a checkpoint writes it, so one look is no evidence.
+func (db *DB) openAlone(ctx context.Context, corrupt bool) *sql.DB {
+	if _, err := os.Stat(db.path + "-wal"); err != nil {
+		return nil
+	}
+	name, err := dsn(db.path, url.Values{"mode": {"ro"}, "immutable": {"1"}, "_query_only": {"1"}})
+	if err != nil {
+		return nil
+	}
+	alone, err := sql.Open("sqlite", name)
+	if err != nil {
+		return nil
+	}
+	alone.SetMaxIdleConns(2)
+	foreign := func() bool {
+		if corrupt {
+			return true
+		}
+		var hw, ha int64
+		if db.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&hw) != nil ||
+			alone.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records`).Scan(&ha) != nil {
+			return false
+		}
+		if ha > hw {
+			return true
+		}
+		if ha == 0 {
+			return false
+		}
+		var h1, h2 string
+		return db.db.QueryRowContext(ctx, `SELECT record_hash FROM audit_records WHERE seq = ?`, ha).Scan(&h1) == nil &&
+			alone.QueryRowContext(ctx, `SELECT record_hash FROM audit_records WHERE seq = ?`, ha).Scan(&h2) == nil && h1 != h2
+	}
+	var ok string
+	if foreign() && sleepCtx(ctx, 100*time.Millisecond) && foreign() &&
+		checkAuditDB(ctx, alone, db.path, "open", db.busy) == nil &&
+		alone.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&ok) == nil && ok == "ok" {
+		return alone
+	}
+	alone.Close()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // putConn keeps c, whose statements are finalized, for the next scanner,
@@ -181,6 +264,11 @@ func (db *DB) putConn(c *capiConn) {
 		c.close()
 	}
 }
+
+// ForeignWAL reports whether OpenReader found the -wal beside the file to
+// be another database's, and so reads the file without it. A writer must
+// not open such a file: SQLite would apply that -wal to it for good.
+func (db *DB) ForeignWAL() bool { return db.noWAL }
 
 // Path returns the path the database was opened with.
 func (db *DB) Path() string { return db.path }
@@ -357,7 +445,7 @@ func (db *DB) FollowIdle(ctx context.Context, f Filter, poll time.Duration, fn f
 	if err != nil {
 		return stopped(ctx, err)
 	}
-	defer s.close()
+	defer func() { s.close() }()
 	end := int64(math.MaxInt64)
 	if f.ToSeq > 0 {
 		end = f.ToSeq
@@ -394,6 +482,20 @@ func (db *DB) FollowIdle(ctx context.Context, f Filter, poll time.Duration, fn f
 			case <-ctx.Done():
 				return nil
 			case <-timer.C:
+			}
+			// The file at the path may be another one now (the database
+			// removed and recreated, or a copy renamed over it).
+			ns, err := db.checkReplaced(ctx, s, f)
+			if err != nil {
+				return stopped(ctx, err)
+			}
+			if ns != nil {
+				s.close()
+				s = ns
+				if version, err = s.dataVersion(ctx); err != nil {
+					return stopped(ctx, err)
+				}
+				break
 			}
 			v, err := s.dataVersion(ctx)
 			if err != nil {
@@ -439,6 +541,15 @@ type scanner struct {
 	// array, but leaves the old one as it was).
 	strs  []byte
 	names map[string]string // tenant and kind values seen, up to maxNames
+
+	// Follow's watch on the file at the path (replaced.go).
+	id         fileID    // the file this scanner's connection reads
+	noWAL      bool      // it reads the file without its -wal (immutable=1)
+	stale      bool      // close the connection rather than keep it for the next scanner
+	missing    time.Time // since when the path names no file (zero: it does)
+	missingLog time.Time // when that was last said
+	unreadyLog time.Time // when "the new file cannot be read yet" was last said
+	watched    time.Time // the last attempt to read the file the normal way again
 }
 
 // maxNames caps the tenant and kind values a scanner keeps one string of,
@@ -449,7 +560,26 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	s := &scanner{db: db, op: op, pos: math.MinInt64, names: map[string]string{}}
+	id, _ := statID(db.path)
+	c, err := db.getConn()
+	if err != nil {
+		return nil, classify(ctx, db.path, op, db.busy, err)
+	}
+	s, err := db.newScannerOn(ctx, f, op, c)
+	if err != nil {
+		return nil, err
+	}
+	s.id, s.noWAL = id, db.noWAL
+	return s, nil
+}
+
+// newScannerOn makes a scanner on the connection c (closed if it fails).
+func (db *DB) newScannerOn(ctx context.Context, f Filter, op string, c *capiConn) (*scanner, error) {
+	if err := f.validate(); err != nil {
+		c.close()
+		return nil, err
+	}
+	s := &scanner{db: db, op: op, pos: math.MinInt64, names: map[string]string{}, c: c}
 	if f.FromSeq > 0 {
 		s.pos = f.FromSeq - 1
 	}
@@ -491,9 +621,6 @@ func (db *DB) newScanner(ctx context.Context, f Filter, op string) (*scanner, er
 		return nil, classify(ctx, db.path, op, db.busy, err)
 	}
 	var err error
-	if s.c, err = db.getConn(); err != nil {
-		return fail(err)
-	}
 	s.c.ctx = ctx // the first statement reads the schema, and may wait for a lock
 	if s.rowsSt, err = s.c.prepare(q.String()); err != nil {
 		return fail(err)
@@ -533,8 +660,18 @@ func (s *scanner) close() {
 	for _, st := range []uintptr{s.rowsSt, s.boundSt, s.verSt, s.headSt} {
 		s.c.finalize(st)
 	}
-	s.db.putConn(s.c)
+	if s.stale {
+		s.c.close()
+	} else {
+		s.db.putConn(s.c)
+	}
 	s.c = nil
+}
+
+// discard closes s and its connection.
+func (s *scanner) discard() {
+	s.stale = true
+	s.close()
 }
 
 func (s *scanner) fail(ctx context.Context, err error) error {

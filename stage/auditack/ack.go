@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,21 +22,25 @@ import (
 	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/ship"
+	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const prog = "audit-ack"
 
-const synopsis = `usage: audit-ack --db PATH --exporter NAME [--fifo PATH] [flags]
+const synopsis = `usage: audit-ack --db PATH --exporter NAME [--fifo PATH] [--tenant A,B] [--kind K,L] [--from-seq N] [flags]
 
 Reads ack lines from audit-ship (from the FIFO, which it creates if absent
 and keeps open across shipper restarts, or from stdin) and commits the
 exporter's cursor (audit_export_cursor.last_seq, monotonic) and the hash of
 the last shipped record, durably, at most every --commit-interval.
 
+An ack that skips rows the exporter ships is refused (exit 3, cursor kept):
+give audit-ack the same --tenant/--kind/--from-seq as the pipeline's audit-read.
+
 Examples:
   audit-ack --fifo /run/auditpipe/acks.fifo --db audit.db --exporter splunk:prod
+  audit-ack --fifo /run/auditpipe/acme.fifo --db audit.db --exporter splunk:acme --tenant acme
   ... | audit-ship --kind file --path out.ndjson --acks - | audit-ack --db audit.db --exporter file:archive`
 
 // Main is the entry point of the audit-ack binary.
@@ -45,10 +51,14 @@ type config struct {
 	exporter string
 	allowNew bool // --new-cursor
 	fifo     string
+	lockDir  string
 	interval time.Duration
 	busy     time.Duration
 	quiet    bool
 	metrics  stagemetrics.Flags
+	// The rows this exporter's audit-read selects (its --from-seq,
+	// --tenant, --kind): the only rows its acks may skip are outside it.
+	sel auditdb.Selection
 }
 
 // Run is audit-ack with its I/O passed in.
@@ -59,15 +69,23 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.exporter, "exporter", "", "exporter (cursor) name; acks for any other exporter are refused")
 	fs.BoolVar(&c.allowNew, "new-cursor", false, "allow an --exporter name that has no cursor while other cursors exist (a new exporter)")
 	fs.StringVar(&c.fifo, "fifo", "", "FIFO to read acks from (created 0600 if absent); default stdin")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
 	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	var tenants, kinds string
+	fs.Int64Var(&c.sel.FromSeq, "from-seq", 0, "the pipeline started at this seq on purpose (audit-read --from-seq): acks may skip the rows before it")
+	fs.StringVar(&tenants, "tenant", "", "the pipeline ships only these tenants (audit-read --tenant): acks may skip other tenants' rows")
+	fs.StringVar(&kinds, "kind", "", "the pipeline ships only these kinds (audit-read --kind): acks may skip rows of other kinds")
 	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_ACK"); err != nil {
 		return err
 	}
+	c.sel.Tenants, c.sel.Kinds = splitList(tenants), splitList(kinds)
 	switch {
+	case c.sel.FromSeq < 0:
+		return cli.Usagef("--from-seq must not be negative")
 	case c.db == "":
 		return cli.Usagef("--db is required")
 	case c.exporter == "":
@@ -75,38 +93,46 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case c.interval < 0:
 		return cli.Usagef("--commit-interval must not be negative")
 	}
-	w, err := auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
+	// One pipeline per exporter: a second audit-ack on it stops here.
+	lock, err := exportlock.Acquire(c.db, c.lockDir, c.exporter, exportlock.Ack, prog)
 	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	dbID, _ := statID(c.db)
+	w, err := openWriter(ctx, c)
+	if err != nil {
+		if ctx.Err() != nil { // stopped while waiting for the database: a clean stop
+			if !c.quiet {
+				fmt.Fprintf(stderr, "%s: %s: stopped before the database was open: no acks taken\n", prog, c.exporter)
+			}
+			return nil
+		}
 		return exitcode.New(exitcode.Database, err)
 	}
-	defer w.Close()
+	defer func() { w.Close() }()
 	if err := auditdb.CheckCursorName(ctx, w, "--exporter", c.exporter, c.allowNew); err != nil {
 		return err
 	}
 
-	in := stdin
+	in := newInput(stderr)
+	defer in.close()
+	stopInput := context.AfterFunc(ctx, in.stop) // unblock the reads when asked to stop
+	defer stopInput()
 	if c.fifo != "" {
-		if err := ship.EnsureFIFO(c.fifo); err != nil {
+		if err := in.openFIFO(ctx, c.fifo); err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--fifo: %w", err))
 		}
-		// Opened read-write, the FIFO never reports EOF when a shipper
-		// exits: the next shipper simply carries on writing to it.
-		f, err := os.OpenFile(c.fifo, os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("open FIFO: %w", err)
-		}
-		defer f.Close()
-		// Unblock the read when asked to stop.
-		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
-		defer stop()
-		in = f
+	} else {
+		in.readStdin(ctx, stdin)
 	}
 	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.exporter, ""), stderr)
 	if err != nil {
 		return err
 	}
 	defer ms.Close()
-	a := &acker{c: c, w: w, stderr: stderr, cursor: ms.ExportLastSeq(), recordsIn: ms.RecordsIn()}
+	a := &acker{c: c, w: w, dbID: dbID, stderr: stderr, cursor: ms.ExportLastSeq(), recordsIn: ms.RecordsIn()}
+	defer func() { w = a.w }() // reopened if the database was replaced
 	cur, err := w.Cursor(ctx, c.exporter)
 	if err != nil {
 		return exitcode.New(exitcode.Database, err)
@@ -122,10 +148,22 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	start := time.Now()
 	err = a.loop(ctx, in)
-	// The final commit runs even when ctx is cancelled (SIGTERM).
-	if cerr := a.commit(context.WithoutCancel(ctx)); err == nil {
-		err = cerr
+	// The final commit runs even when ctx is cancelled (SIGTERM), but then
+	// it waits for the database lock at most finalCommitWait: a stop is
+	// prompt, and an ack left uncommitted is only shipped again.
+	fctx, cancel := context.WithoutCancel(ctx), func() {}
+	if ctx.Err() != nil {
+		fctx, cancel = context.WithTimeout(fctx, finalCommitWait)
 	}
+	if cerr := a.commit(fctx); err == nil {
+		if cerr != nil && ctx.Err() != nil && errors.Is(cerr, context.DeadlineExceeded) {
+			fmt.Fprintf(stderr, "%s: %s: stopping: the final commit (seq %d) waited %v for the database lock and was given up; the cursor stays at seq %d and those records will be shipped again\n",
+				prog, c.exporter, a.lastSeq, finalCommitWait, a.committed)
+		} else {
+			err = cerr
+		}
+	}
+	cancel()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s: %d acks (%d records, %d quarantined), %d commits, cursor at seq %d, in %.1fs\n",
 			prog, c.exporter, a.acks, a.records, a.quarantined, a.commits, a.committed, time.Since(start).Seconds())
@@ -136,11 +174,14 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type acker struct {
 	c      *config
 	w      *auditdb.Writer
+	dbID   fileID // the file w has open
 	stderr io.Writer
 
 	have        bool // an ack not yet committed
 	lastSeq     int64
 	lastHash    string
+	pending     []auditdb.AckSpan // the acks not yet committed, contiguous clean runs merged
+	tailClean   bool              // every pending ack is clean and follows on from the cursor
 	committed   int64
 	lastCommit  time.Time
 	acks        int64
@@ -165,42 +206,28 @@ func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop fu
 	if err != nil {
 		return nil, exitcode.New(exitcode.Database, err)
 	}
+	id, _ := statID(path)
+	var mu sync.Mutex // db is swapped when the file at the path is replaced
 	stopPoll := stagemetrics.Poll(ctx, headEvery, func(ctx context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now, ok := statID(path); ok && now != id {
+			if ndb, err := auditdb.OpenReader(ctx, path, auditdb.ReaderOptions{}); err == nil {
+				db.Close()
+				db, id = ndb, now
+			}
+		}
 		if h, err := db.HeadSeq(ctx); err == nil {
 			gauge.Set(float64(h))
 		}
 	})
-	return func() { stopPoll(); db.Close() }, nil
+	return func() { stopPoll(); mu.Lock(); db.Close(); mu.Unlock() }, nil
 }
 
-func (a *acker) loop(ctx context.Context, in io.Reader) error {
-	lines := make(chan ackLine)
-	readErr := make(chan error, 1)
-	go func() {
-		br := bufio.NewReaderSize(in, 64<<10)
-		for num := int64(1); ; num++ {
-			line, err := readLine(br, MaxAckLine)
-			if errors.Is(err, errLineTooLong) {
-				fmt.Fprintf(a.stderr, "%s: line %d: skipping an ack line longer than %d bytes\n", prog, num, MaxAckLine)
-				continue
-			}
-			if len(line) > 0 && err == nil {
-				select {
-				case lines <- ackLine{num, line}:
-				case <-ctx.Done():
-					readErr <- nil
-					return
-				}
-			}
-			if err != nil {
-				if len(line) > 0 && err == io.EOF {
-					fmt.Fprintf(a.stderr, "%s: line %d: ignoring a partial ack line at end of input (%d bytes)\n", prog, num, len(line))
-				}
-				readErr <- err
-				return
-			}
-		}
-	}()
+// finalCommitWait bounds the final commit after SIGINT/SIGTERM.
+const finalCommitWait = time.Second
+
+func (a *acker) loop(ctx context.Context, in *input) error {
 	var p fastjson.Parser
 	var timer *time.Timer
 	var timerC <-chan time.Time
@@ -209,11 +236,20 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 			timer.Stop()
 		}
 	}()
+	// commit is a.commit, where a commit cut short by a stop is no error:
+	// the final commit in Run tries again.
+	commit := func() error {
+		err := a.commit(ctx)
+		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return nil
+		}
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-readErr:
+		case err := <-in.errs:
 			if err == nil || err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
 				return nil
 			}
@@ -223,18 +259,18 @@ func (a *acker) loop(ctx context.Context, in io.Reader) error {
 			return fmt.Errorf("read acks: %w", err)
 		case <-timerC:
 			timerC = nil
-			if err := a.commit(ctx); err != nil {
+			if err := commit(); err != nil {
 				return err
 			}
-		case line := <-lines:
+		case line := <-in.lines:
 			if err := a.take(&p, line.num, line.b); err != nil {
 				return err
 			}
 			if !a.have {
 				continue
 			}
-			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 {
-				if err := a.commit(ctx); err != nil {
+			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 || len(a.pending) >= maxPending {
+				if err := commit(); err != nil {
 					return err
 				}
 			} else if timerC == nil {
@@ -274,29 +310,99 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 	if len(ack.Quarantined) > 0 {
 		fmt.Fprintf(a.stderr, "%s: %s: seqs %v were quarantined, not delivered; the cursor moves past them\n", prog, a.c.exporter, ack.Quarantined)
 	}
-	if ack.LastSeq > a.lastSeq || !a.have {
-		if ack.LastSeq <= a.committed {
-			return nil // a replay of what is already committed
-		}
-		a.lastSeq, a.lastHash, a.have = ack.LastSeq, ack.LastHash, true
+	if ack.LastSeq <= a.committed || a.have && ack.LastSeq <= a.lastSeq {
+		return nil // a replay of what is already committed or taken
 	}
+	// Whether the ack skips rows the exporter ships is checked when it is
+	// committed, in the commit's transaction (auditdb.CommitAcks).
+	sp := auditdb.AckSpan{FirstSeq: ack.FirstSeq, LastSeq: ack.LastSeq, LastHash: ack.LastHash, Count: int64(ack.Count)}
+	// A clean ack that follows on from the cursor through clean acks is
+	// merged into one span (no query at commit); any other is kept as it
+	// came, so that a refusal names it.
+	known := a.committed
+	if n := len(a.pending); n > 0 {
+		known = a.pending[n-1].LastSeq
+	}
+	follows := sp.Clean() && sp.FirstSeq <= known+1
+	if n := len(a.pending); n > 0 && follows && a.tailClean {
+		prev := &a.pending[n-1]
+		prev.LastSeq, prev.LastHash = sp.LastSeq, sp.LastHash
+		prev.Count = prev.LastSeq - prev.FirstSeq + 1
+	} else {
+		a.pending = append(a.pending, sp)
+		a.tailClean = follows && (n == 0 || a.tailClean)
+	}
+	a.lastSeq, a.lastHash, a.have = ack.LastSeq, ack.LastHash, true
 	return nil
 }
+
+// openWriter opens the database read-write, unless the -wal beside it is
+// another database's (see auditdb.DB.ForeignWAL): opening it for writing
+// would make SQLite apply that -wal to the file, corrupting a healthy file
+// for good.
+func openWriter(ctx context.Context, c *config) (*auditdb.Writer, error) {
+	if r, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{BusyTimeout: c.busy}); err == nil {
+		foreign := r.ForeignWAL()
+		r.Close()
+		if foreign {
+			return nil, exitcode.Errorf(exitcode.Database, "open %s: the %s-wal beside it belongs to another database (one this file replaced): "+
+				"opening the file for writing would make SQLite apply that -wal to it and corrupt it for good, so the cursor is not committed. "+
+				"Move %s-wal and %s-shm away once no process has the old database open, then start audit-ack again", c.db, c.db, c.db, c.db)
+		}
+	}
+	return auditdb.OpenWriter(ctx, c.db, auditdb.WriterOptions{BusyTimeout: c.busy})
+}
+
+// followDB reopens the database when the file at its path is another one
+// than the one open (removed and recreated, a copy renamed over it): a
+// cursor committed to the old file is lost to everyone reading the path,
+// and a connection left on it would write through the -wal the new file is
+// read with. The commit that follows checks the acks against the new file.
+func (a *acker) followDB(ctx context.Context) error {
+	id, ok := statID(a.c.db)
+	if !ok || id == a.dbID {
+		return nil // gone from the path: commit to the file open until another is there
+	}
+	w, err := openWriter(ctx, a.c)
+	if err != nil {
+		return exitcode.New(exitcode.Database, fmt.Errorf("the database %s was replaced, and the new file: %w", a.c.db, err))
+	}
+	fmt.Fprintf(a.stderr, "%s: %s: the database %s was replaced (another file is at the path now): committing to the new file, where each ack is checked again\n",
+		prog, a.c.exporter, a.c.db)
+	a.w.Close()
+	a.w, a.dbID = w, id
+	return nil
+}
+
+// maxPending bounds the acks held between commits: past it, commit now.
+const maxPending = 1024
 
 func (a *acker) commit(ctx context.Context) error {
 	if !a.have {
 		return nil
 	}
-	got, err := a.w.CommitCursor(ctx, a.c.exporter, a.lastSeq, a.lastHash, time.Now())
+	if err := a.followDB(ctx); err != nil {
+		return err
+	}
+	got, err := a.w.CommitAcks(ctx, a.c.exporter, a.pending, a.c.sel, time.Now())
+	if ge := (*auditdb.AckGapError)(nil); errors.As(err, &ge) {
+		// The acks before the gap are committed; the rest are dropped.
+		a.committed = got
+		a.cursor.Set(float64(got))
+		a.have, a.pending = false, a.pending[:0]
+		a.commits++
+		return err // says it all, with exit code 3 (or 2)
+	}
 	if mm := (*auditdb.AckMismatchError)(nil); errors.As(err, &mm) {
-		return err // says it all, with exit code 3
+		a.have, a.pending = false, a.pending[:0] // nothing of them is committed, at exit either
+		return err                               // says it all, with exit code 3
 	}
 	if err != nil {
 		return exitcode.New(exitcode.Database, fmt.Errorf("commit cursor %s at seq %d: %w", a.c.exporter, a.lastSeq, err))
 	}
 	a.committed = got
 	a.cursor.Set(float64(got))
-	a.have = false
+	a.have, a.pending = false, a.pending[:0]
 	a.lastCommit = time.Now()
 	a.commits++
 	return nil
@@ -341,4 +447,14 @@ func trimEOL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -49,6 +50,7 @@ type config struct {
 	filter      auditdb.Filter
 	cursor      string
 	allowNew    bool // --new-cursor
+	lockDir     string
 	follow      bool
 	poll        time.Duration
 	busyTimeout time.Duration
@@ -71,6 +73,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	if c.db != "" && c.cursor != "" { // one pipeline per exporter (lib/exportlock)
+		lock, err := exportlock.Acquire(c.db, c.lockDir, c.cursor, exportlock.Read, prog)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
 	}
 	if c.ms, err = c.metrics.Start(ctx, prog, c.metrics.Labels(c.cursor, ""), stderr); err != nil {
 		return err
@@ -117,6 +126,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&kinds, "kind", "", "only these kinds (comma-separated)")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: start after that exporter's committed last_seq")
 	fs.BoolVar(&c.allowNew, "new-cursor", false, "allow a --from-cursor name that does not exist while other cursors do: start at the beginning of the log")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.BoolVar(&c.follow, "follow", false, "after the existing rows, keep tailing new ones until SIGINT/SIGTERM")
 	fs.DurationVar(&c.poll, "poll", auditdb.DefaultPoll, "how often --follow checks for new rows")
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")
@@ -212,7 +222,8 @@ func (s *stats) summary(d time.Duration) string {
 }
 
 func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stderr io.Writer) error {
-	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{BusyTimeout: c.busyTimeout})
+	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{BusyTimeout: c.busyTimeout,
+		Log: func(msg string) { fmt.Fprintf(stderr, "%s: %s\n", prog, msg) }})
 	if err != nil {
 		return exitcode.New(exitcode.Database, err)
 	}
@@ -302,6 +313,9 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if re := (*auditdb.ReplacedError)(nil); errors.As(err, &re) {
+			return err // the database replaced under --follow: exit 3, as it comes
 		}
 		if isWriteErr(err) {
 			return fmt.Errorf("write stdout: %w", err)

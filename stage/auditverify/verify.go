@@ -22,6 +22,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -48,6 +49,7 @@ type config struct {
 	db      string
 	cursor  string
 	newCur  bool // --new-cursor
+	lockDir string
 	report  string
 	maxLine int
 	window  int
@@ -67,6 +69,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.db, "db", "", "audit database, to read the anchor of --from-cursor")
 	fs.StringVar(&c.cursor, "from-cursor", "", "exporter name: anchor on that exporter's cursor (the last shipped seq and hash) in --db")
 	fs.BoolVar(&c.newCur, "new-cursor", false, "allow a --from-cursor name that does not exist while other cursors do (the stream must then start at genesis)")
+	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.StringVar(&c.report, "report", "", "write a JSON report of the run to this file")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	fs.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
@@ -79,6 +82,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c.files = fs.Args()
 	if c.mode != "fail-closed" && c.mode != "report" {
 		return cli.Usagef("--mode must be fail-closed or report, not %q", c.mode)
+	}
+	if c.db != "" && c.cursor != "" { // one pipeline per exporter (lib/exportlock)
+		lock, err := exportlock.Acquire(c.db, c.lockDir, c.cursor, exportlock.Verify, prog)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
 	}
 	anchor, err := c.resolveAnchor(ctx, stderr)
 	if err != nil {

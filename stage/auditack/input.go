@@ -1,0 +1,254 @@
+package auditack
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/auditpipe/auditpipe/lib/ship"
+)
+
+// input delivers ack lines from stdin or from the FIFO. Its readers send
+// on lines; a fatal error (a read that fails for another reason than the
+// end of stdin or a stop) is sent on errs, io.EOF when stdin ends.
+type input struct {
+	stderr io.Writer
+	lines  chan ackLine
+	errs   chan error
+
+	mu     sync.Mutex
+	files  []*os.File // every file open, closed by close
+	closed bool
+}
+
+func newInput(stderr io.Writer) *input {
+	return &input{stderr: stderr, lines: make(chan ackLine), errs: make(chan error, 4)}
+}
+
+// watchEvery is how often the FIFO's path is checked for a replacement
+// (a removed and recreated FIFO): a read waits at most this long before the
+// path is looked at again.
+const watchEvery = time.Second
+
+// readStdin reads r to its end.
+func (in *input) readStdin(ctx context.Context, r io.Reader) {
+	go in.read(ctx, &swapReader{r: r}, nil, "")
+}
+
+// openFIFO opens the FIFO at path (created 0600 if absent) read-write, so
+// that it never reaches end-of-file when a shipper exits, and reads it,
+// following the path: when the FIFO at path is another one than the one
+// open (removed and recreated, or renamed over), the new one is opened and
+// read, and the old one is read on until its last writer closes it, so no
+// ack written to either is lost.
+func (in *input) openFIFO(ctx context.Context, path string) error {
+	f, err := openFIFORW(path)
+	if err != nil {
+		return err
+	}
+	if !in.add(f) {
+		return ctx.Err()
+	}
+	go in.read(ctx, &swapReader{r: f, f: f}, f, path)
+	return nil
+}
+
+func openFIFORW(path string) (*os.File, error) {
+	if err := ship.EnsureFIFO(path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open FIFO: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		f.Close()
+		return nil, fmt.Errorf("open FIFO: %s is no longer a FIFO", path)
+	}
+	return f, nil
+}
+
+func (in *input) add(f *os.File) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		f.Close()
+		return false
+	}
+	in.files = append(in.files, f)
+	return true
+}
+
+func (in *input) remove(f *os.File) {
+	in.mu.Lock()
+	for i, g := range in.files {
+		if g == f {
+			in.files = append(in.files[:i], in.files[i+1:]...)
+			break
+		}
+	}
+	in.mu.Unlock()
+	f.Close()
+}
+
+// stop unblocks every read at once (SIGINT/SIGTERM).
+func (in *input) stop() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, f := range in.files {
+		f.SetReadDeadline(time.Now())
+	}
+}
+
+func (in *input) close() {
+	in.mu.Lock()
+	files := in.files
+	in.files, in.closed = nil, true
+	in.mu.Unlock()
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// swapReader reads from r, which read may replace (the FIFO reopened
+// read-only) without losing what bufio holds.
+type swapReader struct {
+	r io.Reader
+	f *os.File // r as a file, when it is one
+}
+
+func (s *swapReader) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// read reads lines from src until its end or a stop. f is src's file when
+// it is the FIFO at path (the current one): it is then watched.
+func (in *input) read(ctx context.Context, src *swapReader, f *os.File, path string) {
+	br := bufio.NewReaderSize(src, 64<<10)
+	var partial []byte // a line cut by a watch timeout
+	var id fileID
+	if f != nil {
+		id = idOf(f)
+	}
+	lastWatch := time.Now()
+	for num := int64(1); ; {
+		if ctx.Err() != nil {
+			return
+		}
+		if f != nil {
+			f.SetReadDeadline(time.Now().Add(watchEvery))
+			if ctx.Err() != nil { // stop may have run just before
+				return
+			}
+		}
+		line, err := readLine(br, MaxAckLine)
+		if f != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if ctx.Err() != nil {
+				return
+			}
+			partial = append(partial, line...) // the line goes on after the timeout
+			if len(partial) > MaxAckLine {
+				partial = partial[:0]
+			}
+		} else {
+			if len(partial) > 0 {
+				line, partial = append(partial, line...), nil
+			}
+			if errors.Is(err, errLineTooLong) {
+				fmt.Fprintf(in.stderr, "%s: line %d: skipping an ack line longer than %d bytes\n", prog, num, MaxAckLine)
+				num++
+				continue
+			}
+			if len(line) > 0 && err == nil {
+				select {
+				case in.lines <- ackLine{num, line}:
+				case <-ctx.Done():
+					return
+				}
+				num++
+			}
+			if err != nil {
+				if len(line) > 0 && err == io.EOF {
+					fmt.Fprintf(in.stderr, "%s: line %d: ignoring a partial ack line at end of input (%d bytes)\n", prog, num, len(line))
+				}
+				switch {
+				case ctx.Err() != nil:
+				case path != "" && err == io.EOF:
+					// An old FIFO whose last writer has gone: done with it.
+					in.remove(src.f)
+				case path != "" && errors.Is(err, os.ErrDeadlineExceeded):
+					// An old FIFO, stopped.
+				default:
+					in.errs <- err
+				}
+				return
+			}
+		}
+		if f == nil || time.Since(lastWatch) < watchEvery {
+			continue
+		}
+		lastWatch = time.Now()
+		if now, ok := statID(path); ok && now == id {
+			continue
+		}
+		// The path names another FIFO now, or nothing. Open (or create) the
+		// one at the path and read it; read the old one on until its last
+		// writer closes it: reopened read-only (through /proc), it reaches
+		// end-of-file then, which the read-write descriptor never does.
+		fmt.Fprintf(in.stderr, "%s: the FIFO %s was removed or replaced: now reading the new one at that path (the old one is read until its last writer closes it)\n", prog, path)
+		nf, err := openFIFORW(path)
+		if err != nil {
+			in.errs <- fmt.Errorf("the FIFO %s was replaced and cannot be reopened: %w", path, err)
+			return
+		}
+		if !in.add(nf) {
+			return
+		}
+		go in.read(ctx, &swapReader{r: nf, f: nf}, nf, path)
+		ro, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			// Keep the read-write descriptor: read it on, forever.
+			fmt.Fprintf(in.stderr, "%s: cannot reopen the old FIFO read-only (%v): reading it on\n", prog, err)
+			f = nil
+			continue
+		}
+		if !in.add(ro) {
+			return
+		}
+		src.r, src.f = ro, ro
+		in.remove(f)
+		f = nil
+	}
+}
+
+type fileID struct{ dev, ino uint64 }
+
+func idOf(f *os.File) fileID {
+	fi, err := f.Stat()
+	if err != nil {
+		return fileID{}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), st.Ino}
+}
+
+// statID is the identity of the file at path; false if there is none.
+func statID(path string) (fileID, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), st.Ino}, true
+}
