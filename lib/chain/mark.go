@@ -252,3 +252,19 @@ func (v *Verifier) ApplyMark(num int64, m *Mark) []Finding {
 	}
 	return v.end()
 }
+
+// SetHead moves the chain position to seq with recordHash hash (64 hex)
+// without checking the record: for audit-read, whose own Verifier checks
+// only the records its filter leaves out (audit-verify checks the ones it
+// passes on) but must know where each hole starts. A seq at or below the
+// position (a replayed record in an export) is ignored.
+func (v *Verifier) SetHead(seq int64, hash []byte) {
+	if v.started && seq <= v.lastSeq {
+		return
+	}
+	v.findings = v.findings[:0]
+	v.endReplay("a record passed on came next")
+	v.flush()
+	v.advance(seq, hash)
+	v.resync = false
+}
