@@ -39,7 +39,7 @@ record field being record_json verbatim.
 Examples:
   audit-read --db audit.db | audit-verify >/dev/null
   audit-read --db audit.db --from-cursor splunk:prod --follow | audit-verify --db audit.db --from-cursor splunk:prod | ...
-  audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify --mode report
+  audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify
   audit-read --quarantine poison.ndjson | audit-verify --mode report | audit-ship --kind elastic ...`
 
 // Main is the entry point of the audit-read binary.
