@@ -320,6 +320,10 @@ func (v *Verifier) Finish() []Finding {
 // evidence against the chain (tampering or corruption).
 func (v *Verifier) Failed() bool { return v.stats.Errors > 0 }
 
+// InputFailed reports whether a record could not be checked for a reason
+// that is not evidence of tampering (a line longer than --max-line).
+func (v *Verifier) InputFailed() bool { return v.stats.InputErrors > 0 }
+
 // Head is the last seq and recordHash of the chain as verified so far (the
 // anchor before any record; 0 and "" before anything).
 func (v *Verifier) Head() (seq int64, hash string) {

@@ -392,6 +392,35 @@ func (c *config) startAnchor(ctx context.Context, db *auditdb.DB, f *auditdb.Fil
 			return m, nil
 		}
 	}
+	if !c.filter.Since.IsZero() {
+		// Every row before the first one at or after --since has an
+		// earlier ts: start there, anchored on the row before, rather than
+		// check the whole prefix as a hole. (Not with --from-cursor: its
+		// anchor is the cursor, and the rows after it are a hole.)
+		s, ok, err := db.FirstSeqFrom(ctx, c.filter.Since.UnixMilli())
+		if err != nil {
+			return nil, exitcode.New(exitcode.Database, err)
+		}
+		if !ok { // none yet: every row so far is before it
+			if s, err = db.HeadSeq(ctx); err != nil {
+				return nil, exitcode.New(exitcode.Database, err)
+			}
+			s++
+		}
+		if s > f.FromSeq {
+			f.FromSeq = s
+		}
+	}
+	if !c.filter.Until.IsZero() && !c.follow {
+		// Likewise every row after the last one before --until is later.
+		s, ok, err := db.LastSeqBefore(ctx, c.filter.Until.UnixMilli())
+		if err != nil {
+			return nil, exitcode.New(exitcode.Database, err)
+		}
+		if ok && (f.ToSeq == 0 || s < f.ToSeq) {
+			f.ToSeq = s
+		}
+	}
 	if f.FromSeq > 1 {
 		h, ok, err := db.RecordHashAt(ctx, f.FromSeq-1)
 		if err != nil {

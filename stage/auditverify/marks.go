@@ -56,6 +56,9 @@ func (c *config) reconcile(ctx context.Context, v *chain.Verifier, m *chain.Mark
 		return usage("audit-read anchored on exporter %s's cursor (audit-read --from-cursor %s) but audit-verify has --from-cursor %s: give both the same --from-cursor", m.Exporter, m.Exporter, c.cursor)
 	}
 	g := c.given
+	if g == nil && c.cursor != "" && m.Seq > 0 && m.Exporter != "" {
+		fmt.Fprintf(stderr, "%s: audit-read anchored at seq %d, but --from-cursor %s has shipped nothing now (was it reset in between?): anchoring on audit-read's\n", prog, m.Seq, c.cursor)
+	}
 	if g == nil {
 		if c.cursor != "" && m.Seq > 0 && m.Exporter == "" {
 			// The cursor is at genesis but audit-read started later
@@ -107,8 +110,17 @@ func (c *config) first(ctx context.Context, v *chain.Verifier, line []byte, stde
 func (c *config) firstAt(ctx context.Context, v *chain.Verifier, seq int64, prevHash []byte) error {
 	c.firstSeen = true
 	g := c.given
-	if g == nil || g.Seq == 0 || seq == g.Seq+1 || seq <= g.Seq && seq > 1 {
+	if g == nil || g.Seq == 0 || seq == g.Seq+1 {
 		c.applyGiven(v)
+		return nil
+	}
+	if prevHash == nil && seq <= g.Seq && seq > 1 {
+		// A skip mark first: audit-read filtered an input that starts
+		// inside what the cursor shipped, without the cursor.
+		return usage("the input (filtered by audit-read) starts at seq %d, at or below %s at seq %d: give audit-read the same %s, or verify a filtered export without it", seq, c.givenWhat, g.Seq, c.givenWhat)
+	}
+	if seq <= g.Seq && seq > 1 {
+		c.applyGiven(v) // a replay, proven against the cursor's hash
 		return nil
 	}
 	if seq == 1 && len(prevHash) == 0 {

@@ -292,7 +292,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 		for _, f := range done {
 			rep.print(stderr, f)
 		}
-		if failClosed && (v.Failed() || v.Stats().InputErrors > 0) {
+		if failClosed && (v.Failed() || v.InputFailed()) {
 			return true, nil
 		}
 		if pass {
