@@ -241,6 +241,11 @@ func (v *Verifier) ApplyMark(num int64, m *Mark) []Finding {
 			v.add(Finding{Reason: m.BreakReason, FirstSeq: m.BreakSeq, FirstLine: num, Count: m.Breaks,
 				Detail: fmt.Sprintf("in the records audit-read left out (seq %d..%d), checked by audit-read: %s", m.FromSeq, m.ToSeq, m.BreakDetail)})
 		}
+		if m.Tombstones > 0 {
+			// Erased rows are to be known every time, filtered or not.
+			v.add(Finding{Reason: ReasonTombstone, FirstSeq: m.FromSeq, LastSeq: m.ToSeq, FirstLine: num, Count: m.Tombstones,
+				Detail: fmt.Sprintf("%d erased rows among the records audit-read left out (seq %d..%d)", m.Tombstones, m.FromSeq, m.ToSeq)})
+		}
 		if n > 0 {
 			v.stats.Holes++
 			v.stats.Filtered += n

@@ -185,3 +185,19 @@ func FuzzParseMark(f *testing.F) {
 		v.Finish()
 	})
 }
+
+// A tombstone among the records a filter left out is still reported (the
+// tombstone alert must see every erasure).
+func TestSkipTombstonesReported(t *testing.T) {
+	l := testChain(10)
+	g, v := runMixed(Options{}, [][]byte{l[0], mark(Mark{Type: MarkSkip, FromSeq: 2, ToSeq: 5, Hash: hashField(l[4]), Verified: 3, Tombstones: 1}), l[5]})
+	if v.Failed() || v.Stats().Tombstones != 1 {
+		t.Fatalf("failed %v stats %+v", v.Failed(), v.Stats())
+	}
+	for _, f := range g.findings {
+		if f.Reason == ReasonTombstone && f.Count == 1 && f.Severity == SeverityNotice {
+			return
+		}
+	}
+	t.Fatalf("no tombstone notice: %v", g.findings)
+}

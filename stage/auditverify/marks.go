@@ -32,6 +32,9 @@ func (c *config) mark(ctx context.Context, v *chain.Verifier, name string, num i
 	if m.Type == chain.MarkAnchor && !c.firstSeen {
 		c.firstSeen = true
 		c.hasMarks = true
+		if m.Seq > 0 {
+			c.markAnchor = &chain.Anchor{Seq: m.Seq, Hash: m.Hash}
+		}
 		if err := c.reconcile(ctx, v, &m, stderr); err != nil {
 			return nil, err
 		}

@@ -60,11 +60,12 @@ type config struct {
 
 	// The anchor of --anchor or --from-cursor, applied when the first line
 	// shows whether audit-read sent its own (an anchor mark): see first.
-	given     *chain.Anchor
-	givenWhat string // "--from-cursor splunk:prod" or "--anchor"
-	firstSeen bool
-	hasMarks  bool // an anchor mark came: the read's own anchor is in force
-	stdinName string
+	given      *chain.Anchor
+	givenWhat  string // "--from-cursor splunk:prod" or "--anchor"
+	firstSeen  bool
+	hasMarks   bool // an anchor mark came: the read's own anchor is in force
+	markAnchor *chain.Anchor
+	stdinName  string
 }
 
 // Run is audit-verify with its I/O passed in.
@@ -163,8 +164,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type usageErr struct{ error }
 
 func (c *config) anchorUsed(v *chain.Verifier) *chain.Anchor {
-	if c.hasMarks || c.given == nil {
-		return nil
+	if c.hasMarks {
+		return c.markAnchor
 	}
 	return c.given
 }
