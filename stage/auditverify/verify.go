@@ -155,7 +155,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitcode.Errorf(exitcode.Verify, "chain verification failed: %s (%d error(s) in all)", first, st.Errors)
 	}
 	if st.InputErrors > 0 {
-		return exitcode.Errorf(exitcode.Input, "%s (%d such record(s)); not evidence of tampering", rep.firstTooLong, st.InputErrors)
+		return exitcode.Errorf(exitcode.Input, "%s (%d such record(s))", rep.firstTooLong, st.InputErrors)
 	}
 	return nil
 }
