@@ -80,7 +80,7 @@ func (c *config) reconcile(ctx context.Context, v *chain.Verifier, m *chain.Mark
 	case g.Seq < m.Seq:
 		fmt.Fprintf(stderr, "%s: audit-read anchored at seq %d, ahead of %s at seq %d (was it moved back in between?): anchoring on audit-read's\n", prog, m.Seq, c.givenWhat, g.Seq)
 	case g.Hash != m.Hash:
-		return fmt.Errorf("%w", exitcode.Errorf(exitcode.Verify, "%s has hash %s at seq %d, audit-read's anchor there has %s: two histories", c.givenWhat, g.Hash, g.Seq, m.Hash))
+		return exitcode.Errorf(exitcode.Verify, "%s has hash %s at seq %d, audit-read's anchor there has %s: two histories", c.givenWhat, g.Hash, g.Seq, m.Hash)
 	}
 	return nil
 }

@@ -65,7 +65,6 @@ type config struct {
 	firstSeen  bool
 	hasMarks   bool // an anchor mark came: the read's own anchor is in force
 	markAnchor *chain.Anchor
-	stdinName  string
 }
 
 // Run is audit-verify with its I/O passed in.
