@@ -18,6 +18,36 @@ One record line per row, in seq order (CONTRACTS.md section 2):
 with "record" being record_json verbatim: the exact bytes that were hashed,
 so audit-verify takes its fast path.
 
+Between record lines audit-read writes mark lines for audit-verify, which
+consumes them (every other stage drops them; they are never shipped). Their
+layout is one key order, exactly (docs/design.md, "Marks"):
+
+	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>"}}
+	{"mark":{"type":"anchor","source":"db-row","seq":149,"hash":"<64 hex>"}}
+	{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"<64 hex>","verified":16,"tombstones":0}}
+
+An anchor mark comes before the first line whenever the read does not start
+at genesis: with --from-cursor (always, seq 0 and hash "" when nothing was
+shipped yet; source "cursor": the cursor and the hash audit-ack shipped with
+it, read in one statement; "cursor-row" when the cursor has no shipped hash
+and the database row's own record_hash stands in for it, which proves less,
+and audit-read says so), and with --from-seq N > 1 (source "db-row": the row
+before). audit-verify anchors on it, so acks that land between the starts of
+the two stages cannot make a finding. A read that finds nothing writes
+nothing.
+
+A skip mark stands for a run of rows a filter left out (--tenant, --kind,
+--since, --until; in file mode also --from-seq and --to-seq). audit-read
+reads every row of the seq range, checks the chain of those it leaves out
+with a verifier of its own, and writes the mark before the next record it
+keeps (at the end of a drain, and when --follow is caught up, for the run so
+far): the seqs it covers, the recordHash the next record must link to, how
+many verified, and the first break it found, if any (breaks, breakSeq,
+breakReason, breakDetail), which audit-verify reports as that break. A
+filtered read therefore verifies in fail-closed mode: the holes are notices,
+a row altered among those left out is a true finding. The summary line says
+how many rows were left out in how many holes.
+
 # The database
 
 The database is opened read-only (mode=ro, query_only) and never blocks the
@@ -85,22 +115,31 @@ same directory to every stage of every pipeline on that database, cron
 drains included: a stage given another directory does not see the lock.
 
 --from-cursor NAME starts after that exporter's committed last_seq (from
-audit_export_cursor; audit-cursor lists and moves cursors). A NAME with no
-cursor while the database has others is refused (exit 2) with a did-you-mean:
-starting it would ship the whole log again. Add --new-cursor when that is
-meant (a new exporter's first run). Filters combine: --from-seq/--to-seq (inclusive),
---since (ts >= T) and --until (ts < T) as RFC 3339 or ms since the epoch,
---tenant and --kind (comma-separated lists). Filtered output is not a
-contiguous chain; verify it with audit-verify --mode report.
+audit_export_cursor; audit-cursor lists and moves cursors), and writes it
+as an anchor mark. A NAME with no cursor while the database has others is
+refused (exit 2) with a did-you-mean: starting it would ship the whole log
+again. Add --new-cursor when that is meant (a new exporter's first run).
+Filters combine: --from-seq/--to-seq (inclusive), --since (ts >= T) and
+--until (ts < T) as RFC 3339 or ms since the epoch, --tenant and --kind
+(comma-separated lists). The database is read by seq range; the other
+filters are applied to each row, and the rows they leave out are checked and
+written as skip marks (see Output), so filtered output verifies with
+audit-verify in either mode. A filter makes audit-read hash the rows it
+leaves out: --since on a large log checks the whole prefix.
 
 # NDJSON replay
 
 Given files (or - for stdin), plain, gzip or zstd (detected by magic bytes),
 audit-read passes the lines on. Without filters every line is passed as it
 stands, bad ones included, so that audit-verify sees and reports them; with
-filters each line must parse as a record. A line that cannot be delivered
-whole (too long, truncated last line, invalid UTF-8, NUL) is reported with
-its line number, the others go on, and the exit code is 4.
+filters each line must parse as a record, and the lines left out become skip
+marks as from the database. A line that cannot be delivered whole (too long,
+truncated last line, invalid UTF-8, NUL) is reported with its line number,
+the others go on, and the exit code is 4.
+
+A mark line in an input file is refused the same way (exit 4, named by its
+line, not passed on): no export holds one, since every stage after
+audit-verify drops them, so one in a file was put there by hand.
 
 # Quarantine input
 
@@ -174,8 +213,9 @@ is a pipe or a file.
 	0    done (or stopped by SIGINT/SIGTERM)
 	1    runtime failure
 	2    usage; or the exporter's lock is held by another pipeline (its pid named), or cannot be made (give --lock-dir)
-	3    --follow: the database was replaced by a file that does not hold the last row read (path, seq and both hashes named)
-	4    malformed NDJSON input (the good lines were emitted)
+	3    --follow: the database was replaced by a file that does not hold the last row read (path, seq and both hashes named);
+	     --from-cursor: the cursor has no shipped hash and the database has no row at its seq (rows removed?)
+	4    malformed NDJSON input, or a mark line in it (the good lines were emitted)
 	5    database missing, not an audit database, corrupt, or locked longer than --busy-timeout
 	141  stdout closed by the next stage (quiet)
 

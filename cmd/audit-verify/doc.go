@@ -30,20 +30,34 @@ or link to an anchor.
 # Findings
 
 Every break is reported on stderr as "SEVERITY REASON: seq A..B lines C..D:
-detail"; consecutive breaks of one kind are merged into one range:
+detail"; consecutive breaks of one kind are merged into one range. A
+finding is reported (and counted in the metrics) by the first line that
+does not continue it, or when the input pauses: nothing found waits for
+the end of the stream, which under --follow never comes.
 
-	hash_mismatch  error    the record or its hash was altered
-	prev_link      error    prevHash does not link to the previous record (or the anchor)
-	seq_gap        error    seqs missing: rows were deleted (the range is the missing seqs)
-	seq_regress    error    seq went backwards to a seq not seen recently
-	equivocation   error    the same seq twice with different hashes: two histories
-	bad_json       error    the line is not strict JSON (or holds invalid UTF-8 or a NUL)
-	bad_field      error    a field is missing or has the wrong type; a hash is not 64 lowercase hex
-	truncated      error    the last line has no newline: the writer died mid-record
-	line_too_long  error    the line is longer than --max-line
-	duplicate      warning  the same seq and hash again (an at-least-once replay); dropped, not passed twice
-	tombstone      notice   a row erased by Declaragent; passed on, counted
-	unanchored     notice   the stream starts after seq 1 without an anchor; its first link is unchecked
+	hash_mismatch    error    the record or its hash was altered
+	prev_link        error    prevHash does not link to the previous record (or the anchor, or a hole's last record)
+	seq_gap          error    seqs missing: rows were deleted (the range is the missing seqs)
+	equivocation     error    a different record at a seq verified before: two histories (see Duplicates)
+	bad_json         error    the line is not strict JSON (or holds invalid UTF-8 or a NUL)
+	bad_field        error    a field is missing or has the wrong type; a hash is not 64 lowercase hex
+	truncated        error    the last line has no newline: the writer died mid-record
+	bad_mark         error    a mark line in a FILE, malformed, or out of place (see Marks)
+	line_too_long    error    a record larger than --max-line: not evidence of tampering; exit 4, not 3
+	duplicate        warning  records delivered again, proven identical (see Duplicates); dropped
+	replay_unproven  warning  a replay that stopped before it could be proven; none of it passed on
+	tombstone        notice   a row erased by Declaragent; passed on, counted
+	unanchored       notice   the stream starts after seq 1 without an anchor; its first link is unchecked
+	filtered         notice   a hole audit-read's filter made, checked by audit-read (see Marks); the
+	                          first is printed, the others counted (summary, report, metric)
+
+seq_regress (a seq went backwards) is no longer raised: a regress starts a
+replay (see Duplicates). It stays in the metrics and alerts for old reports.
+
+A record larger than --max-line cannot be checked without holding it: it is
+reported as "record larger than --max-line (N bytes) (the record after seq
+S): not evidence of tampering; raise --max-line", stops a fail-closed run
+with exit 4, and never counts as a chain break.
 
 A tombstone is a row whose record_json Declaragent replaced with
 {"kind":"erased",...} while keeping both hashes, so by construction its hash
@@ -65,16 +79,90 @@ unparseable lines are not. Exit 3 at the end if any error was found.
 
 # Anchors
 
-A pipeline that starts at an exporter's cursor should prove that its first
-record links to what was shipped before:
+A pipeline that starts at an exporter's cursor proves that its first record
+links to what was shipped before:
 
 	audit-read --db audit.db --from-cursor splunk:prod |
-	  audit-verify --db audit.db --from-cursor splunk:prod | ...
+	  audit-verify [--db audit.db --from-cursor splunk:prod] | ...
 
-reads the cursor's seq and the hash of the last shipped record (stored by
-audit-ack) and requires the first record to be seq+1 linking to that hash.
---anchor SEQ:HASH gives the anchor directly. Without an anchor, a stream
-that does not start at seq 1 is reported as unanchored (a notice).
+audit-read reads the cursor's seq and the hash of the last shipped record
+(stored by audit-ack), in one statement, and writes them as an anchor mark
+before its first line; the first record must be seq+1 and link to that
+hash. That is one fact both stages agree on, whatever acks land between
+their starts. --from-cursor on audit-verify is optional; when given (with
+--db) it must agree:
+
+  - the mark names another exporter: usage error (exit 2) naming both flags;
+  - our cursor is ahead of the mark (acks landed in between): the records in
+    between are passed on again (at-least-once) and the record at our
+    cursor's seq must carry its shipped hash; a different one is an
+    equivocation (exit 3);
+  - our cursor is behind the mark (moved back in between): noted on stderr,
+    the mark anchors.
+
+--anchor SEQ:HASH gives an anchor directly, checked against a mark the same
+way. Without any anchor, a stream that does not start at seq 1 is reported
+as unanchored (a notice).
+
+Configuration mistakes are not tampering. With --from-cursor and no anchor
+mark (an audit-read without --from-cursor, or an older one), when the
+evidence fits a mistake audit-verify exits 2 before passing anything on,
+saying what fits and which flag to fix:
+
+	the input starts at genesis (seq 1) but --from-cursor splunk:prod is at seq 20000:
+	  audit-read was not given the cursor; give audit-read the same --from-cursor splunk:prod
+	the input starts at seq 501, right after exporter elastic:prod's cursor (seq 500), ...
+	the input starts at seq N, past --from-cursor X at seq C, and links to the database's row N-1:
+	  audit-read skipped seq C+1..N-1 (--from-seq?) ...
+	audit-read starts after seq N (audit-read --from-seq N+1) but cursor X is at seq C:
+	  seq C+1..N would never be shipped; give audit-read --from-cursor X instead of --from-seq
+
+An input that starts at or below the cursor (an older audit-read that read
+the cursor before acks landed) is a replay: its records up to the cursor
+are proven against the cursor's shipped hash, dropped as duplicates, and
+the rest passes. Exit 3 stays for evidence: a record that does not link, a
+hash that does not match.
+
+# Marks
+
+A line that starts with {"mark": is a control line audit-read writes for
+audit-verify (docs/design.md, "Marks"; one key order, exactly):
+
+	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>"}}
+	{"mark":{"type":"anchor","source":"db-row","seq":149,"hash":"<64 hex>"}}
+	{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"<64 hex>","verified":16,"tombstones":0}}
+
+source is cursor (the cursor and its shipped hash), cursor-row (the cursor
+has no shipped hash: the database row's own record_hash, which proves
+less) or db-row (--from-seq: the row before). A skip says audit-read left
+seq fromSeq..toSeq out (--tenant, --kind, --since, --until, or a seq bound
+in file mode) after checking their chain itself; the next record must link
+to hash. A skip that found a break carries it (breaks, breakSeq,
+breakReason, breakDetail) and audit-verify reports it as that break, with
+its seq: a row altered among those left out is still a true finding. The
+hole itself is a notice (filtered), never an error.
+
+A mark has the trust of the stream it arrives in. On stdin it comes from
+audit-read on the same pipe, and is applied. In a FILE argument (forensic
+replay of an export, which never holds marks: audit-batch and audit-ship
+drop them) it is a bad_mark finding and is not applied; to replay a saved
+audit-read output that you trust, give it on stdin. Marks are never passed
+on.
+
+# Duplicates
+
+At-least-once delivery means an archive or a SIEM copy can hold a batch
+twice. A seq at or below the head starts a replay: the replayed records
+must each verify and link to the replayed record before them, and the one
+that reaches the head seq must have the head's recordHash. Collision
+resistance then proves the whole run identical to what was verified
+before, at any length, in constant memory. The run is one duplicate
+warning (counted; dropped). On the way, the last --window records are
+checked one by one, so a different record there is found at once. A
+different record anywhere in the run (its hash, its link, or the head's
+hash) is an equivocation or hash_mismatch error; a run that stops before
+the head (end of input, or another regress) is a replay_unproven warning
+naming the range; none of it was passed on.
 
 # Flags
 
@@ -84,17 +172,22 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	-mode fail-closed|report   see Modes (default fail-closed)
 	-anchor SEQ:HASH           trusted anchor
 	-db PATH                   audit database for -from-cursor
-	-from-cursor NAME          anchor on that exporter's cursor
 	-new-cursor                allow a -from-cursor NAME that has no cursor while others do (else exit 2, did-you-mean)
 	-from-cursor NAME          anchor on that exporter's cursor (and take its verify lock: one pipeline per exporter, see audit-read)
 	-lock-dir DIR              directory of the exporter's lock file (default: the database's directory)
 	-report FILE               write a JSON report (written atomically, mode 0600)
-	-max-line N                maximum line length in bytes (default 4 MiB)
-	-window N                  recent records remembered for duplicate detection (default 4096)
+	-max-line N                maximum line length in bytes (default ndjson.DefaultMaxLine)
+	-window N                  recent records proven one by one in a replay (default 4096); longer
+	                           replays are proven as a run (see Duplicates)
+	-duplicates drop|pass      drop (default): duplicates are counted, not passed on; pass: pass on
+	                           those the window proves record by record (a longer run is only proven
+	                           when it reaches the head, after it went by, so it is dropped)
 	-quiet                     no summary line at exit
 
 At exit a summary goes to stderr: records, seq range, head hash, counts per
-tenant, fast and slow path counts, breaks by reason, and records/s.
+tenant, fast and slow path counts, records left out in holes, duplicates
+dropped, breaks by reason, and records/s. The JSON report has the same, and
+holes, filtered, duplicates, unproven and tooLarge counts.
 
 # Metrics
 
@@ -107,7 +200,9 @@ Every series carries exporter and vendor when known (vendor from an
 exporter name like splunk:prod). audit-verify exposes:
 
 	auditpipe_verify_breaks_total{reason}          findings by reason code (the table above); every reason's
-	                                               series exists from the start, at 0
+	                                               series exists from the start, at 0. filtered counts holes,
+	                                               duplicate and replay_unproven records; line_too_long is
+	                                               not a chain break (alert AuditRecordTooLarge)
 	declaragent_audit_backpressure_paused_total    writes to stdout that blocked > 100ms
 	auditpipe_backpressure_paused_seconds_total    time spent in those writes
 	auditpipe_backpressure_blocked_seconds         how long the write in progress has been blocked
@@ -132,11 +227,12 @@ each other. Nothing of it is written when stderr is not a terminal.
 
 # Exit codes
 
-	0    the chain verified (notices and warnings do not fail it)
+	0    the chain verified (notices and warnings do not fail it: holes, duplicates, tombstones)
 	1    runtime failure (I/O)
-	2    usage; or the exporter's verify lock is held by another pipeline (its pid named) or cannot be made (give -lock-dir)
-	3    verification failed
-	4    an input file could not be opened or decompressed
+	2    usage; a configuration mistake seen in the input (see Anchors), nothing passed on;
+	     or the exporter's verify lock is held by another pipeline (its pid named) or cannot be made (give -lock-dir)
+	3    verification failed: evidence of tampering or corruption
+	4    an input file could not be opened or decompressed; a record larger than --max-line
 	5    the database for -from-cursor could not be read
 	141  stdout closed by the next stage (quiet)
 

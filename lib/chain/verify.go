@@ -13,18 +13,21 @@ import (
 type Reason string
 
 const (
-	ReasonHashMismatch Reason = "hash_mismatch" // recordHash is not the hash of prevHash and the record
-	ReasonPrevLink     Reason = "prev_link"     // prevHash is not the previous record's recordHash
-	ReasonSeqGap       Reason = "seq_gap"       // seqs missing between two records
-	ReasonSeqRegress   Reason = "seq_regress"   // seq went backwards to a seq not seen recently
-	ReasonDuplicate    Reason = "duplicate"     // same seq and hash seen again (warning: at-least-once replay)
-	ReasonEquivocation Reason = "equivocation"  // same seq, different hash: two histories
-	ReasonBadJSON      Reason = "bad_json"      // the line is not JSON, or not valid UTF-8
-	ReasonBadField     Reason = "bad_field"     // a field is missing, has the wrong type, or a bad hash
-	ReasonTruncated    Reason = "truncated"     // the last line ended without a newline
-	ReasonLineTooLong  Reason = "line_too_long" // the line is longer than --max-line
-	ReasonTombstone    Reason = "tombstone"     // an erased row (notice, not tampering)
-	ReasonUnanchored   Reason = "unanchored"    // the first record's link could not be checked (notice)
+	ReasonHashMismatch   Reason = "hash_mismatch"   // recordHash is not the hash of prevHash and the record
+	ReasonPrevLink       Reason = "prev_link"       // prevHash is not the previous record's recordHash
+	ReasonSeqGap         Reason = "seq_gap"         // seqs missing between two records
+	ReasonSeqRegress     Reason = "seq_regress"     // no longer raised: a regress starts a replay (kept for reports and alerts)
+	ReasonDuplicate      Reason = "duplicate"       // a replayed run proven identical to records verified before (warning: at-least-once)
+	ReasonEquivocation   Reason = "equivocation"    // same seq, different record: two histories
+	ReasonReplayUnproven Reason = "replay_unproven" // a replay that stopped before it could be proven identical (warning; none of it passed)
+	ReasonFiltered       Reason = "filtered"        // a hole audit-read's filter made, proven by audit-read (notice)
+	ReasonBadMark        Reason = "bad_mark"        // a mark line that is malformed, out of place, or in an untrusted input
+	ReasonBadJSON        Reason = "bad_json"        // the line is not JSON, or not valid UTF-8
+	ReasonBadField       Reason = "bad_field"       // a field is missing, has the wrong type, or a bad hash
+	ReasonTruncated      Reason = "truncated"       // the last line ended without a newline
+	ReasonLineTooLong    Reason = "line_too_long"   // the line is longer than --max-line
+	ReasonTombstone      Reason = "tombstone"       // an erased row (notice, not tampering)
+	ReasonUnanchored     Reason = "unanchored"      // the first record's link could not be checked (notice)
 )
 
 // Severity ranks findings. Only SeverityError fails verification.
@@ -39,9 +42,9 @@ const (
 // SeverityOf gives the severity of each reason.
 func SeverityOf(r Reason) Severity {
 	switch r {
-	case ReasonDuplicate:
+	case ReasonDuplicate, ReasonReplayUnproven:
 		return SeverityWarning
-	case ReasonTombstone, ReasonUnanchored:
+	case ReasonTombstone, ReasonUnanchored, ReasonFiltered:
 		return SeverityNotice
 	}
 	return SeverityError
@@ -98,8 +101,18 @@ type Options struct {
 	// unanchored (a notice).
 	Anchor *Anchor
 	// Window is how many recent seq->hash pairs are kept to tell a duplicate
-	// from an equivocation (default 4096). Memory is O(Window).
+	// from an equivocation record by record (default 4096). Memory is
+	// O(Window). A replay longer than the window is still proven, as a run,
+	// when it reaches the head (see checkReplay).
 	Window int
+	// PassDuplicates passes on a replayed record the window proves
+	// identical to one verified before (--duplicates pass). Records proven
+	// only as a run are dropped whatever this says: they were not proven
+	// when they went by.
+	PassDuplicates bool
+	// Immediate reports every finding by itself, as it happens, without
+	// coalescing runs (audit-read's check of the rows its filter drops).
+	Immediate bool
 }
 
 // Stats summarise what a Verifier has seen.
@@ -109,12 +122,18 @@ type Stats struct {
 	FastPath   int64 // verified by hashing the bytes as they stand
 	SlowPath   int64 // verified after canonicalising
 	Tombstones int64
-	Duplicates int64
+	Duplicates int64 // replayed records proven identical to ones verified before (dropped unless passed)
+	Unproven   int64 // replayed records not proven: the replay stopped before the head (dropped)
+	Holes      int64 // holes a filter made, proven by audit-read (skip marks)
+	Filtered   int64 // records in those holes
 	Errors     int64 // findings of severity error (records, not ranges)
-	FirstSeq   int64
-	LastSeq    int64
-	HeadHash   string           // recordHash of the last record in chain order
-	Tenants    map[string]int64 // records per tenantId
+	// InputErrors are records that could not be checked for a reason that is
+	// not evidence of tampering (a line longer than --max-line).
+	InputErrors int64
+	FirstSeq    int64
+	LastSeq     int64
+	HeadHash    string           // recordHash of the last record in chain order
+	Tenants     map[string]int64 // records per tenantId
 }
 
 // Verifier checks a stream of record lines, one at a time, and keeps O(1)
@@ -138,10 +157,39 @@ type Verifier struct {
 	win    []winEntry
 	winPos int
 
+	rp     replay
+	expect *expectation
+
 	open     *Finding
+	touched  bool // the current line added to the open finding
 	findings []Finding
 	stats    Stats
 	tenants  map[string]*int64
+}
+
+// replay is the state of a replay: records at seqs at or below the head,
+// which must chain among themselves and, on reaching the head, end in the
+// head's recordHash (collision resistance then proves the whole run
+// identical to what was verified before).
+type replay struct {
+	active    bool
+	start     int64 // first replayed seq
+	firstLine int64
+	seq       int64  // last replayed seq
+	hash      []byte // its recordHash
+	count     int64  // records in the run
+	proven    int64  // of them proven record by record by the window
+	unFirst   int64  // the range not proven by the window (0: none)
+	unLast    int64
+	diverged  bool // an error was reported for this run already
+}
+
+// expectation is a hash the stream must carry at a seq: the cursor's
+// shipped hash when the cursor moved past the reader's anchor.
+type expectation struct {
+	seq  int64
+	hash string
+	what string
 }
 
 type winEntry struct {
@@ -183,12 +231,16 @@ func (v *Verifier) Stats() Stats {
 
 // Check verifies one record line (line number num). It returns whether the
 // line may be passed on downstream and the findings that completed with this
-// line (coalesced ranges that just closed). A line passes when the record's
-// own hash verifies (or it is a tombstone), even if its link is broken: in
-// report mode the intact records after a gap still ship. In fail-closed mode
-// the caller stops, without passing the line, as soon as Failed reports true.
+// line. A line passes when the record's own hash verifies (or it is a
+// tombstone), even if its link is broken: in report mode the intact records
+// after a gap still ship. In fail-closed mode the caller stops, without
+// passing the line, as soon as Failed reports true.
+//
+// Nothing is held back: a run of breaks of one kind on consecutive seqs is
+// coalesced into one Finding, and that Finding is returned by the Check of
+// the first line that does not continue it (or by Flush or Finish).
 func (v *Verifier) Check(num int64, line []byte) (pass bool, done []Finding) {
-	v.findings = v.findings[:0]
+	v.begin()
 	// A line in audit-read's layout whose record hashes to its recordHash,
 	// as it stands or canonicalised, needs no other validation (see
 	// parseShape). Anything else, including a record that does not verify,
@@ -197,7 +249,8 @@ func (v *Verifier) Check(num int64, line []byte) (pass bool, done []Finding) {
 		if ok, _ := v.hashOK(&r); ok {
 			r.hashed = true
 			v.stats.Records++
-			return v.checkRecord(num, &r), v.findings
+			pass = v.checkRecord(num, &r)
+			return pass, v.end()
 		}
 	}
 	r, err := v.parser.Parse(line)
@@ -205,35 +258,97 @@ func (v *Verifier) Check(num int64, line []byte) (pass bool, done []Finding) {
 		pe := err.(*ParseError)
 		v.add(Finding{Reason: pe.Reason, FirstLine: num, Detail: pe.Error()})
 		v.resync = true
-		return false, v.findings
+		return false, v.end()
 	}
 	v.stats.Records++
 	pass = v.checkRecord(num, &r)
-	return pass, v.findings
+	return pass, v.end()
+}
+
+// begin starts a call that may add findings; end closes the open range
+// unless this call continued it, and returns the findings completed.
+func (v *Verifier) begin() {
+	v.findings = v.findings[:0]
+	v.touched = false
+}
+
+func (v *Verifier) end() []Finding {
+	if !v.touched {
+		v.flush()
+	}
+	return v.findings
 }
 
 // LineProblem records a line the reader could not deliver whole (too long,
 // truncated, invalid UTF-8, NUL): reason is the matching code and detail the
-// reader's message.
+// reader's message. The next record's link is not judged (the bad line may
+// have been the record it links to).
 func (v *Verifier) LineProblem(num int64, reason Reason, detail string) []Finding {
-	v.findings = v.findings[:0]
+	v.begin()
 	v.add(Finding{Reason: reason, FirstLine: num, Detail: detail})
 	v.resync = true
-	return v.findings
+	return v.end()
 }
 
-// Finish closes any open range and returns the findings it completes.
-func (v *Verifier) Finish() []Finding {
-	v.findings = v.findings[:0]
+// Note records a finding about a line that is not a record (a mark line
+// refused as untrusted) without touching the chain state: the next record
+// is judged against the last one as if the line were not there.
+func (v *Verifier) Note(num int64, reason Reason, detail string) []Finding {
+	v.begin()
+	v.add(Finding{Reason: reason, FirstLine: num, Detail: detail})
+	return v.end()
+}
+
+// Flush closes the open range, if any, and returns it: for a caller whose
+// input has paused, so that nothing found waits for the next line.
+func (v *Verifier) Flush() []Finding {
+	v.begin()
 	v.flush()
 	return v.findings
 }
 
-// Failed reports whether any error-severity finding has been seen.
+// Finish closes any open range and any replay in progress and returns the
+// findings they complete.
+func (v *Verifier) Finish() []Finding {
+	v.begin()
+	v.endReplay("the input ended")
+	v.flush()
+	return v.findings
+}
+
+// Failed reports whether any error-severity finding has been seen that is
+// evidence against the chain (tampering or corruption).
 func (v *Verifier) Failed() bool { return v.stats.Errors > 0 }
+
+// InputFailed reports whether a record could not be checked for a reason
+// that is not evidence of tampering (a line longer than --max-line).
+func (v *Verifier) InputFailed() bool { return v.stats.InputErrors > 0 }
+
+// Head is the last seq and recordHash of the chain as verified so far (the
+// anchor before any record; 0 and "" before anything).
+func (v *Verifier) Head() (seq int64, hash string) {
+	if !v.started {
+		return 0, ""
+	}
+	return v.lastSeq, string(v.lastHash)
+}
+
+// Started reports whether the chain position is known: a record was
+// checked, or an anchor set.
+func (v *Verifier) Started() bool { return v.started }
+
+// Expect makes the stream prove a hash at a seq beyond the anchor: the
+// record at seq must have recordHash hash, else an equivocation finding
+// naming what (for example "cursor splunk:prod's shipped hash").
+func (v *Verifier) Expect(seq int64, hash, what string) {
+	v.expect = &expectation{seq: seq, hash: hash, what: what}
+}
 
 func (v *Verifier) checkRecord(num int64, r *Record) bool {
 	seq := r.Seq
+	if v.rp.active {
+		return v.checkReplay(num, r)
+	}
 	if !v.started {
 		v.started = true
 		switch {
@@ -249,7 +364,8 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 	} else {
 		switch {
 		case seq <= v.lastSeq:
-			return v.backwards(num, r)
+			v.rp = replay{active: true, start: seq, firstLine: num}
+			return v.checkReplay(num, r)
 		case v.resync:
 			// an unusable line came before: it stands for the missing link
 		case seq > v.lastSeq+1:
@@ -280,14 +396,17 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 			Detail: fmt.Sprintf("recordHash %s does not match the record (computed %s)", short(r.RecordHash), short([]byte(hex.EncodeToString(v.sum[:]))))})
 		pass = false
 	}
+	if e := v.expect; e != nil && seq >= e.seq {
+		if seq == e.seq && string(r.RecordHash) != e.hash {
+			v.add(Finding{Reason: ReasonEquivocation, FirstSeq: seq, FirstLine: num,
+				Detail: fmt.Sprintf("%s at seq %d is %s, the stream's record has %s: two histories", e.what, seq, short([]byte(e.hash)), short(r.RecordHash))})
+			pass = false
+		}
+		v.expect = nil
+	}
 	// Chain state follows the claimed hash, so one altered record yields
 	// one finding rather than a cascade.
-	v.lastSeq = seq
-	v.lastHash = append(v.lastHash[:0], r.RecordHash...)
-	e := &v.win[v.winPos]
-	e.seq = seq
-	e.hash = v.want
-	v.winPos = (v.winPos + 1) % len(v.win)
+	v.advance(seq, r.RecordHash)
 
 	if v.stats.FirstSeq == 0 {
 		v.stats.FirstSeq = seq
@@ -304,27 +423,116 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 	return pass
 }
 
-func (v *Verifier) backwards(num int64, r *Record) bool {
+// advance moves the head to seq with recordHash h (64 hex), and remembers
+// the pair in the window.
+func (v *Verifier) advance(seq int64, h []byte) {
+	v.started = true
+	v.lastSeq = seq
+	v.lastHash = append(v.lastHash[:0], h...)
+	e := &v.win[v.winPos]
+	e.seq = seq
+	hex.Decode(e.hash[:], h)
+	v.winPos = (v.winPos + 1) % len(v.win)
+}
+
+// checkReplay handles a record while a replay is active: one at a seq at or
+// below the head (at-least-once delivery wrote some records twice). The
+// replayed run must be one chain (each record's own hash holds and links to
+// the replayed record before it), and when it reaches the head seq its
+// recordHash must be the head's: by collision resistance the whole run is
+// then the records verified before, however long it is, in O(1) memory.
+// The window proves recent records one by one on the way (and finds a
+// different record early). Nothing unproven is passed on.
+func (v *Verifier) checkReplay(num int64, r *Record) bool {
+	rp := &v.rp
+	seq := r.Seq
+	if rp.count > 0 && (seq != rp.seq+1 || seq > v.lastSeq) {
+		// The run was cut: by another regress (a batch written three
+		// times), a jump, or records past the head without reaching it.
+		v.endReplay(fmt.Sprintf("seq %d came next", seq))
+		if seq > v.lastSeq || !v.started {
+			return v.checkRecord(num, r)
+		}
+		*rp = replay{active: true, start: seq, firstLine: num}
+	}
+	pass := false
+	if rp.count > 0 && !bytes.Equal(r.PrevHash, rp.hash) && !rp.diverged {
+		rp.diverged = true
+		v.add(Finding{Reason: ReasonEquivocation, FirstSeq: seq, FirstLine: num,
+			Detail: fmt.Sprintf("replayed seq %d does not link to the replayed seq %d before it: the replay is not the history verified before", seq, seq-1)})
+	}
+	ok, tomb := v.hashOK(r)
+	if !ok && !tomb {
+		rp.diverged = true
+		v.add(Finding{Reason: ReasonHashMismatch, FirstSeq: seq, FirstLine: num,
+			Detail: fmt.Sprintf("replayed record: recordHash %s does not match the record (computed %s)", short(r.RecordHash), short([]byte(hex.EncodeToString(v.sum[:]))))})
+	}
 	var h [32]byte
 	hex.Decode(h[:], r.RecordHash)
+	inWin := false
 	for i := range v.win {
 		e := &v.win[i]
-		if e.seq != r.Seq {
+		if e.seq != seq {
 			continue
 		}
+		inWin = true
 		if e.hash == h {
-			v.stats.Duplicates++
-			v.add(Finding{Reason: ReasonDuplicate, FirstSeq: r.Seq, FirstLine: num,
-				Detail: "seen before with the same hash (a replay); not passed on again"})
-		} else {
-			v.add(Finding{Reason: ReasonEquivocation, FirstSeq: r.Seq, FirstLine: num,
+			rp.proven++
+			pass = v.opt.PassDuplicates && (ok || tomb) && !rp.diverged
+		} else if !rp.diverged {
+			rp.diverged = true
+			v.add(Finding{Reason: ReasonEquivocation, FirstSeq: seq, FirstLine: num,
 				Detail: fmt.Sprintf("seen before with hash %s, now %s: two different histories", short([]byte(hex.EncodeToString(e.hash[:]))), short(r.RecordHash))})
 		}
-		return false
+		break
 	}
-	v.add(Finding{Reason: ReasonSeqRegress, FirstSeq: r.Seq, FirstLine: num,
-		Detail: fmt.Sprintf("seq %d after seq %d", r.Seq, v.lastSeq)})
-	return false
+	if !inWin {
+		if rp.unFirst == 0 {
+			rp.unFirst = seq
+		}
+		rp.unLast = seq
+	}
+	rp.count++
+	rp.seq = seq
+	rp.hash = append(rp.hash[:0], r.RecordHash...)
+	if seq == v.lastSeq {
+		switch {
+		case rp.diverged:
+		case bytes.Equal(r.RecordHash, v.lastHash):
+			v.stats.Duplicates += rp.count
+			v.add(Finding{Reason: ReasonDuplicate, FirstSeq: rp.start, LastSeq: seq, FirstLine: rp.firstLine, LastLine: num, Count: rp.count,
+				Detail: fmt.Sprintf("replayed, and proven identical to the records verified before (seq %d's recordHash is the one verified); not passed on again", seq)})
+		default:
+			v.add(Finding{Reason: ReasonEquivocation, FirstSeq: rp.start, LastSeq: seq, FirstLine: rp.firstLine, LastLine: num, Count: 1,
+				Detail: fmt.Sprintf("the replay of seq %d..%d ends in recordHash %s, but seq %d verified as %s: two different histories", rp.start, seq, short(r.RecordHash), seq, short(v.lastHash))})
+		}
+		*rp = replay{}
+	}
+	return pass
+}
+
+// endReplay closes a replay that stopped before reaching the head: the
+// records the window proved are duplicates, the rest are unproven (a
+// warning: none of them was passed on, and no record verified before is
+// contradicted).
+func (v *Verifier) endReplay(why string) {
+	rp := &v.rp
+	if !rp.active {
+		return
+	}
+	if !rp.diverged {
+		v.stats.Duplicates += rp.proven
+		if rp.unFirst != 0 {
+			n := rp.count - rp.proven
+			v.stats.Unproven += n
+			v.add(Finding{Reason: ReasonReplayUnproven, FirstSeq: rp.unFirst, LastSeq: rp.unLast, FirstLine: rp.firstLine, Count: n,
+				Detail: fmt.Sprintf("replayed records (at or below seq %d, verified before) not proven identical: the replay stopped at seq %d before reaching seq %d (%s); none of them was passed on", v.lastSeq, rp.seq, v.lastSeq, why)})
+		} else if rp.proven > 0 {
+			v.add(Finding{Reason: ReasonDuplicate, FirstSeq: rp.start, LastSeq: rp.seq, FirstLine: rp.firstLine, Count: rp.proven,
+				Detail: "replayed, and proven identical record by record to the records verified before; not passed on again"})
+		}
+	}
+	*rp = replay{}
 }
 
 // hashOK checks the record hash: on the bytes as they stand (the fast
@@ -391,20 +599,31 @@ func (v *Verifier) canonMatches(r *Record) bool {
 }
 
 // add records a finding, extending the open range when it continues it.
+// A finding may come with its own LastSeq, LastLine and Count (a run found
+// at once); they default to FirstSeq, FirstLine and 1.
 func (v *Verifier) add(f Finding) {
+	v.touched = true
 	f.Severity = SeverityOf(f.Reason)
 	if f.LastSeq == 0 {
 		f.LastSeq = f.FirstSeq
 	}
-	f.LastLine = f.FirstLine
-	f.Count = 1
-	if f.Reason == ReasonSeqGap {
-		f.Count = f.LastSeq - f.FirstSeq + 1 // records missing
+	if f.LastLine == 0 {
+		f.LastLine = f.FirstLine
 	}
-	if f.Severity == SeverityError {
+	if f.Count == 0 {
+		f.Count = 1
+		if f.Reason == ReasonSeqGap {
+			f.Count = f.LastSeq - f.FirstSeq + 1 // records missing
+		}
+	}
+	switch {
+	case f.Reason == ReasonLineTooLong:
+		v.stats.InputErrors += f.Count
+	case f.Severity == SeverityError:
 		v.stats.Errors += f.Count
 	}
-	if o := v.open; o != nil && o.Reason == f.Reason && f.Reason != ReasonSeqGap && f.Reason != ReasonUnanchored &&
+	if o := v.open; !v.opt.Immediate && o != nil && o.Reason == f.Reason && f.Reason != ReasonSeqGap && f.Reason != ReasonUnanchored &&
+		f.Reason != ReasonDuplicate && f.Reason != ReasonReplayUnproven && f.Reason != ReasonFiltered &&
 		((f.FirstSeq != 0 && f.FirstSeq == o.LastSeq+1) || (f.FirstSeq == 0 && o.FirstSeq == 0 && f.FirstLine == o.LastLine+1)) {
 		o.LastSeq = f.LastSeq
 		o.LastLine = f.LastLine
@@ -413,6 +632,9 @@ func (v *Verifier) add(f Finding) {
 	}
 	v.flush()
 	v.open = &f
+	if v.opt.Immediate {
+		v.flush()
+	}
 }
 
 func (v *Verifier) flush() {

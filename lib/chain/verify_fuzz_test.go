@@ -23,6 +23,10 @@ func FuzzVerify(f *testing.F) {
 	for _, l := range testChain(4) {
 		f.Add(l)
 	}
+	tc := testChain(6)
+	f.Add(bytes.Join([][]byte{tc[0], tc[1], tc[2], tc[3], tc[1], tc[2], tc[3], tc[4]}, []byte("\n")))
+	f.Add(bytes.Join([][]byte{AppendMark(nil, &Mark{Type: MarkAnchor, Source: SourceDBRow, Seq: 1, Hash: hashField(tc[0])}), tc[1],
+		AppendMark(nil, &Mark{Type: MarkSkip, FromSeq: 3, ToSeq: 4, Hash: hashField(tc[3]), Verified: 2}), tc[4], tc[5]}, []byte("\n")))
 	f.Add([]byte(`{"seq":1,"ts":1,"tenantId":"a","kind":"k","record":{"kind":"erased"},"prevHash":"","recordHash":"` + string(bytes.Repeat([]byte("a"), 64)) + `"}`))
 	f.Add([]byte("{\"seq\":1,\n\x00\xff[]{}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -32,6 +36,14 @@ func FuzzVerify(f *testing.F) {
 			var passes []bool
 			var all []Finding
 			for i, l := range lines {
+				if bytes.HasPrefix(l, MarkPrefix) {
+					// Marks as audit-verify applies them on stdin.
+					if m, err := ParseMark(l); err == nil {
+						passes = append(passes, false)
+						all = append(all, v.ApplyMark(int64(i+1), &m)...)
+						continue
+					}
+				}
 				pass, done := v.Check(int64(i+1), l)
 				passes = append(passes, pass)
 				all = append(all, done...)
@@ -45,6 +57,7 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("two runs over the same input differ")
 		}
 		var lp LineParser
+		var lastPassed int64
 		for i, pass := range p1 {
 			if !pass {
 				continue
@@ -53,6 +66,12 @@ func FuzzVerify(f *testing.F) {
 			if err != nil {
 				t.Fatalf("line %d passed but does not parse: %v", i+1, err)
 			}
+			// Nothing is passed on twice, or out of order: a replay is
+			// dropped (Options.PassDuplicates is off).
+			if r.Seq <= lastPassed {
+				t.Fatalf("line %d passed seq %d after seq %d", i+1, r.Seq, lastPassed)
+			}
+			lastPassed = r.Seq
 			if string(r.RecordKind) == "erased" {
 				continue
 			}

@@ -106,9 +106,9 @@ func TestTamper(t *testing.T) {
 		{"seq_gap: rows deleted", Options{}, func(l [][]byte) [][]byte {
 			return append(l[:4:4], l[7:]...)
 		}, []want{{ReasonSeqGap, 5, 7, 5, 5}}, 7},
-		{"seq_regress: an old seq beyond the window", Options{Window: 2}, func(l [][]byte) [][]byte {
+		{"replay_unproven: an old seq beyond the window, alone", Options{Window: 2}, func(l [][]byte) [][]byte {
 			return append(l, l[2])
-		}, []want{{ReasonSeqRegress, 3, 3, 11, 11}}, 10},
+		}, []want{{ReasonReplayUnproven, 3, 3, 11, 11}}, 10},
 		{"duplicate: a replayed record is a warning, not passed twice", Options{}, func(l [][]byte) [][]byte {
 			return append(l[:6:6], append([][]byte{l[5]}, l[6:]...)...)
 		}, []want{{ReasonDuplicate, 6, 6, 7, 7}}, 10},

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
@@ -445,6 +446,9 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		var le *ndjson.LineError
 		if rerr != nil && !errors.As(rerr, &le) {
 			return res, fmt.Errorf("read stdin: %w", rerr)
+		}
+		if rerr == nil && batch.IsMark(line.Bytes) {
+			continue // audit-read's control line for audit-verify: not a record (lib/batch/mark.go)
 		}
 		rec, perr := p.Parse(line.Bytes)
 		if v == nil {

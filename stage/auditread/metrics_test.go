@@ -49,7 +49,12 @@ func TestMetricsFileDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	ls := []string{"exporter=splunk:prod", "vendor=splunk", "binary=audit-read"}
-	lineBytes := float64(stdout.Len() - 300) // without the newlines
+	// Records only: the anchor mark line before them is not a record.
+	first, _, _ := bytes.Cut(stdout.Bytes(), []byte("\n"))
+	if !bytes.HasPrefix(first, []byte(`{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":0,"hash":""}}`)) {
+		t.Errorf("first line %s, want the cursor's anchor mark", first)
+	}
+	lineBytes := float64(stdout.Len() - len(first) - 1 - 300) // without the newlines
 	for name, want := range map[string]float64{
 		metrics.NameRecordsIn:           300,
 		metrics.NameRecordsOut:          300,

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/auditpipe/auditpipe/lib/auditdb"
+	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
@@ -39,7 +40,7 @@ record field being record_json verbatim.
 Examples:
   audit-read --db audit.db | audit-verify >/dev/null
   audit-read --db audit.db --from-cursor splunk:prod --follow | audit-verify --db audit.db --from-cursor splunk:prod | ...
-  audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify --mode report
+  audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify
   audit-read --quarantine poison.ndjson | audit-verify --mode report | audit-ship --kind elastic ...`
 
 // Main is the entry point of the audit-read binary.
@@ -196,6 +197,7 @@ type stats struct {
 	firstSeq int64
 	lastSeq  int64
 	problems int64
+	holes    *holes // nil unless filtering
 }
 
 func (s *stats) add(seq int64) {
@@ -210,6 +212,13 @@ func (s *stats) summary(d time.Duration) string {
 	msg := fmt.Sprintf("%d records", s.records)
 	if s.records > 0 {
 		msg += fmt.Sprintf(" (seq %d..%d)", s.firstSeq, s.lastSeq)
+	}
+	if h := s.holes; h != nil && h.total > 0 {
+		msg += fmt.Sprintf(", %d left out by the filter in %d holes (checked here", h.total, h.nHoles)
+		if h.totalBreaks > 0 {
+			msg += fmt.Sprintf(": %d breaks among them, reported to audit-verify", h.totalBreaks)
+		}
+		msg += ")"
 	}
 	if s.problems > 0 {
 		msg += fmt.Sprintf(", %d bad input lines", s.problems)
@@ -228,37 +237,73 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 		return exitcode.New(exitcode.Database, err)
 	}
 	defer db.Close()
-	f := c.filter
-	if c.cursor != "" {
-		if err := auditdb.CheckCursorName(ctx, db, "--from-cursor", c.cursor, c.allowNew); err != nil {
+	// The database is read by seq range only; the other filters are applied
+	// here, so that the rows they drop are checked too (holes).
+	f := auditdb.Filter{FromSeq: c.filter.FromSeq, ToSeq: c.filter.ToSeq}
+	anchor, err := c.startAnchor(ctx, db, &f, stderr)
+	if err != nil {
+		return err
+	}
+	var a *chain.Anchor
+	if anchor != nil && anchor.Seq > 0 {
+		a = &chain.Anchor{Seq: anchor.Seq, Hash: anchor.Hash}
+	}
+	if c.filtering() {
+		st.holes = newHoles(a, 1)
+	}
+	h := st.holes
+	// The anchor, read once at the start, goes out before the first line
+	// (record or skip mark): a read that finds nothing writes nothing.
+	writeAnchor := func() error {
+		if anchor == nil {
+			return nil
+		}
+		m := anchor
+		anchor = nil
+		return writeMark(out, m)
+	}
+	flushHole := func() error {
+		if !h.open {
+			return nil
+		}
+		if err := writeAnchor(); err != nil {
 			return err
 		}
-		cur, err := db.Cursor(ctx, c.cursor)
-		if err != nil {
-			return exitcode.New(exitcode.Database, err)
-		}
-		if !cur.Found {
-			fmt.Fprintf(stderr, "%s: no cursor named %q yet: starting at the beginning of the log\n", prog, c.cursor)
-		}
-		if cur.LastSeq+1 > f.FromSeq {
-			f.FromSeq = cur.LastSeq + 1
-		}
+		return h.flush(out)
 	}
 	var line []byte
+	// emit handles one row of the range: kept, or left out (a hole).
+	emit := func(r *auditdb.Row) error {
+		line = auditdb.AppendLine(line[:0], r)
+		c.flow.Read(len(line))
+		if h != nil {
+			if !c.selectsRow(r) {
+				h.dropped(r.Seq, r.Seq, line)
+				return nil
+			}
+			if err := flushHole(); err != nil {
+				return err
+			}
+			h.kept(r.Seq, []byte(r.RecordHash))
+		}
+		if err := writeAnchor(); err != nil {
+			return err
+		}
+		st.add(r.Seq)
+		if err := out.Write(line); err != nil {
+			return err
+		}
+		c.flow.Wrote(len(line), r.Seq)
+		return nil
+	}
 	if !c.follow {
 		if c.progress != nil {
 			c.setHead(ctx, db, f.ToSeq)
 		}
-		_, err = db.Scan(ctx, f, func(r *auditdb.Row) error {
-			line = auditdb.AppendLine(line[:0], r)
-			st.add(r.Seq)
-			c.flow.Read(len(line))
-			if err := out.Write(line); err != nil {
-				return err
-			}
-			c.flow.Wrote(len(line), r.Seq)
-			return nil
-		})
+		_, err = db.Scan(ctx, f, emit)
+		if err == nil && h != nil {
+			err = flushHole()
+		}
 	} else {
 		if c.metrics.Enabled() || c.progress != nil {
 			stop := c.pollHead(ctx, db, f.ToSeq)
@@ -293,18 +338,21 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 				}
 			}
 		}()
-		err = db.Follow(ctx, f, c.poll, func(r *auditdb.Row) error {
-			line = auditdb.AppendLine(line[:0], r)
-			st.add(r.Seq)
-			c.flow.Read(len(line))
+		// When caught up, the hole so far is written: audit-verify learns
+		// of a break in it now, not when the next kept row comes.
+		var idle func() error
+		if h != nil {
+			idle = func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				return flushHole()
+			}
+		}
+		err = db.FollowIdle(ctx, f, c.poll, func(r *auditdb.Row) error {
 			mu.Lock()
 			defer mu.Unlock()
-			if err := out.Write(line); err != nil {
-				return err
-			}
-			c.flow.Wrote(len(line), r.Seq)
-			return nil
-		})
+			return emit(r)
+		}, idle)
 		close(stopFlush)
 		if ferr := <-flushErr; err == nil && ferr != nil {
 			err = ferr
@@ -323,6 +371,112 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 		return exitcode.New(exitcode.Database, err)
 	}
 	return nil
+}
+
+// startAnchor works out where the read starts (--from-cursor, --from-seq)
+// and the anchor mark that tells audit-verify, in-band, what the record
+// before it was: one fact both sides agree on, whatever commits land between
+// the start of the two processes (issue 12 item 1a). nil: the read starts at
+// genesis with no cursor, or the row before is missing (audit-verify then
+// reports the start as unanchored).
+func (c *config) startAnchor(ctx context.Context, db *auditdb.DB, f *auditdb.Filter, stderr io.Writer) (*chain.Mark, error) {
+	var m *chain.Mark
+	if c.cursor != "" {
+		if err := auditdb.CheckCursorName(ctx, db, "--from-cursor", c.cursor, c.allowNew); err != nil {
+			return nil, err
+		}
+		// The cursor and the hash audit-ack shipped with it are read in
+		// one statement (auditdb.Cursor).
+		cur, err := db.Cursor(ctx, c.cursor)
+		if err != nil {
+			return nil, exitcode.New(exitcode.Database, err)
+		}
+		if !cur.Found {
+			fmt.Fprintf(stderr, "%s: no cursor named %q yet: starting at the beginning of the log\n", prog, c.cursor)
+		}
+		if cur.LastSeq+1 >= f.FromSeq {
+			f.FromSeq = cur.LastSeq + 1
+			m = &chain.Mark{Type: chain.MarkAnchor, Source: chain.SourceCursor, Exporter: c.cursor, Seq: cur.LastSeq, Hash: cur.LastHash}
+			if cur.LastSeq > 0 && cur.LastHash == "" {
+				h, ok, err := db.RecordHashAt(ctx, cur.LastSeq)
+				if err != nil {
+					return nil, exitcode.New(exitcode.Database, err)
+				}
+				if !ok {
+					return nil, exitcode.Errorf(exitcode.Verify, "cursor %s is at seq %d but the database has no such row (rows removed?)", c.cursor, cur.LastSeq)
+				}
+				fmt.Fprintf(stderr, "%s: cursor %s has no shipped hash (written by another tool); anchoring on the database's own record_hash at seq %d, which proves less\n", prog, c.cursor, cur.LastSeq)
+				m.Source, m.Hash = chain.SourceCursorRow, h
+			}
+			return m, nil
+		}
+	}
+	if !c.filter.Since.IsZero() {
+		// Every row before the first one at or after --since has an
+		// earlier ts: start there, anchored on the row before, rather than
+		// check the whole prefix as a hole. (Not with --from-cursor: its
+		// anchor is the cursor, and the rows after it are a hole.)
+		s, ok, err := db.FirstSeqFrom(ctx, c.filter.Since.UnixMilli())
+		if err != nil {
+			return nil, exitcode.New(exitcode.Database, err)
+		}
+		if !ok { // none yet: every row so far is before it
+			if s, err = db.HeadSeq(ctx); err != nil {
+				return nil, exitcode.New(exitcode.Database, err)
+			}
+			s++
+		}
+		if s > f.FromSeq {
+			f.FromSeq = s
+		}
+	}
+	if !c.filter.Until.IsZero() && !c.follow {
+		// Likewise every row after the last one before --until is later.
+		s, ok, err := db.LastSeqBefore(ctx, c.filter.Until.UnixMilli())
+		if err != nil {
+			return nil, exitcode.New(exitcode.Database, err)
+		}
+		if ok && (f.ToSeq == 0 || s < f.ToSeq) {
+			f.ToSeq = s
+		}
+	}
+	if f.FromSeq > 1 {
+		h, ok, err := db.RecordHashAt(ctx, f.FromSeq-1)
+		if err != nil {
+			return nil, exitcode.New(exitcode.Database, err)
+		}
+		if ok && len(h) == 64 {
+			return &chain.Mark{Type: chain.MarkAnchor, Source: chain.SourceDBRow, Seq: f.FromSeq - 1, Hash: h}, nil
+		}
+	}
+	return nil, nil
+}
+
+// filtering reports whether a filter other than the seq range is set: then
+// rows are left out in the middle, and holes are written.
+func (c *config) filtering() bool {
+	f := &c.filter
+	return !f.Since.IsZero() || !f.Until.IsZero() || len(f.Tenants) > 0 || len(f.Kinds) > 0
+}
+
+func (c *config) selectsRow(r *auditdb.Row) bool {
+	f := &c.filter
+	if !f.Since.IsZero() && r.TS < f.Since.UnixMilli() || !f.Until.IsZero() && r.TS >= f.Until.UnixMilli() {
+		return false
+	}
+	return inStr(f.Tenants, r.TenantID) && inStr(f.Kinds, r.Kind)
+}
+
+func inStr(list []string, s string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // flushEvery bounds how long a row waits in the output buffer in --follow.
@@ -372,8 +526,13 @@ func isWriteErr(err error) bool {
 // as it stands, so audit-verify sees (and reports) even the bad ones; with a
 // filter each line must parse as a record to be selected.
 func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Writer, st *stats, stderr io.Writer) error {
-	filtering := c.filter.FromSeq > 0 || c.filter.ToSeq > 0 || !c.filter.Since.IsZero() || !c.filter.Until.IsZero() ||
-		len(c.filter.Tenants) > 0 || len(c.filter.Kinds) > 0
+	filtering := c.filter.FromSeq > 0 || c.filter.ToSeq > 0 || c.filtering()
+	if filtering && !c.quarantine {
+		// Every line left out is checked, and each run of them becomes a
+		// skip mark (see holes): a filtered export still verifies.
+		st.holes = newHoles(nil, 0)
+	}
+	h := st.holes
 	var p chain.LineParser
 	var qp fastjson.Parser
 	seen := map[string]bool{} // quarantined records already emitted
@@ -415,6 +574,13 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 			}
 			b, qseq := line.Bytes, int64(0)
 			c.flow.Read(len(b))
+			if batch.IsMark(b) {
+				// Marks are audit-read's own, for audit-verify on the same
+				// pipe; no export holds one (every stage after verify
+				// drops them). One in an input was put there by hand.
+				problem(fmt.Errorf("%s: line %d: a mark line (%s): exports never contain marks, so this input was edited; not passed on", display, line.Num, clipLine(b)))
+				continue
+			}
 			if c.quarantine {
 				q, err := parseQuarantined(&qp, b)
 				if err != nil {
@@ -438,7 +604,16 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 					continue
 				}
 				if !c.selects(&rec) {
+					if h != nil {
+						h.dropped(line.Num, rec.Seq, b)
+					}
 					continue
+				}
+				if h != nil {
+					if err := h.flush(out); err != nil {
+						return fmt.Errorf("write stdout: %w", err)
+					}
+					h.kept(rec.Seq, rec.RecordHash)
 				}
 				st.add(rec.Seq)
 				seq = rec.Seq
@@ -454,10 +629,22 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 			c.flow.Wrote(len(b), seq)
 		}
 	}
+	if h != nil {
+		if err := h.flush(out); err != nil {
+			return fmt.Errorf("write stdout: %w", err)
+		}
+	}
 	if firstProblem != nil {
 		return exitcode.New(exitcode.Input, fmt.Errorf("%d bad input line(s), the first: %w", st.problems, firstProblem))
 	}
 	return nil
+}
+
+func clipLine(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "…"
+	}
+	return string(b)
 }
 
 func (c *config) selects(r *chain.Record) bool {

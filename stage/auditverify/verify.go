@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditpipe/auditpipe/lib/auditdb"
+	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
@@ -44,20 +45,29 @@ Examples:
 func Main() int { return cli.Main(prog, Run) }
 
 type config struct {
-	mode    string
-	anchor  string
-	db      string
-	cursor  string
-	newCur  bool // --new-cursor
-	lockDir string
-	report  string
-	maxLine int
-	window  int
-	quiet   bool
-	files   []string
-	metrics stagemetrics.Flags
+	mode       string
+	duplicates string
+	anchor     string
+	db         string
+	cursor     string
+	newCur     bool // --new-cursor
+	lockDir    string
+	report     string
+	maxLine    int
+	window     int
+	quiet      bool
+	files      []string
+	metrics    stagemetrics.Flags
 
 	flow *stagemetrics.Flow // while running
+
+	// The anchor of --anchor or --from-cursor, applied when the first line
+	// shows whether audit-read sent its own (an anchor mark): see first.
+	given      *chain.Anchor
+	givenWhat  string // "--from-cursor splunk:prod" or "--anchor"
+	firstSeen  bool
+	hasMarks   bool // an anchor mark came: the read's own anchor is in force
+	markAnchor *chain.Anchor
 }
 
 // Run is audit-verify with its I/O passed in.
@@ -72,7 +82,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.StringVar(&c.report, "report", "", "write a JSON report of the run to this file")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
-	fs.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
+	fs.IntVar(&c.window, "window", 4096, "recent records remembered to prove a duplicate record by record (a longer replay is proven as a run when it reaches the head)")
+	fs.StringVar(&c.duplicates, "duplicates", "drop", "drop: records delivered twice (proven identical) are counted and not passed on; pass: pass on those the window proves record by record")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr (findings are still printed)")
 	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
@@ -82,6 +93,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c.files = fs.Args()
 	if c.mode != "fail-closed" && c.mode != "report" {
 		return cli.Usagef("--mode must be fail-closed or report, not %q", c.mode)
+	}
+	if c.duplicates != "drop" && c.duplicates != "pass" {
+		return cli.Usagef("--duplicates must be drop or pass, not %q", c.duplicates)
 	}
 	if c.db != "" && c.cursor != "" { // one pipeline per exporter (lib/exportlock)
 		lock, err := exportlock.Acquire(c.db, c.lockDir, c.cursor, exportlock.Verify, prog)
@@ -101,7 +115,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer ms.Close()
 	c.flow = ms.Flow()
 	rep := &report{breaks: breakCounters(ms)}
-	v := chain.NewVerifier(chain.Options{Anchor: anchor, Window: c.window})
+	c.given = anchor
+	v := chain.NewVerifier(chain.Options{Window: c.window, PassDuplicates: c.duplicates == "pass"})
 	if f, ok := stdout.(*os.File); ok {
 		ndjson.SetPipeSize(f, 1<<20)
 	}
@@ -126,12 +141,20 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		rep.print(stderr, f)
 	}
 	progress.Stop()
+	if ue, ok := runErr.(usageErr); ok {
+		// A configuration mistake, found at the first record: nothing was
+		// passed on. Not a verification failure.
+		if c.report != "" {
+			_ = writeReport(c.report, v.Stats(), rep, c.anchorUsed(v), ue.error, false)
+		}
+		return ue.error
+	}
 	st := v.Stats()
 	if !c.quiet {
 		fmt.Fprintln(stderr, prog+": "+summary(st, rep, time.Since(start)))
 	}
 	if c.report != "" {
-		if err := writeReport(c.report, st, rep, anchor, runErr, v.Failed()); err != nil && runErr == nil {
+		if err := writeReport(c.report, st, rep, c.anchorUsed(v), runErr, v.Failed()); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -142,7 +165,20 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		first := rep.firstError
 		return exitcode.Errorf(exitcode.Verify, "chain verification failed: %s (%d error(s) in all)", first, st.Errors)
 	}
+	if st.InputErrors > 0 {
+		return exitcode.Errorf(exitcode.Input, "%s (%d such record(s))", rep.firstTooLong, st.InputErrors)
+	}
 	return nil
+}
+
+// usageErr is a configuration mistake found in the input (exit 2).
+type usageErr struct{ error }
+
+func (c *config) anchorUsed(v *chain.Verifier) *chain.Anchor {
+	if c.hasMarks {
+		return c.markAnchor
+	}
+	return c.given
 }
 
 func (c *config) resolveAnchor(ctx context.Context, stderr io.Writer) (*chain.Anchor, error) {
@@ -155,8 +191,10 @@ func (c *config) resolveAnchor(ctx context.Context, stderr io.Writer) (*chain.An
 		if !ok || err != nil || seq < 0 || !isHexHash(h) {
 			return nil, cli.Usagef("--anchor must be SEQ:HASH with HASH 64 lowercase hex, got %q", c.anchor)
 		}
+		c.givenWhat = "--anchor " + c.anchor
 		return &chain.Anchor{Seq: seq, Hash: h}, nil
 	}
+	c.givenWhat = "--from-cursor " + c.cursor
 	if c.cursor == "" {
 		return nil, nil
 	}
@@ -234,21 +272,42 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 		switch {
 		case err == io.EOF:
 			return false, nil
+		case err == nil && batch.IsMark(line.Bytes):
+			// A control line, not a record: not counted as one.
+			var uerr error
+			done, uerr = c.mark(ctx, v, name, line.Num, line.Bytes, stderr)
+			if uerr != nil {
+				return true, uerr
+			}
 		case err == nil:
 			c.flow.Read(len(line.Bytes))
+			if !c.firstSeen {
+				if uerr := c.first(ctx, v, line.Bytes, stderr); uerr != nil {
+					return true, uerr
+				}
+			}
 			pass, done = v.Check(line.Num, line.Bytes)
 		default:
 			var le *ndjson.LineError
 			if !errors.As(err, &le) {
 				return false, fmt.Errorf("read %s: %w", displayName(name), err)
 			}
-			// The finding names the line itself: not "line 3: line 3: …".
-			done = v.LineProblem(le.Num, reasonOf(le.Kind), strings.TrimPrefix(le.Error(), fmt.Sprintf("line %d: ", le.Num)))
+			if !c.firstSeen {
+				c.applyGiven(v)
+			}
+			detail := strings.TrimPrefix(le.Error(), fmt.Sprintf("line %d: ", le.Num)) // not "line 3: line 3: …"
+			if errors.Is(le.Kind, ndjson.ErrTooLong) {
+				detail = tooLong(le, v)
+				if rep.firstTooLong == "" {
+					rep.firstTooLong = fmt.Sprintf("line %d: %s", le.Num, detail)
+				}
+			}
+			done = v.LineProblem(le.Num, reasonOf(le.Kind), detail)
 		}
 		for _, f := range done {
 			rep.print(stderr, f)
 		}
-		if failClosed && v.Failed() {
+		if failClosed && (v.Failed() || v.InputFailed()) {
 			return true, nil
 		}
 		if pass {
@@ -258,7 +317,12 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			c.flow.Wrote(len(line.Bytes), v.LastSeq())
 		}
 		if r.Buffered() == 0 {
-			// Input has paused: pass on what we hold so a follower sees it now.
+			// Input has paused: pass on what we hold so a follower sees it
+			// now, and report what was found (a run of breaks open at the
+			// pause is reported now, in two parts if it goes on).
+			for _, f := range v.Flush() {
+				rep.print(stderr, f)
+			}
 			if err := out.Flush(); err != nil {
 				return false, fmt.Errorf("write stdout: %w", err)
 			}
@@ -286,11 +350,13 @@ func displayName(n string) string {
 // report accumulates findings for the summary and the JSON report. It keeps
 // at most maxKept findings (the count of all is always exact).
 type report struct {
-	findings   []chain.Finding
-	dropped    int64
-	byReason   map[chain.Reason]int64
-	firstError string
-	breaks     func(chain.Reason) prometheus.Counter // auditpipe_verify_breaks_total
+	firstTooLong string
+	holesShown   bool
+	findings     []chain.Finding
+	dropped      int64
+	byReason     map[chain.Reason]int64
+	firstError   string
+	breaks       func(chain.Reason) prometheus.Counter // auditpipe_verify_breaks_total
 }
 
 // reasons are every finding reason, whose break counters exist at 0 from
@@ -300,6 +366,7 @@ var reasons = []chain.Reason{
 	chain.ReasonHashMismatch, chain.ReasonPrevLink, chain.ReasonSeqGap, chain.ReasonSeqRegress,
 	chain.ReasonEquivocation, chain.ReasonBadJSON, chain.ReasonBadField, chain.ReasonTruncated,
 	chain.ReasonLineTooLong, chain.ReasonDuplicate, chain.ReasonTombstone, chain.ReasonUnanchored,
+	chain.ReasonReplayUnproven, chain.ReasonFiltered, chain.ReasonBadMark,
 }
 
 // breakCounters makes the break counter of every reason and returns them
@@ -335,6 +402,22 @@ func (c *config) pollHead(ctx context.Context, head *atomic.Int64) (stop func())
 const maxKept = 10000
 
 func (r *report) print(w io.Writer, f chain.Finding) {
+	if f.Reason == chain.ReasonFiltered {
+		// One line for the first hole; the others are counted (summary,
+		// report, metric), or a --tenant read would print one per record.
+		if r.holesShown {
+			if r.breaks != nil {
+				r.breaks(f.Reason).Add(float64(f.Count))
+			}
+			if r.byReason == nil {
+				r.byReason = make(map[chain.Reason]int64)
+			}
+			r.byReason[f.Reason] += f.Count
+			return
+		}
+		r.holesShown = true
+		f.Detail += "; further holes are counted in the summary, not listed"
+	}
 	fmt.Fprintf(w, "%s: %s\n", prog, f)
 	if r.breaks != nil {
 		r.breaks(f.Reason).Add(float64(f.Count))
@@ -371,6 +454,15 @@ func summary(st chain.Stats, rep *report, d time.Duration) string {
 				break
 			}
 			fmt.Fprintf(&b, "%s=%d", t, st.Tenants[t])
+		}
+	}
+	if st.Holes > 0 {
+		fmt.Fprintf(&b, ", %d left out by audit-read's filter in %d holes (checked by audit-read)", st.Filtered, st.Holes)
+	}
+	if st.Duplicates > 0 || st.Unproven > 0 {
+		fmt.Fprintf(&b, ", %d duplicates dropped", st.Duplicates)
+		if st.Unproven > 0 {
+			fmt.Fprintf(&b, " and %d replayed records not proven (dropped)", st.Unproven)
 		}
 	}
 	if len(rep.byReason) == 0 {
@@ -437,15 +529,25 @@ type jsonReport struct {
 	Tenants  map[string]int64 `json:"tenants"`
 	Breaks   map[string]int64 `json:"breaks"`
 	Errors   int64            `json:"errors"`
-	Findings []chain.Finding  `json:"findings"`
-	Dropped  int64            `json:"findingsNotListed"`
-	RunError string           `json:"runError,omitempty"`
+	// Holes and Filtered: the holes audit-read's filter made (skip marks)
+	// and the records in them; Duplicates: records delivered again and
+	// proven identical; Unproven: replayed records not proven (dropped);
+	// TooLarge: records longer than --max-line (not checked, exit 4).
+	Holes      int64           `json:"holes"`
+	Filtered   int64           `json:"filtered"`
+	Duplicates int64           `json:"duplicates"`
+	Unproven   int64           `json:"unproven"`
+	TooLarge   int64           `json:"tooLarge"`
+	Findings   []chain.Finding `json:"findings"`
+	Dropped    int64           `json:"findingsNotListed"`
+	RunError   string          `json:"runError,omitempty"`
 }
 
 func writeReport(path string, st chain.Stats, rep *report, anchor *chain.Anchor, runErr error, failed bool) error {
-	jr := jsonReport{OK: !failed && runErr == nil, Records: st.Records, Verified: st.Verified, FastPath: st.FastPath,
+	jr := jsonReport{OK: !failed && runErr == nil && st.InputErrors == 0, Records: st.Records, Verified: st.Verified, FastPath: st.FastPath,
 		SlowPath: st.SlowPath, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, HeadHash: st.HeadHash, Anchor: anchor,
-		Tenants: st.Tenants, Breaks: map[string]int64{}, Errors: st.Errors, Findings: rep.findings, Dropped: rep.dropped}
+		Tenants: st.Tenants, Breaks: map[string]int64{}, Errors: st.Errors, Findings: rep.findings, Dropped: rep.dropped,
+		Holes: st.Holes, Filtered: st.Filtered, Duplicates: st.Duplicates, Unproven: st.Unproven, TooLarge: st.InputErrors}
 	for k, n := range rep.byReason {
 		jr.Breaks[string(k)] = n
 	}
