@@ -58,10 +58,11 @@ over when one does. --acks - writes them to stdout.
 --inflight requests are sent at once (default 4). A failed request is
 classified:
 
-	retryable   network errors, timeouts, 408, 429, 5xx, HEC codes 8 and 9:
-	            retried forever with exponential backoff and full jitter,
-	            from --min-backoff up to --max-backoff, and never sooner
-	            than the server's Retry-After
+	retryable   network errors, timeouts, 408, 429, 5xx, HEC codes 8 and 9,
+	            and any answer that is not the SIEM's documented success
+	            answer (below): retried with exponential backoff and full
+	            jitter, from --min-backoff up to --max-backoff, and never
+	            sooner than the server's Retry-After
 	config      401, 403 (after re-reading the secret once: a rotated
 	            token file needs no restart), HEC code 7 (index not allowed
 	            for this token, named in the message), an Elasticsearch item
@@ -75,6 +76,27 @@ classified:
 	            delivered, the ones after it are resent; an Elasticsearch
 	            bulk item with another 4xx, e.g. 400 mapper_parsing_exception
 	            or 404 index_not_found_exception)
+
+Only each SIEM's documented success answer counts as delivery:
+
+	splunk      HTTP 200 with HEC's JSON {"text":"Success","code":0}
+	            (with --indexer-ack also its "ackId", then the ack poll)
+	elastic     HTTP 200 with a bulk answer: a JSON object with a boolean
+	            "errors" and exactly one item per document sent
+	datadog     HTTP 202 with a JSON object ({})
+
+Anything else with a 2xx status (a proxy's HTML page, an empty body,
+truncated JSON, a wrong item count, a 200 where 202 is due) and any answer
+that came before the request body was sent in full (whatever answered did
+not read the records) delivers nothing: it is a retryable failure whose
+message names what answered (status, Content-Type and the first 200 bytes
+of the body, secrets masked), e.g.
+
+	audit-ship: splunk:prod: retryable failure: HTTP 200: not HEC's success answer
+	(HTTP 200 {"text":"Success","code":0}): the body is not a JSON object; so no
+	record counts as delivered. What answered: HTTP 200, Content-Type "text/html",
+	57-byte body "<html>…". If this persists, something other than HEC answers at
+	this URL (a proxy, a load balancer, a login page): check the URL and the path to it
 
 Elasticsearch answers per item: items that went in (201, or 409 for a
 document it already had: a replay) count as delivered and are never resent;

@@ -68,9 +68,13 @@
 //     "<status> <error.type>: <error.reason>" (and its caused_by).
 //   - An item without a usable status: Pending, Retryable.
 //
-// A response that cannot be parsed, whose item count differs from the
-// request's, or whose item _id differs from the one sent is Retryable and
-// nothing counts as delivered: success is never assumed.
+// Only the bulk API's success answer counts: HTTP 200 and a JSON object
+// with a boolean "errors" and exactly one item per document sent. Any
+// other 2xx (not JSON, empty, truncated, no "errors", another item count,
+// an item _id other than the one sent, 201/202) and an answer that came
+// before the request body was sent in full are Retryable and nothing
+// counts as delivered: success is never assumed, and the message names
+// what answered (httpsink.Unexpected).
 //
 // A whole-request failure: 413 TooLarge (the shipper splits); 408, 429,
 // 5xx, network errors and timeouts Retryable with Retry-After; 401 and 403

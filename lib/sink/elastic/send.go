@@ -35,7 +35,11 @@ type reply struct {
 	truncated  bool     // the body was longer than the limit read
 	secrets    []string // credentials sent, to scrub from messages
 	refreshErr error    // a failed Refresh after 401/403
+	raw        httpsink.Reply
 }
+
+// bulkSuccess is the bulk API's success answer.
+const bulkSuccess = `HTTP 200 {"errors":false|true,"items":[one per document sent]}`
 
 // Send implements sink.Sink: one bulk request for all records.
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
@@ -127,6 +131,9 @@ func parseBulk(p *fastjson.Parser, data []byte, n int) ([]bulkItem, error) {
 	if v.Type() != fastjson.TypeObject {
 		return nil, fmt.Errorf("a JSON %s, not an object", v.Type())
 	}
+	if ev := v.Get("errors"); ev == nil || ev.Type() != fastjson.TypeTrue && ev.Type() != fastjson.TypeFalse {
+		return nil, errors.New(`no boolean "errors"`)
+	}
 	iv := v.Get("items")
 	if iv == nil {
 		return nil, errors.New("no items")
@@ -206,10 +213,16 @@ func (s *Sink) items(r *reply, records []sink.Record, sent []int, res sink.Resul
 		for _, i := range sent {
 			res.Status[i], res.Reason[i] = sink.Pending, ""
 		}
-		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: r.status, Code: -1,
-			Msg: "bulk answer unusable, so no record counts as delivered: " + s.clean(r, why)}
+		return res, httpsink.Unexpected(&r.raw, "the bulk API", bulkSuccess, "bulk answer unusable: "+s.clean(r, why), r.secrets, "[secret]")
 	}
-	if r.truncated {
+	switch {
+	case !r.raw.BodySent():
+		return unusable("early") // httpsink.Unexpected words it
+	case r.status != http.StatusOK:
+		return unusable(fmt.Sprintf("the bulk API answers 200, not %d", r.status))
+	case len(r.body) == 0:
+		return unusable("an empty body")
+	case r.truncated:
 		return unusable(fmt.Sprintf("longer than the %d bytes read", len(r.body)))
 	}
 	p := parserPool.Get()
@@ -423,7 +436,7 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential
 		}
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
-	r.status, r.header, r.body, r.truncated = rep.Status, rep.Header, rep.Body, rep.Truncated
+	r.status, r.header, r.body, r.truncated, r.raw = rep.Status, rep.Header, rep.Body, rep.Truncated, rep
 	return r, nil
 }
 

@@ -18,10 +18,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/auditpipe/auditpipe/lib/jsonstr"
+	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
 // IsLoopback reports whether host (no port) is localhost or a loopback IP:
@@ -137,6 +139,68 @@ type Reply struct {
 	Header    http.Header
 	Body      []byte // at most the limit given to RoundTrip
 	Truncated bool   // the body was longer than the limit
+	// Sent is how many bytes of the request body (as sent: compressed if
+	// it was) the transport had taken when the answer came, of Size. A
+	// server that read the whole body cannot answer before Sent == Size;
+	// an answer that came sooner was sent without reading the records
+	// (a proxy, a load balancer's error page) and proves nothing.
+	Sent, Size int64
+}
+
+// BodySent reports whether the whole request body had been handed to the
+// transport when the answer came (see Reply.Sent).
+func (r *Reply) BodySent() bool { return r.Sent >= r.Size }
+
+// maxShown is how many bytes of an unexpected answer's body a message
+// shows.
+const maxShown = 200
+
+// Describe names what answered, for a message: its status, its
+// Content-Type and its body's first bytes, scrubbed of secrets (mask
+// replaces them) and quoted: `HTTP 200, Content-Type "text/html", 57-byte
+// body "<html>…"`.
+func (r *Reply) Describe(secrets []string, mask string) string {
+	s := "HTTP " + strconv.Itoa(r.Status)
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		s += ", Content-Type " + strconv.Quote(ct)
+	} else {
+		s += ", no Content-Type"
+	}
+	switch {
+	case len(r.Body) == 0:
+		return s + ", empty body"
+	case r.Truncated:
+		s += fmt.Sprintf(", body of more than %d bytes", len(r.Body))
+	default:
+		s += fmt.Sprintf(", %d-byte body", len(r.Body))
+	}
+	text := Clean(string(r.Body), secrets, mask)
+	if len(text) > maxShown {
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	return s + " " + strconv.Quote(text)
+}
+
+// Unexpected is the failure for an answer that is not the SIEM's
+// documented success answer although its status may say success: no
+// record counts as delivered, and it is Retryable (what answered may be a
+// proxy that recovers, or the SIEM behind it once the path is fixed).
+// vendor names the SIEM ("HEC"), success its success answer (`200
+// {"code":0,...}`), why what is wrong with this one. An answer that came
+// before the request body was sent in full is named as such whatever it
+// says.
+func Unexpected(r *Reply, vendor, success, why string, secrets []string, mask string) *sink.Error {
+	if !r.BodySent() {
+		why = fmt.Sprintf("it came before the request body was sent in full (%d of %d bytes), so whatever answered did not read the records", r.Sent, r.Size)
+	}
+	return &sink.Error{Class: sink.Retryable, HTTPStatus: r.Status, Code: -1, Msg: fmt.Sprintf(
+		"not %s's success answer (%s): %s; so no record counts as delivered. What answered: %s. "+
+			"If this persists, something other than %s answers at this URL (a proxy, a load balancer, a login page): check the URL and the path to it",
+		vendor, success, why, r.Describe(secrets, mask), vendor)}
 }
 
 // RoundTrip sends req with client and reads at most limit bytes of the
@@ -149,7 +213,14 @@ type Reply struct {
 // retryable failure.
 func RoundTrip(client *http.Client, req *http.Request, limit int, timeout time.Duration) (Reply, error) {
 	var r Reply
+	var tb *trackedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		tb, _ = req.Body.(*trackedBody)
+	}
 	resp, err := client.Do(req)
+	if tb != nil {
+		r.Sent, r.Size = tb.t.sent.Load(), int64(len(tb.t.data))
+	}
 	if err == nil {
 		r.Body, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 		if len(r.Body) > limit {
@@ -198,14 +269,22 @@ func RefreshNote(refreshErr error) string {
 
 // NewRequest builds a request to u with auditpipe's User-Agent, carrying
 // data (no body if nil) as contentType, marked gzip-encoded if gz.
+//
+// The body counts the bytes the transport takes from it, so RoundTrip can
+// tell an answer that came before the whole body was sent (Reply.Sent).
 func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, contentType string) (*http.Request, error) {
-	var rd io.Reader
-	if data != nil {
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > 0 {
+		t := &tracker{data: data}
+		req.ContentLength = int64(len(data))
+		req.Body = t.body()
+		req.GetBody = func() (io.ReadCloser, error) { return t.body(), nil }
+	} else if data != nil {
+		req.Body = http.NoBody
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	}
 	if data != nil {
 		req.Header.Set("Content-Type", contentType)
@@ -216,6 +295,32 @@ func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, con
 	req.Header.Set("User-Agent", "auditpipe")
 	return req, nil
 }
+
+// tracker is a request body and how many of its bytes the transport took
+// (of its latest copy: a transport that resends the request asks for a
+// new copy, GetBody, which starts the count again).
+type tracker struct {
+	data []byte
+	sent atomic.Int64
+}
+
+func (t *tracker) body() io.ReadCloser {
+	t.sent.Store(0)
+	return &trackedBody{t: t, r: bytes.NewReader(t.data)}
+}
+
+type trackedBody struct {
+	t *tracker
+	r *bytes.Reader
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.t.sent.Add(int64(n))
+	return n, err
+}
+
+func (b *trackedBody) Close() error { return nil }
 
 // ParseURL checks a SIEM URL the way every sink does: it parses, its
 // scheme is https or http, it has a host, it carries no credentials

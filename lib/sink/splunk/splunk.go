@@ -21,7 +21,11 @@
 //
 // # Outcomes
 //
-//   - 200: every record Delivered. With IndexerAck, only once the ack poll
+//   - 200 with HEC's success answer, a JSON object with "code" 0: every
+//     record Delivered. Any other 2xx answer (not JSON, empty, no code or
+//     another code, 204, ...) or one that came before the request body was
+//     sent in full delivers nothing: Retryable, naming what answered
+//     (httpsink.Unexpected). With IndexerAck, only once the ack poll
 //     reports the request's ackId indexed; if it does not within
 //     AckTimeout, a Retryable error and nothing is delivered (the batch is
 //     resent: duplicates, not loss).
