@@ -99,7 +99,8 @@ of the body, secrets masked), e.g.
 	this URL (a proxy, a load balancer, a login page): check the URL and the path to it
 
 Elasticsearch answers per item: items that went in (201, or 409 for a
-document it already had: a replay) count as delivered and are never resent;
+document it already had: a replay, checked as described under
+Elasticsearch for --id-field seq) count as delivered and are never resent;
 items refused for now (429, 5xx) are resent alone after the backoff; poison
 items are set aside. Datadog gives no per-item answer: a 400 is bisected.
 
@@ -144,9 +145,24 @@ balancer, sticky sessions are required).
 --kind elastic sends each record as a "create" action to <--url>/_bulk, with
 the recordHash as _id (--id-field seq to use the seq), so a replay is
 idempotent: Elasticsearch answers 409 to the second create, which counts as
-delivered. --doc-shape message (default) sends a document with @timestamp,
-seq, tenantId, kind, recordHash, prevHash and the whole record line as the
-string "message" (byte for byte in _source); --doc-shape line sends the
+delivered. With the default _id that 409 is the same record by construction
+(the recordHash is the SHA-256 of the chain up to the record). With
+--id-field seq it is not: a reset database or a second host shipping to the
+same index has other records under the same seqs. So each 409 is checked
+with _mget (the credentials need the read privilege on the index; a 403
+there is a config failure naming that privilege): the record counts as delivered only if the
+stored document has its recordHash. Otherwise audit-ship stops at once
+(exit 6, no retry, nothing of the batch acked), its message e.g.
+
+	409 on a document of another chain: seq 40 (_id "40" in
+	index "audit"): stored recordHash "534e…", this record's 1dac…. The index
+	already holds a different record under this seq (a reset database, or a
+	second host shipping to the same index with --id-field seq): this record
+	was not stored and is not acked. Ship to another index, or use the
+	default --id-field recordHash
+
+--doc-shape message (default) sends a document with @timestamp, seq,
+tenantId, kind, recordHash, prevHash and the whole record line as the string "message" (byte for byte in _source); --doc-shape line sends the
 record line itself as the document. --index defaults to declaragent-audit.
 Authentication, chosen by --auth or by the credential given:
 

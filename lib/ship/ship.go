@@ -357,6 +357,9 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 				return err
 			}
 			return nil
+		case sink.Conflict:
+			sh.opt.Metrics.failure(false, "conflict")
+			return sh.pause(se)
 		case sink.Config:
 			sh.opt.Metrics.failure(false, "config")
 			// Requests in flight together fail together (a rotated token

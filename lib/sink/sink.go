@@ -63,6 +63,12 @@ const (
 	Config                  // 401/403, index not allowed: counts toward self-pause, never acked
 	TooLarge                // 413: split the batch and send the halves
 	BadRequest              // 400 with no per-record position: bisect to find the poison record
+	// Conflict: the store already holds another record where one of these
+	// belongs (an Elasticsearch document of another chain under the same
+	// seq _id, a file archive of another chain): resending cannot help
+	// and skipping would ack records never stored, so the shipper stops at
+	// once (self-pause) and acks none of them.
+	Conflict
 )
 
 func (c Class) String() string {
@@ -75,6 +81,8 @@ func (c Class) String() string {
 		return "too_large"
 	case BadRequest:
 		return "bad_request"
+	case Conflict:
+		return "conflict"
 	}
 	return fmt.Sprintf("class(%d)", uint8(c))
 }
