@@ -162,7 +162,8 @@ stored document has its recordHash. Otherwise audit-ship stops at once
 	default --id-field recordHash
 
 --doc-shape message (default) sends a document with @timestamp, seq,
-tenantId, kind, recordHash, prevHash and the whole record line as the string "message" (byte for byte in _source); --doc-shape line sends the
+tenantId, kind, recordHash, prevHash and the whole record line as the
+string "message" (byte for byte in _source); --doc-shape line sends the
 record line itself as the document. --index defaults to declaragent-audit.
 Authentication, chosen by --auth or by the credential given:
 
