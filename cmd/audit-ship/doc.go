@@ -270,6 +270,28 @@ to DIR/audit-YYYY-MM-DD.ndjson[.gz], by record day in UTC), and fsyncs before
 the batch is acked. With --gzip each batch is one gzip member. The output is
 itself valid input for audit-read and audit-verify (forensic replay).
 
+The file sink is exactly-once across restarts, because it can see what its
+archive holds. On its first batch it reads the archive's newest records
+(the file, or the newest day files of --dir; a plain file from its end
+backwards, a gzip file whole) back to the batch's first seq, at most the
+newest 524288 (seq and recordHash: 20 MiB at most). A record the archive
+already holds at its seq with the same recordHash is not written again: it
+counts as a duplicate (auditpipe_duplicates_total) and is still acked, so
+after a Ctrl-C of a drain whose acks were lost, the rerun moves the cursor
+and the archive holds every record once. A record at a seq where the archive
+holds another recordHash means the archive holds another chain (another
+database or exporter, or a reset database): audit-ship stops at once
+(exit 6), writes and acks nothing of the batch, and says so:
+
+	the archive holds another chain: seq 290 there has recordHash 1dac…, this
+	record's is "534e…" (the archive, newest record seq 339 in
+	/var/lib/auditpipe/archive/audit-2026-12-03.ndjson.gz, was written from
+	another database or exporter, or the database was reset): nothing written
+	or acked; move the archive aside or give another --path
+
+A redelivery reaching back further than the records remembered is written
+again (at-least-once, as for the other sinks), never skipped unchecked.
+
 # Flags
 
 Flags that belong to some kinds only (--token to splunk, --api-key to
@@ -301,7 +323,9 @@ The committed cursor and the head of the log are audit-ack's metrics.
 	2    usage: bad flags, a flag for another --kind, a literal or unresolvable
 	     secret, a bad routing template, a bad agent.yaml, --acks that is not a FIFO
 	4    malformed input (incomplete batch, a line that is not a record)
-	6    paused: --pause-after consecutive non-retryable failures
+	6    paused: --pause-after consecutive non-retryable failures, or at once on
+	     a conflict with what the store holds (an Elasticsearch document of
+	     another chain under --id-field seq, a file archive of another chain)
 	7    --check: the SIEM refused our configuration
 
 On the first SIGINT or SIGTERM audit-ship stops reading, lets the requests in
