@@ -68,7 +68,8 @@ classified:
 	            for this token, named in the message), an Elasticsearch item
 	            refused with 403: retried with backoff; counts toward pause
 	too large   413: the batch is split in halves until it fits; a single
-	            record that does not fit is poison
+	            record that does not fit is quarantined as "too large"
+	            (see Large records)
 	bad request 400 without a position: the batch is bisected to isolate
 	            the poison record instead of resending it unchanged
 	poison      the SIEM rejected one record (HEC codes 6, 12, 13, 15 with
@@ -120,6 +121,26 @@ After --pause-after (default 5) consecutive non-retryable failures (config
 errors or poison records, with no delivery in between) the shipper pauses
 itself: it stops consuming, says why on stderr, hands over the acks of what
 was delivered, and exits 6. The next start resumes from the cursor.
+
+# Large records
+
+Declaragent puts no limit on a record, and neither does audit-ship: a record
+up to --max-line (64 MiB) is shipped whatever its size if the SIEM takes it
+(audit-batch puts a record over --max-bytes in a batch of its own). A record
+the SIEM will not take for its size is "too large": a 413 from HEC or
+Elasticsearch for that record alone, Datadog's 1 MB per log (checked before
+sending: Datadog would truncate it), or VictoriaLogs' 2 MiB per entry (it
+drops a longer entry and still answers success, so a record line over
+2 MiB - 16 KiB is not sent to a store that answers as VictoriaLogs, told by
+its X-Server-Hostname header). With --quarantine it is quarantined with a
+reason starting "too large: " and logged as
+
+	audit-ship: splunk:prod: record seq 42 is too large for the SIEM, quarantined in FILE: too large: …
+
+and its seq is listed in the ack; without --quarantine audit-ship pauses
+(exit 6): "record seq 42 (<hash>, 5242880 bytes) is too large for the SIEM:
+…; set --quarantine FILE to set such records aside and go on". It is never
+called tampering, nor "rejected by the SIEM".
 
 # Splunk HEC
 
@@ -184,8 +205,8 @@ ap1.datadoghq.com, ap2.datadoghq.com, ddog-gov.com) with the key from
 "timestamp", seq, tenantId, kind, recordHash and prevHash as attributes, and
 --service (default declaragent), --source (ddsource, default
 declaragent:audit), --tags (ddtags) and --hostname. A record whose log would
-be over Datadog's 1 MB per-log limit is poison (Datadog would truncate it and
-break the chain). --url replaces the intake host (a proxy, or VictoriaLogs:
+be over Datadog's 1 MB per-log limit is not sent: it is quarantined as too
+large (Datadog would truncate it and break the chain). --url replaces the intake host (a proxy, or VictoriaLogs:
 http://HOST:9428).
 
 # Per-tenant routing
@@ -297,6 +318,9 @@ again (at-least-once, as for the other sinks), never skipped unchecked.
 Flags that belong to some kinds only (--token to splunk, --api-key to
 elastic and datadog, …) are a usage error with another --kind. Each flag can also be set as AUDIT_SHIP_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-ship -h for the list.
+-max-line N caps an input line (default 64 MiB, as in every stage); a
+record within it is shipped whatever its size if the SIEM takes it (see
+"Large records").
 
 # Metrics
 

@@ -86,7 +86,7 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	-db PATH                   audit database for -from-cursor
 	-from-cursor NAME          anchor on that exporter's cursor
 	-report FILE               write a JSON report (written atomically, mode 0600)
-	-max-line N                maximum line length in bytes (default 4 MiB)
+	-max-line N                maximum line length in bytes (default 64 MiB)
 	-window N                  recent records remembered for duplicate detection (default 4096)
 	-quiet                     no summary line at exit
 

@@ -7,6 +7,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -141,3 +142,16 @@ func (r Result) All(s Status) Result {
 	}
 	return r
 }
+
+// tooLargePrefix starts the Reason of a record that is Poison for its
+// size alone.
+const tooLargePrefix = "too large: "
+
+// TooLargeReason is the Reason of a record the SIEM will not take for its
+// size (a 413 for it alone, a per-record limit such as Datadog's 1 MB per
+// log): "too large: " and detail. The shipper quarantines it as too large,
+// not as rejected.
+func TooLargeReason(detail string) string { return tooLargePrefix + detail }
+
+// IsTooLarge reports whether reason is a TooLargeReason.
+func IsTooLarge(reason string) bool { return strings.HasPrefix(reason, tooLargePrefix) }

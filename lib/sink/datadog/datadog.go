@@ -40,7 +40,8 @@
 //
 //   - A log over MaxLogBytes is never sent: Datadog would accept it with
 //     2xx and truncate it, silently breaking the chain. Its record is
-//     Poison, Reason "record is N bytes, over Datadog's 1 MB per-log limit
+//     Poison, Reason (sink.TooLargeReason) "too large: record is N bytes,
+//     over Datadog's 1 MB per-log limit
 //     (Datadog would truncate it and break the chain)", N being the log's
 //     size; the other records are sent.
 //   - If the rest is more than MaxLogs logs or MaxRequestBytes bytes, Send

@@ -98,7 +98,12 @@
 // returned as it is.
 //
 // Records that cannot be sent at all (IDField "recordHash" and an empty
-// recordHash) are Poison without being sent.
+// recordHash) are Poison without being sent. So is, to a server that
+// answers as VictoriaLogs (X-Server-Hostname; asked with GET / before the
+// first request holding such a record), a record line over
+// httpsink.VictoriaLogsMaxEntry-VictoriaLogsOverhead, with a
+// sink.TooLargeReason: VictoriaLogs drops an entry over 2 MiB and still
+// answers 201.
 //
 // # Index names
 //
@@ -266,6 +271,7 @@ type Sink struct {
 	transport *http.Transport
 	client    *http.Client
 	closed    atomic.Bool
+	store     httpsink.Store // VictoriaLogs or not, from the answers' headers
 }
 
 var _ sink.Sink = (*Sink)(nil)

@@ -41,8 +41,39 @@ type reply struct {
 // bulkSuccess is the bulk API's success answer.
 const bulkSuccess = `HTTP 200 {"errors":false|true,"items":[one per document sent]}`
 
-// Send implements sink.Sink: one bulk request for all records.
+// Send implements sink.Sink: one bulk request for all records, less those
+// too large for VictoriaLogs when it is VictoriaLogs that answers
+// (Poison, "too large": it would drop them and answer success).
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	if over := httpsink.OverVictoriaLogs(records); over != nil {
+		vl, err := s.victoriaLogs(ctx)
+		if err != nil {
+			return sink.NewResult(len(records)), err
+		}
+		if vl {
+			return httpsink.SendWithout(ctx, records, over, func(i int) string {
+				return httpsink.VictoriaLogsReason(len(records[i].Line))
+			}, s.send)
+		}
+	}
+	return s.send(ctx, records)
+}
+
+// victoriaLogs reports whether VictoriaLogs answers at the URL: known from
+// earlier answers, or asked with GET /.
+func (s *Sink) victoriaLogs(ctx context.Context) (bool, error) {
+	if known, vl := s.store.Known(); known {
+		return vl, nil
+	}
+	if _, err := s.doAuth(ctx, http.MethodGet, s.rootURL, body{}, maxResponse); err != nil {
+		return false, err
+	}
+	_, vl := s.store.Known()
+	return vl, nil
+}
+
+// send is Send for records that may all go.
+func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
 	res := sink.NewResult(len(records))
 	if len(records) == 0 {
 		return res, nil
@@ -441,6 +472,7 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
 	r.status, r.header, r.body, r.truncated, r.raw = rep.Status, rep.Header, rep.Body, rep.Truncated, rep
+	s.store.Saw(rep.Header)
 	return r, nil
 }
 

@@ -348,3 +348,96 @@ func ParseURL(prefix, raw, credHint string, allowQuery bool) (*url.URL, error) {
 	u.RawPath = ""
 	return u, nil
 }
+
+// VictoriaLogs drops a log entry whose estimated size (field names and
+// values) is over VictoriaLogsMaxEntry, a fixed limit (v1.52; see its FAQ,
+// "What length a log record is expected to have"), with only a warning in
+// its own log, and still answers success for the request. A sink that
+// writes to VictoriaLogs must therefore not send such a record at all: it
+// is "too large" (quarantined), never acked as stored.
+const VictoriaLogsMaxEntry = 2 << 20
+
+// VictoriaLogsOverhead is what a sink adds to a record line in a
+// VictoriaLogs entry (the other fields and the field names), with room to
+// spare: a line over VictoriaLogsMaxEntry-VictoriaLogsOverhead is not sent
+// to VictoriaLogs.
+const VictoriaLogsOverhead = 16 << 10
+
+// IsVictoriaLogs reports whether an answer came from VictoriaLogs: every
+// VictoriaMetrics component sets X-Server-Hostname (Splunk, Elasticsearch
+// and Datadog do not).
+func IsVictoriaLogs(h http.Header) bool { return h.Get("X-Server-Hostname") != "" }
+
+// Store remembers what answers at a sink's URL, learnt from the headers of
+// every answer (Saw): VictoriaLogs or another store. Safe for concurrent
+// use.
+type Store struct{ v atomic.Int32 }
+
+// Saw notes the headers of an answer from the sink's URL.
+func (s *Store) Saw(h http.Header) {
+	if h == nil {
+		return
+	}
+	if IsVictoriaLogs(h) {
+		s.v.Store(1)
+	} else {
+		s.v.Store(2)
+	}
+}
+
+// Known reports whether an answer was seen, and if so whether it came
+// from VictoriaLogs.
+func (s *Store) Known() (known, victoriaLogs bool) {
+	v := s.v.Load()
+	return v != 0, v == 1
+}
+
+// OverVictoriaLogs returns the positions of the records whose line is too
+// large for a VictoriaLogs entry, nil if none.
+func OverVictoriaLogs(records []sink.Record) []int {
+	var over []int
+	for i := range records {
+		if len(records[i].Line) > VictoriaLogsMaxEntry-VictoriaLogsOverhead {
+			over = append(over, i)
+		}
+	}
+	return over
+}
+
+// VictoriaLogsReason is the Reason of a record not sent to VictoriaLogs
+// for its size.
+func VictoriaLogsReason(n int) string {
+	return sink.TooLargeReason(fmt.Sprintf("record line is %d bytes: VictoriaLogs drops a log entry over %d bytes "+
+		"and still answers success, so it was not sent", n, VictoriaLogsMaxEntry))
+}
+
+// SendWithout sends the records of records not at positions over with
+// send, marks those at over Poison with reason(i), and returns the results
+// in records' order. over is sorted.
+func SendWithout(ctx context.Context, records []sink.Record, over []int, reason func(i int) string,
+	send func(context.Context, []sink.Record) (sink.Result, error)) (sink.Result, error) {
+	res := sink.NewResult(len(records))
+	keep := make([]sink.Record, 0, len(records)-len(over))
+	pos := make([]int, 0, cap(keep))
+	k := 0
+	for i := range records {
+		if k < len(over) && over[k] == i {
+			res.Status[i], res.Reason[i] = sink.Poison, reason(i)
+			k++
+			continue
+		}
+		keep = append(keep, records[i])
+		pos = append(pos, i)
+	}
+	if len(keep) == 0 {
+		return res, nil
+	}
+	r, err := send(ctx, keep)
+	for j, i := range pos {
+		if j < len(r.Status) {
+			res.Status[i] = r.Status[j]
+			res.Reason[i] = r.Reason[j]
+		}
+	}
+	return res, err
+}

@@ -75,8 +75,39 @@ func (r *reply) notSuccess() string {
 	return ""
 }
 
-// Send implements sink.Sink: one HEC request for all records.
+// Send implements sink.Sink: one HEC request for all records, less those
+// too large for VictoriaLogs when it is VictoriaLogs that answers
+// (Poison, "too large": it would drop them and answer success).
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	if over := httpsink.OverVictoriaLogs(records); over != nil {
+		vl, err := s.victoriaLogs(ctx)
+		if err != nil {
+			return sink.NewResult(len(records)), err
+		}
+		if vl {
+			return httpsink.SendWithout(ctx, records, over, func(i int) string {
+				return httpsink.VictoriaLogsReason(len(records[i].Line))
+			}, s.send)
+		}
+	}
+	return s.send(ctx, records)
+}
+
+// victoriaLogs reports whether VictoriaLogs answers at the URL: known from
+// earlier answers, or asked with a health check (no token).
+func (s *Sink) victoriaLogs(ctx context.Context) (bool, error) {
+	if known, vl := s.store.Known(); known {
+		return vl, nil
+	}
+	if _, err := s.do(ctx, http.MethodGet, s.healthURL, body{}, ""); err != nil {
+		return false, err
+	}
+	_, vl := s.store.Known()
+	return vl, nil
+}
+
+// send is Send for records that may all go.
+func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
 	res := sink.NewResult(len(records))
 	if len(records) == 0 {
 		return res, nil
@@ -282,6 +313,7 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*r
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
 	r.status, r.header, r.body, r.raw = rep.Status, rep.Header, rep.Body, rep
+	s.store.Saw(rep.Header)
 	r.parse()
 	return r, nil
 }
