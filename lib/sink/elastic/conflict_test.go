@@ -90,6 +90,24 @@ func TestSeqIDConflictIsNotADuplicate(t *testing.T) {
 			t.Fatalf("error lacks %q: %v", miss, err)
 		}
 	})
+	t.Run("a target _mget cannot read (a data stream)", func(t *testing.T) {
+		f := startFake(t, esfake.Options{Fault: func(r *esfake.Request) esfake.Fault {
+			if strings.HasSuffix(r.Path, "/_mget") {
+				return esfake.Fault{Status: 200, Body: `{"docs":[{"_index":"audit","_id":"40","error":{"type":"illegal_argument_exception","reason":"get by id is not supported on data streams"}}]}`}
+			}
+			return esfake.Fault{}
+		}})
+		f.Put("audit", "40", string(mine[0].Line))
+		s := newSink(t, Config{URL: f.URL, Index: "audit", IDField: IDSeq, DocShape: ShapeLine})
+		res, err := s.Send(ctx, mine[:1])
+		var se *sink.Error
+		if !errors.As(err, &se) || se.Class != sink.Config || res.Status[0] != sink.Pending {
+			t.Fatalf("want Config with seq 40 pending, got %v %v", res.Status, err)
+		}
+		if miss := hasAll(err.Error(), "seq 40", "get by id is not supported on data streams", "--id-field recordHash"); miss != "" {
+			t.Fatalf("error lacks %q: %v", miss, err)
+		}
+	})
 	t.Run("recordHash ids need no check", func(t *testing.T) {
 		f := startFake(t, esfake.Options{})
 		s := newSink(t, Config{URL: f.URL, Index: "audit"})

@@ -348,7 +348,7 @@ func New(cfg Config) (*Sink, error) {
 		kind:      kind,
 		bulkURL:   base + "/_bulk?" + filterPath,
 		rootURL:   base + "/",
-		mgetURL:   base + "/_mget?_source_includes=recordHash&filter_path=docs._id,docs.found,docs._source.recordHash",
+		mgetURL:   base + "/_mget?_source_includes=recordHash&filter_path=docs._id,docs.found,docs.error,docs._source.recordHash",
 		display:   u.Scheme + "://" + u.Host + u.Path,
 		action:    appendActionPrefix(nil, cfg.Index),
 		transport: tr,

@@ -650,6 +650,13 @@ func (s *Sink) confirm(ctx context.Context, records []sink.Record, idx []int, re
 			return httpsink.Unexpected(&r.raw, "the _mget API", `HTTP 200 {"docs":[...]}`,
 				fmt.Sprintf("doc %d has _id %q where %q was asked", k, got, id), r.secrets, "[secret]")
 		}
+		if ev := d.Get("error"); ev != nil {
+			typ, reason := errorText(ev)
+			return &sink.Error{Class: sink.Config, HTTPStatus: r.status, Code: -1, Msg: fmt.Sprintf(
+				"_mget, %s: seq %d (_id %q in index %q) could not be fetched: %s: %s: the 409 cannot be checked on this target "+
+					"(a data stream, an alias?): use the default --id-field recordHash, which needs no check",
+				why, rec.Seq, id, s.indexOf(rec), typ, s.clean(r, reason))}
+		}
 		if !d.GetBool("found") {
 			res.Status[i], res.Reason[i] = sink.Pending, ""
 			gone = append(gone, rec.Seq)
