@@ -472,7 +472,7 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
 	r.status, r.header, r.body, r.truncated, r.raw = rep.Status, rep.Header, rep.Body, rep.Truncated, rep
-	s.store.Saw(rep.Header)
+	s.store.Saw(rep.Status, rep.Header)
 	return r, nil
 }
 

@@ -82,3 +82,32 @@ func TestUnexpected(t *testing.T) {
 		t.Fatalf("early: %s", e.Msg)
 	}
 }
+
+func TestStore(t *testing.T) {
+	vl := http.Header{"X-Server-Hostname": {"vm"}}
+	other := http.Header{"Server": {"Splunkd"}}
+	for _, c := range []struct {
+		name        string
+		seen        []int // status; negative: from VictoriaLogs
+		known, isVL bool
+	}{
+		{"nothing yet", nil, false, false},
+		{"a proxy's 502 only", []int{502}, false, false},
+		{"a 200 from another store", []int{200}, true, false},
+		{"VictoriaLogs", []int{-200}, true, true},
+		{"VictoriaLogs, then a proxy's page", []int{-200, 200}, true, true},
+		{"a 503 from VictoriaLogs", []int{-503}, true, true},
+	} {
+		var s Store
+		for _, st := range c.seen {
+			h := other
+			if st < 0 {
+				h, st = vl, -st
+			}
+			s.Saw(st, h)
+		}
+		if known, isVL := s.Known(); known != c.known || isVL != c.isVL {
+			t.Errorf("%s: Known() = %v, %v", c.name, known, isVL)
+		}
+	}
+}

@@ -368,20 +368,20 @@ const VictoriaLogsOverhead = 16 << 10
 // and Datadog do not).
 func IsVictoriaLogs(h http.Header) bool { return h.Get("X-Server-Hostname") != "" }
 
-// Store remembers what answers at a sink's URL, learnt from the headers of
-// every answer (Saw): VictoriaLogs or another store. Safe for concurrent
-// use.
+// Store remembers what answers at a sink's URL, learnt from the answers
+// (Saw): VictoriaLogs once any answer came from it (for good: a proxy's
+// own error page in between changes nothing), another store once a 2xx
+// answer came without its header. Safe for concurrent use.
 type Store struct{ v atomic.Int32 }
 
-// Saw notes the headers of an answer from the sink's URL.
-func (s *Store) Saw(h http.Header) {
-	if h == nil {
-		return
-	}
-	if IsVictoriaLogs(h) {
+// Saw notes an answer from the sink's URL.
+func (s *Store) Saw(status int, h http.Header) {
+	switch {
+	case h == nil:
+	case IsVictoriaLogs(h):
 		s.v.Store(1)
-	} else {
-		s.v.Store(2)
+	case status/100 == 2:
+		s.v.CompareAndSwap(0, 2)
 	}
 }
 

@@ -313,7 +313,7 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*r
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
 	r.status, r.header, r.body, r.raw = rep.Status, rep.Header, rep.Body, rep
-	s.store.Saw(rep.Header)
+	s.store.Saw(rep.Status, rep.Header)
 	r.parse()
 	return r, nil
 }
