@@ -300,7 +300,9 @@ already holds at its seq with the same recordHash is not written again: it
 counts as a duplicate (auditpipe_duplicates_total) and is still acked, so
 after a Ctrl-C of a drain whose acks were lost, the rerun moves the cursor
 and the archive holds every record once. A record at a seq where the archive
-holds another recordHash means the archive holds another chain (another
+holds another recordHash, or a first record past the archive's end whose
+prevHash is not the archive's last recordHash, means the archive holds
+another chain (another
 database or exporter, or a reset database): audit-ship stops at once
 (exit 6), writes and acks nothing of the batch, and says so:
 

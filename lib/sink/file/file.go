@@ -68,7 +68,9 @@
 // archive holds with the same recordHash is Duplicate and not written (the
 // shipper still acks it); one whose seq the archive holds with another
 // recordHash fails the Send with a sink.Conflict naming both hashes,
-// nothing written: the archive holds another chain. Records past the
+// nothing written: the archive holds another chain. So does a record at
+// the seq after the archive's last whose prevHash is not that record's
+// recordHash (it does not continue the archive). Records past the
 // archive's end, or below what was remembered, are written.
 //
 // # Errors

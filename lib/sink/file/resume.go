@@ -35,10 +35,12 @@ type held struct {
 // started: every record with seq >= from (at most MaxResume of them,
 // sorted by seq), and the highest seq.
 type archive struct {
-	from  int64
-	last  int64
-	where string // the file holding the highest seq, for messages
-	recs  []held
+	from     int64
+	last     int64
+	lastHash [32]byte // the recordHash at last
+	linked   bool     // the record after last was seen to link to it
+	where    string   // the file holding the highest seq, for messages
+	recs     []held
 }
 
 // lookup returns the hash the archive holds at seq, if it knows.
@@ -51,10 +53,10 @@ func (a *archive) lookup(seq int64) ([32]byte, bool) {
 }
 
 // loadArchive reads what the archive holds at seqs >= from0 (the first
-// seq this run sends): the newest day files first in Dir mode, each plain
-// file from its end backwards, each gzip file whole (gzip has no way in
-// from the end; the torn-tail repair reads it whole anyway). nil: the
-// archive holds no record at or past from0, so nothing can be a repeat.
+// seq this run sends), and its last record: the newest day files first in
+// Dir mode, each plain file from its end backwards, each gzip file whole
+// (gzip has no way in from the end; the torn-tail repair reads it whole
+// anyway). nil: the archive holds no record.
 func loadArchive(cfg Config, from0 int64) (*archive, error) {
 	var files []string
 	if cfg.Dir {
@@ -92,6 +94,9 @@ func loadArchive(cfg Config, from0 int64) (*archive, error) {
 			if r.Seq > a.last {
 				a.last, a.where = r.Seq, name
 			}
+			if r.Seq == a.last && a.where == name {
+				hex.Decode(a.lastHash[:], r.RecordHash)
+			}
 			if r.Seq < from0 {
 				return cfg.Gzip // plain, read backwards: older lines hold older seqs
 			}
@@ -113,8 +118,8 @@ func loadArchive(cfg Config, from0 int64) (*archive, error) {
 			break // older files hold older seqs only
 		}
 	}
-	if a.last < from0 {
-		return nil, nil
+	if a.last < 0 {
+		return nil, nil // no record: nothing to skip, nothing to link to
 	}
 	a.recs = keepNewest(a.recs)
 	a.from = from0
@@ -245,6 +250,18 @@ func (s *Sink) skipHeld(records []sink.Record, res sink.Result) error {
 	var want [32]byte
 	for i := range records {
 		r := &records[i]
+		if res.Status[i] == sink.Pending && r.Seq == a.last+1 && !a.linked && len(r.PrevHash) == 64 {
+			if _, err := hex.Decode(want[:], []byte(r.PrevHash)); err == nil && want != a.lastHash {
+				unmark(res)
+				return &sink.Error{Class: sink.Conflict, Code: -1, Msg: fmt.Sprintf(
+					"the archive holds another chain: its last record, seq %d in %s, has recordHash %s, "+
+						"but seq %d's prevHash is %q: it does not continue the archive "+
+						"(written from another database or exporter, or the database was reset): nothing written or acked; "+
+						"move the archive aside or give another --path",
+					a.last, a.where, hex.EncodeToString(a.lastHash[:]), r.Seq, r.PrevHash)}
+			}
+			a.linked = true
+		}
 		if res.Status[i] != sink.Pending || r.Seq > a.last || r.Seq < a.from {
 			continue
 		}
@@ -258,11 +275,7 @@ func (s *Sink) skipHeld(records []sink.Record, res sink.Result) error {
 				continue
 			}
 		}
-		for j := range res.Status {
-			if res.Status[j] == sink.Duplicate {
-				res.Status[j] = sink.Pending
-			}
-		}
+		unmark(res)
 		return &sink.Error{Class: sink.Conflict, Code: -1, Msg: fmt.Sprintf(
 			"the archive holds another chain: seq %d there has recordHash %s, this record's is %q "+
 				"(the archive, newest record seq %d in %s, was written from another database or exporter, "+
@@ -270,4 +283,14 @@ func (s *Sink) skipHeld(records []sink.Record, res sink.Result) error {
 			r.Seq, hex.EncodeToString(h[:]), r.Hash, a.last, a.where)}
 	}
 	return nil
+}
+
+// unmark turns the Duplicates of res back to Pending: a Send that fails
+// reports nothing done.
+func unmark(res sink.Result) {
+	for j := range res.Status {
+		if res.Status[j] == sink.Duplicate {
+			res.Status[j] = sink.Pending
+		}
+	}
 }

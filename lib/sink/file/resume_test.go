@@ -123,6 +123,19 @@ func TestResumeExactlyOnce(t *testing.T) {
 			if got := archiveLines(t, cfg); len(got) != len(chain) {
 				t.Fatalf("archive changed: %d lines", len(got))
 			}
+
+			// Another chain past the archive's end: its first record does
+			// not link to the archive's last one.
+			next := other[0]
+			next.Seq = chain[len(chain)-1].Seq + 1
+			s4 := newSink(t, cfg)
+			_, err = s4.Send(t.Context(), []sink.Record{next})
+			if !errors.As(err, &se) || se.Class != sink.Conflict || !strings.Contains(err.Error(), "does not continue the archive") {
+				t.Fatalf("want a Conflict for a record that does not link, got %v", err)
+			}
+			if got := archiveLines(t, cfg); len(got) != len(chain) {
+				t.Fatalf("archive changed: %d lines", len(got))
+			}
 		})
 	}
 }
