@@ -295,15 +295,15 @@ The file sink is exactly-once across restarts, because it can see what its
 archive holds. On its first batch it reads the archive's newest records
 (the file, or the newest day files of --dir; a plain file from its end
 backwards, a gzip file whole) back to the batch's first seq, at most the
-newest 524288 (seq and recordHash: 20 MiB at most). A record the archive
+newest 524288 (seq and recordHash: 20 MiB, 40 MiB at most while reading). A record the archive
 already holds at its seq with the same recordHash is not written again: it
 counts as a duplicate (auditpipe_duplicates_total) and is still acked, so
 after a Ctrl-C of a drain whose acks were lost, the rerun moves the cursor
 and the archive holds every record once. A record at a seq where the archive
 holds another recordHash, or a first record past the archive's end whose
 prevHash is not the archive's last recordHash, means the archive holds
-another chain (another
-database or exporter, or a reset database): audit-ship stops at once
+another chain (another database or exporter, or a reset database):
+audit-ship stops at once
 (exit 6), writes and acks nothing of the batch, and says so:
 
 	the archive holds another chain: seq 290 there has recordHash 1dac…, this

@@ -20,7 +20,8 @@ import (
 )
 
 // MaxResume bounds how many of the archive's newest records the sink
-// remembers (seq and recordHash, 40 bytes each: 20 MiB at most) to skip
+// remembers (seq and recordHash, 40 bytes each: 20 MiB; twice that at most
+// while a gzip file is read) to skip
 // what a restart sends again. A redelivery reaching further back than that
 // is written again (at-least-once, as before), never skipped unchecked.
 const MaxResume = 1 << 19
