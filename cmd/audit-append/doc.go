@@ -39,7 +39,7 @@ Each flag can also be set as AUDIT_APPEND_<FLAG>.
 	-db PATH          audit database (created if absent)
 	-batch N          events per transaction at most (default 500)
 	-busy-timeout D   wait for another writer's lock (default 10s)
-	-max-line N       maximum line length (default 4 MiB)
+	-max-line N       maximum line length (default 64 MiB, ndjson.DefaultMaxLine)
 	-quiet            no summary line
 
 # Exit codes

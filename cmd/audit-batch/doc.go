@@ -116,7 +116,7 @@ Each flag can also be set through the environment as AUDIT_BATCH_<FLAG>
 	-min-interval D     interval after a collapse (default 50ms, at least 1ms)  AUDIT_BATCH_MIN_INTERVAL
 	-max-interval D     widest interval, the longest a record waits (default 5s,
 	                    Declaragent's intervalMs: 5000)                 AUDIT_BATCH_MAX_INTERVAL
-	-max-line N         maximum input line length (default 4 MiB)       AUDIT_BATCH_MAX_LINE
+	-max-line N         maximum input line length (default 64 MiB)      AUDIT_BATCH_MAX_LINE
 	-quiet              no summary line at exit                         AUDIT_BATCH_QUIET
 	-metrics-listen ADDR    serve Prometheus metrics at http://ADDR/metrics  AUDIT_BATCH_METRICS_LISTEN
 	-metrics-file PATH      node_exporter textfile, every 5s and at exit     AUDIT_BATCH_METRICS_FILE

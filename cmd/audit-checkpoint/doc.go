@@ -206,6 +206,8 @@ different files), or in a file named by -config. "audit-checkpoint COMMAND
 	prove:       -verifier (repeatable) -checkpoints -seq -size -origin -out -max-line
 	check-proof: -verifier (repeatable) -origin
 
+-max-line caps a record line (default 64 MiB, as in every stage).
+
 # Exit codes
 
 	0    ok; also a clean stop on the first SIGINT/SIGTERM (seal signs first)

@@ -178,6 +178,9 @@ without --quarantine is not a record stream, and audit-verify rejects it.
 
 Each flag can also be set as AUDIT_READ_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-read -h for the list.
+-max-line N caps an NDJSON input line (default 64 MiB, as in every stage:
+far above any record, it only bounds memory; a line is held whole only
+when it comes).
 
 # Metrics
 

@@ -58,16 +58,18 @@ over when one does. --acks - writes them to stdout.
 --inflight requests are sent at once (default 4). A failed request is
 classified:
 
-	retryable   network errors, timeouts, 408, 429, 5xx, HEC codes 8 and 9:
-	            retried forever with exponential backoff and full jitter,
-	            from --min-backoff up to --max-backoff, and never sooner
-	            than the server's Retry-After
+	retryable   network errors, timeouts, 408, 429, 5xx, HEC codes 8 and 9,
+	            and any answer that is not the SIEM's documented success
+	            answer (below): retried with exponential backoff and full
+	            jitter, from --min-backoff up to --max-backoff, and never
+	            sooner than the server's Retry-After
 	config      401, 403 (after re-reading the secret once: a rotated
 	            token file needs no restart), HEC code 7 (index not allowed
 	            for this token, named in the message), an Elasticsearch item
 	            refused with 403: retried with backoff; counts toward pause
 	too large   413: the batch is split in halves until it fits; a single
-	            record that does not fit is poison
+	            record that does not fit is quarantined as "too large"
+	            (see Large records)
 	bad request 400 without a position: the batch is bisected to isolate
 	            the poison record instead of resending it unchanged
 	poison      the SIEM rejected one record (HEC codes 6, 12, 13, 15 with
@@ -76,8 +78,30 @@ classified:
 	            bulk item with another 4xx, e.g. 400 mapper_parsing_exception
 	            or 404 index_not_found_exception)
 
+Only each SIEM's documented success answer counts as delivery:
+
+	splunk      HTTP 200 with HEC's JSON {"text":"Success","code":0}
+	            (with --indexer-ack also its "ackId", then the ack poll)
+	elastic     HTTP 200 with a bulk answer: a JSON object with a boolean
+	            "errors" and exactly one item per document sent
+	datadog     HTTP 202 with a JSON object ({})
+
+Anything else with a 2xx status (a proxy's HTML page, an empty body,
+truncated JSON, a wrong item count, a 200 where 202 is due) and any answer
+that came before the request body was sent in full (whatever answered did
+not read the records) delivers nothing: it is a retryable failure whose
+message names what answered (status, Content-Type and the first 200 bytes
+of the body, secrets masked), e.g.
+
+	audit-ship: splunk:prod: retryable failure: HTTP 200: not HEC's success answer
+	(HTTP 200 {"text":"Success","code":0}): the body is not a JSON object; so no
+	record counts as delivered. What answered: HTTP 200, Content-Type "text/html",
+	57-byte body "<html>…". If this persists, something other than HEC answers at
+	this URL (a proxy, a load balancer, a login page): check the URL and the path to it
+
 Elasticsearch answers per item: items that went in (201, or 409 for a
-document it already had: a replay) count as delivered and are never resent;
+document it already had: a replay, checked as described under
+Elasticsearch for --id-field seq) count as delivered and are never resent;
 items refused for now (429, 5xx) are resent alone after the backoff; poison
 items are set aside. Datadog gives no per-item answer: a 400 is bisected.
 
@@ -97,6 +121,26 @@ After --pause-after (default 5) consecutive non-retryable failures (config
 errors or poison records, with no delivery in between) the shipper pauses
 itself: it stops consuming, says why on stderr, hands over the acks of what
 was delivered, and exits 6. The next start resumes from the cursor.
+
+# Large records
+
+Declaragent puts no limit on a record, and neither does audit-ship: a record
+up to --max-line (64 MiB) is shipped whatever its size if the SIEM takes it
+(audit-batch puts a record over --max-bytes in a batch of its own). A record
+the SIEM will not take for its size is "too large": a 413 from HEC or
+Elasticsearch for that record alone, Datadog's 1 MB per log (checked before
+sending: Datadog would truncate it), or VictoriaLogs' 2 MiB per entry (it
+drops a longer entry and still answers success, so a record line over
+2 MiB - 16 KiB is not sent to a store that answers as VictoriaLogs, told by
+its X-Server-Hostname header). With --quarantine it is quarantined with a
+reason starting "too large: " and logged as
+
+	audit-ship: splunk:prod: record seq 42 is too large for the SIEM, quarantined in FILE: too large: …
+
+and its seq is listed in the ack; without --quarantine audit-ship pauses
+(exit 6): "record seq 42 (<hash>, 5242880 bytes) is too large for the SIEM:
+…; set --quarantine FILE to set such records aside and go on". It is never
+called tampering, nor "rejected by the SIEM".
 
 # Splunk HEC
 
@@ -122,8 +166,24 @@ balancer, sticky sessions are required).
 --kind elastic sends each record as a "create" action to <--url>/_bulk, with
 the recordHash as _id (--id-field seq to use the seq), so a replay is
 idempotent: Elasticsearch answers 409 to the second create, which counts as
-delivered. --doc-shape message (default) sends a document with @timestamp,
-seq, tenantId, kind, recordHash, prevHash and the whole record line as the
+delivered. With the default _id that 409 is the same record by construction
+(the recordHash is the SHA-256 of the chain up to the record). With
+--id-field seq it is not: a reset database or a second host shipping to the
+same index has other records under the same seqs. So each 409 is checked
+with _mget (the credentials need the read privilege on the index; a 403
+there is a config failure naming that privilege): the record counts as delivered only if the
+stored document has its recordHash. Otherwise audit-ship stops at once
+(exit 6, no retry, nothing of the batch acked), its message e.g.
+
+	409 on a document of another chain: seq 40 (_id "40" in
+	index "audit"): stored recordHash "534e…", this record's 1dac…. The index
+	already holds a different record under this seq (a reset database, or a
+	second host shipping to the same index with --id-field seq): this record
+	was not stored and is not acked. Ship to another index, or use the
+	default --id-field recordHash
+
+--doc-shape message (default) sends a document with @timestamp, seq,
+tenantId, kind, recordHash, prevHash and the whole record line as the
 string "message" (byte for byte in _source); --doc-shape line sends the
 record line itself as the document. --index defaults to declaragent-audit.
 Authentication, chosen by --auth or by the credential given:
@@ -145,8 +205,8 @@ ap1.datadoghq.com, ap2.datadoghq.com, ddog-gov.com) with the key from
 "timestamp", seq, tenantId, kind, recordHash and prevHash as attributes, and
 --service (default declaragent), --source (ddsource, default
 declaragent:audit), --tags (ddtags) and --hostname. A record whose log would
-be over Datadog's 1 MB per-log limit is poison (Datadog would truncate it and
-break the chain). --url replaces the intake host (a proxy, or VictoriaLogs:
+be over Datadog's 1 MB per-log limit is not sent: it is quarantined as too
+large (Datadog would truncate it and break the chain). --url replaces the intake host (a proxy, or VictoriaLogs:
 http://HOST:9428).
 
 # Per-tenant routing
@@ -231,11 +291,38 @@ to DIR/audit-YYYY-MM-DD.ndjson[.gz], by record day in UTC), and fsyncs before
 the batch is acked. With --gzip each batch is one gzip member. The output is
 itself valid input for audit-read and audit-verify (forensic replay).
 
+The file sink is exactly-once across restarts, because it can see what its
+archive holds. On its first batch it reads the archive's newest records
+(the file, or the newest day files of --dir; a plain file from its end
+backwards, a gzip file whole) back to the batch's first seq, at most the
+newest 524288 (seq and recordHash: 20 MiB, 40 MiB at most while reading). A record the archive
+already holds at its seq with the same recordHash is not written again: it
+counts as a duplicate (auditpipe_duplicates_total) and is still acked, so
+after a Ctrl-C of a drain whose acks were lost, the rerun moves the cursor
+and the archive holds every record once. A record at a seq where the archive
+holds another recordHash, or a first record past the archive's end whose
+prevHash is not the archive's last recordHash, means the archive holds
+another chain (another database or exporter, or a reset database):
+audit-ship stops at once
+(exit 6), writes and acks nothing of the batch, and says so:
+
+	the archive holds another chain: seq 290 there has recordHash 1dac…, this
+	record's is "534e…" (the archive, newest record seq 339 in
+	/var/lib/auditpipe/archive/audit-2026-12-03.ndjson.gz, was written from
+	another database or exporter, or the database was reset): nothing written
+	or acked; move the archive aside or give another --path
+
+A redelivery reaching back further than the records remembered is written
+again (at-least-once, as for the other sinks), never skipped unchecked.
+
 # Flags
 
 Flags that belong to some kinds only (--token to splunk, --api-key to
 elastic and datadog, …) are a usage error with another --kind. Each flag can also be set as AUDIT_SHIP_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-ship -h for the list.
+-max-line N caps an input line (default 64 MiB, as in every stage); a
+record within it is shipped whatever its size if the SIEM takes it (see
+"Large records").
 
 # Metrics
 
@@ -262,7 +349,9 @@ The committed cursor and the head of the log are audit-ack's metrics.
 	2    usage: bad flags, a flag for another --kind, a literal or unresolvable
 	     secret, a bad routing template, a bad agent.yaml, --acks that is not a FIFO
 	4    malformed input (incomplete batch, a line that is not a record)
-	6    paused: --pause-after consecutive non-retryable failures
+	6    paused: --pause-after consecutive non-retryable failures, or at once on
+	     a conflict with what the store holds (an Elasticsearch document of
+	     another chain under --id-field seq, a file archive of another chain)
 	7    --check: the SIEM refused our configuration
 
 On the first SIGINT or SIGTERM audit-ship stops reading, lets the requests in

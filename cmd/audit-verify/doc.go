@@ -176,7 +176,7 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	-from-cursor NAME          anchor on that exporter's cursor (and take its verify lock: one pipeline per exporter, see audit-read)
 	-lock-dir DIR              directory of the exporter's lock file (default: the database's directory)
 	-report FILE               write a JSON report (written atomically, mode 0600)
-	-max-line N                maximum line length in bytes (default ndjson.DefaultMaxLine)
+	-max-line N                maximum line length in bytes (default 64 MiB, ndjson.DefaultMaxLine)
 	-window N                  recent records proven one by one in a replay (default 4096); longer
 	                           replays are proven as a run (see Duplicates)
 	-duplicates drop|pass      drop (default): duplicates are counted, not passed on; pass: pass on

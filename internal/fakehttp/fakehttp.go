@@ -61,3 +61,49 @@ func Wait(r *http.Request, d time.Duration) bool {
 		return false
 	}
 }
+
+// Raw is an answer a fake sends as it is, in place of the protocol's own:
+// the answers no SIEM documents as success and a sink must not take for
+// one (a proxy's HTML page, an empty 200, truncated JSON, a reply sent
+// before the request body was read).
+type Raw struct {
+	Status      int    // the status (0: 200)
+	ContentType string // the Content-Type header ("": none)
+	Body        string // the body, sent as it is
+	// Early sends the answer as soon as the request's headers are in,
+	// before a byte of its body is read; the body is read (and dropped)
+	// only EarlyHold later, so a client still writing a large body gets
+	// the answer before it has handed over all of it.
+	Early bool
+}
+
+// EarlyHold is how long an Early answer leaves the request body unread.
+const EarlyHold = 300 * time.Millisecond
+
+// Serve sends a. For an Early answer, r's body must be unread: Serve
+// writes and flushes the answer first, then reads the body after
+// EarlyHold. Otherwise the caller has read the body already.
+func (a *Raw) Serve(w http.ResponseWriter, r *http.Request) {
+	status := a.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if a.ContentType != "" {
+		w.Header().Set("Content-Type", a.ContentType)
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(a.Body)))
+	if !a.Early {
+		w.WriteHeader(status)
+		io.WriteString(w, a.Body)
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.EnableFullDuplex() // read the body after the answer went out
+	w.WriteHeader(status)
+	io.WriteString(w, a.Body)
+	rc.Flush()
+	if !Wait(r, EarlyHold) {
+		return
+	}
+	io.Copy(io.Discard, r.Body)
+}

@@ -56,13 +56,15 @@
 // be reported) together with a *LineError of kind ErrTruncated, then io.EOF.
 // It is never to be accepted as a record.
 //
-// Line length. A line longer than Options.MaxLine bytes (default 4 MiB; the
+// Line length. A line longer than Options.MaxLine bytes (default 64 MiB; the
 // terminator is not counted) gives a *LineError of kind ErrTooLong with Len
 // set to the full length and a Line with Num set and Bytes nil. The rest of
 // the line is read and discarded without being held in memory: whatever the
 // input, the Reader holds at most MaxLine bytes of a line plus its read
 // buffer (1 MiB; twice that, plus the decompressor's window, for compressed
-// input). A too-long line is reported as such even when it is also blank,
+// input). Nothing is allocated for MaxLine up front: a line that fits the
+// read buffer is returned from it; a longer one grows a buffer of its own,
+// dropped again (above 4 MiB) when the next line is read. A too-long line is reported as such even when it is also blank,
 // or is the unterminated last line.
 //
 // Bytes. A line containing a NUL byte gives ErrNUL; else a line that is not

@@ -13,11 +13,20 @@ import (
 )
 
 const (
-	// DefaultMaxLine is the line-length cap used when Options.MaxLine is 0.
-	DefaultMaxLine = 4 << 20
+	// DefaultMaxLine is the line-length cap used when Options.MaxLine is 0,
+	// and every stage's --max-line default. Declaragent puts no limit on a
+	// record, so the cap is far above any real one: it only bounds memory
+	// against a runaway line. Nothing is allocated for it up front: a line
+	// that fits in the read buffer is returned from it, and only a longer
+	// one grows a buffer of its own (geometrically, up to its length), let
+	// go again once the caller moves on (see maxKept).
+	DefaultMaxLine = 64 << 20
 	// DefaultBufferSize is the read buffer used when Options.BufferSize is 0.
 	// A line that fits in it is returned without being copied.
 	DefaultBufferSize = 1 << 20
+	// maxKept is the largest long-line buffer a Reader keeps for the next
+	// long line; a bigger one is dropped when the next line is read.
+	maxKept = 4 << 20
 	// MaxZstdWindow is the largest zstd window the Reader accepts (the
 	// default limit of the zstd command line tool). A stream that asks for a
 	// larger one is rejected as corrupt instead of being given the memory.
@@ -220,6 +229,9 @@ func (r *Reader) Close() error {
 func (r *Reader) Next() (Line, error) {
 	if r.err != nil {
 		return Line{}, r.err
+	}
+	if cap(r.buf) > maxKept {
+		r.buf = nil // the last line was long: do not pin its memory
 	}
 	for {
 		b, size, eol, err := r.readLine()

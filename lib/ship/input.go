@@ -25,6 +25,9 @@ import (
 // record line that does not parse, is an input error (exit code 4); every
 // complete batch before it has been sent on.
 func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine int) error {
+	if maxLine <= 0 {
+		maxLine = ndjson.DefaultMaxLine
+	}
 	nr, err := ndjson.NewReader(r, ndjson.Options{MaxLine: maxLine})
 	if err != nil {
 		return exitcode.New(exitcode.Input, fmt.Errorf("stdin: %w", err))
@@ -71,7 +74,13 @@ func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine in
 			if cur != nil {
 				return exitcode.Errorf(exitcode.Input, "line %d: new batch header while batch %d (line %d) has %d of %d records", line.Num, cur.ID, hdrLine, len(ends), want)
 			}
-			cur = &Batch{ID: h.ID, arena: make([]byte, 0, h.Bytes)}
+			if h.Bytes/int64(maxLine) > int64(h.Count) {
+				return exitcode.Errorf(exitcode.Input, "line %d: batch header claims %d bytes for %d records, more than records of --max-line %d can hold",
+					line.Num, h.Bytes, h.Count, maxLine)
+			}
+			// The arena grows past this if it must: a header's word is not
+			// memory to hand out.
+			cur = &Batch{ID: h.ID, arena: make([]byte, 0, min(h.Bytes, 16<<20))}
 			want, hdrLine, ends, nums = h.Count, line.Num, ends[:0], nums[:0]
 			continue
 		}

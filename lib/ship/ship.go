@@ -339,6 +339,9 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 				i := still[0]
 				b.Status[i] = sink.Poison
 				b.Reason[i] = se.Error()
+				if se.Class == sink.TooLarge {
+					b.Reason[i] = sink.TooLargeReason(se.Error())
+				}
 				if perr := sh.handlePoison(ctx, b, still); perr != nil {
 					return perr
 				}
@@ -357,6 +360,9 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 				return err
 			}
 			return nil
+		case sink.Conflict:
+			sh.opt.Metrics.failure(false, "conflict")
+			return sh.pause(se)
 		case sink.Config:
 			sh.opt.Metrics.failure(false, "config")
 			// Requests in flight together fail together (a rotated token
@@ -422,15 +428,22 @@ func (sh *Shipper) handlePoison(ctx context.Context, b *Batch, idx []int) error 
 		}
 		b.handled[i] = true
 		r := &b.Records[i]
-		sh.opt.Metrics.failure(false, "poison")
+		what, reason := "rejected by the SIEM", "poison"
+		if sink.IsTooLarge(b.Reason[i]) {
+			what, reason = "is too large for the SIEM", "too_large"
+		}
+		sh.opt.Metrics.failure(false, reason)
 		if sh.opt.Quarantine == nil {
+			if sink.IsTooLarge(b.Reason[i]) {
+				return sh.pause(fmt.Errorf("record seq %d (%s, %d bytes) is too large for the SIEM: %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, len(r.Line), b.Reason[i]))
+			}
 			return sh.pause(fmt.Errorf("the SIEM rejected record seq %d (%s): %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, b.Reason[i]))
 		}
 		if err := sh.opt.Quarantine.Put(sh.opt.Exporter, r, b.Reason[i]); err != nil {
 			return sh.pause(fmt.Errorf("quarantine seq %d: %w", r.Seq, err))
 		}
 		sh.opt.Metrics.Quarantined.Add(1)
-		fmt.Fprintf(sh.opt.Log, "audit-ship: %s: record seq %d rejected by the SIEM, quarantined in %s: %s\n", sh.opt.Exporter, r.Seq, sh.opt.Quarantine.Path(), b.Reason[i])
+		fmt.Fprintf(sh.opt.Log, "audit-ship: %s: record seq %d %s, quarantined in %s: %s\n", sh.opt.Exporter, r.Seq, what, sh.opt.Quarantine.Path(), b.Reason[i])
 		n := sh.consecutive.Add(1)
 		if n >= int64(sh.opt.PauseAfter) {
 			return sh.pause(fmt.Errorf("%d consecutive non-retryable failures (the last: record seq %d rejected)", n, r.Seq))

@@ -7,6 +7,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -63,6 +64,12 @@ const (
 	Config                  // 401/403, index not allowed: counts toward self-pause, never acked
 	TooLarge                // 413: split the batch and send the halves
 	BadRequest              // 400 with no per-record position: bisect to find the poison record
+	// Conflict: the store already holds another record where one of these
+	// belongs (an Elasticsearch document of another chain under the same
+	// seq _id, a file archive of another chain): resending cannot help
+	// and skipping would ack records never stored, so the shipper stops at
+	// once (self-pause) and acks none of them.
+	Conflict
 )
 
 func (c Class) String() string {
@@ -75,6 +82,8 @@ func (c Class) String() string {
 		return "too_large"
 	case BadRequest:
 		return "bad_request"
+	case Conflict:
+		return "conflict"
 	}
 	return fmt.Sprintf("class(%d)", uint8(c))
 }
@@ -133,3 +142,16 @@ func (r Result) All(s Status) Result {
 	}
 	return r
 }
+
+// tooLargePrefix starts the Reason of a record that is Poison for its
+// size alone.
+const tooLargePrefix = "too large: "
+
+// TooLargeReason is the Reason of a record the SIEM will not take for its
+// size (a 413 for it alone, a per-record limit such as Datadog's 1 MB per
+// log): "too large: " and detail. The shipper quarantines it as too large,
+// not as rejected.
+func TooLargeReason(detail string) string { return tooLargePrefix + detail }
+
+// IsTooLarge reports whether reason is a TooLargeReason.
+func IsTooLarge(reason string) bool { return strings.HasPrefix(reason, tooLargePrefix) }

@@ -32,7 +32,7 @@
 //     https://docs.victoriametrics.com/victorialogs/keyconcepts/#message-field".
 //   - An entry over 2 MiB (its estimated size, field names included) is
 //     dropped with only a server-side warning; the request still succeeds.
-//     Raising -insert.maxLineSizeBytes (Start uses 4 MiB; the default 256 KiB
+//     Raising -insert.maxLineSizeBytes (Start uses 64 MiB; the default 256 KiB
 //     silently skips longer bulk lines, per the source) does not lift this.
 //   - Content-Encoding: gzip bodies are accepted.
 //   - Content-Type: application/x-www-form-urlencoded (curl's default) makes

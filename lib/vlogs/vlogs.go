@@ -82,7 +82,7 @@ type Server struct {
 //
 //	victoria-logs -httpListenAddr=ADDR -storageDataPath=DIR -loggerLevel=WARN
 //	    -retentionPeriod=100y -futureRetention=100y -inmemoryDataFlushInterval=1s
-//	    -insert.maxLineSizeBytes=4MiB [opt.Args...]
+//	    -insert.maxLineSizeBytes=64MiB [opt.Args...]
 //
 // The generous retention keeps records of any age a test sends (by default
 // VictoriaLogs rejects rows older than 7 days or more than 2 days ahead), and
@@ -171,7 +171,7 @@ func start(ctx context.Context, bin, addr, dataDir string, tempDir bool, opt Opt
 		"-retentionPeriod=100y",
 		"-futureRetention=100y",
 		"-inmemoryDataFlushInterval=1s",
-		"-insert.maxLineSizeBytes=4MiB",
+		"-insert.maxLineSizeBytes=64MiB",
 	}
 	args = append(args, opt.Args...)
 

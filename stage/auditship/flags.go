@@ -107,7 +107,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.username, "username", "", "elastic: user name for basic auth (not a secret)")
 	fs.StringVar(&c.password, "password", "", "elastic: password reference for basic auth")
 	fs.StringVar(&c.bearer, "bearer", "", "elastic: bearer token reference (OAuth2 or service account token)")
-	fs.StringVar(&c.idField, "id-field", elastic.IDRecordHash, "elastic: document _id: recordHash (idempotent across database resets) or seq")
+	fs.StringVar(&c.idField, "id-field", elastic.IDRecordHash, "elastic: document _id: recordHash (idempotent across database resets) or seq (a 409 is then checked with _mget: needs the read privilege)")
 	fs.StringVar(&c.docShape, "doc-shape", elastic.ShapeMessage, "elastic: message (the record line as the string field message, plus searchable fields) or line (the record line itself as the document)")
 
 	fs.StringVar(&c.site, "site", datadog.DefaultSite, "datadog: site: "+strings.Join(datadog.Sites, ", "))

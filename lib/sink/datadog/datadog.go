@@ -40,7 +40,8 @@
 //
 //   - A log over MaxLogBytes is never sent: Datadog would accept it with
 //     2xx and truncate it, silently breaking the chain. Its record is
-//     Poison, Reason "record is N bytes, over Datadog's 1 MB per-log limit
+//     Poison, Reason (sink.TooLargeReason) "too large: record is N bytes,
+//     over Datadog's 1 MB per-log limit
 //     (Datadog would truncate it and break the chain)", N being the log's
 //     size; the other records are sent.
 //   - If the rest is more than MaxLogs logs or MaxRequestBytes bytes, Send
@@ -51,8 +52,11 @@
 //
 // # Outcomes
 //
-// Datadog gives no per-log results. 2xx (202): every record sent is
-// Delivered. 400: BadRequest, so the shipper bisects down to the poison
+// Datadog gives no per-log results. Its documented success answer, 202
+// with a JSON object ({}): every record sent is Delivered. Any other 2xx
+// (200, 204, an HTML or empty body) or an answer that came before the
+// request body was sent in full: Retryable, nothing delivered, naming what
+// answered (httpsink.Unexpected). 400: BadRequest, so the shipper bisects down to the poison
 // record instead of resending the same batch (Datadog may have kept the
 // logs before the bad one, as VictoriaLogs does: bisecting then duplicates
 // some). 401 and 403: the key is re-resolved (APIKey.Refresh) and, if it

@@ -29,6 +29,29 @@ type reply struct {
 	body       []byte
 	secrets    []string // keys sent, to scrub from messages
 	refreshErr error    // a failed APIKey.Refresh after 401/403
+	raw        httpsink.Reply
+}
+
+// intakeSuccess is the logs intake's success answer.
+const intakeSuccess = "HTTP 202 with a JSON object, {}"
+
+// notSuccess says why a 2xx reply to an intake request is not Datadog's
+// success answer, "" if it is one.
+func (r *reply) notSuccess() string {
+	switch {
+	case !r.raw.BodySent():
+		return "early" // httpsink.Unexpected words it
+	case r.status != http.StatusAccepted:
+		return fmt.Sprintf("the intake answers 202, not %d", r.status)
+	case len(r.body) == 0:
+		return "an empty body"
+	}
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	if v, err := p.ParseBytes(r.body); err != nil || v.Type() != fastjson.TypeObject {
+		return "the body is not a JSON object"
+	}
+	return ""
 }
 
 // Send implements sink.Sink: one intake request for the records, less
@@ -59,6 +82,9 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 	}
 	switch {
 	case r.status/100 == 2:
+		if why := r.notSuccess(); why != "" {
+			return res, httpsink.Unexpected(&r.raw, "Datadog", intakeSuccess, why, r.secrets, "[secret]")
+		}
 		for _, i := range sent {
 			res.Status[i] = sink.Delivered
 		}
@@ -218,7 +244,7 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, key string) (*r
 		}
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
-	r.status, r.header, r.body = rep.Status, rep.Header, rep.Body
+	r.status, r.header, r.body, r.raw = rep.Status, rep.Header, rep.Body, rep
 	return r, nil
 }
 

@@ -14,10 +14,22 @@
 // The _id is the recordHash by default (IDField "recordHash"): it is
 // globally unique, so the documents of a reset database cannot collide with
 // old ones, and a replay is idempotent: Elasticsearch refuses the second
-// create of an _id with 409, which counts as Duplicate (delivered).
-// IDField "seq" uses the seq instead (readable, but a new chain after a
-// reset collides with the old one and its records come back Duplicate
-// without being stored). "index" is never used: it would overwrite.
+// create of an _id with 409, which counts as Duplicate (delivered). That
+// 409 needs no check: the _id is the record's recordHash, the SHA-256 of
+// the chain up to and including it, so the document holding that _id is
+// this record (only a hash collision could make it another).
+//
+// IDField "seq" uses the seq instead (readable). A 409 then says only that
+// the index holds some document under that seq: after a database reset, or
+// with a second host shipping to the same index, it is another chain's. So
+// every 409 is checked: Send fetches the conflicting documents' recordHash
+// (_mget, at most 500 ids a request, _source_includes=recordHash) and
+// counts a record Duplicate only if the stored hash equals its own. A
+// different hash (or none) is a sink.Conflict naming seq, _id, index and
+// both hashes: the shipper stops and acks none of those records. A
+// document no longer found is resent (Retryable). The credentials then
+// need the read privilege on the index too; a 401/403 on _mget is Config,
+// saying so. "index" is never used: it would overwrite.
 //
 // DocShape "message" (the default) is the document above: the whole
 // record line as the JSON string "message", so _source.message holds the
@@ -56,7 +68,9 @@
 // (every item keeps its place, so item i is record i). Elasticsearch answers
 // 200 even when items fail; each item is classified:
 //
-//   - 200, 201: Delivered. 409 version_conflict_engine_exception: Duplicate.
+//   - 200, 201: Delivered. 409 version_conflict_engine_exception:
+//     Duplicate (with IDField "seq" only once _mget shows the stored
+//     document has this record's recordHash; else Conflict, see above).
 //   - 408, 429 (es_rejected_execution_exception), 5xx: left Pending, and
 //     Send returns a Retryable *sink.Error with the Result, so the shipper
 //     backs off (honouring Retry-After) and resends only those records.
@@ -68,9 +82,13 @@
 //     "<status> <error.type>: <error.reason>" (and its caused_by).
 //   - An item without a usable status: Pending, Retryable.
 //
-// A response that cannot be parsed, whose item count differs from the
-// request's, or whose item _id differs from the one sent is Retryable and
-// nothing counts as delivered: success is never assumed.
+// Only the bulk API's success answer counts: HTTP 200 and a JSON object
+// with a boolean "errors" and exactly one item per document sent. Any
+// other 2xx (not JSON, empty, truncated, no "errors", another item count,
+// an item _id other than the one sent, 201/202) and an answer that came
+// before the request body was sent in full are Retryable and nothing
+// counts as delivered: success is never assumed, and the message names
+// what answered (httpsink.Unexpected).
 //
 // A whole-request failure: 413 TooLarge (the shipper splits); 408, 429,
 // 5xx, network errors and timeouts Retryable with Retry-After; 401 and 403
@@ -80,7 +98,12 @@
 // returned as it is.
 //
 // Records that cannot be sent at all (IDField "recordHash" and an empty
-// recordHash) are Poison without being sent.
+// recordHash) are Poison without being sent. So is, to a server that
+// answers as VictoriaLogs (X-Server-Hostname; asked with GET / before the
+// first request holding such a record), a record line over
+// httpsink.VictoriaLogsMaxEntry-VictoriaLogsOverhead, with a
+// sink.TooLargeReason: VictoriaLogs drops an entry over 2 MiB and still
+// answers 201.
 //
 // # Index names
 //
@@ -242,11 +265,13 @@ type Sink struct {
 	kind      string // normalised Auth.Kind
 	bulkURL   string
 	rootURL   string
+	mgetURL   string
 	display   string // the base URL for messages: scheme://host/path
 	action    []byte // `{"create":{"_index":"…","_id":` (the id and `}}` follow)
 	transport *http.Transport
 	client    *http.Client
 	closed    atomic.Bool
+	store     httpsink.Store // VictoriaLogs or not, from the answers' headers
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -323,6 +348,7 @@ func New(cfg Config) (*Sink, error) {
 		kind:      kind,
 		bulkURL:   base + "/_bulk?" + filterPath,
 		rootURL:   base + "/",
+		mgetURL:   base + "/_mget?_source_includes=recordHash&filter_path=docs._id,docs.found,docs.error,docs._source.recordHash",
 		display:   u.Scheme + "://" + u.Host + u.Path,
 		action:    appendActionPrefix(nil, cfg.Index),
 		transport: tr,

@@ -35,10 +35,45 @@ type reply struct {
 	truncated  bool     // the body was longer than the limit read
 	secrets    []string // credentials sent, to scrub from messages
 	refreshErr error    // a failed Refresh after 401/403
+	raw        httpsink.Reply
 }
 
-// Send implements sink.Sink: one bulk request for all records.
+// bulkSuccess is the bulk API's success answer.
+const bulkSuccess = `HTTP 200 {"errors":false|true,"items":[one per document sent]}`
+
+// Send implements sink.Sink: one bulk request for all records, less those
+// too large for VictoriaLogs when it is VictoriaLogs that answers
+// (Poison, "too large": it would drop them and answer success).
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	if over := httpsink.OverVictoriaLogs(records); over != nil {
+		vl, err := s.victoriaLogs(ctx)
+		if err != nil {
+			return sink.NewResult(len(records)), err
+		}
+		if vl {
+			return httpsink.SendWithout(ctx, records, over, func(i int) string {
+				return httpsink.VictoriaLogsReason(len(records[i].Line))
+			}, s.send)
+		}
+	}
+	return s.send(ctx, records)
+}
+
+// victoriaLogs reports whether VictoriaLogs answers at the URL: known from
+// earlier answers, or asked with GET /.
+func (s *Sink) victoriaLogs(ctx context.Context) (bool, error) {
+	if known, vl := s.store.Known(); known {
+		return vl, nil
+	}
+	if _, err := s.doAuth(ctx, http.MethodGet, s.rootURL, body{}, maxResponse); err != nil {
+		return false, err
+	}
+	_, vl := s.store.Known()
+	return vl, nil
+}
+
+// send is Send for records that may all go.
+func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
 	res := sink.NewResult(len(records))
 	if len(records) == 0 {
 		return res, nil
@@ -78,7 +113,11 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 	}
 	switch {
 	case r.status/100 == 2:
-		return s.items(r, records, sent, res)
+		res, err := s.items(r, records, sent, res)
+		if s.cfg.IDField == IDSeq {
+			return s.checkSeqDuplicates(ctx, records, res, err)
+		}
+		return res, err
 	case r.status == http.StatusRequestEntityTooLarge:
 		return res, s.errf(r, sink.TooLarge, fmt.Sprintf("bulk request of %d bytes (%d uncompressed) too large", len(b.data), b.raw))
 	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
@@ -126,6 +165,9 @@ func parseBulk(p *fastjson.Parser, data []byte, n int) ([]bulkItem, error) {
 	}
 	if v.Type() != fastjson.TypeObject {
 		return nil, fmt.Errorf("a JSON %s, not an object", v.Type())
+	}
+	if ev := v.Get("errors"); ev == nil || ev.Type() != fastjson.TypeTrue && ev.Type() != fastjson.TypeFalse {
+		return nil, errors.New(`no boolean "errors"`)
 	}
 	iv := v.Get("items")
 	if iv == nil {
@@ -206,10 +248,16 @@ func (s *Sink) items(r *reply, records []sink.Record, sent []int, res sink.Resul
 		for _, i := range sent {
 			res.Status[i], res.Reason[i] = sink.Pending, ""
 		}
-		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: r.status, Code: -1,
-			Msg: "bulk answer unusable, so no record counts as delivered: " + s.clean(r, why)}
+		return res, httpsink.Unexpected(&r.raw, "the bulk API", bulkSuccess, "bulk answer unusable: "+s.clean(r, why), r.secrets, "[secret]")
 	}
-	if r.truncated {
+	switch {
+	case !r.raw.BodySent():
+		return unusable("early") // httpsink.Unexpected words it
+	case r.status != http.StatusOK:
+		return unusable(fmt.Sprintf("the bulk API answers 200, not %d", r.status))
+	case len(r.body) == 0:
+		return unusable("an empty body")
+	case r.truncated:
 		return unusable(fmt.Sprintf("longer than the %d bytes read", len(r.body)))
 	}
 	p := parserPool.Get()
@@ -423,7 +471,8 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential
 		}
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
-	r.status, r.header, r.body, r.truncated = rep.Status, rep.Header, rep.Body, rep.Truncated
+	r.status, r.header, r.body, r.truncated, r.raw = rep.Status, rep.Header, rep.Body, rep.Truncated, rep
+	s.store.Saw(rep.Status, rep.Header)
 	return r, nil
 }
 
@@ -464,4 +513,182 @@ func (s *Sink) Check(ctx context.Context) error {
 	e := s.statusError(r)
 	e.Msg = "GET " + s.rootURL + ": " + e.Msg
 	return e
+}
+
+// mgetBatch bounds the ids of one _mget request.
+const mgetBatch = 500
+
+// checkSeqDuplicates confirms the 409s of a bulk answer under IDField seq.
+// A 409 there says only that the index holds a document with that seq as
+// its _id: after a database reset, or with a second host shipping to the
+// same index, it is another chain's record, and counting it as delivered
+// would ack a record never stored. So every Duplicate is checked against
+// the stored document's recordHash (_mget, batched): the same hash
+// confirms it; a document no longer found leaves it Pending (Retryable);
+// another hash is a Conflict naming seq, _id, index and both hashes. The
+// default IDField recordHash needs no check: a 409 there means a document
+// whose _id is this record's recordHash exists, and only this record has
+// that hash (it is the SHA-256 of the chain up to it).
+func (s *Sink) checkSeqDuplicates(ctx context.Context, records []sink.Record, res sink.Result, err error) (sink.Result, error) {
+	var dup []int
+	for i, st := range res.Status {
+		if st == sink.Duplicate {
+			dup = append(dup, i)
+		}
+	}
+	if len(dup) == 0 {
+		return res, err
+	}
+	var cerr *sink.Error
+	for len(dup) > 0 {
+		n := min(len(dup), mgetBatch)
+		if e := s.confirm(ctx, records, dup[:n], res); e != nil {
+			var se *sink.Error
+			if !errors.As(e, &se) {
+				return unconfirmed(res), e // ctx.Err() or ErrClosed
+			}
+			if cerr == nil || se.Class == sink.Conflict && cerr.Class != sink.Conflict {
+				cerr = se
+			}
+			if se.Class != sink.Conflict {
+				for _, i := range dup {
+					if res.Status[i] == sink.Duplicate && res.Reason[i] == unchecked {
+						res.Status[i], res.Reason[i] = sink.Pending, ""
+					}
+				}
+				break
+			}
+		}
+		dup = dup[n:]
+	}
+	for i := range res.Reason {
+		if res.Reason[i] == unchecked {
+			res.Reason[i] = ""
+		}
+	}
+	if cerr != nil && (err == nil || cerr.Class == sink.Conflict) {
+		return res, cerr
+	}
+	return res, err
+}
+
+// unchecked marks (in Result.Reason) a Duplicate not yet confirmed.
+const unchecked = "\x00unchecked"
+
+// unconfirmed turns every Duplicate of res back to Pending.
+func unconfirmed(res sink.Result) sink.Result {
+	for i, st := range res.Status {
+		if st == sink.Duplicate {
+			res.Status[i], res.Reason[i] = sink.Pending, ""
+		}
+	}
+	return res
+}
+
+// confirm checks the Duplicates of res at idx with one _mget. Confirmed
+// ones stay Duplicate; others become Pending. It returns a Conflict for
+// another chain's document, or the failure of the _mget itself (the
+// Duplicates of idx not confirmed are then left marked unchecked, for the
+// caller to turn Pending).
+func (s *Sink) confirm(ctx context.Context, records []sink.Record, idx []int, res sink.Result) error {
+	for _, i := range idx {
+		res.Reason[i] = unchecked
+	}
+	q := []byte(`{"docs":[`)
+	var idBuf [32]byte
+	for k, i := range idx {
+		if k > 0 {
+			q = append(q, ',')
+		}
+		q = append(q, `{"_index":`...)
+		q = appendString(q, s.indexOf(&records[i]))
+		q = append(q, `,"_id":"`...)
+		q = append(q, docID(IDSeq, &records[i], idBuf[:0])...)
+		q = append(q, `"}`...)
+	}
+	q = append(q, "]}"...)
+	r, err := s.doAuth(ctx, http.MethodPost, s.mgetURL, body{data: q}, maxResponse+256*len(idx))
+	if err != nil {
+		return err
+	}
+	const why = "checking the 409s of --id-field seq (is the stored document this record?)"
+	switch {
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		return s.errf(r, sink.Config, why+": "+s.authAdvice(r, "may not read index "+s.indexNote(records, idx)+
+			": --id-field seq needs the read privilege to tell a replay from another chain's document "+
+			"(or use the default --id-field recordHash, which needs no check)"))
+	case r.status/100 != 2:
+		e := s.statusError(r)
+		e.Msg = "_mget, " + why + ": " + e.Msg
+		if e.Class == sink.Config && r.status != http.StatusNotFound {
+			e.Class = sink.Retryable
+		}
+		return e
+	case !r.raw.BodySent() || r.status != http.StatusOK || r.truncated:
+		return httpsink.Unexpected(&r.raw, "the _mget API", `HTTP 200 {"docs":[...]}`, "not its answer", r.secrets, "[secret]")
+	}
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	v, perr := p.ParseBytes(r.body)
+	var docs []*fastjson.Value
+	if perr == nil {
+		docs = v.GetArray("docs")
+	}
+	if perr != nil || len(docs) != len(idx) {
+		return httpsink.Unexpected(&r.raw, "the _mget API", `HTTP 200 {"docs":[...]}`,
+			fmt.Sprintf("not JSON with one doc per id asked (%d asked)", len(idx)), r.secrets, "[secret]")
+	}
+	var (
+		conflicts []string
+		gone      []int64
+	)
+	for k, i := range idx {
+		rec := &records[i]
+		d := docs[k]
+		id := string(docID(IDSeq, rec, idBuf[:0]))
+		if got := string(d.GetStringBytes("_id")); got != id {
+			return httpsink.Unexpected(&r.raw, "the _mget API", `HTTP 200 {"docs":[...]}`,
+				fmt.Sprintf("doc %d has _id %q where %q was asked", k, got, id), r.secrets, "[secret]")
+		}
+		if ev := d.Get("error"); ev != nil {
+			typ, reason := errorText(ev)
+			return &sink.Error{Class: sink.Config, HTTPStatus: r.status, Code: -1, Msg: fmt.Sprintf(
+				"_mget, %s: seq %d (_id %q in index %q) could not be fetched: %s: %s: the 409 cannot be checked on this target "+
+					"(a data stream, an alias?): use the default --id-field recordHash, which needs no check",
+				why, rec.Seq, id, s.indexOf(rec), typ, s.clean(r, reason))}
+		}
+		if !d.GetBool("found") {
+			res.Status[i], res.Reason[i] = sink.Pending, ""
+			gone = append(gone, rec.Seq)
+			continue
+		}
+		stored := string(d.GetStringBytes("_source", "recordHash"))
+		if stored == rec.Hash {
+			res.Reason[i] = ""
+			continue
+		}
+		res.Status[i], res.Reason[i] = sink.Pending, ""
+		shown := strconv.Quote(stored)
+		if stored == "" {
+			shown = "none (the stored document has no recordHash)"
+		}
+		conflicts = append(conflicts, fmt.Sprintf("seq %d (_id %q in index %q): stored recordHash %s, this record's %s",
+			rec.Seq, id, s.indexOf(rec), shown, rec.Hash))
+	}
+	if len(conflicts) > 0 {
+		more := ""
+		if len(conflicts) > 1 {
+			more = fmt.Sprintf(" (and %d more conflicting documents in this request)", len(conflicts)-1)
+		}
+		return &sink.Error{Class: sink.Conflict, HTTPStatus: http.StatusConflict, Code: -1, Msg: fmt.Sprintf(
+			"409 on a document of another chain: %s%s. The index already holds a different record under this seq "+
+				"(a reset database, or a second host shipping to the same index with --id-field seq): "+
+				"this record was not stored and is not acked. Ship to another index, or use the default --id-field recordHash",
+			conflicts[0], more)}
+	}
+	if len(gone) > 0 {
+		return &sink.Error{Class: sink.Retryable, HTTPStatus: http.StatusConflict, Code: -1, Msg: fmt.Sprintf(
+			"%d documents answered 409 but were not found when checked (the first: seq %d): resending them", len(gone), gone[0])}
+	}
+	return nil
 }

@@ -56,6 +56,23 @@
 // A Gzip setting that does not match an existing non-empty file (gzip magic
 // 1f 8b present or not) is a configuration error, never a mixed file.
 //
+// # Exactly once across restarts
+//
+// The shipper acks a batch only after Send, and a restart resends what was
+// not acked; a file sink can see what its archive already holds, so it
+// does not write it twice. On the first Send, loadArchive reads the
+// archive's records back to the batch's first seq (the file, or in Dir
+// mode the newest day files until one starts below that seq; a plain file
+// from its end backwards, a gzip file whole), keeping at most MaxResume of
+// the newest (seq, recordHash) pairs. Then every record whose seq the
+// archive holds with the same recordHash is Duplicate and not written (the
+// shipper still acks it); one whose seq the archive holds with another
+// recordHash fails the Send with a sink.Conflict naming both hashes,
+// nothing written: the archive holds another chain. So does a record at
+// the seq after the archive's last whose prevHash is not that record's
+// recordHash (it does not continue the archive). Records past the
+// archive's end, or below what was remembered, are written.
+//
 // # Errors
 //
 // Send fails with a *sink.Error: Config for permission problems, a format
@@ -112,6 +129,8 @@ type Sink struct {
 	scanned bool   // Dir mode: minDay has been read from the directory
 	buf     bytes.Buffer
 	zbuf    bytes.Buffer
+	loaded  bool     // held has been read from the archive
+	held    *archive // what the archive held at start, nil: nothing this run sends
 	zw      *gzip.Writer
 }
 
@@ -178,11 +197,33 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 		if first < 0 {
 			first = i
 		}
+	}
+	if first < 0 {
+		return res, nil
+	}
+	if !s.loaded {
+		a, err := loadArchive(s.cfg, records[first].Seq)
+		if err != nil {
+			return res, err
+		}
+		s.held, s.loaded = a, true
+	}
+	if err := s.skipHeld(records, res); err != nil {
+		return res, err
+	}
+	first = -1
+	for i, r := range records {
+		if res.Status[i] != sink.Pending {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
 		s.buf.Write(r.Line)
 		s.buf.WriteByte('\n')
 	}
 	if first < 0 {
-		return res, nil
+		return res, nil // the archive holds them all
 	}
 	// From here on ctx is not consulted: a local append is short, and
 	// stopping half-way would only leave a torn tail.

@@ -18,10 +18,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/auditpipe/auditpipe/lib/jsonstr"
+	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
 // IsLoopback reports whether host (no port) is localhost or a loopback IP:
@@ -137,6 +139,68 @@ type Reply struct {
 	Header    http.Header
 	Body      []byte // at most the limit given to RoundTrip
 	Truncated bool   // the body was longer than the limit
+	// Sent is how many bytes of the request body (as sent: compressed if
+	// it was) the transport had taken when the answer came, of Size. A
+	// server that read the whole body cannot answer before Sent == Size;
+	// an answer that came sooner was sent without reading the records
+	// (a proxy, a load balancer's error page) and proves nothing.
+	Sent, Size int64
+}
+
+// BodySent reports whether the whole request body had been handed to the
+// transport when the answer came (see Reply.Sent).
+func (r *Reply) BodySent() bool { return r.Sent >= r.Size }
+
+// maxShown is how many bytes of an unexpected answer's body a message
+// shows.
+const maxShown = 200
+
+// Describe names what answered, for a message: its status, its
+// Content-Type and its body's first bytes, scrubbed of secrets (mask
+// replaces them) and quoted: `HTTP 200, Content-Type "text/html", 57-byte
+// body "<html>…"`.
+func (r *Reply) Describe(secrets []string, mask string) string {
+	s := "HTTP " + strconv.Itoa(r.Status)
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		s += ", Content-Type " + strconv.Quote(ct)
+	} else {
+		s += ", no Content-Type"
+	}
+	switch {
+	case len(r.Body) == 0:
+		return s + ", empty body"
+	case r.Truncated:
+		s += fmt.Sprintf(", body of more than %d bytes", len(r.Body))
+	default:
+		s += fmt.Sprintf(", %d-byte body", len(r.Body))
+	}
+	text := Clean(string(r.Body), secrets, mask)
+	if len(text) > maxShown {
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	return s + " " + strconv.Quote(text)
+}
+
+// Unexpected is the failure for an answer that is not the SIEM's
+// documented success answer although its status may say success: no
+// record counts as delivered, and it is Retryable (what answered may be a
+// proxy that recovers, or the SIEM behind it once the path is fixed).
+// vendor names the SIEM ("HEC"), success its success answer (`200
+// {"code":0,...}`), why what is wrong with this one. An answer that came
+// before the request body was sent in full is named as such whatever it
+// says.
+func Unexpected(r *Reply, vendor, success, why string, secrets []string, mask string) *sink.Error {
+	if !r.BodySent() {
+		why = fmt.Sprintf("it came before the request body was sent in full (%d of %d bytes), so whatever answered did not read the records", r.Sent, r.Size)
+	}
+	return &sink.Error{Class: sink.Retryable, HTTPStatus: r.Status, Code: -1, Msg: fmt.Sprintf(
+		"not %s's success answer (%s): %s; so no record counts as delivered. What answered: %s. "+
+			"If this persists, something other than %s answers at this URL (a proxy, a load balancer, a login page): check the URL and the path to it",
+		vendor, success, why, r.Describe(secrets, mask), vendor)}
 }
 
 // RoundTrip sends req with client and reads at most limit bytes of the
@@ -149,7 +213,14 @@ type Reply struct {
 // retryable failure.
 func RoundTrip(client *http.Client, req *http.Request, limit int, timeout time.Duration) (Reply, error) {
 	var r Reply
+	var tb *trackedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		tb, _ = req.Body.(*trackedBody)
+	}
 	resp, err := client.Do(req)
+	if tb != nil {
+		r.Sent, r.Size = tb.t.sent.Load(), int64(len(tb.t.data))
+	}
 	if err == nil {
 		r.Body, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 		if len(r.Body) > limit {
@@ -198,14 +269,22 @@ func RefreshNote(refreshErr error) string {
 
 // NewRequest builds a request to u with auditpipe's User-Agent, carrying
 // data (no body if nil) as contentType, marked gzip-encoded if gz.
+//
+// The body counts the bytes the transport takes from it, so RoundTrip can
+// tell an answer that came before the whole body was sent (Reply.Sent).
 func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, contentType string) (*http.Request, error) {
-	var rd io.Reader
-	if data != nil {
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > 0 {
+		t := &tracker{data: data}
+		req.ContentLength = int64(len(data))
+		req.Body = t.body()
+		req.GetBody = func() (io.ReadCloser, error) { return t.body(), nil }
+	} else if data != nil {
+		req.Body = http.NoBody
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	}
 	if data != nil {
 		req.Header.Set("Content-Type", contentType)
@@ -216,6 +295,32 @@ func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, con
 	req.Header.Set("User-Agent", "auditpipe")
 	return req, nil
 }
+
+// tracker is a request body and how many of its bytes the transport took
+// (of its latest copy: a transport that resends the request asks for a
+// new copy, GetBody, which starts the count again).
+type tracker struct {
+	data []byte
+	sent atomic.Int64
+}
+
+func (t *tracker) body() io.ReadCloser {
+	t.sent.Store(0)
+	return &trackedBody{t: t, r: bytes.NewReader(t.data)}
+}
+
+type trackedBody struct {
+	t *tracker
+	r *bytes.Reader
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.t.sent.Add(int64(n))
+	return n, err
+}
+
+func (b *trackedBody) Close() error { return nil }
 
 // ParseURL checks a SIEM URL the way every sink does: it parses, its
 // scheme is https or http, it has a host, it carries no credentials
@@ -242,4 +347,97 @@ func ParseURL(prefix, raw, credHint string, allowQuery bool) (*url.URL, error) {
 	u.Fragment, u.RawFragment = "", ""
 	u.RawPath = ""
 	return u, nil
+}
+
+// VictoriaLogs drops a log entry whose estimated size (field names and
+// values) is over VictoriaLogsMaxEntry, a fixed limit (v1.52; see its FAQ,
+// "What length a log record is expected to have"), with only a warning in
+// its own log, and still answers success for the request. A sink that
+// writes to VictoriaLogs must therefore not send such a record at all: it
+// is "too large" (quarantined), never acked as stored.
+const VictoriaLogsMaxEntry = 2 << 20
+
+// VictoriaLogsOverhead is what a sink adds to a record line in a
+// VictoriaLogs entry (the other fields and the field names), with room to
+// spare: a line over VictoriaLogsMaxEntry-VictoriaLogsOverhead is not sent
+// to VictoriaLogs.
+const VictoriaLogsOverhead = 16 << 10
+
+// IsVictoriaLogs reports whether an answer came from VictoriaLogs: every
+// VictoriaMetrics component sets X-Server-Hostname (Splunk, Elasticsearch
+// and Datadog do not).
+func IsVictoriaLogs(h http.Header) bool { return h.Get("X-Server-Hostname") != "" }
+
+// Store remembers what answers at a sink's URL, learnt from the answers
+// (Saw): VictoriaLogs once any answer came from it (for good: a proxy's
+// own error page in between changes nothing), another store once a 2xx
+// answer came without its header. Safe for concurrent use.
+type Store struct{ v atomic.Int32 }
+
+// Saw notes an answer from the sink's URL.
+func (s *Store) Saw(status int, h http.Header) {
+	switch {
+	case h == nil:
+	case IsVictoriaLogs(h):
+		s.v.Store(1)
+	case status/100 == 2:
+		s.v.CompareAndSwap(0, 2)
+	}
+}
+
+// Known reports whether an answer was seen, and if so whether it came
+// from VictoriaLogs.
+func (s *Store) Known() (known, victoriaLogs bool) {
+	v := s.v.Load()
+	return v != 0, v == 1
+}
+
+// OverVictoriaLogs returns the positions of the records whose line is too
+// large for a VictoriaLogs entry, nil if none.
+func OverVictoriaLogs(records []sink.Record) []int {
+	var over []int
+	for i := range records {
+		if len(records[i].Line) > VictoriaLogsMaxEntry-VictoriaLogsOverhead {
+			over = append(over, i)
+		}
+	}
+	return over
+}
+
+// VictoriaLogsReason is the Reason of a record not sent to VictoriaLogs
+// for its size.
+func VictoriaLogsReason(n int) string {
+	return sink.TooLargeReason(fmt.Sprintf("record line is %d bytes: VictoriaLogs drops a log entry over %d bytes "+
+		"and still answers success, so it was not sent", n, VictoriaLogsMaxEntry))
+}
+
+// SendWithout sends the records of records not at positions over with
+// send, marks those at over Poison with reason(i), and returns the results
+// in records' order. over is sorted.
+func SendWithout(ctx context.Context, records []sink.Record, over []int, reason func(i int) string,
+	send func(context.Context, []sink.Record) (sink.Result, error)) (sink.Result, error) {
+	res := sink.NewResult(len(records))
+	keep := make([]sink.Record, 0, len(records)-len(over))
+	pos := make([]int, 0, cap(keep))
+	k := 0
+	for i := range records {
+		if k < len(over) && over[k] == i {
+			res.Status[i], res.Reason[i] = sink.Poison, reason(i)
+			k++
+			continue
+		}
+		keep = append(keep, records[i])
+		pos = append(pos, i)
+	}
+	if len(keep) == 0 {
+		return res, nil
+	}
+	r, err := send(ctx, keep)
+	for j, i := range pos {
+		if j < len(r.Status) {
+			res.Status[i] = r.Status[j]
+			res.Reason[i] = r.Reason[j]
+		}
+	}
+	return res, err
 }

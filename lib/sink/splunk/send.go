@@ -48,10 +48,66 @@ type reply struct {
 	body       []byte
 	tokens     []string // tokens sent, to scrub from messages
 	refreshErr error    // a failed Token.Refresh after 401/403
+	object     bool     // the body is a JSON object
+	raw        httpsink.Reply
 }
 
-// Send implements sink.Sink: one HEC request for all records.
+// hecSuccess is HEC's success answer to an event request.
+const hecSuccess = `HTTP 200 {"text":"Success","code":0}`
+
+// notSuccess says why a 2xx reply to an event request is not HEC's
+// success answer, "" if it is one.
+func (r *reply) notSuccess() string {
+	switch {
+	case !r.raw.BodySent():
+		return "early" // httpsink.Unexpected words it
+	case r.status != http.StatusOK:
+		return fmt.Sprintf("HEC answers 200 to events it took, not %d", r.status)
+	case len(r.body) == 0:
+		return "an empty body"
+	case !r.object:
+		return "the body is not a JSON object"
+	case r.code < 0:
+		return `no "code" in the body`
+	case r.code != 0:
+		return fmt.Sprintf("code %d, not 0", r.code)
+	}
+	return ""
+}
+
+// Send implements sink.Sink: one HEC request for all records, less those
+// too large for VictoriaLogs when it is VictoriaLogs that answers
+// (Poison, "too large": it would drop them and answer success).
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	if over := httpsink.OverVictoriaLogs(records); over != nil {
+		vl, err := s.victoriaLogs(ctx)
+		if err != nil {
+			return sink.NewResult(len(records)), err
+		}
+		if vl {
+			return httpsink.SendWithout(ctx, records, over, func(i int) string {
+				return httpsink.VictoriaLogsReason(len(records[i].Line))
+			}, s.send)
+		}
+	}
+	return s.send(ctx, records)
+}
+
+// victoriaLogs reports whether VictoriaLogs answers at the URL: known from
+// earlier answers, or asked with a health check (no token).
+func (s *Sink) victoriaLogs(ctx context.Context) (bool, error) {
+	if known, vl := s.store.Known(); known {
+		return vl, nil
+	}
+	if _, err := s.do(ctx, http.MethodGet, s.healthURL, body{}, ""); err != nil {
+		return false, err
+	}
+	_, vl := s.store.Known()
+	return vl, nil
+}
+
+// send is Send for records that may all go.
+func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
 	res := sink.NewResult(len(records))
 	if len(records) == 0 {
 		return res, nil
@@ -68,6 +124,9 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 		return res, err
 	}
 	if r.status/100 == 2 {
+		if why := r.notSuccess(); why != "" {
+			return res, httpsink.Unexpected(&r.raw, "HEC", hecSuccess, why, r.tokens, "[token]")
+		}
 		if !s.cfg.IndexerAck {
 			return res.All(sink.Delivered), nil
 		}
@@ -253,7 +312,8 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*r
 		}
 		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
 	}
-	r.status, r.header, r.body = rep.Status, rep.Header, rep.Body
+	r.status, r.header, r.body, r.raw = rep.Status, rep.Header, rep.Body, rep
+	s.store.Saw(rep.Status, rep.Header)
 	r.parse()
 	return r, nil
 }
@@ -268,6 +328,7 @@ func (r *reply) parse() {
 		r.text = string(r.body)
 		return
 	}
+	r.object = true
 	r.text = string(v.GetStringBytes("text"))
 	if c := v.Get("code"); c != nil {
 		if n, err := c.Int(); err == nil {

@@ -21,7 +21,11 @@
 //
 // # Outcomes
 //
-//   - 200: every record Delivered. With IndexerAck, only once the ack poll
+//   - 200 with HEC's success answer, a JSON object with "code" 0: every
+//     record Delivered. Any other 2xx answer (not JSON, empty, no code or
+//     another code, 204, ...) or one that came before the request body was
+//     sent in full delivers nothing: Retryable, naming what answered
+//     (httpsink.Unexpected). With IndexerAck, only once the ack poll
 //     reports the request's ackId indexed; if it does not within
 //     AckTimeout, a Retryable error and nothing is delivered (the batch is
 //     resent: duplicates, not loss).
@@ -49,6 +53,12 @@
 //     Retryable, with RetryAfter from a Retry-After header (seconds or an
 //     HTTP date). Other statuses (3xx, 404, other 4xx): Config.
 //   - A cancelled ctx is returned as it is (ctx.Err()).
+//   - VictoriaLogs drops an entry over 2 MiB and still answers success: to
+//     a server that answers as VictoriaLogs (its X-Server-Hostname header,
+//     learnt from any answer, or from a health check before the first
+//     request holding such a record), a record line over
+//     httpsink.VictoriaLogsMaxEntry-VictoriaLogsOverhead is not sent but
+//     Poison with a sink.TooLargeReason; the rest of the request goes.
 //
 // No error ever contains the token: the response text is cut to 512 bytes
 // and any occurrence of the token in it is replaced.
@@ -188,6 +198,7 @@ type Sink struct {
 	transport *http.Transport
 	client    *http.Client
 	closed    atomic.Bool
+	store     httpsink.Store // VictoriaLogs or not, from the answers' headers
 }
 
 var _ sink.Sink = (*Sink)(nil)

@@ -73,6 +73,13 @@ type Options struct {
 	TruncateAt int
 	// Fault, if set, is called for every request before it is handled.
 	Fault func(r *Request) Fault
+	// Raw, if set, is asked first for every request (before its body is
+	// read): an answer it returns is sent as it is, in place of the
+	// protocol's own, and the request is neither handled nor recorded.
+	// It gives the answers no real server sends on success: an HTML page
+	// from a proxy, an empty 200, truncated JSON, a reply sent before the
+	// request body was read (fakehttp.Raw.Early).
+	Raw func(method, path string) *fakehttp.Raw
 }
 
 // Request is what Options.Fault sees of a request, and what Requests
@@ -198,6 +205,15 @@ func errorsAnswer(w http.ResponseWriter, status int, msgs ...string) {
 const maxBody = 256 << 20
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Raw != nil {
+		if a := s.opts.Raw(r.Method, r.URL.Path); a != nil {
+			if !a.Early {
+				io.Copy(io.Discard, r.Body)
+			}
+			a.Serve(w, r)
+			return
+		}
+	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if err != nil {
 		return // the client went away

@@ -31,6 +31,10 @@
 //     of 201, 409, 429, 400, 404, 403, 503 in one answer). The answer is
 //     200 {"took","errors","items":[…]} in request order, filtered by
 //     filter_path (the forms "errors", "took", "items.*.<key>").
+//   - POST /_mget and /<index>/_mget: {"docs":[{"_index","_id"}]} or
+//     {"ids":[…]}, answered {"docs":[{"_index","_id","found","_source"}]}
+//     in order; _source_includes keeps only the named top-level keys.
+//     Principals in Options.NoRead get 403 security_exception.
 //   - 413 above Options.MaxContentLength (bytes as received).
 //   - GET /: 200 with the cluster's name and version (needs only
 //     authentication).
@@ -77,6 +81,8 @@ type Options struct {
 	// otherwise indices are created on demand.
 	Indexes      []string
 	NoAutoCreate bool
+	// NoRead are principals that may write but not read: 403 for _mget.
+	NoRead []string
 	// MaxContentLength, if > 0, answers 413 to bodies longer than this
 	// (as received, compressed or not).
 	MaxContentLength int64
@@ -86,6 +92,13 @@ type Options struct {
 	Item func(it *Item) ItemResult
 	// Fault, if set, is called for every request before it is handled.
 	Fault func(r *Request) Fault
+	// Raw, if set, is asked first for every request (before its body is
+	// read): an answer it returns is sent as it is, in place of the
+	// protocol's own, and the request is neither handled nor recorded.
+	// It gives the answers no real server sends on success: an HTML page
+	// from a proxy, an empty 200, truncated JSON, a reply sent before the
+	// request body was read (fakehttp.Raw.Early).
+	Raw func(method, path string) *fakehttp.Raw
 }
 
 // Item is one bulk item as Options.Item sees it.
@@ -259,6 +272,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Raw != nil {
+		if a := s.opts.Raw(r.Method, r.URL.Path); a != nil {
+			if !a.Early {
+				io.Copy(io.Discard, r.Body)
+			}
+			a.Serve(w, r)
+			return
+		}
+	}
 	limit := int64(maxBody)
 	if s.opts.MaxContentLength > 0 {
 		limit = s.opts.MaxContentLength
@@ -321,6 +343,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			"version": map[string]any{"number": "8.15.0", "build_flavor": "default"},
 			"tagline": "You Know, for Search",
 		})
+		return
+	case path == "/_mget" || strings.HasSuffix(path, "/_mget") && strings.Count(path, "/") == 2:
+		if r.Method != http.MethodPost && r.Method != http.MethodGet {
+			esError(w, http.StatusMethodNotAllowed, "method_not_allowed", "Incorrect HTTP method for uri ["+r.URL.Path+"], allowed: [GET, POST]")
+			return
+		}
+		principal, ok := s.auth(w, r)
+		if !ok {
+			return
+		}
+		if principal != "" && slices.Contains(s.opts.NoRead, principal) {
+			esError(w, http.StatusForbidden, "security_exception",
+				"action [indices:data/read/mget[shard]] is unauthorized for user [esfake-user] with effective roles [writer], this action is granted by the index privileges [read,all]")
+			return
+		}
+		s.mget(w, strings.TrimSuffix(strings.TrimPrefix(path, "/"), "/_mget"), r.URL.Query().Get("_source_includes"), data)
 		return
 	case path == "/_bulk":
 	case strings.HasSuffix(path, "/_bulk") && strings.Count(path, "/") == 2:
@@ -491,6 +529,65 @@ func (s *Server) bulk(w http.ResponseWriter, n int, filterPath, defaultIndex str
 	resp := map[string]any{"took": time.Since(start).Milliseconds(), "errors": errs, "items": items}
 	writeJSON(w, http.StatusOK, filter(resp, filterPath))
 }
+
+// mget answers a multi-get: {"docs":[{"_index","_id"},...]} (or
+// {"ids":[...]} under /<index>/_mget), each answered in order with found
+// and, if found, _source (only the top-level keys in includes, a
+// comma-separated list, if given).
+func (s *Server) mget(w http.ResponseWriter, defaultIndex, includes string, data []byte) {
+	var q struct {
+		Docs []struct {
+			Index string `json:"_index"`
+			ID    string `json:"_id"`
+		} `json:"docs"`
+		IDs []string `json:"ids"`
+	}
+	if err := json.Unmarshal(data, &q); err != nil || len(q.Docs)+len(q.IDs) == 0 {
+		esError(w, http.StatusBadRequest, "action_request_validation_exception", "Validation Failed: 1: no documents to get;")
+		return
+	}
+	for _, id := range q.IDs {
+		q.Docs = append(q.Docs, struct {
+			Index string `json:"_index"`
+			ID    string `json:"_id"`
+		}{ID: id})
+	}
+	keep := map[string]bool{}
+	for _, k := range strings.Split(includes, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keep[k] = true
+		}
+	}
+	var docs []any
+	s.mu.Lock()
+	for _, d := range q.Docs {
+		if d.Index == "" {
+			d.Index = defaultIndex
+		}
+		out := map[string]any{"_index": d.Index, "_id": d.ID}
+		doc, ok := s.docs[d.Index+"\x00"+d.ID]
+		out["found"] = ok
+		if ok {
+			var src map[string]json.RawMessage
+			json.Unmarshal([]byte(doc.Source), &src)
+			if len(keep) > 0 {
+				for k := range src {
+					if !keep[k] {
+						delete(src, k)
+					}
+				}
+			}
+			out["_version"], out["_source"] = doc.Version, src
+		}
+		docs = append(docs, out)
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"docs": docs})
+}
+
+// Put stores a document as if a client had created it (for a test that
+// needs a store holding another chain's documents).
+func (s *Server) Put(index, id, source string) { s.store(index, id, []byte(source), true) }
 
 // handle applies one item normally and returns its answer.
 func (s *Server) handle(index, id *string, action string, doc []byte) ItemResult {

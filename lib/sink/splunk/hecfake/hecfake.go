@@ -84,6 +84,13 @@ type Options struct {
 	MaxContentLength int64
 	// Fault, if set, is called for every request before it is handled.
 	Fault func(r *Request) Fault
+	// Raw, if set, is asked first for every request (before its body is
+	// read): an answer it returns is sent as it is, in place of the
+	// protocol's own, and the request is neither handled nor recorded.
+	// It gives the answers no real server sends on success: an HTML page
+	// from a proxy, an empty 200, truncated JSON, a reply sent before the
+	// request body was read (fakehttp.Raw.Early).
+	Raw func(method, path string) *fakehttp.Raw
 }
 
 // Request is what Options.Fault sees of a request.
@@ -244,6 +251,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const maxBody = 256 << 20
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Raw != nil {
+		if a := s.opts.Raw(r.Method, r.URL.Path); a != nil {
+			if !a.Early {
+				io.Copy(io.Discard, r.Body)
+			}
+			a.Serve(w, r)
+			return
+		}
+	}
 	var kind string
 	switch r.URL.Path {
 	case "/services/collector", "/services/collector/event", "/services/collector/event/1.0":
