@@ -70,6 +70,14 @@ func Of(err error) int {
 	if err == nil {
 		return OK
 	}
+	// A stop wins over any code a stage wrapped around the read or write
+	// that saw it (an input error around a read of stdin, say).
+	if errors.Is(err, ErrStopped) {
+		return OK
+	}
+	if errors.Is(err, ErrOutputClosed) {
+		return Pipe
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
@@ -82,6 +90,28 @@ func Of(err error) int {
 	}
 	return Failure
 }
+
+// ErrStopped is what a read of stdin (or a write of stdout that the
+// downstream no longer takes) returns after the first SIGINT or SIGTERM
+// (package cli). It matches context.Canceled: a clean stop, exit 0. Its text
+// never says "broken pipe", so a stage that keeps its summary back on a
+// broken pipe prints it after a stop.
+var ErrStopped error = stopError{}
+
+type stopError struct{}
+
+func (stopError) Error() string        { return "stopped by a signal" }
+func (stopError) Is(target error) bool { return target == context.Canceled }
+
+// ErrOutputClosed is what a read of stdin returns once the reader of stdout
+// went away (package cli): it matches syscall.EPIPE, so the stage exits 141
+// quietly, as after a write to the closed pipe.
+var ErrOutputClosed error = outputClosed{}
+
+type outputClosed struct{}
+
+func (outputClosed) Error() string        { return "stdout closed: broken pipe" }
+func (outputClosed) Is(target error) bool { return target == syscall.EPIPE }
 
 // IsBrokenPipe reports whether err is a write to a closed pipe.
 func IsBrokenPipe(err error) bool {
