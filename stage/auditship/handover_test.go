@@ -1,13 +1,17 @@
 package auditship
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 // TestNoAckReaderAtEndOfInput (issue 12, 2d): with nobody reading the ack
@@ -73,3 +77,54 @@ func TestShipDropsMarks(t *testing.T) {
 		})
 	}
 }
+
+// TestRotatedTokenHasTime (3f): the SIEM refuses the token; the operator
+// rotates it (the file and the SIEM) after the first refusal. The next
+// attempt comes --refused-backoff later and picks the new token up: no
+// restart, every record delivered. (Refusals used to come within a second
+// and stop the shipper before a rotation could land.)
+func TestRotatedTokenHasTime(t *testing.T) {
+	const oldTok, newTok = "11111111-2222-3333-4444-000000000001", "11111111-2222-3333-4444-000000000002"
+	f := hecfake.New(hecfake.Options{Tokens: []string{oldTok}})
+	t.Cleanup(f.Close)
+	tokFile := filepath.Join(t.TempDir(), "hec.token")
+	if err := os.WriteFile(tokFile, []byte(oldTok), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The SIEM's side of the rotation happened first: the old token is refused.
+	f.SetTokens(newTok)
+	lines := makeChain(t, 20, 1764244800123, "acme")
+	var errb syncBuffer
+	rotated := make(chan struct{})
+	go func() {
+		defer close(rotated)
+		for !strings.Contains(errb.String(), "refusal 1 of 5") {
+			time.Sleep(10 * time.Millisecond)
+		}
+		os.WriteFile(tokFile, []byte(newTok), 0o600)
+	}()
+	var out bytes.Buffer
+	err := Run(context.Background(), []string{"--kind", "splunk", "--url", f.URL, "--token", "file:" + tokFile, "--acks", "-",
+		"--refused-backoff", "500ms", "--min-backoff", "1ms", "--inflight", "1"}, bytes.NewReader(ndjsonOf(lines)), &out, &errb)
+	<-rotated
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	checkAcks(t, acksOf(t, out.String()), lines, "splunk:default")
+	if !strings.Contains(errb.String(), "next attempt in") || !strings.Contains(errb.String(), "delivering again after") {
+		t.Fatalf("stderr:\n%s", errb.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
