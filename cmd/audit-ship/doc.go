@@ -314,7 +314,8 @@ The committed cursor and the head of the log are audit-ack's metrics.
 	7    the SIEM refused our configuration (401/403, an index not allowed):
 	     --pause-after refusals in a row, or --check; fix it, then restart
 	8    incomplete, nothing lost: acks of delivered records not handed to
-	     audit-ack within --drain-timeout (no reader on the FIFO), or
+	     audit-ack within --drain-timeout (no reader on the FIFO), or not
+	     written because audit-ack stopped first during a stop (--acks -), or
 	     --give-up-after passed without a delivery; the next run re-sends
 	141  stdout (--acks -) closed: quiet
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
 func ackN(i int) batch.Ack {
@@ -151,6 +153,44 @@ func TestReadBatchesDropsMarks(t *testing.T) {
 			}
 			if marks.Load() != tc.marks || fmt.Sprint(got) != fmt.Sprint(tc.recs) {
 				t.Fatalf("marks %d batches %v, want %d %v", marks.Load(), got, tc.marks, tc.recs)
+			}
+		})
+	}
+}
+
+type stoppedWriter struct{ err error }
+
+func (w stoppedWriter) Write(p []byte) (int, error) { return 0, w.err }
+
+// TestAckReaderGoneIsNotAPause: audit-ack (the reader of --acks -) stopped
+// first, as Ctrl-C to the whole pipeline does: the acks that could not be
+// written are counted as dropped, and the shipper does not call it a pause
+// (exit 6 would be a false alarm); after a stop it is a clean stop, after a
+// plain broken pipe it is that pipe.
+func TestAckReaderGoneIsNotAPause(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"stopped", exitcode.ErrStopped, exitcode.OK},
+		{"broken pipe", &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}, exitcode.Pipe},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) { return ok(recs), nil }}
+			var m Metrics
+			sh := New(fs, Options{Inflight: 1, Acks: NewWriterAcks(stoppedWriter{tc.err}), Metrics: &m, Exporter: "test:x"})
+			in := make(chan *Batch, 3)
+			for _, b := range mkBatches(3, 4) {
+				in <- b
+			}
+			close(in)
+			err := sh.Run(context.Background(), in)
+			if exitcode.Of(err) != tc.code || errors.Is(err, ErrPaused) {
+				t.Fatalf("err %v (exit %d), want exit %d and no pause", err, exitcode.Of(err), tc.code)
+			}
+			if m.AcksDropped.Load() != 12 || m.AckedRecords.Load() != 0 || m.Paused.Load() != 0 {
+				t.Fatalf("dropped %d handed %d paused %d", m.AcksDropped.Load(), m.AckedRecords.Load(), m.Paused.Load())
 			}
 		})
 	}

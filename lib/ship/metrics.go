@@ -19,7 +19,8 @@ type Metrics struct {
 	Bisects          atomic.Int64 // 400 without position: batch halved to find the poison record
 	AckedRecords     atomic.Int64 // records whose ack was handed to audit-ack (written to the FIFO or stdout)
 	LastAckedSeq     atomic.Int64 // lastSeq of the last ack handed over
-	AcksHeld         atomic.Int64 // records delivered whose ack is not handed over yet (no reader on the FIFO)
+	AcksHeld         atomic.Int64 // records delivered whose ack the FIFO sink holds (no reader, or the FIFO is full)
+	AcksDropped      atomic.Int64 // records delivered whose ack was not handed over and never will be by this run (the write failed, or an earlier batch failed)
 	// FailingSince is the UnixNano of the first failed request after the
 	// last delivery, 0 while deliveries succeed.
 	FailingSince   atomic.Int64

@@ -238,6 +238,10 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 		err := <-j.done
 		<-window
 		if failed != nil {
+			if a, ok := ackOf(sh.opt.Exporter, j.b); ok && err == nil {
+				// Delivered, but its ack may not pass the failure.
+				sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
+			}
 			continue
 		}
 		if err != nil {
@@ -251,7 +255,13 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 		// The ack context is not ctx: a paused or draining shipper still
 		// hands over what was delivered.
 		if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
+			sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
 			failed = fmt.Errorf("emit ack: %w", err)
+			if errors.Is(err, exitcode.ErrStopped) || exitcode.IsBrokenPipe(err) {
+				// audit-ack (the reader of --acks -) is gone: a stop, or
+				// its failure; no pause, the stage reports the dropped acks.
+				continue
+			}
 			sh.pause(exitcode.Paused, failed)
 			continue
 		}

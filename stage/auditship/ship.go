@@ -187,6 +187,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return berr
 	case ackErr != nil:
 		return fmt.Errorf("acks: %w", ackErr)
+	case m.AcksDropped.Load() > 0:
+		// The reader of the acks went away during a stop (Ctrl-C to the
+		// whole pipeline): a clean stop, but not a complete one.
+		return exitcode.Errorf(exitcode.Incomplete, "%w: the acks of %d delivered record(s) could not be handed to audit-ack (it stopped reading %s); they will be shipped again from the cursor on the next run (duplicates, not loss)",
+			ship.ErrAcksNotHandedOver, m.AcksDropped.Load(), c.acks)
 	}
 	return nil
 }
@@ -275,7 +280,7 @@ func summary(exporter string, m *ship.Metrics, d time.Duration) string {
 	// cursor); audit-ship cannot know.
 	s := fmt.Sprintf("%s: %d records delivered, acks of %d handed to audit-ack (last seq %d)",
 		exporter, m.DeliveredRecords.Load(), m.AckedRecords.Load(), m.LastAckedSeq.Load())
-	if held := m.AcksHeld.Load(); held > 0 {
+	if held := m.AcksHeld.Load() + m.AcksDropped.Load(); held > 0 {
 		s += fmt.Sprintf(", acks of %d NOT handed over (delivered; shipped again from the cursor next run)", held)
 	}
 	s += fmt.Sprintf(", %d requests, %d retries, %d duplicates, %d quarantined, failures %d retryable / %d not",
