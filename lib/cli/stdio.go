@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -69,7 +70,8 @@ type Input struct {
 	stop     atomic.Pointer[error]
 	stopped  chan struct{}
 	stopOnce sync.Once
-	wakeR    int // a pipe Stop writes to, to wake a blocked poll at once
+	wakeMu   sync.Mutex // Stop and Close
+	wakeR    int        // a pipe Stop writes to, to wake a blocked poll at once
 	wakeW    int
 
 	// kindThread
@@ -126,9 +128,11 @@ func (in *Input) Stop(err error) {
 	in.stopOnce.Do(func() {
 		in.stop.Store(&err)
 		close(in.stopped)
+		in.wakeMu.Lock()
 		if in.wakeW >= 0 {
 			unix.Write(in.wakeW, []byte{0})
 		}
+		in.wakeMu.Unlock()
 	})
 }
 
@@ -220,6 +224,8 @@ func (in *Input) Close() error {
 		in.restore()
 		in.restore = nil
 	}
+	in.wakeMu.Lock()
+	defer in.wakeMu.Unlock()
 	if in.wakeR >= 0 {
 		unix.Close(in.wakeR)
 		unix.Close(in.wakeW)
@@ -294,7 +300,16 @@ func (o *Output) Write(b []byte) (int, error) {
 	fd := o.fd
 	done := 0
 	for done < len(b) {
-		n, err := unix.Write(fd, b[done:])
+		chunk := b[done:]
+		if !o.lineOpen && !o.roomFor(len(chunk)) {
+			// The pipe is (nearly) full: write whole lines, at most
+			// PIPE_BUF at a time, which the kernel takes whole or not at
+			// all, so that a stop never leaves half a line in the pipe.
+			// A longer line goes out as it fits (the one case a stop
+			// against a downstream stuck for 2*StopGrace can cut).
+			chunk = lineChunk(chunk)
+		}
+		n, err := unix.Write(fd, chunk)
 		if n > 0 {
 			done += n
 			o.lineOpen = b[done-1] != '\n'
@@ -317,6 +332,42 @@ func (o *Output) Write(b []byte) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// pipeBuf is PIPE_BUF: a write of at most this many bytes to a pipe is
+// atomic.
+const pipeBuf = 4096
+
+// roomFor reports whether the pipe surely has room for n more bytes: its
+// capacity less what is unread, less two pages of slack (a partly read
+// first page, a partly filled last one).
+func (o *Output) roomFor(n int) bool {
+	size, err := unix.FcntlInt(uintptr(o.fd), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		return true // not a pipe (a socket): written as it comes
+	}
+	unread, err := unix.IoctlGetInt(o.fd, unix.TIOCINQ) // FIONREAD
+	if err != nil {
+		return true
+	}
+	return n+unread+2*pipeBuf <= size
+}
+
+// lineChunk is the longest prefix of b made of whole lines and at most
+// pipeBuf bytes long, or the first line if it alone is longer (or b if it
+// holds no newline).
+func lineChunk(b []byte) []byte {
+	lim := b
+	if len(lim) > pipeBuf {
+		lim = lim[:pipeBuf]
+	}
+	if i := bytes.LastIndexByte(lim, '\n'); i >= 0 {
+		return b[:i+1]
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i+1]
+	}
+	return b
 }
 
 // stopped turns a broken pipe after a stop signal into ErrStopped.
