@@ -77,6 +77,7 @@ func Main(prog string, run RunFunc) int {
 			cancel()
 		}
 	})
+	out.unwatch = stopWatch
 	if path := os.Getenv("AUDITPIPE_CPUPROFILE"); path != "" {
 		// For performance work: a CPU profile of this process, one file
 		// per binary (PATH.<prog>), readable with go tool pprof.

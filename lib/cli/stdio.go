@@ -249,7 +249,16 @@ type Output struct {
 	kind     stdioKind
 	restore  func()
 	state    *runState
-	lineOpen bool // the last byte written was not '\n'
+	lineOpen bool   // the last byte written was not '\n'
+	unwatch  func() // ends Main's watch of stdout
+}
+
+// OutputUnused tells Main that the stage does not use stdout (audit-ship
+// with --acks FIFO): its reader going away is then no reason to stop.
+func OutputUnused(w io.Writer) {
+	if o, ok := w.(*Output); ok && o.unwatch != nil {
+		o.unwatch()
+	}
 }
 
 // StopGrace is how long a stopping stage may still wait for its downstream
@@ -395,7 +404,9 @@ func (o *Output) Close() error {
 func watchClosed(f *os.File, closed func()) (stop func()) {
 	fd := int32(f.Fd())
 	fi, err := f.Stat()
-	if err != nil || kindOf(fi) != kindPoll {
+	// Pipes and FIFOs only: a socket (the journal's stream) reports
+	// hang-ups with other meanings.
+	if err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
 		return func() {}
 	}
 	var p [2]int
@@ -421,11 +432,14 @@ func watchClosed(f *os.File, closed func()) (stop func()) {
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		unix.Write(p[1], []byte{0})
-		<-done
-		unix.Close(p[0])
-		unix.Close(p[1])
+		once.Do(func() {
+			unix.Write(p[1], []byte{0})
+			<-done
+			unix.Close(p[0])
+			unix.Close(p[1])
+		})
 	}
 }
 

@@ -116,6 +116,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "-", "":
 		acks = ship.NewWriterAcks(stdout)
 	default:
+		cli.OutputUnused(stdout) // acks go to the FIFO: stdout is not ours to watch
 		fa, err := ship.NewFIFOAcks(c.acks, stderr)
 		if err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w", err))

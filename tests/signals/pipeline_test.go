@@ -230,3 +230,52 @@ func TestUpstreamExitsWhenVerifyFails(t *testing.T) {
 		t.Errorf("audit-read: exit %d, want 141\n%s", c, ps[0].stderr.String())
 	}
 }
+
+// TestShipUnusedStdoutClosed: audit-ship with --acks FIFO does not use
+// stdout; its reader going away is no reason to stop.
+func TestShipUnusedStdoutClosed(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "acks.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := os.OpenFile(fifo, os.O_RDWR, 0) // a reader: the few acks fit
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	inR, inW, _ := os.Pipe()
+	defer inW.Close()
+	outR, outW, _ := os.Pipe()
+	cmd := exec.Command(filepath.Join(bin, "audit-ship"), "--kind", "file", "--path", filepath.Join(dir, "out.ndjson"),
+		"--exporter", exporter, "--acks", fifo)
+	cmd.Stdin, cmd.Stdout = inR, outW
+	stderr := &syncBuf{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inR.Close()
+	outW.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	b, _ := os.ReadFile(fx("few.ndjson"))
+	inW.Write(b)
+	time.Sleep(300 * time.Millisecond)
+	outR.Close()
+	select {
+	case err := <-done:
+		t.Fatalf("audit-ship exited (%v) when its unused stdout closed\n%s", err, stderr.String())
+	case <-time.After(time.Second):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if c := exitCode(err); c != 0 {
+			t.Fatalf("exit %d\n%s", c, stderr.String())
+		}
+	case <-time.After(limit):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
