@@ -526,7 +526,9 @@ func (sh *Shipper) pause(code int, cause error) error {
 
 func (sh *Shipper) pauseWith(kind error, code int, cause error) error {
 	sh.pauseOnce.Do(func() {
-		sh.opt.Metrics.Paused.Store(1)
+		if kind == ErrPaused { // the gauge of the self-pause, not of a give-up
+			sh.opt.Metrics.Paused.Store(1)
+		}
 		sh.pauseErr = exitcode.New(code, fmt.Errorf("%w: %v; records from the last ack on were not acked and will be re-sent from the cursor on the next start", kind, cause))
 		if sh.pauseCancel != nil {
 			sh.pauseCancel()

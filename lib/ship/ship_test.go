@@ -418,9 +418,10 @@ func TestGiveUpAfter(t *testing.T) {
 		return sink.Result{}, &sink.Error{Class: sink.Retryable, Code: -1, Msg: "dial tcp 127.0.0.1:1: connect: connection refused"}
 	}}
 	var log syncLog
+	var m Metrics
 	start := time.Now()
 	_, _, err := run(t, fs, Options{Inflight: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		GiveUpAfter: 100 * time.Millisecond, Sleep: sleep, Log: &log}, mkBatches(2, 3))
+		GiveUpAfter: 100 * time.Millisecond, Sleep: sleep, Log: &log, Metrics: &m}, mkBatches(2, 3))
 	if !errors.Is(err, ErrGaveUp) || exitcode.Of(err) != exitcode.Incomplete {
 		t.Fatalf("err %v (code %d), want gave up with exit 8", err, exitcode.Of(err))
 	}
@@ -429,6 +430,9 @@ func TestGiveUpAfter(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("gave up after %v", d)
+	}
+	if m.Paused.Load() != 0 {
+		t.Fatal("giving up is not a self-pause (declaragent_audit_export_paused stays 0)")
 	}
 	if !strings.Contains(log.String(), "failing since") || !strings.Contains(log.String(), "giving up at") {
 		t.Fatalf("log:\n%s", log.String())
