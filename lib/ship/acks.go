@@ -74,6 +74,9 @@ type FIFOAcks struct {
 	buf     []byte
 	m       *Metrics
 	Written int64 // ack lines written
+
+	retrying bool // a goroutine tries the held acks again
+	closed   bool
 }
 
 func (a *FIFOAcks) countHandover(m *Metrics) { a.m = m }
@@ -127,7 +130,36 @@ func (a *FIFOAcks) Ack(ctx context.Context, ack batch.Ack) error {
 	if a.m != nil {
 		a.m.AcksHeld.Add(int64(ack.Count))
 	}
-	return a.flushLocked()
+	err := a.flushLocked()
+	if err == nil && (len(a.pending) > 0 || len(a.rest) > 0) && !a.retrying && !a.closed {
+		// Held acks go out as soon as there is room, not only with the
+		// next ack: the log may be quiet for hours.
+		a.retrying = true
+		go a.retry()
+	}
+	return err
+}
+
+// retryEvery is how often held acks are tried again.
+const retryEvery = 200 * time.Millisecond
+
+func (a *FIFOAcks) retry() {
+	for {
+		time.Sleep(retryEvery)
+		a.mu.Lock()
+		if a.closed {
+			a.retrying = false
+			a.mu.Unlock()
+			return
+		}
+		err := a.flushLocked()
+		if err != nil || len(a.pending) == 0 && len(a.rest) == 0 {
+			a.retrying = false
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+	}
 }
 
 func mergeable(prev, next batch.Ack) bool {
@@ -290,6 +322,7 @@ func (a *FIFOAcks) Close(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.closed = true
 	if a.f != nil {
 		if err := a.f.Close(); err != nil && held == nil {
 			held = err

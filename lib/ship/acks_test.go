@@ -195,3 +195,37 @@ func TestAckReaderGoneIsNotAPause(t *testing.T) {
 		})
 	}
 }
+
+// TestFIFOAcksHandedOverWhenReaderComes: acks held while no audit-ack
+// reads go out when one comes back, without waiting for the next ack (the
+// log may be quiet).
+func TestFIFOAcksHandedOverWhenReaderComes(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "acks.fifo")
+	var m Metrics
+	a, err := NewFIFOAcks(fifo, &syncLog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.countHandover(&m)
+	if err := a.Ack(context.Background(), batch.Ack{Exporter: "test:x", FirstSeq: 1, LastSeq: 5, LastHash: strings.Repeat("c", 64), Count: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if m.AcksHeld.Load() != 5 {
+		t.Fatalf("held %d", m.AcksHeld.Load())
+	}
+	r, err := os.OpenFile(fifo, os.O_RDWR, 0) // audit-ack comes back
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.AckedRecords.Load() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("held acks not handed over: handed %d held %d", m.AckedRecords.Load(), m.AcksHeld.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -279,7 +279,7 @@ func summary(exporter string, m *ship.Metrics, d time.Duration) string {
 	// "Handed over": written to audit-ack (the FIFO, or stdout). Whether
 	// audit-ack committed it is audit-ack's to say (its summary, the
 	// cursor); audit-ship cannot know.
-	s := fmt.Sprintf("%s: %d records delivered, acks of %d handed to audit-ack (last seq %d)",
+	s := fmt.Sprintf("%s: %d records delivered, acks of %d handed to audit-ack (last seq %d; what it committed is audit-ack's to say)",
 		exporter, m.DeliveredRecords.Load(), m.AckedRecords.Load(), m.LastAckedSeq.Load())
 	if held := m.AcksHeld.Load() + m.AcksDropped.Load(); held > 0 {
 		s += fmt.Sprintf(", acks of %d NOT handed over (delivered; shipped again from the cursor next run)", held)
