@@ -171,6 +171,7 @@ func rowsMatrix() []row {
 		sig := map[int]string{actSignal: "SIGTERM", actSigint: "SIGINT"}[act]
 		rs = append(rs,
 			row{name: "read/follow-quiet/" + sig, prog: "audit-read", args: []string{"--db", db, "--follow", "--poll", "100ms"}, out: outDrain, act: act, summary: "audit-read: "},
+			row{name: "read/quiet-stdin/" + sig, prog: "audit-read", args: []string{"-"}, in: inQuiet, pre: fx("few.ndjson"), out: outDrain, act: act, summary: "audit-read: "},
 			row{name: "verify/quiet-input/" + sig, prog: "audit-verify", in: inQuiet, pre: fx("few.ndjson"), out: outDrain, act: act, summary: "audit-verify: 20 records"},
 			row{name: "batch/quiet-input/" + sig, prog: "audit-batch", in: inQuiet, pre: fx("few.ndjson"), out: outDrain, act: act, summary: "audit-batch: 20 records"},
 			row{name: "seal/quiet-input/" + sig, prog: "audit-checkpoint", setup: seal, in: inQuiet, pre: fx("few.ndjson"), out: outDrain, act: act, summary: "audit-checkpoint: "},
