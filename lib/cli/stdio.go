@@ -50,9 +50,9 @@ func kindOf(fi fs.FileInfo) stdioKind {
 	return kindThread
 }
 
-// pollTick is how often a blocked read or write looks whether it was asked
-// to stop (a signal, or the reader of stdout gone): the bound on how late a
-// stop is seen, besides the wake-up of Stop itself.
+// pollTick is how often a write blocked on a full pipe looks whether its
+// stop grace has run out. (A blocked read needs no tick: Stop wakes it
+// through a pipe of its own.)
 const pollTick = 100 * time.Millisecond
 
 // Input is the stdin a stage gets from Main: a read blocked on a quiet pipe
@@ -175,7 +175,7 @@ func (in *Input) readPoll(b []byte) (int, error) {
 			return 0, &os.PathError{Op: "read", Path: in.f.Name(), Err: err}
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(in.wakeR), Events: unix.POLLIN}}
-		if _, err := unix.Poll(fds, int(pollTick/time.Millisecond)); err != nil && err != unix.EINTR {
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return 0, &os.PathError{Op: "poll", Path: in.f.Name(), Err: err}
 		}
 		if err := in.stopErr(); err != nil {
