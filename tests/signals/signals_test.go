@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 const (
@@ -214,6 +216,13 @@ func rowsMatrix() []row {
 		// An unreachable SIEM with a bound: it gives up by itself (exit 8),
 		// while its input is quiet.
 		row{name: "ship/give-up-after", prog: "audit-ship", setup: splunkShip(deadPort, "--give-up-after", "1s", "--min-backoff", "50ms", "--max-backoff", "200ms"), in: inQuiet, pre: fx("batches.ndjson"), out: outDrain, settle: 10 * time.Millisecond, act: actNone, want: 8, summary: "audit-ship: splunk:sig"},
+		// A self-pause (a poison record, --on-poison pause) while the input
+		// is quiet: exit 6 at once, not at the next input.
+		row{name: "ship/self-paused", prog: "audit-ship", setup: func(t *testing.T, dir string) []string {
+			hec := hecfake.New(hecfake.Options{Poison: func(e *hecfake.Event) bool { return strings.Contains(e.Event, `"seq":5,`) }})
+			t.Cleanup(hec.Close)
+			return []string{"--kind", "splunk", "--url", hec.URL, "--token", "env:SIG_TOKEN", "--exporter", "splunk:sig", "--acks", "-", "--on-poison", "pause"}
+		}, in: inQuiet, pre: fx("few.ndjson"), out: outDrain, settle: 10 * time.Millisecond, act: actNone, want: 6, summary: "audit-ship: splunk:sig"},
 		// audit-ack reading acks from a quiet stdin.
 		row{name: "ack/quiet-stdin", prog: "audit-ack", setup: func(t *testing.T, dir string) []string {
 			return []string{"--db", db, "--exporter", "file:ackstdin"}
