@@ -24,7 +24,10 @@ Output on stdout is batches, and nothing else:
 
 A batch is a header followed by exactly count record lines. Record lines are
 the input lines unchanged (a CRLF input line is written with LF; blank lines
-are dropped). In the header, id counts batches from 1 (per process); count
+are dropped). Mark lines (a line starting {"mark":, audit-read's control
+lines for audit-verify, which audit-verify normally consumes) are dropped
+wherever they are: never batched, never an error, counted in the summary
+("N mark lines dropped") and in auditpipe_marks_dropped_total. In the header, id counts batches from 1 (per process); count
 is the number of record lines; bytes is the sum of their lengths without
 their "\n"; firstSeq and lastSeq are the seqs of the first and last record
 line; intervalMs is the adaptive interval (below) that was in force while
@@ -171,7 +174,9 @@ printed by audit-batch -h):
 	4    malformed input: bad JSON, bad field, line too long, truncated last line
 	5    database: missing, not an audit database, corrupt, or locked too long
 	6    paused: consecutive non-retryable SIEM failures; fix, then restart
-	7    SIEM configuration rejected (401/403, index not allowed)
+	7    SIEM configuration rejected (401/403, index not allowed): fix, then restart
+	8    incomplete: acks not handed to audit-ack, or gave up on a failing SIEM
+	     (--give-up-after); nothing lost, the next run re-sends from the cursor
 	130  forced stop by a second signal
 	141  downstream closed the pipe (quiet)
 
@@ -180,13 +185,23 @@ audit-batch itself exits 0, 1 (read error, corrupt gzip/zstd), 2, 4, 130 or
 
 # Signals
 
-The first SIGINT or SIGTERM is a clean stop: audit-batch stops reading,
-batches the complete lines it has already read, writes them with the batch
-in progress, and exits 0. The upstream stage may still be writing; what it
-wrote after the stop is not lost, since nothing is acknowledged before
-audit-ship delivers it, and the next run starts again from the cursor. If
-stdout is blocked (audit-ship not reading: back-pressure) the stop waits for
-that write to complete. A second signal exits at once with 130.
+The first SIGINT or SIGTERM is a clean stop: audit-batch stops reading
+(also a read waiting on a quiet input), batches the complete lines it has
+already read, writes them with the batch in progress, and exits 0 with its
+summary. The upstream stage may still be writing; what it wrote after the
+stop is not lost, since nothing is acknowledged before audit-ship delivers
+it, and the next run starts again from the cursor. If stdout is blocked
+(audit-ship not reading: back-pressure) the stop gives the downstream half a
+second to take what is written, then stops between lines (after one more
+half second at most to finish a line it began). A downstream that stopped
+first (Ctrl-C reaches the whole pipeline) is part of the clean stop: exit 0,
+not 141. A second signal exits at once with 130.
+
+When audit-ship (stdout's reader) exits, audit-batch exits 141 at once,
+quietly, also while its input is quiet: the stages before it then see their
+own output close in turn, so a pipeline whose last stage stopped (exit 6, 7
+or 3 upstream) ends within milliseconds and the service manager sees it.
+This is the same for every auditpipe stage (package lib/cli).
 
 # Memory
 

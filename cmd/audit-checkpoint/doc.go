@@ -58,6 +58,14 @@ The checkpoint file is NDJSON, one {"checkpoint":"<signed note>"} per line,
 appended in one write and fsynced. It is not written to stdout: the record
 stream stays a pure chain.
 
+Mark lines (a line starting {"mark":, audit-read's control lines for
+audit-verify) are dropped: never sealed into the tree, never passed on,
+never an error, counted in the summary ("N mark lines dropped"). verify and
+prove skip them too, so audit-read's output can be given to them as it is.
+
+Like every stage, seal exits 141 at once, quietly, when its stdout's reader
+goes away (also while its input is quiet), after sealing what the tree holds.
+
 The tree covers the log from seq 1. With --state, seal keeps the tree's
 frontier between runs (at most 63 hashes, plus the size, root, the last
 recordHash and the last checkpoint), written atomically (temporary file,

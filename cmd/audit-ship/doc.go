@@ -34,6 +34,10 @@ bytes: proving the record is audit-verify's job, so put it before
 audit-ship. A line that is not in audit-read's exact layout is parsed in
 full. A line whose fields cannot be read is an input error (exit code 4).
 
+Mark lines (a line starting {"mark":, audit-read's control lines for
+audit-verify) are dropped wherever they are: never shipped, never part of a
+batch's count, counted in the summary and in auditpipe_marks_dropped_total.
+
 A header whose records do not all arrive (the stage before stopped mid-batch)
 is not sent: those records were never acked, so they are read again from the
 cursor on the next start. Exit 4.
@@ -50,8 +54,20 @@ rejected by the SIEM as poison and written to --quarantine (its seq is then
 listed). Nothing is acked that was not delivered, and no ack is written
 after a batch that failed, so the cursor can never pass an undelivered
 record. --acks PATH names a FIFO (created 0600 if absent) read by audit-ack;
-while no audit-ack reads it, acks are held (merged into one range) and handed
-over when one does. --acks - writes them to stdout.
+--acks - writes them to stdout.
+
+Writing an ack line is handing it over; committing it is audit-ack's job, and
+audit-ship cannot know whether it did (audit-ack's summary and the cursor
+say). An ack to the FIFO never blocks the shipper: each line goes out in one
+non-blocking write (whole, never half a line), and while no audit-ack reads
+the FIFO, or the FIFO is full because audit-ack does not keep up, acks are
+held (merged into one range) and handed over when there is room. At the end
+of the input, and after a stop, audit-ship waits at most --drain-timeout for
+audit-ack to take the held acks, saying so on stderr; if some are still held
+then it names their seqs and exits 8. Those records were delivered but not
+acked: the next run ships them again (duplicates, not loss). The summary
+counts "acks of N handed to audit-ack" and "acks of M NOT handed over";
+auditpipe_ship_acks_held_records is the second figure while running.
 
 # Delivery
 
@@ -62,11 +78,13 @@ classified:
 	            and any answer that is not the SIEM's documented success
 	            answer (below): retried with exponential backoff and full
 	            jitter, from --min-backoff up to --max-backoff, and never
-	            sooner than the server's Retry-After
+	            sooner than the server's Retry-After; for ever, or until
+	            --give-up-after
 	config      401, 403 (after re-reading the secret once: a rotated
 	            token file needs no restart), HEC code 7 (index not allowed
 	            for this token, named in the message), an Elasticsearch item
-	            refused with 403: retried with backoff; counts toward pause
+	            refused with 403: retried no sooner than --refused-backoff
+	            (default 1m); counts toward the stop (exit 7)
 	too large   413: the batch is split in halves until it fits; a single
 	            record that does not fit is quarantined as "too large"
 	            (see Large records)
@@ -119,8 +137,34 @@ embedded record lines byte for byte (see go doc ./cmd/audit-read):
 
 After --pause-after (default 5) consecutive non-retryable failures (config
 errors or poison records, with no delivery in between) the shipper pauses
-itself: it stops consuming, says why on stderr, hands over the acks of what
-was delivered, and exits 6. The next start resumes from the cursor.
+itself: it stops consuming (also a read waiting on a quiet input), says why
+on stderr, hands over the acks of what was delivered, and exits 7 if the
+last failure was a refusal of our configuration (a token, an index: fix it,
+then restart), 6 otherwise (poison records). The next start resumes from
+the cursor.
+
+Refusals of our configuration are spaced: after one, the next attempt comes
+no sooner than --refused-backoff (default 1m), and requests in flight
+together count once. So a token rotated while audit-ship runs has
+(--pause-after - 1) x --refused-backoff, 4 minutes by default, to land in the
+token file (and in the SIEM) before the shipper stops; the next attempt
+re-reads it, no restart needed. Each refusal is logged with its count and
+when the next attempt comes.
+
+A SIEM that fails (unreachable: a wrong host or port, TLS, 5xx) is logged at
+the first failure and then at least once a minute, with the error, since
+when deliveries have been failing and how many requests failed, and once
+more when deliveries resume. The gauge auditpipe_export_failing_since_seconds
+holds the Unix time of the first failure since the last delivery (0 while
+deliveries go through): alert on
+
+	auditpipe_export_failing_since_seconds > 0 and time() - auditpipe_export_failing_since_seconds > 300
+
+A service retries for ever (the default). A one-shot drain or a cron job
+gives --give-up-after DURATION: once deliveries have failed that long
+without one success, audit-ship stops, hands over the acks of what was
+delivered and exits 8, naming the last error and since when. Nothing is
+lost: the next run starts from the cursor.
 
 # Large records
 
@@ -331,7 +375,7 @@ record within it is shipped whatever its size if the SIEM takes it (see
 and at exit), for cron jobs. Both carry the labels exporter and vendor:
 
 	declaragent_audit_export_failures_total{retryable="true"|"false"}  failed requests (alert on any retryable="false")
-	declaragent_audit_export_acked_total      records acked
+	declaragent_audit_export_acked_total      records whose ack was handed to audit-ack
 	declaragent_audit_export_paused           1 once the shipper paused itself
 	auditpipe_records_out_total               records delivered (duplicates included)
 	auditpipe_export_failures_by_reason_total{reason}, auditpipe_retries_total,
@@ -339,25 +383,40 @@ and at exit), for cron jobs. Both carry the labels exporter and vendor:
 	auditpipe_requests_total, auditpipe_splits_total, auditpipe_bisects_total,
 	auditpipe_ship_busy_seconds_total, auditpipe_ship_last_acked_seq
 	auditpipe_request_duration_seconds        histogram: each request to the SIEM, retries included
+	auditpipe_export_failing_since_seconds    Unix time of the first failure since the last delivery; 0 if none
+	auditpipe_ship_acks_held_records          records delivered whose ack is not handed over yet
+	auditpipe_marks_dropped_total             mark lines dropped
 
 The committed cursor and the head of the log are audit-ack's metrics.
 
 # Exit codes
 
-	0    input ended (or SIGTERM) and every batch read was delivered and acked
+	0    input ended (or the first SIGINT/SIGTERM) and the ack of every batch
+	     delivered was handed over
 	1    runtime failure
 	2    usage: bad flags, a flag for another --kind, a literal or unresolvable
 	     secret, a bad routing template, a bad agent.yaml, --acks that is not a FIFO
 	4    malformed input (incomplete batch, a line that is not a record)
-	6    paused: --pause-after consecutive non-retryable failures, or at once on
-	     a conflict with what the store holds (an Elasticsearch document of
-	     another chain under --id-field seq, a file archive of another chain)
-	7    --check: the SIEM refused our configuration
+	6    paused: --pause-after consecutive non-retryable failures, the last a
+	     poison record (--on-poison pause); or at once on a conflict with what
+	     the store holds (an Elasticsearch document of another chain under
+	     --id-field seq, a file archive of another chain)
+	7    the SIEM refused our configuration (401/403, an index not allowed):
+	     --pause-after refusals in a row, or --check; fix it, then restart
+	8    incomplete, nothing lost: acks of delivered records not handed to
+	     audit-ack within --drain-timeout (no reader on the FIFO), or not
+	     written because audit-ack stopped first during a stop (--acks -), or
+	     --give-up-after passed without a delivery; the next run re-sends
+	141  stdout (--acks -) closed: quiet
 
-On the first SIGINT or SIGTERM audit-ship stops reading, lets the requests in
-flight finish (at most --drain-timeout), hands over their acks and exits 0; a
-second signal exits at once (130). Anything not acked is shipped again after
-the restart: duplicates are possible, loss is not.
+On the first SIGINT or SIGTERM audit-ship stops reading (also a read waiting
+on a quiet input, or the first line), ends retry waits at once, lets the
+requests in flight finish (at most --drain-timeout), hands over their acks
+(at most --drain-timeout more) and exits 0 with its summary (8 if acks were
+not handed over); a second signal exits at once (130). Anything not acked is
+shipped again after the restart: duplicates are possible, loss is not. With
+--acks -, audit-ship exits 141 at once when its stdout's reader goes away,
+also while its input is quiet.
 
 # Example
 

@@ -29,8 +29,12 @@ else
 fi
 # Acks go down the pipe to audit-ack (no FIFO needed for a one-shot run):
 # audit-ack commits at EOF, after audit-ship has handed over its last ack.
+# A SIEM that stays unreachable ends the run after GIVE_UP_AFTER (exit 8,
+# nothing lost: the next run resumes from the cursor), before the next cron
+# run starts.
 audit-read --db "$DB" --from-cursor "$EXPORTER" \
   | audit-verify --db "$DB" --from-cursor "$EXPORTER" \
   | audit-batch --siem "$siem" \
   | audit-ship "${sink[@]}" --exporter "$EXPORTER" --quarantine "$QUARANTINE" --acks - \
+      --give-up-after "${GIVE_UP_AFTER:-4m}" \
   | audit-ack --db "$DB" --exporter "$EXPORTER"

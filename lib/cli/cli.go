@@ -18,6 +18,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
 // RunFunc is the shape of every stage: all I/O through its arguments, so one
@@ -28,9 +29,30 @@ type RunFunc func(ctx context.Context, args []string, stdin io.Reader, stdout, s
 // stage finishes what it holds, commits and exits 0); a second signal exits
 // at once with exitcode.Killed. Errors are printed as "prog: err" on stderr,
 // except a broken pipe, which is quiet. Main returns the exit code.
+//
+// The stage's stdin and stdout are an *Input and an *Output: a read blocked
+// on a quiet pipe returns ErrStopped on the first signal, a write blocked on
+// a downstream that does not read gives up StopGrace after it (between
+// lines), and a broken pipe after the signal is part of the clean stop
+// (exit 0, the stage's summary printed). Main also watches stdout: once its
+// reader goes away (the next stage exited), the run is cancelled and stdin
+// returns ErrOutputClosed, so the stage exits 141 at once, quietly, even while
+// its input is quiet, instead of at its next write.
 func Main(prog string, run RunFunc) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	st := &runState{}
+	in := NewInput(os.Stdin)
+	defer in.Close()
+	out := NewOutput(os.Stdout, st)
+	defer out.Close()
+	// The stages that stream records set their pipes to 1 MiB on an
+	// *os.File; they get an *Output now, so it is done here for every stage.
+	ndjson.SetPipeSize(os.Stdout, 1<<20)
+
+	// A write to a closed stdout returns EPIPE (then exit 141, or 0 after a
+	// stop signal) instead of killing the process with SIGPIPE.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -39,6 +61,9 @@ func Main(prog string, run RunFunc) int {
 		for range sigs {
 			n++
 			if n == 1 {
+				if st.set(causeSignal) {
+					in.Stop(ErrStopped)
+				}
 				cancel()
 				continue
 			}
@@ -46,6 +71,13 @@ func Main(prog string, run RunFunc) int {
 			os.Exit(exitcode.Killed)
 		}
 	}()
+	stopWatch := watchClosed(os.Stdout, func() {
+		if st.set(causeOutputClosed) {
+			in.Stop(ErrOutputClosed)
+			cancel()
+		}
+	})
+	out.unwatch = stopWatch
 	if path := os.Getenv("AUDITPIPE_CPUPROFILE"); path != "" {
 		// For performance work: a CPU profile of this process, one file
 		// per binary (PATH.<prog>), readable with go tool pprof.
@@ -55,8 +87,42 @@ func Main(prog string, run RunFunc) int {
 			}
 		}
 	}
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	return Report(prog, err, os.Stderr)
+	err := run(ctx, os.Args[1:], in, out, os.Stderr)
+	stopWatch()
+	code := Report(prog, err, os.Stderr)
+	switch st.cause.Load() {
+	case causeSignal:
+		if code == exitcode.Pipe {
+			code = exitcode.OK // the downstream stopped first: part of the clean stop
+		}
+	case causeOutputClosed:
+		if code == exitcode.OK {
+			code = exitcode.Pipe // cancelled because the downstream went away
+		}
+	}
+	return code
+}
+
+// Stopping reports whether r (a stage's stdin from Main) was told to stop:
+// by a signal (ErrStopped) or because stdout's reader went away
+// (ErrOutputClosed); nil otherwise, and for any other reader.
+func Stopping(r io.Reader) error {
+	if in, ok := r.(*Input); ok {
+		return in.stopErr()
+	}
+	return nil
+}
+
+// StopReading makes a read of r blocked now, and every later one, return
+// err, if r is a stage's stdin from Main; it reports whether it could. A
+// stage that stops reading for its own reasons (audit-ship paused) uses it
+// so as not to wait for input that may never come.
+func StopReading(r io.Reader, err error) bool {
+	if in, ok := r.(*Input); ok {
+		in.Stop(err)
+		return true
+	}
+	return false
 }
 
 // Report prints err (unless it is quiet) and returns its exit code.

@@ -12,17 +12,33 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
+
+// handoverCounter is an AckSink that counts in Metrics what it hands over
+// (AckedRecords, LastAckedSeq) and what it holds (AcksHeld): an ack that
+// Ack accepted is not yet one audit-ack can commit.
+type handoverCounter interface {
+	countHandover(m *Metrics)
+}
+
+// ErrAcksNotHandedOver is returned (wrapped, with exit code
+// exitcode.Incomplete) by Close when acks of delivered records could not be
+// handed over before its deadline.
+var ErrAcksNotHandedOver = errors.New("acks not handed over")
 
 // WriterAcks writes ack lines to a stream (stdout), flushing each.
 type WriterAcks struct {
 	mu  sync.Mutex
 	w   io.Writer
 	buf []byte
+	m   *Metrics
 }
 
 // NewWriterAcks returns an AckSink writing to w.
 func NewWriterAcks(w io.Writer) *WriterAcks { return &WriterAcks{w: w} }
+
+func (a *WriterAcks) countHandover(m *Metrics) { a.m = m }
 
 // Ack writes one ack line.
 func (a *WriterAcks) Ack(ctx context.Context, ack batch.Ack) error {
@@ -30,6 +46,10 @@ func (a *WriterAcks) Ack(ctx context.Context, ack batch.Ack) error {
 	defer a.mu.Unlock()
 	a.buf = append(batch.AppendAck(a.buf[:0], ack), '\n')
 	_, err := a.w.Write(a.buf)
+	if err == nil && a.m != nil {
+		a.m.AckedRecords.Add(int64(ack.Count))
+		a.m.LastAckedSeq.Store(ack.LastSeq)
+	}
 	return err
 }
 
@@ -37,20 +57,29 @@ func (a *WriterAcks) Ack(ctx context.Context, ack batch.Ack) error {
 func (a *WriterAcks) Close(ctx context.Context) error { return nil }
 
 // FIFOAcks writes ack lines to a named pipe read by audit-ack. It never
-// blocks the shipper on a missing reader: while nobody reads the FIFO, acks
-// are kept (merged into one range, which is all the cursor needs) and
-// written when a reader appears. Each line goes out in one write(2), atomic
-// up to PIPE_BUF, so a crash cannot leave half an ack in the pipe.
+// blocks the shipper: while nobody reads the FIFO, or the reader does not
+// keep up and the FIFO is full, acks are kept (merged into one range, which
+// is all the cursor needs) and written when there is room. Each line goes
+// out in one non-blocking write(2), atomic up to PIPE_BUF, so neither a
+// crash nor a full FIFO can leave half an ack in the pipe.
 type FIFOAcks struct {
 	mu      sync.Mutex
 	path    string
 	f       *os.File
 	pending []batch.Ack
+	rest    []byte // the unwritten end of a line longer than PIPE_BUF
+	restAck batch.Ack
 	log     io.Writer
 	warned  time.Time
 	buf     []byte
+	m       *Metrics
 	Written int64 // ack lines written
+
+	retrying bool // a goroutine tries the held acks again
+	closed   bool
 }
+
+func (a *FIFOAcks) countHandover(m *Metrics) { a.m = m }
 
 // EnsureFIFO creates path as a FIFO (mode 0600) unless it exists, and fails
 // if it exists as something else.
@@ -87,7 +116,7 @@ func NewFIFOAcks(path string, log io.Writer) (*FIFOAcks, error) {
 	return &FIFOAcks{path: path, log: log}, nil
 }
 
-// Ack queues one ack and writes every queued ack if a reader is there.
+// Ack queues one ack and writes every queued ack there is room for.
 func (a *FIFOAcks) Ack(ctx context.Context, ack batch.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -98,41 +127,144 @@ func (a *FIFOAcks) Ack(ctx context.Context, ack batch.Ack) error {
 	} else {
 		a.pending = append(a.pending, ack)
 	}
-	return a.flushLocked()
+	if a.m != nil {
+		a.m.AcksHeld.Add(int64(ack.Count))
+	}
+	err := a.flushLocked()
+	if err == nil && (len(a.pending) > 0 || len(a.rest) > 0) && !a.retrying && !a.closed {
+		// Held acks go out as soon as there is room, not only with the
+		// next ack: the log may be quiet for hours.
+		a.retrying = true
+		go a.retry()
+	}
+	return err
+}
+
+// retryEvery is how often held acks are tried again.
+const retryEvery = 200 * time.Millisecond
+
+func (a *FIFOAcks) retry() {
+	for {
+		time.Sleep(retryEvery)
+		a.mu.Lock()
+		if a.closed {
+			a.retrying = false
+			a.mu.Unlock()
+			return
+		}
+		err := a.flushLocked()
+		if err != nil || len(a.pending) == 0 && len(a.rest) == 0 {
+			a.retrying = false
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+	}
 }
 
 func mergeable(prev, next batch.Ack) bool {
 	return len(prev.Quarantined) == 0 && len(next.Quarantined) == 0 && prev.Exporter == next.Exporter
 }
 
-// flushLocked writes pending acks. A missing reader is not an error.
+// errFull is a write that found the FIFO full: nothing was written.
+var errFull = errors.New("ack FIFO full")
+
+// flushLocked writes pending acks while the FIFO takes them. A missing
+// reader or a full FIFO is not an error: the acks stay pending.
 func (a *FIFOAcks) flushLocked() error {
-	for len(a.pending) > 0 {
+	for len(a.pending) > 0 || len(a.rest) > 0 {
 		if a.f == nil {
+			if len(a.rest) > 0 {
+				// The reader went away mid-line: audit-ack drops a line
+				// cut by a closed pipe; send the whole ack again.
+				a.pending = append([]batch.Ack{a.restAck}, a.pending...)
+				a.rest = nil
+			}
 			f, err := os.OpenFile(a.path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 			if err != nil {
 				if errors.Is(err, syscall.ENXIO) { // no reader yet
-					a.warnf("no audit-ack is reading %s; %d ack(s) held until one does", a.path, len(a.pending))
+					a.warnf("no audit-ack is reading %s; acks for %d record(s) held until one does", a.path, a.held())
 					return nil
 				}
 				return fmt.Errorf("open ack FIFO: %w", err)
 			}
 			a.f = f
 		}
-		a.buf = append(batch.AppendAck(a.buf[:0], a.pending[0]), '\n')
-		if _, err := a.f.Write(a.buf); err != nil {
+		var line []byte
+		if len(a.rest) > 0 {
+			line = a.rest
+		} else {
+			a.buf = append(batch.AppendAck(a.buf[:0], a.pending[0]), '\n')
+			line = a.buf
+		}
+		n, err := a.write(line)
+		if err == errFull {
+			a.warnf("audit-ack is not keeping up with %s (the FIFO is full); acks for %d record(s) held", a.path, a.held())
+			return nil
+		}
+		if err != nil {
 			a.f.Close()
 			a.f = nil
 			if errors.Is(err, syscall.EPIPE) { // the reader went away
-				a.warnf("audit-ack stopped reading %s; %d ack(s) held until it is back", a.path, len(a.pending))
+				a.warnf("audit-ack stopped reading %s; acks for %d record(s) held until it is back", a.path, a.held())
 				return nil
 			}
 			return fmt.Errorf("write ack FIFO: %w", err)
 		}
+		if len(a.rest) == 0 {
+			a.restAck = a.pending[0]
+			a.pending = a.pending[1:]
+		}
+		if n < len(line) { // only a line over PIPE_BUF can be cut
+			a.rest = append(a.rest[:0:0], line[n:]...)
+			continue
+		}
+		a.rest = nil
 		a.Written++
-		a.pending = a.pending[1:]
+		if a.m != nil {
+			a.m.AckedRecords.Add(int64(a.restAck.Count))
+			a.m.LastAckedSeq.Store(a.restAck.LastSeq)
+			a.m.AcksHeld.Add(-int64(a.restAck.Count))
+		}
 	}
 	return nil
+}
+
+// write makes one non-blocking write(2) of b: errFull if the FIFO has no
+// room (nothing written).
+func (a *FIFOAcks) write(b []byte) (int, error) {
+	rc, err := a.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var werr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case werr == syscall.EAGAIN:
+		return 0, errFull
+	case werr != nil:
+		return 0, &os.PathError{Op: "write", Path: a.path, Err: werr}
+	}
+	return n, nil
+}
+
+// held is the records of the acks not written.
+func (a *FIFOAcks) held() int64 {
+	var n int64
+	for _, p := range a.pending {
+		n += int64(p.Count)
+	}
+	return n
 }
 
 func (a *FIFOAcks) warnf(format string, args ...any) {
@@ -151,34 +283,51 @@ func (a *FIFOAcks) Pending() int {
 }
 
 // Close keeps trying to hand over held acks until ctx is done, then closes
-// the FIFO. Acks still held are reported: their records will be shipped
-// again after the restart (duplicates, not loss).
+// the FIFO. If acks are still held then, it returns an error wrapping
+// ErrAcksNotHandedOver (exit code exitcode.Incomplete) that says which
+// records: they were delivered, and will be shipped again after the
+// restart (duplicates, not loss).
 func (a *FIFOAcks) Close(ctx context.Context) error {
+	var held error
 	for {
 		a.mu.Lock()
 		err := a.flushLocked()
-		n := len(a.pending)
+		n := len(a.pending) + min(len(a.rest), 1)
+		if err == nil && n > 0 && ctx.Err() != nil {
+			first, last, recs := a.restAck.FirstSeq, a.restAck.LastSeq, int64(0)
+			if len(a.pending) > 0 {
+				if len(a.rest) == 0 {
+					first = a.pending[0].FirstSeq
+				}
+				last = a.pending[len(a.pending)-1].LastSeq
+			}
+			recs = a.held()
+			if len(a.rest) > 0 {
+				recs += int64(a.restAck.Count)
+			}
+			held = exitcode.New(exitcode.Incomplete, fmt.Errorf("%w: the acks of %d delivered record(s), seq %d..%d, were not handed to audit-ack: nobody read %s in time; they were delivered but not acked, and will be shipped again from the cursor on the next run (duplicates, not loss); is audit-ack running on that FIFO?",
+				ErrAcksNotHandedOver, recs, first, last, a.path))
+		}
 		a.mu.Unlock()
-		if err != nil || n == 0 {
+		if err != nil || n == 0 || held != nil {
+			if err != nil {
+				held = err
+			}
 			break
 		}
 		select {
 		case <-ctx.Done():
-			a.mu.Lock()
-			fmt.Fprintf(a.log, "audit-ship: %d ack(s) (up to seq %d) could not be handed to audit-ack; those records will be shipped again after a restart\n",
-				n, a.pending[n-1].LastSeq)
-			a.mu.Unlock()
-			goto done
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-done:
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.closed = true
 	if a.f != nil {
-		err := a.f.Close()
+		if err := a.f.Close(); err != nil && held == nil {
+			held = err
+		}
 		a.f = nil
-		return err
 	}
-	return nil
+	return held
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/valyala/fastjson"
@@ -25,6 +26,14 @@ import (
 // record line that does not parse, is an input error (exit code 4); every
 // complete batch before it has been sent on.
 func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine int) error {
+	return ReadBatchesMarks(ctx, r, out, maxLine, nil)
+}
+
+// ReadBatchesMarks is ReadBatches that drops the mark lines (batch.IsMark:
+// audit-read's control lines for audit-verify) wherever they are, counting
+// them in marks if it is not nil: a mark is not a record, it is never
+// shipped, and it is no part of a batch's count.
+func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine int, marks *atomic.Int64) error {
 	if maxLine <= 0 {
 		maxLine = ndjson.DefaultMaxLine
 	}
@@ -59,6 +68,12 @@ func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine in
 				return exitcode.New(exitcode.Input, fmt.Errorf("stdin: %w", err))
 			}
 			return fmt.Errorf("read stdin: %w", err)
+		}
+		if batch.IsMark(line.Bytes) {
+			if marks != nil {
+				marks.Add(1)
+			}
+			continue
 		}
 		// A line in audit-read's layout starts with its seq and holds no
 		// other top-level key: it cannot be a header, so spare it the search.

@@ -17,10 +17,17 @@ type Metrics struct {
 	Quarantined      atomic.Int64
 	Splits           atomic.Int64 // 413: batch halved
 	Bisects          atomic.Int64 // 400 without position: batch halved to find the poison record
-	AckedRecords     atomic.Int64
-	LastAckedSeq     atomic.Int64
-	Inflight         atomic.Int64
-	Paused           atomic.Int64 // 1 once self-paused
+	AckedRecords     atomic.Int64 // records whose ack was handed to audit-ack (written to the FIFO or stdout)
+	LastAckedSeq     atomic.Int64 // lastSeq of the last ack handed over
+	AcksHeld         atomic.Int64 // records delivered whose ack the FIFO sink holds (no reader, or the FIFO is full)
+	AcksDropped      atomic.Int64 // records delivered whose ack was not handed over and never will be by this run (the write failed, or an earlier batch failed)
+	// FailingSince is the UnixNano of the first failed request after the
+	// last delivery, 0 while deliveries succeed.
+	FailingSince   atomic.Int64
+	FailedRequests atomic.Int64 // failed requests since FailingSince
+	MarksDropped   atomic.Int64 // mark lines in the input, dropped (never shipped)
+	Inflight       atomic.Int64
+	Paused         atomic.Int64 // 1 once self-paused
 
 	// RequestDone, if set, is called with the duration of every request
 	// (each attempt, retries included), from the goroutine that sent it.

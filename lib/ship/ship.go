@@ -44,10 +44,22 @@ type Options struct {
 	MinBackoff   time.Duration // first retry delay before jitter (default 250ms)
 	MaxBackoff   time.Duration // cap of the retry delay (default 30s)
 	DrainTimeout time.Duration // after a stop request, how long in-flight batches may still try (default 30s)
-	Quarantine   *Quarantine   // where poison records go; nil: a poison record pauses the shipper
-	Acks         AckSink       // where acks go
-	Log          io.Writer     // diagnostics (stderr)
-	Metrics      *Metrics      // counters; may be nil
+	// RefusedBackoff is the least wait after a non-retryable refusal of our
+	// configuration (401/403) before the next attempt (default 1m): with
+	// PauseAfter 5 a rotated token has (5-1) x 1m = 4 minutes to land
+	// before the shipper stops.
+	RefusedBackoff time.Duration
+	// GiveUpAfter, if positive, stops the shipper (ErrGaveUp, exit code
+	// exitcode.Incomplete) once deliveries have failed for that long without
+	// one success: the bound of a one-shot drain or a cron run.
+	GiveUpAfter time.Duration
+	// LogEvery is the longest a failing SIEM goes without a log line
+	// (default 1m).
+	LogEvery   time.Duration
+	Quarantine *Quarantine // where poison records go; nil: a poison record pauses the shipper
+	Acks       AckSink     // where acks go
+	Log        io.Writer   // diagnostics (stderr)
+	Metrics    *Metrics    // counters; may be nil
 
 	// For tests: the jitter source and the sleep function.
 	Rand  func() float64
@@ -61,9 +73,14 @@ type AckSink interface {
 	Close(ctx context.Context) error
 }
 
-// ErrPaused is returned (wrapped, with exit code exitcode.Paused) when the
-// shipper paused itself.
+// ErrPaused is returned (wrapped, with exit code exitcode.Paused, or
+// exitcode.Config when the SIEM refused our configuration) when the shipper
+// paused itself.
 var ErrPaused = errors.New("shipper paused")
+
+// ErrGaveUp is returned (wrapped, with exit code exitcode.Incomplete) when
+// deliveries failed for Options.GiveUpAfter without a success.
+var ErrGaveUp = errors.New("gave up")
 
 // Shipper delivers batches through one sink.
 type Shipper struct {
@@ -75,6 +92,9 @@ type Shipper struct {
 	pauseOnce   sync.Once
 	pauseErr    error
 	pauseCancel context.CancelFunc
+	sleepCtx    context.Context // done at a stop request: retry waits end at once
+	lastLog     atomic.Int64    // UnixNano of the last failure log line
+	countsAcks  bool            // the AckSink counts what it hands over
 	rmu         sync.Mutex
 	rng         *rand.Rand
 }
@@ -96,6 +116,12 @@ func New(s sink.Sink, opt Options) *Shipper {
 	if opt.DrainTimeout <= 0 {
 		opt.DrainTimeout = 30 * time.Second
 	}
+	if opt.RefusedBackoff <= 0 {
+		opt.RefusedBackoff = time.Minute
+	}
+	if opt.LogEvery <= 0 {
+		opt.LogEvery = time.Minute
+	}
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
@@ -108,6 +134,10 @@ func New(s sink.Sink, opt Options) *Shipper {
 	}
 	if sh.opt.Sleep == nil {
 		sh.opt.Sleep = sleep
+	}
+	if c, ok := opt.Acks.(handoverCounter); ok {
+		c.countHandover(opt.Metrics)
+		sh.countsAcks = true
 	}
 	return sh
 }
@@ -139,7 +169,14 @@ func (sh *Shipper) Run(ctx context.Context, in <-chan *Batch) error {
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	defer cancelSend()
 	sh.pauseCancel = cancelSend
+	// A stop request ends retry waits at once: only requests in flight
+	// may use the drain time, a batch waiting to retry is given up (it was
+	// not acked: it is read again from the cursor).
+	sleepCtx, stopSleeps := context.WithCancel(sendCtx)
+	defer stopSleeps()
+	sh.sleepCtx = sleepCtx
 	stopDrain := context.AfterFunc(ctx, func() {
+		stopSleeps()
 		t := time.AfterFunc(sh.opt.DrainTimeout, cancelSend)
 		_ = t
 	})
@@ -201,6 +238,10 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 		err := <-j.done
 		<-window
 		if failed != nil {
+			if a, ok := ackOf(sh.opt.Exporter, j.b); ok && err == nil {
+				// Delivered, but its ack may not pass the failure.
+				sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
+			}
 			continue
 		}
 		if err != nil {
@@ -214,12 +255,20 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 		// The ack context is not ctx: a paused or draining shipper still
 		// hands over what was delivered.
 		if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
+			sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
 			failed = fmt.Errorf("emit ack: %w", err)
-			sh.pause(failed)
+			if errors.Is(err, exitcode.ErrStopped) || exitcode.IsBrokenPipe(err) {
+				// audit-ack (the reader of --acks -) is gone: a stop, or
+				// its failure; no pause, the stage reports the dropped acks.
+				continue
+			}
+			sh.pause(exitcode.Paused, failed)
 			continue
 		}
-		sh.opt.Metrics.AckedRecords.Add(int64(a.Count))
-		sh.opt.Metrics.LastAckedSeq.Store(a.LastSeq)
+		if !sh.countsAcks {
+			sh.opt.Metrics.AckedRecords.Add(int64(a.Count))
+			sh.opt.Metrics.LastAckedSeq.Store(a.LastSeq)
+		}
 	}
 	if errors.Is(failed, context.Canceled) {
 		return nil
@@ -309,6 +358,7 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 		if delivered > 0 {
 			sh.consecutive.Store(0)
 			sh.opt.Metrics.DeliveredRecords.Add(int64(delivered))
+			sh.recovered()
 		}
 		if perr := sh.handlePoison(ctx, b, pending); perr != nil {
 			return perr
@@ -362,9 +412,10 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 			return nil
 		case sink.Conflict:
 			sh.opt.Metrics.failure(false, "conflict")
-			return sh.pause(se)
+			return sh.pause(exitcode.Paused, se)
 		case sink.Config:
 			sh.opt.Metrics.failure(false, "config")
+			since := sh.failing()
 			// Requests in flight together fail together (a rotated token
 			// fails all of them at once): only a request sent after the
 			// last counted failure counts again, so the self-pause needs
@@ -373,20 +424,47 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 				break
 			}
 			n := sh.consecutive.Load()
-			fmt.Fprintf(sh.opt.Log, "audit-ship: %s: %v (non-retryable failure %d of %d before pausing)\n", sh.opt.Exporter, se, n, sh.opt.PauseAfter)
 			if n >= int64(sh.opt.PauseAfter) {
-				return sh.pause(fmt.Errorf("%d consecutive non-retryable failures, the last: %v", n, se))
+				return sh.pause(exitcode.Config, fmt.Errorf("the SIEM refused our configuration %d times in a row since %s, the last: %v; fix the credential or the setting it names, then restart", n, since.Format(time.RFC3339), se))
 			}
+			sh.lastLog.Store(time.Now().UnixNano())
+			fmt.Fprintf(sh.opt.Log, "audit-ship: %s: %v (refusal %d of %d before stopping with exit 7; next attempt in %v: a rotated credential is picked up then, no restart needed)\n",
+				sh.opt.Exporter, se, n, sh.opt.PauseAfter, sh.opt.RefusedBackoff.Round(time.Second))
 		default:
 			sh.opt.Metrics.failure(true, reasonOf(se))
-			if attempt == 0 || attempt%10 == 0 {
-				fmt.Fprintf(sh.opt.Log, "audit-ship: %s: %v; retrying (attempt %d)\n", sh.opt.Exporter, se, attempt+1)
+			since := sh.failing()
+			if attempt == 0 || time.Since(time.Unix(0, sh.lastLog.Load())) >= sh.opt.LogEvery {
+				sh.lastLog.Store(time.Now().UnixNano())
+				msg := fmt.Sprintf("audit-ship: %s: %v; failing since %s (%v, %d failed requests); retrying", sh.opt.Exporter, se,
+					since.Format(time.RFC3339), time.Since(since).Round(time.Second), sh.opt.Metrics.FailedRequests.Load())
+				if sh.opt.GiveUpAfter > 0 {
+					msg += fmt.Sprintf("; giving up at %s (--give-up-after %v)", since.Add(sh.opt.GiveUpAfter).Format(time.RFC3339), sh.opt.GiveUpAfter)
+				}
+				fmt.Fprintln(sh.opt.Log, msg)
+			}
+		}
+		if sh.opt.GiveUpAfter > 0 {
+			since := time.Unix(0, sh.opt.Metrics.FailingSince.Load())
+			if time.Since(since) >= sh.opt.GiveUpAfter {
+				return sh.pauseWith(ErrGaveUp, exitcode.Incomplete, fmt.Errorf("deliveries to the SIEM failed for %v (since %s, --give-up-after %v) without a success, the last: %v",
+					time.Since(since).Round(time.Second), since.Format(time.RFC3339), sh.opt.GiveUpAfter, se))
 			}
 		}
 		d := sh.backoff(attempt, se.RetryAfter)
+		if se.Class == sink.Config && d < sh.opt.RefusedBackoff {
+			d = sh.opt.RefusedBackoff
+		}
+		if sh.opt.GiveUpAfter > 0 { // wake up to give up on time
+			left := sh.opt.GiveUpAfter - time.Since(time.Unix(0, sh.opt.Metrics.FailingSince.Load()))
+			d = max(min(d, left), 0)
+		}
 		attempt++
 		sh.opt.Metrics.Retries.Add(1)
-		if err := sh.opt.Sleep(ctx, d); err != nil {
+		sleepCtx := sh.sleepCtx
+		if sleepCtx == nil {
+			sleepCtx = ctx
+		}
+		if err := sh.opt.Sleep(sleepCtx, d); err != nil {
 			return err
 		}
 	}
@@ -435,34 +513,63 @@ func (sh *Shipper) handlePoison(ctx context.Context, b *Batch, idx []int) error 
 		sh.opt.Metrics.failure(false, reason)
 		if sh.opt.Quarantine == nil {
 			if sink.IsTooLarge(b.Reason[i]) {
-				return sh.pause(fmt.Errorf("record seq %d (%s, %d bytes) is too large for the SIEM: %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, len(r.Line), b.Reason[i]))
+				return sh.pause(exitcode.Paused, fmt.Errorf("record seq %d (%s, %d bytes) is too large for the SIEM: %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, len(r.Line), b.Reason[i]))
 			}
-			return sh.pause(fmt.Errorf("the SIEM rejected record seq %d (%s): %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, b.Reason[i]))
+			return sh.pause(exitcode.Paused, fmt.Errorf("the SIEM rejected record seq %d (%s): %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, b.Reason[i]))
 		}
 		if err := sh.opt.Quarantine.Put(sh.opt.Exporter, r, b.Reason[i]); err != nil {
-			return sh.pause(fmt.Errorf("quarantine seq %d: %w", r.Seq, err))
+			return sh.pause(exitcode.Paused, fmt.Errorf("quarantine seq %d: %w", r.Seq, err))
 		}
 		sh.opt.Metrics.Quarantined.Add(1)
 		fmt.Fprintf(sh.opt.Log, "audit-ship: %s: record seq %d %s, quarantined in %s: %s\n", sh.opt.Exporter, r.Seq, what, sh.opt.Quarantine.Path(), b.Reason[i])
 		n := sh.consecutive.Add(1)
 		if n >= int64(sh.opt.PauseAfter) {
-			return sh.pause(fmt.Errorf("%d consecutive non-retryable failures (the last: record seq %d rejected)", n, r.Seq))
+			return sh.pause(exitcode.Paused, fmt.Errorf("%d consecutive non-retryable failures (the last: record seq %d rejected)", n, r.Seq))
 		}
 	}
 	return nil
 }
 
 // pause stops the shipper: no more sends, no more acks after the last
-// complete batch.
-func (sh *Shipper) pause(cause error) error {
+// complete batch. code is the exit code: exitcode.Paused, or
+// exitcode.Config for a refused configuration.
+func (sh *Shipper) pause(code int, cause error) error {
+	return sh.pauseWith(ErrPaused, code, cause)
+}
+
+func (sh *Shipper) pauseWith(kind error, code int, cause error) error {
 	sh.pauseOnce.Do(func() {
-		sh.opt.Metrics.Paused.Store(1)
-		sh.pauseErr = exitcode.New(exitcode.Paused, fmt.Errorf("%w: %v; records from the last ack on were not acked and will be re-sent from the cursor on the next start", ErrPaused, cause))
+		if kind == ErrPaused { // the gauge of the self-pause, not of a give-up
+			sh.opt.Metrics.Paused.Store(1)
+		}
+		sh.pauseErr = exitcode.New(code, fmt.Errorf("%w: %v; records from the last ack on were not acked and will be re-sent from the cursor on the next start", kind, cause))
 		if sh.pauseCancel != nil {
 			sh.pauseCancel()
 		}
 	})
 	return sh.pauseErr
+}
+
+// failing records a failed request and returns since when deliveries have
+// been failing (the first failure after the last success).
+func (sh *Shipper) failing() time.Time {
+	m := sh.opt.Metrics
+	m.FailedRequests.Add(1)
+	now := time.Now().UnixNano()
+	m.FailingSince.CompareAndSwap(0, now)
+	return time.Unix(0, m.FailingSince.Load())
+}
+
+// recovered ends a failing streak (a delivery went through), and says so
+// if the streak was logged.
+func (sh *Shipper) recovered() {
+	m := sh.opt.Metrics
+	since := m.FailingSince.Swap(0)
+	n := m.FailedRequests.Swap(0)
+	if since != 0 && n > 0 {
+		fmt.Fprintf(sh.opt.Log, "audit-ship: %s: delivering again after %v of failures (%d failed requests)\n",
+			sh.opt.Exporter, time.Since(time.Unix(0, since)).Round(time.Second), n)
+	}
 }
 
 // MaxRetryAfter caps a server's Retry-After: a broken or hostile value must

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,9 +258,20 @@ func TestSelfPauseAfterConsecutiveConfigFailures(t *testing.T) {
 		}
 		return sink.Result{}, &sink.Error{Class: sink.Config, HTTPStatus: 403, Code: 4, Msg: "Invalid token"}
 	}}
-	acks, _, err := run(t, fs, Options{Inflight: 1, PauseAfter: 5}, mkBatches(5, 10))
-	if !errors.Is(err, ErrPaused) || exitcode.Of(err) != exitcode.Paused {
-		t.Fatalf("err %v (code %d), want paused", err, exitcode.Of(err))
+	acks, sl, err := run(t, fs, Options{Inflight: 1, PauseAfter: 5}, mkBatches(5, 10))
+	// A refused configuration stops with the code README gives it: 7.
+	if !errors.Is(err, ErrPaused) || exitcode.Of(err) != exitcode.Config {
+		t.Fatalf("err %v (code %d), want paused with exit 7", err, exitcode.Of(err))
+	}
+	// The refusals are spaced by RefusedBackoff (default 1m), so that a
+	// rotated token has minutes to land, not the milliseconds of backoff.
+	if len(sl.d) != 4 {
+		t.Fatalf("%d waits between the 5 refusals, want 4: %v", len(sl.d), sl.d)
+	}
+	for _, d := range sl.d {
+		if d < time.Minute {
+			t.Fatalf("wait %v between refusals, want >= 1m: %v", d, sl.d)
+		}
 	}
 	if len(acks.acks) != 2 || acks.acks[1].LastSeq != 20 {
 		t.Fatalf("acks %+v: only the two delivered batches may be acked", acks.acks)
@@ -398,3 +410,102 @@ func TestRequestDoneTimesEveryAttempt(t *testing.T) {
 		}
 	}
 }
+
+// TestGiveUpAfter: an unreachable SIEM is not retried for ever when a
+// bound is given: exit 8 (incomplete), the failure and its start named.
+func TestGiveUpAfter(t *testing.T) {
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		return sink.Result{}, &sink.Error{Class: sink.Retryable, Code: -1, Msg: "dial tcp 127.0.0.1:1: connect: connection refused"}
+	}}
+	var log syncLog
+	var m Metrics
+	start := time.Now()
+	_, _, err := run(t, fs, Options{Inflight: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		GiveUpAfter: 100 * time.Millisecond, Sleep: sleep, Log: &log, Metrics: &m}, mkBatches(2, 3))
+	if !errors.Is(err, ErrGaveUp) || exitcode.Of(err) != exitcode.Incomplete {
+		t.Fatalf("err %v (code %d), want gave up with exit 8", err, exitcode.Of(err))
+	}
+	if !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "--give-up-after 100ms") {
+		t.Fatalf("err %v: should name the failure and the flag", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+	if m.Paused.Load() != 0 {
+		t.Fatal("giving up is not a self-pause (declaragent_audit_export_paused stays 0)")
+	}
+	if !strings.Contains(log.String(), "failing since") || !strings.Contains(log.String(), "giving up at") {
+		t.Fatalf("log:\n%s", log.String())
+	}
+}
+
+// TestFailureLoggedEveryInterval: a failing SIEM is logged at least every
+// LogEvery (not only at attempts 1, 11, 21), with since when, and
+// FailingSince is set while it fails and cleared by a delivery.
+func TestFailureLoggedEveryInterval(t *testing.T) {
+	var m Metrics
+	var since atomic.Int64
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		if call < 8 {
+			if call > 1 {
+				since.CompareAndSwap(0, m.FailingSince.Load())
+			}
+			return sink.Result{}, &sink.Error{Class: sink.Retryable, HTTPStatus: 503, Msg: "HTTP 503"}
+		}
+		return ok(recs), nil
+	}}
+	var log syncLog
+	slow := func(ctx context.Context, d time.Duration) error { return sleep(ctx, 30*time.Millisecond) }
+	_, _, err := run(t, fs, Options{Inflight: 1, LogEvery: 50 * time.Millisecond, Sleep: slow, Log: &log, Metrics: &m}, mkBatches(1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "failing since"); n < 3 {
+		t.Fatalf("%d failure lines over 7 failures 30ms apart with LogEvery 50ms, want >= 3:\n%s", n, log.String())
+	}
+	if !strings.Contains(log.String(), "delivering again after") {
+		t.Fatalf("no recovery line:\n%s", log.String())
+	}
+	if since.Load() == 0 {
+		t.Fatal("FailingSince was 0 while failing")
+	}
+	if m.FailingSince.Load() != 0 {
+		t.Fatal("FailingSince not cleared by a delivery")
+	}
+}
+
+// TestStopEndsRetryWait: a stop request ends a retry wait at once (the
+// drain timeout is for requests in flight, not for backoff).
+func TestStopEndsRetryWait(t *testing.T) {
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		return sink.Result{}, &sink.Error{Class: sink.Retryable, Code: -1, Msg: "connection refused"}
+	}}
+	sh := New(fs, Options{Inflight: 1, MinBackoff: time.Hour, MaxBackoff: time.Hour, Rand: func() float64 { return 1 }, Acks: &ackLog{}})
+	in := make(chan *Batch, 1)
+	in <- mkBatches(1, 2)[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sh.Run(ctx, in) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if exitcode.Of(err) != exitcode.OK {
+			t.Fatalf("err %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still waiting to retry 5s after the stop")
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *syncLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

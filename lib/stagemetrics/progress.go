@@ -16,7 +16,7 @@ import (
 // source draws one: audit-verify does when it reads files or a redirected
 // file, not when audit-read feeds it (audit-read draws then).
 func FedByPipe(r io.Reader) bool {
-	f, ok := r.(*os.File)
+	f, ok := r.(interface{ Stat() (os.FileInfo, error) }) // *os.File, or cli's stdin
 	if !ok {
 		return false
 	}

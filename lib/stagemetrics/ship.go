@@ -16,6 +16,14 @@ const (
 	NameBisects          = "auditpipe_bisects_total"
 	NameShipBusySeconds  = "auditpipe_ship_busy_seconds_total"
 	NameShipLastAckedSeq = "auditpipe_ship_last_acked_seq"
+	// NameExportFailingSince is the Unix time of the first failed request
+	// since the last delivery, 0 while deliveries go through: alert on
+	// time() - x > 300 and x > 0.
+	NameExportFailingSince = "auditpipe_export_failing_since_seconds"
+	NameShipAcksHeld       = "auditpipe_ship_acks_held_records"
+	// NameMarksDropped counts mark lines (batch.IsMark) a stage dropped:
+	// audit-batch, audit-ship, audit-checkpoint seal.
+	NameMarksDropped = "auditpipe_marks_dropped_total"
 )
 
 // RegisterShip exposes the shipper engine's counters (lib/ship's Metrics,
@@ -30,7 +38,7 @@ const (
 // (the accessor would panic: "already registered as a func"):
 //
 //	declaragent_audit_export_failures_total{retryable}  both series always, from Failures()
-//	declaragent_audit_export_acked_total                 AckedRecords
+//	declaragent_audit_export_acked_total                 AckedRecords (acks handed to audit-ack)
 //	declaragent_audit_export_paused                      Paused (1 once self-paused)
 //	auditpipe_export_failures_by_reason_total{reason}    Failures(), summed over retryable
 //	auditpipe_retries_total{reason="all"}                Retries (lib/ship does not split retries by reason;
@@ -45,6 +53,9 @@ const (
 //	auditpipe_bisects_total                              Bisects (400 without position: halved to find the poison record)
 //	auditpipe_ship_busy_seconds_total                    Batches(): time spent delivering
 //	auditpipe_ship_last_acked_seq                        LastAckedSeq: the last ack written (audit-ack commits it later)
+//	auditpipe_export_failing_since_seconds               FailingSince: first failure since the last delivery, 0 if none
+//	auditpipe_ship_acks_held_records                     AcksHeld: delivered, ack not handed over yet
+//	auditpipe_marks_dropped_total                        MarksDropped
 //	auditpipe_request_duration_seconds                   histogram of every request's duration (sets m.RequestDone)
 //
 // The committed cursor (declaragent_audit_export_last_seq) and the head
@@ -102,4 +113,13 @@ func RegisterShip(ms *metrics.Set, m *ship.Metrics) {
 	ms.CounterFunc(NameShipBusySeconds, "Seconds spent delivering batches (summed over the batches in flight).",
 		func() float64 { _, d := m.Batches(); return d.Seconds() })
 	ms.GaugeFunc(NameShipLastAckedSeq, "lastSeq of the last ack audit-ship wrote (audit-ack commits it as the cursor).", count(&m.LastAckedSeq))
+	ms.GaugeFunc(NameExportFailingSince, "Unix time of the first failed request to the SIEM since the last delivery; 0 while deliveries go through.",
+		func() float64 {
+			if ns := m.FailingSince.Load(); ns != 0 {
+				return float64(ns) / 1e9
+			}
+			return 0
+		})
+	ms.GaugeFunc(NameShipAcksHeld, "Records delivered whose ack audit-ship holds: nobody reads the ack FIFO, or it is full.", count(&m.AcksHeld))
+	ms.CounterFunc(NameMarksDropped, "Mark lines (audit-read's control lines for audit-verify) dropped: never shipped.", count(&m.MarksDropped))
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
@@ -144,7 +146,10 @@ func (p publishingReader) Read(b []byte) (int, error) {
 // readLoop reads record lines from stdin into h until the end of the input,
 // the first bad line, or the loop's return. It ends with h.finish: io.EOF,
 // an exitcode.Input error naming the line, or a fatal read error.
-func readLoop(h *handoff, stdin io.Reader, maxLine int) {
+//
+// Mark lines (batch.IsMark: audit-read's control lines for audit-verify)
+// are dropped and counted in marks: a mark is not a record.
+func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 	r, err := ndjson.NewReader(publishingReader{stdin, h}, ndjson.Options{MaxLine: maxLine})
 	if err != nil {
 		h.finish(fmt.Errorf("read stdin: %w", err))
@@ -165,6 +170,10 @@ func readLoop(h *handoff, stdin io.Reader, maxLine int) {
 				h.finish(fmt.Errorf("read stdin: %w", err))
 			}
 			return
+		}
+		if batch.IsMark(line.Bytes) {
+			marks.Add(1)
+			continue
 		}
 		seq, err := recordSeq(&p, line.Bytes)
 		if err != nil {

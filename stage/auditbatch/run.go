@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +62,9 @@ type Options struct {
 	// stage's own metrics, -metrics-listen and -metrics-file, already
 	// expose both.)
 	Batcher func(*Batcher)
+	// Marks, if set, counts the mark lines dropped (audit-ship's in-process
+	// batcher counts them in the shipper's metrics).
+	Marks *atomic.Int64
 }
 
 // RunWith is Run with Options.
@@ -93,12 +97,22 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if opt.Batcher != nil {
 		opt.Batcher(b)
 	}
+	marks := opt.Marks
+	if marks == nil {
+		marks = new(atomic.Int64)
+	}
+	ms.CounterFunc(stagemetrics.NameMarksDropped, "Mark lines (audit-read's control lines for audit-verify) dropped: never batched.",
+		func() float64 { return float64(marks.Load()) })
 	h := newHandoff(handoffLimit)
-	go readLoop(h, stdin, c.maxLine)
+	go readLoop(h, stdin, c.maxLine, marks)
 	err = loop(ctx, h, b, clock, in)
 	h.stop()
 	if !c.quiet && !exitcode.IsBrokenPipe(err) {
-		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(b))
+		s := summary(b)
+		if n := marks.Load(); n > 0 {
+			s += fmt.Sprintf("; %d mark lines dropped", n)
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", prog, s)
 	}
 	return err
 }

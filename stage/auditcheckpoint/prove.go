@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
@@ -235,6 +236,9 @@ func readStore(ctx context.Context, inputs []string, stdin io.Reader, maxLine in
 					err = exitcode.New(exitcode.Input, err)
 				}
 				return nil, nil, fmt.Errorf("%s: %w", displayName(name), err)
+			}
+			if batch.IsMark(line.Bytes) {
+				continue // audit-read's control line for audit-verify: not a record
 			}
 			if line.Num%4096 == 0 && ctx.Err() != nil {
 				return nil, nil, ctx.Err()

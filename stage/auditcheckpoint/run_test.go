@@ -379,3 +379,54 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestMarksDropped: mark lines (audit-read's control lines for
+// audit-verify) are dropped by seal (never sealed, never passed on,
+// counted in the summary), and skipped by verify and prove.
+func TestMarksDropped(t *testing.T) {
+	dir := t.TempDir()
+	signer, verifier := keys(t, dir, "k")
+	ck := filepath.Join(dir, "ck.ndjson")
+	plain := records(1, 30, 0, "")
+	ls := strings.SplitAfter(string(plain), "\n")
+	var in strings.Builder
+	in.WriteString(`{"mark":{"type":"anchor","seq":0,"hash":""}}` + "\n")
+	for i, l := range ls {
+		in.WriteString(l)
+		if i == 9 {
+			in.WriteString(`{"mark":{"type":"hole","from":11,"to":11}}` + "\n")
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want func(r result) string
+	}{
+		{"seal", []string{"seal", "--signer", signer, "--out", ck, "--every", "10", "--interval", "0"}, func(r result) string {
+			if r.code != 0 || r.stdout != string(plain) || !strings.Contains(r.stderr, "30 records (2 mark lines dropped)") {
+				return "seal"
+			}
+			if got := fmt.Sprint(sizes(t, ck)); got != "[10 20 30]" {
+				return "sizes " + got
+			}
+			return ""
+		}},
+		{"verify", []string{"verify", "--verifier", verifier, "--checkpoints", ck, "--state", filepath.Join(dir, "trusted.state"), "--init"}, func(r result) string {
+			if r.code != 0 {
+				return "verify"
+			}
+			return ""
+		}},
+		{"prove", []string{"prove", "--verifier", verifier, "--checkpoints", ck, "--seq", "12"}, func(r result) string {
+			if r.code != 0 || !strings.Contains(r.stdout, "12") {
+				return "prove"
+			}
+			return ""
+		}},
+	} {
+		r := run(t, t.Context(), []byte(in.String()), tc.args...)
+		if bad := tc.want(r); bad != "" {
+			t.Fatalf("%s: %s: exit %d\nstderr %s", tc.name, bad, r.code, r.stderr)
+		}
+	}
+}

@@ -393,6 +393,7 @@ type streamResult struct {
 	last     int64  // the last seq passed through
 	replayed int64  // records the state already covered
 	failed   string // the first chain error, if any
+	marks    int64  // mark lines dropped
 }
 
 // stream runs the filter: verify each line's chain, pass it on, and add
@@ -447,8 +448,9 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		if rerr != nil && !errors.As(rerr, &le) {
 			return res, fmt.Errorf("read stdin: %w", rerr)
 		}
-		if rerr == nil && batch.IsMark(line.Bytes) {
-			continue // audit-read's control line for audit-verify: not a record (lib/batch/mark.go)
+		if le == nil && batch.IsMark(line.Bytes) {
+			res.marks++ // audit-read's control line for audit-verify: not a record, never sealed nor passed on
+			continue
 		}
 		rec, perr := p.Parse(line.Bytes)
 		if v == nil {
@@ -539,6 +541,9 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 	defer s.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d records", res.records)
+	if res.marks > 0 {
+		fmt.Fprintf(&b, " (%d mark lines dropped)", res.marks)
+	}
 	if res.records > 0 {
 		fmt.Fprintf(&b, " (seq %d..%d", res.first, res.last)
 		if res.replayed > 0 {

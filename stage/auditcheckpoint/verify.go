@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
@@ -222,6 +223,9 @@ func (c *verifyConfig) readLog(ctx context.Context, chk *checkpoint.Checker, v *
 			}
 			if err != nil {
 				return fmt.Errorf("read %s: %w", displayName(name), err)
+			}
+			if batch.IsMark(line.Bytes) {
+				continue // audit-read's control line for audit-verify: not a record
 			}
 			_, found := v.Check(line.Num, line.Bytes)
 			rep.addChain(stderr, found)

@@ -72,7 +72,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.pauseAfter, "pause-after", 5, "consecutive non-retryable failures before the shipper pauses itself (exit 6)")
 	fs.DurationVar(&c.minBackoff, "min-backoff", 250*time.Millisecond, "first retry delay (exponential, full jitter)")
 	fs.DurationVar(&c.maxBackoff, "max-backoff", 30*time.Second, "longest retry delay (a longer Retry-After is honoured)")
-	fs.DurationVar(&c.drain, "drain-timeout", 30*time.Second, "after SIGTERM, how long requests in flight may still finish")
+	fs.DurationVar(&c.drain, "drain-timeout", 30*time.Second, "after SIGTERM, how long requests in flight may still finish; after them (and at the end of input) how long held acks may wait for audit-ack to read --acks (then exit 8)")
+	fs.DurationVar(&c.refused, "refused-backoff", time.Minute, "least wait after the SIEM refused our configuration (401/403) before trying again: a rotated credential has (--pause-after - 1) x this to land before exit 7")
+	fs.DurationVar(&c.giveUp, "give-up-after", 0, "stop with exit 8 once deliveries have failed this long without a success (0: retry for ever); for one-shot drains and cron")
 	fs.StringVar(&c.quarantine, "quarantine", "", "file for records the SIEM rejects as poison (0600, fsynced before the ack); re-ship with audit-read --quarantine")
 	fs.StringVar(&c.onPoison, "on-poison", "", "what a record the SIEM rejects does: quarantine (set it aside in --quarantine, go on) or pause (stop, exit 6) (default quarantine with --quarantine, else pause)")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum input line length in bytes")
@@ -166,6 +168,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		// A file is written in the order Sends are called: one at a time
 		// keeps the archive in seq order, so it stays valid replay input.
 		c.inflight = 1
+	}
+	if c.drain <= 0 || c.refused <= 0 || c.giveUp < 0 {
+		return nil, cli.Usagef("--drain-timeout and --refused-backoff must be positive, --give-up-after not negative")
 	}
 	if c.pauseAfter < 1 {
 		return nil, cli.Usagef("--pause-after must be at least 1")

@@ -171,7 +171,7 @@ func TestSplunkRoutingCode7(t *testing.T) {
 	f := hecfake.New(hecfake.Options{Tokens: []string{tok}, AllowedIndexes: []string{"declaragent_acme", "declaragent_globex"}})
 	t.Cleanup(f.Close)
 	args := []string{"--kind", "splunk", "--url", f.URL, "--token", "env:AP_TEST_HEC", "--index", "declaragent_${tenant:id}",
-		"--acks", "-", "--min-backoff", "1ms", "--pause-after", "2", "--inflight", "1"}
+		"--acks", "-", "--min-backoff", "1ms", "--refused-backoff", "1ms", "--pause-after", "2", "--inflight", "1"}
 	lines := makeChain(t, 40, 1764244800123, "acme", "globex")
 	stdout, stderr, err := runShip(t, ndjsonOf(lines), args...)
 	if err != nil {
@@ -186,7 +186,7 @@ func TestSplunkRoutingCode7(t *testing.T) {
 
 	lines = makeChain(t, 40, 1764244800123, "acme", "initech")
 	stdout, stderr, err = runShip(t, framed(t, ndjsonOf(lines), "--max-count", "10"), args...)
-	if exitcode.Of(err) != exitcode.Paused || !strings.Contains(stderr, `index "declaragent_initech" (of event 1, seq 2, tenant "initech") is not allowed`) {
+	if exitcode.Of(err) != exitcode.Config || !strings.Contains(stderr, `index "declaragent_initech" (of event 1, seq 2, tenant "initech") is not allowed`) {
 		t.Fatalf("err %v (exit %d)\n%s", err, exitcode.Of(err), stderr)
 	}
 	if acks := acksOf(t, stdout); len(acks) != 0 {

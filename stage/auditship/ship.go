@@ -5,11 +5,13 @@ package auditship
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/cli"
@@ -49,6 +51,8 @@ type config struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	drain      time.Duration
+	refused    time.Duration // --refused-backoff
+	giveUp     time.Duration // --give-up-after
 	quarantine string
 	onPoison   string
 	maxLine    int
@@ -112,6 +116,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "-", "":
 		acks = ship.NewWriterAcks(stdout)
 	default:
+		cli.OutputUnused(stdout) // acks go to the FIFO: stdout is not ours to watch
 		fa, err := ship.NewFIFOAcks(c.acks, stderr)
 		if err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w", err))
@@ -135,32 +140,44 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	sh := ship.New(s, ship.Options{
 		Exporter: c.exporter, Inflight: c.inflight, PauseAfter: c.pauseAfter,
 		MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, DrainTimeout: c.drain,
+		RefusedBackoff: c.refused, GiveUpAfter: c.giveUp,
 		Quarantine: q, Acks: acks, Log: stderr, Metrics: m,
 	})
 
-	in, batcherErr := c.framed(ctx, stdin, stderr)
+	in, batcherErr := c.framed(ctx, stdin, stderr, &m.MarksDropped)
 	batches := make(chan *ship.Batch, 1)
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		readErr <- ship.ReadBatches(readCtx, in, batches, c.maxLine)
+		readErr <- ship.ReadBatchesMarks(readCtx, in, batches, c.maxLine, &m.MarksDropped)
 	}()
 	start := time.Now()
 	runErr := sh.Run(ctx, batches)
 	stopRead()
+	// The shipper is done (end of input, a stop, a pause, given up): a read
+	// blocked on a quiet stdin must not hold the exit.
+	cli.StopReading(stdin, exitcode.ErrStopped)
 	if closer, ok := in.(io.Closer); ok {
 		closer.Close()
 	}
-	// Hand over the acks still held (a restarted audit-ack), briefly.
-	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Hand over the acks still held (audit-ack slow, restarting or absent),
+	// for at most --drain-timeout.
+	if n := m.AcksHeld.Load(); n > 0 {
+		fmt.Fprintf(stderr, "%s: %s: waiting up to %v (--drain-timeout) to hand the acks of %d delivered record(s) to audit-ack on %s\n",
+			prog, c.exporter, c.drain, n, c.acks)
+	}
+	actx, cancel := context.WithTimeout(context.Background(), c.drain)
 	ackErr := acks.Close(actx)
 	cancel()
 	rerr := <-readErr
 	berr := batcherErr()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(c.exporter, m, time.Since(start)))
+	}
+	if ackErr != nil && runErr != nil {
+		fmt.Fprintf(stderr, "%s: acks: %v\n", prog, ackErr) // runErr decides the exit code
 	}
 	switch {
 	case runErr != nil:
@@ -171,6 +188,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return berr
 	case ackErr != nil:
 		return fmt.Errorf("acks: %w", ackErr)
+	case m.AcksDropped.Load() > 0:
+		// The reader of the acks went away during a stop (Ctrl-C to the
+		// whole pipeline): a clean stop, but not a complete one.
+		return exitcode.Errorf(exitcode.Incomplete, "%w: the acks of %d delivered record(s) could not be handed to audit-ack (it stopped reading %s); they will be shipped again from the cursor on the next run (duplicates, not loss)",
+			ship.ErrAcksNotHandedOver, m.AcksDropped.Load(), c.acks)
 	}
 	return nil
 }
@@ -178,10 +200,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // framed returns stdin as batch framing: as it is if its first line is a
 // batch header, else through an in-process audit-batch with the preset of
 // the sink's SIEM.
-func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer) (io.Reader, func() error) {
+func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer, marks *atomic.Int64) (io.Reader, func() error) {
 	br := bufio.NewReaderSize(stdin, 1<<20)
-	first, _ := br.Peek(64)
-	first = skipBOMAndSpace(first)
+	first := firstLine(br)
 	if strings.HasPrefix(string(first), `{"batch"`) || len(first) == 0 {
 		if len(first) > 0 && (c.set["batch-size"] || c.set["batch-interval"]) {
 			fmt.Fprintf(stderr, "%s: the input is already batched (audit-batch in the pipe): --batch-size and --batch-interval do not apply; audit-batch's own flags decide\n", prog)
@@ -192,7 +213,7 @@ func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer) 
 	done := make(chan error, 1)
 	args := c.batchArgs()
 	go func() {
-		err := auditbatch.Run(ctx, args, br, pw, stderr)
+		err := auditbatch.RunWith(ctx, args, br, pw, stderr, auditbatch.Options{Marks: marks})
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -202,6 +223,37 @@ func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer) 
 			return nil
 		}
 		return err
+	}
+}
+
+// firstLine peeks at the start of the first line that is not a mark line
+// (batch.IsMark: both ReadBatches and the batcher drop those), without
+// consuming anything.
+func firstLine(br *bufio.Reader) []byte {
+	skip := 0
+	for {
+		b, _ := br.Peek(skip + 64)
+		if len(b) < skip {
+			return nil
+		}
+		rest := skipBOMAndSpace(b[skip:])
+		if !bytes.HasPrefix(rest, []byte(`{"mark":`)) {
+			return rest
+		}
+		// A mark line: find its end, peeking further as needed.
+		off := skip + (len(b) - skip - len(rest))
+		for {
+			i := bytes.IndexByte(b[off:], '\n')
+			if i >= 0 {
+				skip = off + i + 1
+				break
+			}
+			more, err := br.Peek(len(b) + 4096)
+			if len(more) == len(b) || err != nil && len(more) <= len(b) {
+				return nil // the input ends (or fails) inside a mark: nothing to frame
+			}
+			b = more
+		}
 	}
 }
 
@@ -224,9 +276,19 @@ func summary(exporter string, m *ship.Metrics, d time.Duration) string {
 	for _, n := range f[false] {
 		permanent += n
 	}
-	s := fmt.Sprintf("%s: %d records delivered, %d acked (last seq %d), %d requests, %d retries, %d duplicates, %d quarantined, failures %d retryable / %d not",
-		exporter, m.DeliveredRecords.Load(), m.AckedRecords.Load(), m.LastAckedSeq.Load(), m.Requests.Load(), m.Retries.Load(),
-		m.Duplicates.Load(), m.Quarantined.Load(), retryable, permanent)
+	// "Handed over": written to audit-ack (the FIFO, or stdout). Whether
+	// audit-ack committed it is audit-ack's to say (its summary, the
+	// cursor); audit-ship cannot know.
+	s := fmt.Sprintf("%s: %d records delivered, acks of %d handed to audit-ack (last seq %d; what it committed is audit-ack's to say)",
+		exporter, m.DeliveredRecords.Load(), m.AckedRecords.Load(), m.LastAckedSeq.Load())
+	if held := m.AcksHeld.Load() + m.AcksDropped.Load(); held > 0 {
+		s += fmt.Sprintf(", acks of %d NOT handed over (delivered; shipped again from the cursor next run)", held)
+	}
+	s += fmt.Sprintf(", %d requests, %d retries, %d duplicates, %d quarantined, failures %d retryable / %d not",
+		m.Requests.Load(), m.Retries.Load(), m.Duplicates.Load(), m.Quarantined.Load(), retryable, permanent)
+	if n := m.MarksDropped.Load(); n > 0 {
+		s += fmt.Sprintf(", %d mark lines dropped", n)
+	}
 	if secs := d.Seconds(); secs > 0 && m.DeliveredRecords.Load() > 0 {
 		s += fmt.Sprintf("; %.0f records/s", float64(m.DeliveredRecords.Load())/secs)
 	}

@@ -59,6 +59,7 @@ var known = map[string]bool{
 	metrics.NameVerifyBreaks: true, metrics.NameExportLag: true,
 	stagemetrics.NameStageLastSeq: true, stagemetrics.NameBlockedSeconds: true, stagemetrics.NameRequests: true, stagemetrics.NameSplits: true,
 	stagemetrics.NameBisects: true, stagemetrics.NameShipBusySeconds: true, stagemetrics.NameShipLastAckedSeq: true,
+	stagemetrics.NameExportFailingSince: true, stagemetrics.NameShipAcksHeld: true, stagemetrics.NameMarksDropped: true,
 	auditbatch.NameBatchMaxIntervalMs: true, auditbatch.NameBatchesClosed: true,
 }
 

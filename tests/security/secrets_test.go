@@ -156,7 +156,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 					args := append([]string{"--kind", kind, "--url", s.url, "--exporter", kind + ":sec",
 						"--acks", "-", "--quarantine", filepath.Join(out, "q.ndjson"),
 						"--metrics-file", filepath.Join(out, "ship.prom"),
-						"--min-backoff", "10ms", "--max-backoff", "50ms", "--pause-after", "3", "--drain-timeout", "1s"}, s.args...)
+						"--min-backoff", "10ms", "--max-backoff", "50ms", "--refused-backoff", "10ms", "--pause-after", "3", "--drain-timeout", "1s"}, s.args...)
 					if mode == "check" {
 						args = append(args, "--check")
 					}
@@ -167,7 +167,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 					} else {
 						r = exe(t, env, recs, time.Minute, "audit-ship", args...)
 					}
-					want := map[string]int{"ok": 0, "500": 0, "401": 6, "poison": 0, "check": 7}[mode]
+					want := map[string]int{"ok": 0, "500": 0, "401": 7, "poison": 0, "check": 7}[mode]
 					if r.code != want {
 						t.Errorf("exit code %d, want %d\n%s", r.code, want, r.stderr)
 					}
