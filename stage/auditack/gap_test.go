@@ -126,18 +126,18 @@ func TestFilteredAcks(t *testing.T) {
 	}
 	// The wrong tenant's filter does not license skipping acme rows.
 	ack := realAck(t, db, "file:g", acme[0], acme[0], 1) + realAck(t, db, "file:g", acme[2], acme[2], 1)
-	err = Run(ctx, []string{"--db", db, "--exporter", "file:g", "--tenant", "acme", "--quiet"}, strings.NewReader(ack), io.Discard, io.Discard)
+	err = Run(ctx, []string{"--db", db, "--exporter", "file:g", "--new-cursor", "--tenant", "acme", "--quiet"}, strings.NewReader(ack), io.Discard, io.Discard)
 	if exitcode.Of(err) != exitcode.Verify || !strings.Contains(err.Error(), fmt.Sprintf("seqs %d..%d, were never acked", acme[1], acme[1])) {
 		t.Errorf("skipped acme row: err %v (exit %d), want exit 3 naming seq %d", err, exitcode.Of(err), acme[1])
 	}
 
 	// A pipeline started on purpose at seq 101 (audit-read --from-seq 101).
 	ack = realAck(t, db, "file:late", 101, 150, 50)
-	err = Run(ctx, []string{"--db", db, "--exporter", "file:late", "--quiet"}, strings.NewReader(ack), io.Discard, io.Discard)
+	err = Run(ctx, []string{"--db", db, "--exporter", "file:late", "--new-cursor", "--quiet"}, strings.NewReader(ack), io.Discard, io.Discard)
 	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "give audit-ack --from-seq 101") {
 		t.Errorf("first ack at 101 without --from-seq: err %v (exit %d), want exit 2 naming --from-seq 101", err, exitcode.Of(err))
 	}
-	if err := Run(ctx, []string{"--db", db, "--exporter", "file:late", "--from-seq", "101", "--quiet"}, strings.NewReader(ack), io.Discard, io.Discard); err != nil {
+	if err := Run(ctx, []string{"--db", db, "--exporter", "file:late", "--from-seq", "101", "--new-cursor", "--quiet"}, strings.NewReader(ack), io.Discard, io.Discard); err != nil {
 		t.Errorf("--from-seq 101: %v", err)
 	}
 	if cur := cursorOf(t, db, "file:late"); cur != 150 {

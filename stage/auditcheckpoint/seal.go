@@ -541,9 +541,6 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 	defer s.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d records", res.records)
-	if res.marks > 0 {
-		fmt.Fprintf(&b, " (%d mark lines dropped)", res.marks)
-	}
 	if res.records > 0 {
 		fmt.Fprintf(&b, " (seq %d..%d", res.first, res.last)
 		if res.replayed > 0 {
@@ -558,6 +555,11 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 		fmt.Fprintf(&b, "; nothing new to seal: the newest checkpoint is of size %d", s.sealed)
 	default:
 		b.WriteString("; nothing to seal")
+	}
+	if res.marks == 1 {
+		b.WriteString("; 1 mark line dropped")
+	} else if res.marks > 1 {
+		fmt.Fprintf(&b, "; %d mark lines dropped", res.marks)
 	}
 	if secs := d.Seconds(); secs > 0 && res.records > 0 {
 		fmt.Fprintf(&b, "; %.0f records/s", float64(res.records)/secs)

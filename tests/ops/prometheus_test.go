@@ -440,8 +440,8 @@ func TestPrometheusScrapesPipeline(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		if len(rs) != 9 {
-			return fmt.Sprintf("%d rules loaded, want 9", len(rs))
+		if len(rs) != 10 {
+			return fmt.Sprintf("%d rules loaded, want 10", len(rs))
 		}
 		for _, r := range rs {
 			if r.Health != "ok" || r.LastEvaluation.IsZero() {
