@@ -11,7 +11,7 @@ Synopsis:
 
 One JSON object per line (plain, gzip or zstd). Each must have a string
 "kind". "ts" (integer ms since the epoch) is added with the current time if
-absent. The record stored is the event's canonical form (CONTRACTS.md section
+absent. The record stored is the event's canonical form (docs/contract.md section
 3), tenant_id is its tenantId, else its sourceTenantId, else "_system".
 
 # Output

@@ -8,7 +8,7 @@ Synopsis:
 
 # Input and output
 
-Input on stdin is record lines (CONTRACTS.md section 2), normally the output
+Input on stdin is record lines (docs/contract.md section 2), normally the output
 of audit-verify; plain, gzip or zstd (detected by magic bytes). audit-batch
 does not verify the chain. It needs each record's seq for the header, which
 it reads cheaply: a line that starts {"seq":N, (N a non-negative integer)

@@ -44,7 +44,7 @@ The verifier key is public: give it to every auditor.
 
 # seal
 
-A filter: reads record lines (CONTRACTS.md section 2) on stdin, verifies
+A filter: reads record lines (docs/contract.md section 2) on stdin, verifies
 their chain as audit-verify does (fail-closed), writes them to stdout byte
 for byte, and appends a signed checkpoint of the tree to --out:
 

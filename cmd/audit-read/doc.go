@@ -11,7 +11,7 @@ Synopsis:
 
 # Output
 
-One record line per row, in seq order (CONTRACTS.md section 2):
+One record line per row, in seq order (docs/contract.md section 2):
 
 	{"seq":42,"ts":1764244800123,"tenantId":"acme","kind":"tool_call","record":{…},"prevHash":"…","recordHash":"…"}
 

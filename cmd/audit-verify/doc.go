@@ -8,7 +8,7 @@ Synopsis:
 
 # Input and output
 
-Input is record lines (CONTRACTS.md section 2), one JSON object per line, on
+Input is record lines (docs/contract.md section 2), one JSON object per line, on
 stdin or in the FILEs named (plain, gzip or zstd, detected by magic bytes).
 Output on stdout is every verified line, unchanged (a CRLF line ending is
 written as LF). Diagnostics go to stderr, each naming the seq and input line.

@@ -53,7 +53,7 @@ var Awkward = []string{
 	`controls \u0000 \u001f \u007f \b \f`,
 }
 
-// Records returns n record lines as Declaragent writes them (CONTRACTS.md
+// Records returns n record lines as Declaragent writes them (docs/contract.md
 // sections 2 and 3), seqs from 40, each about size bytes, ts from ts0 on,
 // chained from prev: each "record" is canonical JSON and recordHash =
 // hex(sha256(prevHash + "\n" + record)). The sink.Record fields are read

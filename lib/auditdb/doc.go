@@ -2,7 +2,7 @@
 // following the hash-chained log (audit-read), reading a cursor anchor
 // (audit-verify), appending chained records (audit-append) and committing
 // exporter cursors (audit-ack). The schema is Declaragent's
-// (CONTRACTS.md section 1); the driver is modernc.org/sqlite (pure Go),
+// (docs/contract.md section 1); the driver is modernc.org/sqlite (pure Go),
 // whose C API Scan and Follow call directly.
 //
 // # Read-only guarantees
@@ -41,7 +41,7 @@
 // The Row given to the callback, and its RecordJSON, are valid only until
 // the callback returns. RecordJSON holds the bytes stored in record_json
 // unchanged: the canonical record, exactly what was hashed. AppendLine
-// turns a Row into a record line (CONTRACTS.md section 2) without
+// turns a Row into a record line (docs/contract.md section 2) without
 // allocating.
 //
 // # How chunks are read

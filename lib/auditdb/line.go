@@ -22,7 +22,7 @@ type Row struct {
 	RecordHash string
 }
 
-// AppendLine appends the record line for r (CONTRACTS.md section 2) to dst,
+// AppendLine appends the record line for r (docs/contract.md section 2) to dst,
 // without a newline, and returns the extended buffer:
 //
 //	{"seq":42,"ts":1764244800123,"tenantId":"acme","kind":"tool_call","record":{…},"prevHash":"…","recordHash":"…"}

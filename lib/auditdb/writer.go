@@ -23,7 +23,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
 
-// schema is Declaragent's audit schema, exactly (CONTRACTS.md section 1).
+// schema is Declaragent's audit schema, exactly (docs/contract.md section 1).
 // OpenWriter with Create runs it, with PRAGMA journal_mode=WAL.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS audit_records(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, tenant_id TEXT NOT NULL, kind TEXT NOT NULL, record_json TEXT NOT NULL, prev_hash TEXT NOT NULL, record_hash TEXT NOT NULL)`,

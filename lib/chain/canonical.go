@@ -29,7 +29,7 @@ func (e *CanonicalError) Error() string {
 
 // Canonical appends to dst the canonical form of the JSON value in raw:
 // what ECMAScript computes as JSON.stringify(deepSortKeys(JSON.parse(raw))).
-// See CONTRACTS.md section 3.
+// See docs/contract.md section 3.
 //
 // deepSortKeys is Declaragent's (packages/core/src/audit/chain-verify.ts):
 // each object is rebuilt by assigning out[k] = deepSortKeys(o[k]) to a fresh

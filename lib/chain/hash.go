@@ -6,7 +6,7 @@ import (
 )
 
 // Hash returns SHA-256(UTF-8(prevHash + "\n" + canonical)), the chain hash
-// of a record whose canonical form is canonical (CONTRACTS.md section 3).
+// of a record whose canonical form is canonical (docs/contract.md section 3).
 // prevHash is "" for the first record of the chain.
 func Hash(prevHash string, canonical []byte) [32]byte {
 	h := sha256.New()

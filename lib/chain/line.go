@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Record is one parsed record line (CONTRACTS.md section 2). Its byte slices
+// Record is one parsed record line (docs/contract.md section 2). Its byte slices
 // alias the line passed to Parse (or the parser's scratch space) and are valid
 // until the next call to Parse.
 type Record struct {

@@ -250,7 +250,7 @@ func checkName(s string) error {
 }
 
 // decodeRecordHash decodes a recordHash: exactly 64 lowercase hex
-// characters (CONTRACTS.md section 2), the 32 bytes that are a leaf's data.
+// characters (docs/contract.md section 2), the 32 bytes that are a leaf's data.
 func decodeRecordHash(h []byte) ([32]byte, error) {
 	var raw [32]byte
 	if len(h) != 64 {

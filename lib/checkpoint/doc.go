@@ -3,7 +3,7 @@
 //
 // # Why
 //
-// The hash chain (lib/chain, CONTRACTS.md section 3) shows that each record
+// The hash chain (lib/chain, docs/contract.md section 3) shows that each record
 // follows the one before. It cannot show what is missing or what was
 // replaced wholesale, because anyone with write access can recompute it:
 //

@@ -41,7 +41,7 @@ var ErrRecordMismatch = errors.New("record does not match its recordHash")
 //	 "checkpoint":"<signed checkpoint note>"}
 //
 // With record and prevHash, SHA-256(prevHash + "\n" + record) must be the
-// recordHash exactly (the record's bytes are its canonical form, CONTRACTS.md
+// recordHash exactly (the record's bytes are its canonical form, docs/contract.md
 // section 3), so the bundle proves the record's content, not only its hash.
 // The record line's own seq/ts/tenantId/kind fields are not hashed by the
 // chain, so the bundle does not carry them: it holds only what it proves.
@@ -69,7 +69,7 @@ func NewHashProof(store HashStore, cp Checkpoint, seq int64, recordHash string) 
 	return Proof{Seq: seq, RecordHash: recordHash, Hashes: hs, Checkpoint: bytes.Clone(cp.Note)}, nil
 }
 
-// NewProof is NewHashProof for a record line (CONTRACTS.md section 2): the
+// NewProof is NewHashProof for a record line (docs/contract.md section 2): the
 // bundle also carries the record, in canonical form, and its prevHash. A
 // record that does not hash to its recordHash (an erased row, say) is
 // ErrRecordMismatch: prove its hash alone with NewHashProof.

@@ -194,7 +194,7 @@ func (m *MemStore) leaf(seq int64) tlog.Hash {
 	return m.hashes[tlog.StoredHashIndex(0, seq-1)]
 }
 
-// ReadStore reads record lines (CONTRACTS.md section 2) in seq order, seq 1
+// ReadStore reads record lines (docs/contract.md section 2) in seq order, seq 1
 // first, into a MemStore. maxLine caps a line (0: ndjson.DefaultMaxLine).
 // A line that repeats an earlier record exactly (same seq and recordHash: an
 // at-least-once replay) is skipped; any other line out of order, any line

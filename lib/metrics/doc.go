@@ -1,5 +1,5 @@
 // Package metrics is the one place where auditpipe binaries expose
-// Prometheus metrics: the names operators alert on (CONTRACTS.md section 4,
+// Prometheus metrics: the names operators alert on (docs/contract.md section 4,
 // prefix declaragent_audit_), auditpipe's own (prefix auditpipe_), and the
 // process and Go runtime collectors.
 //

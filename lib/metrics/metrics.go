@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// The contract metric names (CONTRACTS.md section 4). Operators alert on
+// The contract metric names (docs/contract.md section 4). Operators alert on
 // them: never rename them or change their labels.
 const (
 	NameBackpressurePaused = "declaragent_audit_backpressure_paused_total"

@@ -8,7 +8,7 @@ import (
 
 // Metrics are the shipper's counters. They are plain atomics so the engine
 // does not depend on an exposition library; the stage maps them onto the
-// Prometheus names of CONTRACTS.md section 4.
+// Prometheus names of docs/contract.md section 4.
 type Metrics struct {
 	Requests         atomic.Int64 // requests sent, including retries
 	Retries          atomic.Int64

@@ -10,7 +10,7 @@ import (
 
 var seqPrefix = []byte(`{"seq":`)
 
-// recordSeq returns the seq of a record line (CONTRACTS.md section 2), which
+// recordSeq returns the seq of a record line (docs/contract.md section 2), which
 // must be a non-negative integer. audit-batch does not verify records
 // (audit-verify did), it only needs the seq for the batch header, so the
 // usual line — one that starts {"seq":N, or {"seq":N} and ends with "}" —

@@ -34,7 +34,7 @@ const synopsis = `usage: audit-read --db PATH [flags]
        audit-read [flags] FILE|- ...      (NDJSON replay: plain, gzip or zstd)
        audit-read --quarantine [flags] FILE|- ...   (re-ship audit-ship's quarantined records)
 
-Writes record lines (CONTRACTS.md section 2) to stdout in seq order, the
+Writes record lines (docs/contract.md section 2) to stdout in seq order, the
 record field being record_json verbatim.
 
 Examples:
