@@ -17,6 +17,16 @@ type Ack struct {
 	LastHash    string  // recordHash of the record LastSeq: 64 lowercase hex
 	Count       int     // records covered, >= 1
 	Quarantined []int64 // seqs within [FirstSeq, LastSeq], strictly ascending; nil when none
+	// Since and SinceCount say what the shipper that wrote the ack has
+	// delivered in its run: every record it received from seq Since to
+	// LastSeq, SinceCount records in all (Count included), was delivered
+	// or quarantined and named in an ack. Since is the first seq it
+	// received. They let audit-ack take an ack whose FirstSeq is past its
+	// cursor when the acks between were lost (an acker killed after
+	// reading them), and check the claim against the database. SinceCount
+	// 0: not given (an ack of an older shipper, or written by hand).
+	Since      int64 // <= FirstSeq, >= 0
+	SinceCount int64 // >= Count when given
 }
 
 // Validate reports the first field of a that ParseAck would reject.
@@ -47,6 +57,20 @@ func (a Ack) Validate() error {
 	if len(a.Quarantined) > a.Count {
 		return fmt.Errorf("ack: %d quarantined seqs but \"count\" is %d", len(a.Quarantined), a.Count)
 	}
+	if a.SinceCount != 0 || a.Since != 0 {
+		if a.SinceCount == 0 {
+			return fmt.Errorf("ack: \"since\" without \"sinceCount\"")
+		}
+		if a.Since < 0 {
+			return fmt.Errorf("ack: \"since\" is %d, must be >= 0", a.Since)
+		}
+		if a.Since > a.FirstSeq {
+			return fmt.Errorf("ack: \"since\" %d is above \"firstSeq\" %d", a.Since, a.FirstSeq)
+		}
+		if a.SinceCount < int64(a.Count) {
+			return fmt.Errorf("ack: \"sinceCount\" is %d, below \"count\" %d", a.SinceCount, a.Count)
+		}
+	}
 	for i, q := range a.Quarantined {
 		if q < a.FirstSeq || q > a.LastSeq {
 			return fmt.Errorf("ack: quarantined seq %d is outside [%d, %d]", q, a.FirstSeq, a.LastSeq)
@@ -72,6 +96,12 @@ func AppendAck(dst []byte, a Ack) []byte {
 	dst = appendString(dst, a.LastHash)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(a.Count), 10)
+	if a.SinceCount != 0 {
+		dst = append(dst, `,"since":`...)
+		dst = strconv.AppendInt(dst, a.Since, 10)
+		dst = append(dst, `,"sinceCount":`...)
+		dst = strconv.AppendInt(dst, a.SinceCount, 10)
+	}
 	dst = append(dst, `,"quarantined":[`...)
 	for i, q := range a.Quarantined {
 		if i > 0 {
@@ -84,7 +114,9 @@ func AppendAck(dst []byte, a Ack) []byte {
 
 // ParseAck parses one ack line strictly: valid JSON, an object whose "ack"
 // key holds an object with every field present once and valid (see
-// Ack.Validate). The error names the field and what is wrong with it.
+// Ack.Validate); "since" and "sinceCount" may be absent (both), as in the
+// acks of shippers before them. The error names the field and what is
+// wrong with it.
 // A nil p is allowed (a parser is then allocated per call).
 func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
 	if err := fastjson.ValidateBytes(line); err != nil {
@@ -117,7 +149,29 @@ func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
 	if err := f.check(); err != nil {
 		return Ack{}, err
 	}
+	var g fields // the optional ones
+	g.want("ack", "since", "sinceCount")
+	o.Visit(g.visit)
+	if g.dup != "" {
+		return Ack{}, fmt.Errorf("ack: duplicate key %q", g.dup)
+	}
 	var a Ack
+	switch {
+	case g.vals[0] != nil && g.vals[1] != nil:
+		if a.Since, err = g.int(0); err != nil {
+			return Ack{}, err
+		}
+		if a.SinceCount, err = g.int(1); err != nil {
+			return Ack{}, err
+		}
+		if a.SinceCount < 1 {
+			return Ack{}, fmt.Errorf("ack: \"sinceCount\" is %d, must be >= 1", a.SinceCount)
+		}
+	case g.vals[0] != nil:
+		return Ack{}, fmt.Errorf("ack: \"since\" without \"sinceCount\"")
+	case g.vals[1] != nil:
+		return Ack{}, fmt.Errorf("ack: \"sinceCount\" without \"since\"")
+	}
 	exp, err := f.vals[0].StringBytes()
 	if err != nil {
 		return Ack{}, fmt.Errorf("ack: \"exporter\" must be a string, got %s", f.vals[0].Type())

@@ -96,6 +96,14 @@ func TestAppendAck(t *testing.T) {
 	if err := fastjson.Validate(got); err != nil {
 		t.Fatal(err)
 	}
+	// "since" and "sinceCount" are written only when set (a shipper's
+	// run), after "count", so that an ack without them reads as before.
+	b := Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Since: 11, SinceCount: 32}
+	got = string(AppendAck(nil, b))
+	want = `{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"since":11,"sinceCount":32,"quarantined":[]}}`
+	if got != want {
+		t.Fatalf("AppendAck with since:\n got %s\nwant %s", got, want)
+	}
 	// Invalid UTF-8 never produces invalid JSON.
 	a.Exporter = "x\xffy"
 	got = string(AppendAck(nil, a))
@@ -116,6 +124,15 @@ func TestParseAck(t *testing.T) {
 		{"design doc example", line(good + `,"quarantined":[]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3}, ""},
 		{"quarantined", line(good + `,"quarantined":[40,41]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Quarantined: []int64{40, 41}}, ""},
 		{"escaped exporter", line(`"exporter":"file:\u0041\"x","firstSeq":1,"lastSeq":1,"lastHash":"` + hash + `","count":1,"quarantined":[]`), Ack{Exporter: `file:A"x`, FirstSeq: 1, LastSeq: 1, LastHash: hash, Count: 1}, ""},
+		{"since", line(good + `,"since":11,"sinceCount":32,"quarantined":[]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Since: 11, SinceCount: 32}, ""},
+		{"since is firstSeq", line(good + `,"since":40,"sinceCount":3,"quarantined":[]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Since: 40, SinceCount: 3}, ""},
+		{"since without sinceCount", line(good + `,"since":11,"quarantined":[]`), Ack{}, `"since" without "sinceCount"`},
+		{"sinceCount without since", line(good + `,"sinceCount":32,"quarantined":[]`), Ack{}, `"sinceCount" without "since"`},
+		{"since past firstSeq", line(good + `,"since":41,"sinceCount":32,"quarantined":[]`), Ack{}, `"since" 41 is above "firstSeq" 40`},
+		{"negative since", line(good + `,"since":-1,"sinceCount":32,"quarantined":[]`), Ack{}, `"since" is -1, must be >= 0`},
+		{"sinceCount below count", line(good + `,"since":11,"sinceCount":2,"quarantined":[]`), Ack{}, `"sinceCount" is 2, below "count" 3`},
+		{"since not integer", line(good + `,"since":"11","sinceCount":32,"quarantined":[]`), Ack{}, `"since" must be an integer, got string`},
+		{"duplicate since", line(good + `,"since":11,"since":12,"sinceCount":32,"quarantined":[]`), Ack{}, `duplicate key "since"`},
 		{"whitespace and unknown key", " {\"ack\" : {" + good + ` , "quarantined" : [ ] , "extra":true } } `, Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3}, ""},
 
 		{"not json", `{"ack":`, Ack{}, "ack: invalid JSON"},

@@ -63,6 +63,8 @@ func FuzzParseAck(f *testing.F) {
 		`{"ack":{"exporter":"\ud800","firstSeq":1,"lastSeq":1,"lastHash":"` + hash + `","count":1,"quarantined":[]}}`,
 		`{"ack":{"exporter":"x","firstSeq":2,"lastSeq":1,"lastHash":"` + hash + `","count":1,"quarantined":[]}}`,
 		`{"ack":{"exporter":"x","firstSeq":1,"lastSeq":1,"lastHash":"ABC","count":1,"quarantined":[]}}`,
+		`{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"since":1,"sinceCount":42,"quarantined":[]}}`,
+		`{"ack":{"exporter":"x","firstSeq":4,"lastSeq":4,"lastHash":"` + hash + `","count":1,"since":5,"sinceCount":0,"quarantined":[]}}`,
 		`{"ack":{}}`,
 		`{"ack":`,
 		`{"batch":{}}`,
