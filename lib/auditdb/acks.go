@@ -18,6 +18,10 @@ type AckSpan struct {
 	FirstSeq, LastSeq int64
 	LastHash          string
 	Count             int64
+	// Since and SinceCount are the ack's "since" and "sinceCount": its
+	// shipper delivered SinceCount records from seq Since to LastSeq in
+	// its run, every one it received. SinceCount 0: not given.
+	Since, SinceCount int64
 }
 
 // Clean reports whether the span accounts for every seq from FirstSeq to
@@ -100,7 +104,10 @@ type AckGapError struct {
 	// The rows never acked: how many, the first and the last.
 	Missing, MissFirst, MissLast int64
 	Inside                       bool // the rows are inside the ack's range (its count is short)
-	Mistake                      string
+	// SinceShort: the ack's "since" claim does not hold: Missing more rows
+	// of the selection in [Ack.Since, Ack.LastSeq] than its SinceCount.
+	SinceShort bool
+	Mistake    string
 }
 
 func (e *AckGapError) Error() string {
@@ -111,11 +118,17 @@ func (e *AckGapError) Error() string {
 	} else {
 		fmt.Fprintf(&b, " but the cursor is at seq %d", e.Cursor)
 	}
-	if e.Inside {
+	if e.SinceShort {
+		fmt.Fprintf(&b, ": its shipper says it delivered %d records from seq %d to %d in its run (\"since\", \"sinceCount\"), but %d rows of those seqs that it ships (%s) are in the database, so at least %d of them were never shipped",
+			e.Ack.SinceCount, e.Ack.Since, e.Ack.LastSeq, e.Missing+e.Ack.SinceCount, e.Selection, e.Missing)
+	} else if e.Inside {
 		fmt.Fprintf(&b, ": %d rows of seqs %d..%d that it ships (%s) are in the database, more than the ack's count, so at least %d of them (first %d, last %d) were never shipped",
 			e.Missing+e.Ack.Count, max(e.Ack.FirstSeq, e.Cursor+1), e.Ack.LastSeq, e.Selection, e.Missing, e.MissFirst, e.MissLast)
 	} else {
 		fmt.Fprintf(&b, ": %d rows it ships (%s) between them, seqs %d..%d, were never acked", e.Missing, e.Selection, e.MissFirst, e.MissLast)
+		if e.Ack.SinceCount > 0 {
+			fmt.Fprintf(&b, ", and its shipper's run began after them (at seq %d, its \"since\")", e.Ack.Since)
+		}
 	}
 	fmt.Fprintf(&b, "; the cursor is not moved over them (it stays at %d).", e.Cursor)
 	if e.Mistake != "" {
@@ -136,7 +149,12 @@ func (e *AckGapError) Error() string {
 // An ack passes when it skips nothing the exporter ships: no row of sel
 // lies between the cursor (or the ack before it) and its FirstSeq, and its
 // own range holds no more rows of sel than its Count. A clean ack that
-// follows on from the cursor needs no query. At the first ack that fails,
+// follows on from the cursor needs no query. Rows of sel before FirstSeq
+// are covered by the ack's shipper when it says what its run delivered
+// (Since, SinceCount: acks lost with an acker killed before it committed
+// them) and the claim holds: no row of sel between the cursor and Since
+// (none when Since <= cursor+1, a shipper restarted from an older cursor
+// read), and no more rows of sel in [Since, LastSeq] than SinceCount. At the first ack that fails,
 // the acks before it are committed and an *AckGapError is returned (with
 // the cursor value committed).
 func (w *Writer) CommitAcks(ctx context.Context, exporter string, acks []AckSpan, sel Selection, now time.Time) (committed int64, err error) {
@@ -245,7 +263,26 @@ func (w *Writer) checkSpan(ctx context.Context, tx *sql.Tx, known int64, a AckSp
 			return nil, err
 		}
 		if n > 0 {
-			return &AckGapError{Cursor: known, Ack: a, Missing: n, MissFirst: first, MissLast: last}, nil
+			if a.SinceCount == 0 {
+				return &AckGapError{Cursor: known, Ack: a, Missing: n, MissFirst: first, MissLast: last}, nil
+			}
+			// The shipper says its run delivered them: check the claim.
+			if a.Since > known+1 {
+				n, first, last, err := count(known, a.Since)
+				if err != nil {
+					return nil, err
+				}
+				if n > 0 {
+					return &AckGapError{Cursor: known, Ack: a, Missing: n, MissFirst: first, MissLast: last}, nil
+				}
+			}
+			n, first, last, err := count(a.Since-1, a.LastSeq+1)
+			if err != nil {
+				return nil, err
+			}
+			if n > a.SinceCount {
+				return &AckGapError{Cursor: known, Ack: a, Missing: n - a.SinceCount, MissFirst: first, MissLast: last, SinceShort: true}, nil
+			}
 		}
 	}
 	if !a.Clean() {
@@ -266,6 +303,10 @@ func (w *Writer) checkSpan(ctx context.Context, tx *sql.Tx, known int64, a AckSp
 func mistake(ctx context.Context, tx *sql.Tx, g *AckGapError, sel Selection) string {
 	if sel.any() {
 		return ""
+	}
+	if g.SinceShort {
+		return fmt.Sprintf("The ack's \"sinceCount\" (%d records over %d seqs) says its pipeline read a filtered stream, but this audit-ack has no filter: "+
+			"give audit-ack the same --tenant/--kind/--from-seq as the audit-read of that pipeline", g.Ack.SinceCount, g.Ack.LastSeq-g.Ack.Since+1)
 	}
 	if !g.Ack.Clean() {
 		return fmt.Sprintf("The ack's own count (%d records over %d seqs) says its pipeline read a filtered stream, but this audit-ack has no filter: "+

@@ -40,6 +40,8 @@ func TestCommitAcksGaps(t *testing.T) {
 	span := func(first, last, count int64) AckSpan {
 		return AckSpan{FirstSeq: first, LastSeq: last, LastHash: h(last), Count: count}
 	}
+	// since is an ack of a shipper that says what it delivered in its run.
+	since := func(a AckSpan, since, count int64) AckSpan { a.Since, a.SinceCount = since, count; return a }
 	acme := Selection{Tenants: []string{"acme"}}
 	for _, c := range []struct {
 		name    string
@@ -76,6 +78,33 @@ func TestCommitAcksGaps(t *testing.T) {
 			message: "The acked rows are all of tenant_id acme and the skipped ones of others: the look of a pipeline read with audit-read --tenant"},
 		{name: "kind pipeline, acker without the filter", cursor: 1, acks: []AckSpan{span(101, 110, 10)}, want: 1, code: 2,
 			message: "give audit-ack the same --kind"},
+		// An acker killed -9 loses the acks it read and did not commit
+		// (31..60, delivered): the restarted acker reads 61.. from the
+		// same shipper, whose "since" says its run delivered all from 1.
+		{name: "lost acks, shipper's run covers them", cursor: 30, acks: []AckSpan{since(span(61, 80, 20), 1, 80), since(span(81, 90, 10), 1, 90)}, want: 90},
+		{name: "lost acks, run starts at cursor+1", cursor: 30, acks: []AckSpan{since(span(61, 80, 20), 31, 50)}, want: 80},
+		{name: "no cursor yet, run from genesis", acks: []AckSpan{since(span(61, 80, 20), 1, 80)}, want: 80},
+		// A restarted shipper re-sends from an older cursor read.
+		{name: "since behind the cursor", cursor: 50, acks: []AckSpan{since(span(41, 60, 20), 41, 20)}, want: 60},
+		{name: "since behind the cursor, lost acks", cursor: 50, acks: []AckSpan{since(span(71, 80, 10), 21, 60)}, want: 80},
+		// "since" excuses nothing its run did not cover.
+		{name: "since past cursor+1", cursor: 30, acks: []AckSpan{since(span(61, 80, 20), 41, 40)}, want: 30, code: 3,
+			message: "but the cursor is at seq 30: 10 rows it ships (no filter) between them, seqs 31..40, were never acked, and its shipper's run began after them (at seq 41, its \"since\")"},
+		{name: "since count short", cursor: 30, acks: []AckSpan{since(span(61, 80, 20), 1, 70)}, want: 30, code: 2,
+			message: "its shipper says it delivered 70 records from seq 1 to 80 in its run (\"since\", \"sinceCount\"), but 80 rows of those seqs that it ships (no filter) are in the database, so at least 10 of them were never shipped"},
+		{name: "since count short, tenant filter", cursor: 1, acks: []AckSpan{since(span(11, 19, 5), 3, 8)}, sel: acme, want: 1, code: 3,
+			message: "at least 1 of them were never shipped"},
+		{name: "prefix committed before a bad since", acks: []AckSpan{span(1, 30, 30), since(span(61, 80, 20), 41, 40)}, want: 30, code: 3,
+			message: "seqs 31..40, were never acked"},
+		// With a filter: the shipper's run starts at the first row of
+		// the selection after the cursor, rows outside it lie between.
+		{name: "tenant filter, lost acks, since past a foreign row", cursor: 1, acks: []AckSpan{since(span(11, 19, 5), 3, 9)}, sel: acme, want: 19},
+		{name: "tenant filter, since past an acme row", cursor: 1, acks: []AckSpan{since(span(11, 19, 5), 5, 8)}, sel: acme, want: 1, code: 3,
+			message: "1 rows it ships (--tenant acme) between them, seqs 3..3, were never acked, and its shipper's run began after them (at seq 5"},
+		{name: "from-seq and since", cursor: 10, acks: []AckSpan{since(span(71, 80, 10), 51, 30)}, sel: Selection{FromSeq: 51}, want: 80},
+		// An ack without since is refused as before (the forged ack).
+		{name: "no since, lost acks refused", cursor: 30, acks: []AckSpan{span(61, 80, 20)}, want: 30, code: 3,
+			message: "30 rows it ships (no filter) between them, seqs 31..60, were never acked"},
 		{name: "rows that do not exist are no gap", cursor: 200, acks: []AckSpan{span(200, 200, 1)}, want: 200},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -122,7 +151,7 @@ func TestCommitAcksHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := openReader(t, path, ReaderOptions{})
-	_, err := app.CommitAcks(ctx, "e:x", []AckSpan{{1, 1, mustHash(t, db, 1), 1}, {2, 2, strings.Repeat("e", 64), 1}}, Selection{}, time.Now())
+	_, err := app.CommitAcks(ctx, "e:x", []AckSpan{{FirstSeq: 1, LastSeq: 1, LastHash: mustHash(t, db, 1), Count: 1}, {FirstSeq: 2, LastSeq: 2, LastHash: strings.Repeat("e", 64), Count: 1}}, Selection{}, time.Now())
 	var mm *AckMismatchError
 	if !errors.As(err, &mm) || exitcode.Of(err) != exitcode.Verify {
 		t.Fatalf("err %v, want an AckMismatchError with exit 3", err)
