@@ -124,6 +124,13 @@ func (a *FIFOAcks) Ack(ctx context.Context, ack batch.Ack) error {
 		last := &a.pending[n-1]
 		last.LastSeq, last.LastHash = ack.LastSeq, ack.LastHash
 		last.Count += ack.Count
+		// The run's claim is the newest one, if it still fits the merged
+		// range (it always does unless the seqs went back).
+		if ack.SinceCount > 0 && ack.Since <= last.FirstSeq && ack.SinceCount >= int64(last.Count) {
+			last.Since, last.SinceCount = ack.Since, ack.SinceCount
+		} else {
+			last.Since, last.SinceCount = 0, 0
+		}
 	} else {
 		a.pending = append(a.pending, ack)
 	}

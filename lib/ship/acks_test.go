@@ -2,11 +2,13 @@ package ship
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -227,5 +229,91 @@ func TestFIFOAcksHandedOverWhenReaderComes(t *testing.T) {
 	}
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAcksSayWhatTheRunDelivered: each ack carries "since" (the first seq
+// the shipper received in this run, here 31: it started from cursor 30)
+// and "sinceCount" (every record acked in the run so far), so that an
+// audit-ack restarted after losing acks it had read (killed -9) can take
+// the next ones without calling the gap forged.
+func TestAcksSayWhatTheRunDelivered(t *testing.T) {
+	bs := mkBatches(4, 5)
+	for _, b := range bs {
+		for i := range b.Records {
+			b.Records[i].Seq += 30
+		}
+	}
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) { return ok(recs), nil }}
+	acks, _, err := run(t, fs, Options{Inflight: 3}, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acks.acks) != 4 {
+		t.Fatalf("%d acks, want 4", len(acks.acks))
+	}
+	for i, a := range acks.acks {
+		if a.FirstSeq != int64(31+5*i) || a.Since != 31 || a.SinceCount != int64(5*(i+1)) {
+			t.Errorf("ack %d: firstSeq %d since %d sinceCount %d, want %d, 31, %d", i, a.FirstSeq, a.Since, a.SinceCount, 31+5*i, 5*(i+1))
+		}
+		if err := a.Validate(); err != nil {
+			t.Errorf("ack %d: %v", i, err)
+		}
+	}
+	// A batch given again (a replayed archive holding it twice) adds
+	// nothing to the count: it never claims more distinct records.
+	bs = mkBatches(3, 5)
+	again := &Batch{ID: 9, Records: append([]sink.Record(nil), bs[0].Records...)}
+	bs = []*Batch{bs[0], bs[1], again, bs[2]}
+	acks, _, err = run(t, fs, Options{Inflight: 1}, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, a := range acks.acks {
+		got = append(got, a.Since, a.SinceCount)
+	}
+	if want := []int64{1, 5, 1, 10, 1, 10, 1, 15}; !reflect.DeepEqual(got, want) {
+		t.Errorf("since, sinceCount of each ack: %v, want %v", got, want)
+	}
+}
+
+// TestFIFOAcksMergedKeepSince: acks held while nobody reads are merged
+// into one: it keeps the run's "since" and the latest "sinceCount".
+func TestFIFOAcksMergedKeepSince(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "acks.fifo")
+	a, err := NewFIFOAcks(fifo, &syncLog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := strings.Repeat("c", 64)
+	for _, ack := range []batch.Ack{
+		{Exporter: "test:x", FirstSeq: 11, LastSeq: 15, LastHash: h, Count: 5, Since: 11, SinceCount: 5},
+		{Exporter: "test:x", FirstSeq: 16, LastSeq: 20, LastHash: h, Count: 5, Since: 11, SinceCount: 10},
+	} {
+		if err := a.Ack(context.Background(), ack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := os.OpenFile(fifo, os.O_RDWR, 0) // audit-ack comes back
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := r.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := batch.ParseAck(nil, bytes.TrimSpace(buf[:n]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := batch.Ack{Exporter: "test:x", FirstSeq: 11, LastSeq: 20, LastHash: h, Count: 10, Since: 11, SinceCount: 10}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("merged ack %+v, want %+v", got, want)
 	}
 }

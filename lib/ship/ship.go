@@ -232,8 +232,19 @@ dispatch:
 
 // sequence emits acks in batch order. After the first batch that did not
 // complete, no later ack is emitted (the cursor must not pass it).
+//
+// Each ack says what the run has delivered so far ("since", "sinceCount"):
+// the acks go out in order and stop at the first batch not delivered, so
+// every record received from the run's first seq to the ack's last was
+// delivered or quarantined. audit-ack uses it when acks were lost between
+// (an acker killed after reading them, before committing them).
 func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-chan struct{}) error {
 	var failed error
+	// The run's first seq, the highest seq acked in the run, and how many
+	// records raised it: a seq at or below one acked (a duplicate in a
+	// replayed archive) adds nothing, so the count never claims more
+	// distinct records than were acked.
+	since, high, sinceCount := int64(-1), int64(-1), int64(0)
 	for j := range order {
 		err := <-j.done
 		<-window
@@ -252,6 +263,18 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 		if !ok {
 			continue
 		}
+		if since < 0 {
+			since = a.FirstSeq
+		}
+		for _, r := range j.b.Records {
+			if r.Seq > high {
+				high = r.Seq
+				sinceCount++
+			}
+		}
+		if a.FirstSeq >= since && sinceCount >= int64(a.Count) {
+			a.Since, a.SinceCount = since, sinceCount
+		} // else the seqs went back below the run's start: no claim on this ack
 		// The ack context is not ctx: a paused or draining shipper still
 		// hands over what was delivered.
 		if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
