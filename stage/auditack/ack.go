@@ -315,7 +315,11 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 	}
 	// Whether the ack skips rows the exporter ships is checked when it is
 	// committed, in the commit's transaction (auditdb.CommitAcks).
-	sp := auditdb.AckSpan{FirstSeq: ack.FirstSeq, LastSeq: ack.LastSeq, LastHash: ack.LastHash, Count: int64(ack.Count)}
+	// Since/SinceCount (what the ack's shipper delivered in its run) cover
+	// the acks lost between, e.g. with an acker killed before it committed
+	// the acks it had read.
+	sp := auditdb.AckSpan{FirstSeq: ack.FirstSeq, LastSeq: ack.LastSeq, LastHash: ack.LastHash, Count: int64(ack.Count),
+		Since: ack.Since, SinceCount: ack.SinceCount}
 	// A clean ack that follows on from the cursor through clean acks is
 	// merged into one span (no query at commit); any other is kept as it
 	// came, so that a refusal names it.
@@ -328,6 +332,9 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 		prev := &a.pending[n-1]
 		prev.LastSeq, prev.LastHash = sp.LastSeq, sp.LastHash
 		prev.Count = prev.LastSeq - prev.FirstSeq + 1
+		// A merged span follows on: it needs no "since" (and the ack's
+		// would not describe the merged range).
+		prev.Since, prev.SinceCount = 0, 0
 	} else {
 		a.pending = append(a.pending, sp)
 		a.tailClean = follows && (n == 0 || a.tailClean)
