@@ -93,6 +93,22 @@ filter; the acked rows are all of tenants (or kinds) that none of the
 skipped rows has; or it is the exporter's very first ack (no cursor row)
 and starts past the first row, the look of audit-read --from-seq.
 
+An audit-ack killed (kill -9, OOM) loses the acks it had read and not yet
+committed; their records were delivered. While audit-ship runs on, the
+restarted audit-ack reads the shipper's next acks, which start past the
+cursor. Each ack of audit-ship says what its run delivered ("since": the
+first seq the run received, "sinceCount": the records acked in the run), so
+such an ack is taken when the database confirms the claim: no row the
+exporter ships between the cursor and since, and no more such rows from
+since to the ack's lastSeq than sinceCount (a shipper restarted from an
+older cursor, since behind the cursor, is fine). An ack without "since"
+(written by hand, or by an older audit-ship), or one whose claim does not
+hold, is refused as above; the message then says "its shipper's run began
+after them (at seq S, its "since")" or "its shipper says it delivered N
+records from seq S to L in its run ... so at least D of them were never
+shipped". The checks catch acks that contradict the database; whoever can
+write the FIFO can write a consistent lie, so keep it 0600.
+
 Rows that do not exist are no gap (a database pruned of old rows, a seq
 SQLite skipped). The gaps a pipeline makes on purpose are taken when
 audit-ack is told what its audit-read selects, with the same flags:

@@ -47,11 +47,17 @@ cursor on the next start. Exit 4.
 For every batch that was delivered completely, audit-ship writes one line to
 --acks, strictly in seq order even with several requests in flight:
 
-	{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"<64 hex>","count":3,"quarantined":[]}}
+	{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"<64 hex>","count":3,"since":11,"sinceCount":32,"quarantined":[]}}
 
 An ack means every record from firstSeq to lastSeq was delivered, or was
 rejected by the SIEM as poison and written to --quarantine (its seq is then
-listed). Nothing is acked that was not delivered, and no ack is written
+listed). "since" is the first seq this run of audit-ship received (the
+cursor+1 it started from, fed by audit-read --from-cursor) and "sinceCount"
+the distinct records acked in the run so far: every record it received from
+since to lastSeq was delivered or quarantined. With them, an audit-ack
+restarted after a kill (it loses the acks it had read and not committed)
+takes the next acks of a shipper that ran on, after checking the claim
+against the database, instead of refusing them as skipping records. Nothing is acked that was not delivered, and no ack is written
 after a batch that failed, so the cursor can never pass an undelivered
 record. --acks PATH names a FIFO (created 0600 if absent) read by audit-ack;
 --acks - writes them to stdout.
