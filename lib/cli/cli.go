@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/peterbourgon/ff/v3"
 
@@ -38,6 +39,10 @@ type RunFunc func(ctx context.Context, args []string, stdin io.Reader, stdout, s
 // reader goes away (the next stage exited), the run is cancelled and stdin
 // returns ErrOutputClosed, so the stage exits 141 at once, quietly, even while
 // its input is quiet, instead of at its next write.
+// signalGrace is how long a stage whose output closed waits for a stop
+// signal that may be on its way to the whole process group (Ctrl-C).
+const signalGrace = 200 * time.Millisecond
+
 func Main(prog string, run RunFunc) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -56,11 +61,13 @@ func Main(prog string, run RunFunc) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	signalled := make(chan struct{})
 	go func() {
 		n := 0
 		for range sigs {
 			n++
 			if n == 1 {
+				close(signalled)
 				if st.set(causeSignal) {
 					in.Stop(ErrStopped)
 				}
@@ -96,6 +103,18 @@ func Main(prog string, run RunFunc) int {
 			code = exitcode.OK // the downstream stopped first: part of the clean stop
 		}
 	case causeOutputClosed:
+		// Ctrl-C reaches every stage of a pipeline at once, and the next
+		// stage may exit on it before this one's own signal is handled:
+		// a signal that follows within signalGrace makes it the same clean
+		// stop (exit 0), not a downstream that went away.
+		select {
+		case <-signalled:
+			if code == exitcode.Pipe {
+				code = exitcode.OK
+			}
+			return code
+		case <-time.After(signalGrace):
+		}
 		if code == exitcode.OK {
 			code = exitcode.Pipe // cancelled because the downstream went away
 		}
