@@ -1124,8 +1124,7 @@ func copyCursor(t *testing.T, src, dst string) {
 // mkfifo) while everything runs; then the pipeline restarts, or audit-ack
 // does, or nothing does. Acks must go on committing.
 func scenarioFIFO(t *testing.T, ow *opsWorld) {
-	ow.app.resume()
-	ow.waitRows(50)
+	ow.app.burst(300)
 	ow.startAcker()
 	p := ow.catchUp(nil, 20*time.Second, "fifo, before")
 	for rep := 0; rep < ow.cfg.repeat; rep++ {
