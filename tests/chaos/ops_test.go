@@ -25,7 +25,7 @@ package chaos
 // sets 2s). The figure printed is the one measured.
 //
 // go test -short skips it; the default run repeats each scenario once and
-// restarts 20 times; CHAOS_OPS_RESTARTS and CHAOS_OPS_REPEAT make the full
+// restarts 16 times; CHAOS_OPS_RESTARTS and CHAOS_OPS_REPEAT make the full
 // run (scripts/chaos.sh: 60 and 3). CHAOS_OPS_REPORT names a file for the
 // table and the closing line.
 
@@ -61,7 +61,7 @@ type opsConfig struct {
 }
 
 func opsConfigFromEnv(t *testing.T) opsConfig {
-	c := opsConfig{restarts: 20, repeat: 1, exitBound: 5 * time.Second, seed: 1}
+	c := opsConfig{restarts: 16, repeat: 1, exitBound: 5 * time.Second, seed: 1}
 	num := func(name string, dst *int) {
 		if s := os.Getenv(name); s != "" {
 			n, err := strconv.Atoi(s)
@@ -142,7 +142,7 @@ func newTally(name string) *tally {
 func (s *tally) note(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.notes) < 12 {
+	if len(s.notes) < 16 {
 		s.notes = append(s.notes, fmt.Sprintf(format, args...))
 	}
 }
@@ -272,6 +272,7 @@ type opsAppender struct {
 	p      *proc
 	in     *os.File
 	paused bool
+	failed atomic.Int32 // audit-append exits other than 0
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
@@ -315,6 +316,7 @@ func (a *opsAppender) closeApp() {
 	}
 	a.in.Close()
 	if code, timedOut := a.p.wait(30 * time.Second); code != 0 || timedOut {
+		a.failed.Add(1)
 		a.ow.sc.note("audit-append exited %d (timed out %v): %s", code, timedOut, lastLines(a.p.errb.String(), 3))
 	}
 	a.p, a.in = nil, nil
@@ -351,7 +353,7 @@ func (a *opsAppender) loop() {
 		a.mu.Lock()
 		if !a.paused {
 			if !a.write(10) {
-				a.ow.sc.note("the appender ran out of events")
+				a.ow.sc.note("the appender stopped (out of events, or audit-append failed)")
 				a.paused = true
 				a.closeApp()
 			}
@@ -644,8 +646,14 @@ func (ow *opsWorld) catchUp(p *pipeline, timeout time.Duration, where string) *p
 		if time.Now().After(deadline) {
 			ow.sc.add(&ow.sc.stalls, 1)
 			var st []string
-			for _, pr := range p.procs {
-				st = append(st, fmt.Sprintf("%s exited=%v", strings.TrimPrefix(pr.name, "audit-"), pr.exited()))
+			procs := append([]*proc{}, p.procs...)
+			ow.ackMu.Lock()
+			if ow.ackP != nil {
+				procs = append(procs, ow.ackP)
+			}
+			ow.ackMu.Unlock()
+			for _, pr := range procs {
+				st = append(st, fmt.Sprintf("%s (exited %v): %s", strings.TrimPrefix(pr.name, "audit-"), pr.exited(), lastLines(pr.errb.String(), 1)))
 			}
 			ow.sc.note("STALL (%s): cursor %d, head %d, %v after the fault; %s", where, ow.cursor(), head, timeout, strings.Join(st, ", "))
 			return p
@@ -963,6 +971,9 @@ func scenarioDBReplace(t *testing.T, cfg opsConfig, sc *tally) {
 				p := ow.quiet(nil, v+", before")
 				ow.app.pause()
 				cursorBefore := ow.cursor()
+				// As an operator would before copying: the WAL checkpointed
+				// and truncated, so an old -wal left beside the copy is empty.
+				checkpoint(t, ow.db)
 				tmp := filepath.Join(ow.dir, "new.db")
 				if v == "another chain" {
 					other := filepath.Join(ow.dir, "other.ndjson")
@@ -1038,9 +1049,18 @@ func scenarioDBReplace(t *testing.T, cfg opsConfig, sc *tally) {
 					ow.checkLostAgainst(cursorBefore)
 					return
 				}
+				failed := ow.app.failed.Load()
 				ow.app.resume()
 				time.Sleep(time.Second)
 				ow.app.pause()
+				if ow.app.failed.Load() != failed {
+					// The writer itself cannot use the new file (the live
+					// readers' old -shm beside it): not a healthy database,
+					// so nothing is asked of the pipeline.
+					sc.note("%s: the writer failed on the new file too; episode not judged", v)
+					ow.termAll(p, "end")
+					return
+				}
 				p = ow.catchUp(p, 20*time.Second, "database replaced: "+v)
 				ow.termAll(p, "end")
 				ow.checkLost(0)
@@ -1066,6 +1086,17 @@ func (ow *opsWorld) checkLostAgainst(upTo int64) {
 		ow.sc.note("LOST: %d seqs at or below the cursor %d before the replacement are not at the SIEM", lost, upTo)
 	}
 	ow.sc.add(&ow.sc.lost, lost)
+}
+
+func checkpoint(t *testing.T, db string) {
+	d, err := sql.Open("sqlite", "file:"+db+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatalf("wal_checkpoint: %v", err)
+	}
 }
 
 func vacuumInto(t *testing.T, src, dst string) {
@@ -1382,11 +1413,11 @@ func opsReport(ts []*tally, cfg opsConfig, elapsed time.Duration) (string, strin
 			}
 		}
 	}
-	sb.WriteString("\nnotes (up to 12 per scenario):\n")
+	sb.WriteString("\nnotes (up to 16 per scenario):\n")
 	for _, s := range ts {
 		for _, n := range s.notes {
-			if len(n) > 400 {
-				n = n[:400] + "..."
+			if len(n) > 1500 {
+				n = n[:1500] + "..."
 			}
 			fmt.Fprintf(&sb, "  %s: %s\n", s.name, n)
 		}
