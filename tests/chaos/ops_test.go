@@ -183,6 +183,7 @@ type opsWorld struct {
 
 	ackMu   sync.Mutex
 	ackP    *proc
+	ackAll  []*proc // every audit-ack started
 	ackHeld atomic.Bool
 	ackStop chan struct{}
 	ackDone chan struct{}
@@ -435,6 +436,7 @@ func (ow *opsWorld) startAcker() {
 			}
 			ow.ackMu.Lock()
 			ow.ackP = a
+			ow.ackAll = append(ow.ackAll, a)
 			ow.ackMu.Unlock()
 			select {
 			case <-a.done:
@@ -1015,6 +1017,7 @@ func scenarioDBReplace(t *testing.T, cfg opsConfig, sc *tally) {
 						t.Fatal(err)
 					}
 				}
+				replacedAt := time.Now()
 				if v == "another chain" {
 					// It must stop, within 10s, naming a replaced database.
 					deadline := time.Now().Add(10 * time.Second)
@@ -1022,11 +1025,11 @@ func scenarioDBReplace(t *testing.T, cfg opsConfig, sc *tally) {
 					var what string
 					for time.Now().Before(deadline) && !stopped {
 						procs := append([]*proc{}, p.procs...)
-						if a := ow.ackerUp(); a != nil {
-							procs = append(procs, a)
-						}
+						ow.ackMu.Lock()
+						procs = append(procs, ow.ackAll...)
+						ow.ackMu.Unlock()
 						for _, pr := range procs {
-							if pr.exited() && pr.code != 0 && pr.code != 141 {
+							if pr.exited() && pr.exitAt.After(replacedAt) && pr.code != 0 && pr.code != 141 {
 								stopped = true
 								what = fmt.Sprintf("%s exited %d: %s", pr.name, pr.code, lastLines(pr.errb.String(), 2))
 								named = replacedRE.MatchString(pr.errb.String())
