@@ -189,6 +189,10 @@ type opsWorld struct {
 	ackDone chan struct{}
 
 	proxyUp atomic.Bool
+
+	commitEvery string        // audit-ack --commit-interval
+	maxCount    string        // audit-batch --max-count
+	stagger     time.Duration // stages start up to this far apart
 }
 
 func newOpsWorld(t *testing.T, cfg opsConfig, sc *tally, name string, events int) *opsWorld {
@@ -208,7 +212,7 @@ func newOpsWorld(t *testing.T, cfg opsConfig, sc *tally, name string, events int
 	w.siem = newSplunk(w.hf, "ops-secret")
 	t.Cleanup(w.siem.close)
 	w.startProxy()
-	ow := &opsWorld{world: w, cfg: cfg, sc: sc, accounted: map[*proc]bool{}}
+	ow := &opsWorld{world: w, cfg: cfg, sc: sc, accounted: map[*proc]bool{}, commitEvery: "500ms", maxCount: "50"}
 	ow.proxyUp.Store(true)
 	t.Cleanup(func() {
 		if ow.proxyUp.Load() {
@@ -398,9 +402,10 @@ func (a *opsAppender) close() {
 // ---- the acker, supervised ----
 
 // ackArgs: audit-ack as deployed, committing at most every 500ms (its
-// default), so acks land while stages start.
+// default; the restart scenario commits more often), so acks land while
+// stages start.
 func (ow *opsWorld) ackArgs() []string {
-	return []string{"--fifo", ow.fifo, "--db", ow.db, "--exporter", ow.exporter, "--commit-interval", "500ms", "--busy-timeout", "5s"}
+	return []string{"--fifo", ow.fifo, "--db", ow.db, "--exporter", ow.exporter, "--commit-interval", ow.commitEvery, "--busy-timeout", "5s"}
 }
 
 // waitRows waits until the log holds n rows (the database exists).
@@ -505,7 +510,7 @@ func (ow *opsWorld) followStages() []stageSpec {
 	return []stageSpec{
 		{"audit-read", []string{"--db", ow.db, "--from-cursor", ow.exporter, "--follow", "--poll", "20ms"}},
 		{"audit-verify", []string{"--db", ow.db, "--from-cursor", ow.exporter}},
-		{"audit-batch", []string{"--siem", "splunk", "--max-count", "50", "--max-interval", "200ms"}},
+		{"audit-batch", []string{"--siem", "splunk", "--max-count", ow.maxCount, "--max-interval", "200ms"}},
 		{"audit-ship", ow.shipArgs(ow.fifo)},
 	}
 }
@@ -523,7 +528,11 @@ func (ow *opsWorld) drainStages() []stageSpec {
 }
 
 func (ow *opsWorld) start() *pipeline {
-	p, err := startPipelineRelay(bin, nil, ow.followStages(), false)
+	var gap func()
+	if ow.stagger > 0 {
+		gap = func() { time.Sleep(time.Duration(ow.rng.Int64N(int64(ow.stagger)))) }
+	}
+	p, err := startPipelineRelay(bin, nil, ow.followStages(), false, gap)
 	if err != nil {
 		ow.t.Fatal(err)
 	}
@@ -733,11 +742,14 @@ var stageNames = []string{"audit-read", "audit-verify", "audit-batch", "audit-sh
 // scenarioRestart: restarts while acks commit. A live appender (200
 // rows/s) and audit-ack committing every 20ms; the service is restarted
 // over and over, whole (systemctl restart: SIGTERM to every stage), whole
-// without waiting for the old stages to drain (the new ones read the
-// cursor while the old ones' last acks commit), one stage at a time
+// with the new pipeline started before the old one stops (the new stages
+// read the cursor while the old ones' acks commit), one stage at a time
 // (SIGTERM to it; the others go down and the supervisor starts them
 // again), and with audit-ack restarted beside it.
 func scenarioRestart(t *testing.T, ow *opsWorld) {
+	// Small batches and frequent commits: acks land continuously. The
+	// stages start up to 30ms apart, as on a loaded host.
+	ow.commitEvery, ow.maxCount, ow.stagger = "50ms", "10", 30*time.Millisecond
 	ow.app.resume()
 	ow.waitRows(100)
 	ow.startAcker()
@@ -761,15 +773,14 @@ func scenarioRestart(t *testing.T, ow *opsWorld) {
 					ow.sigterm(a, "restart of audit-ack")
 				}
 			}
-			// The next pipeline starts while this one drains (its last
-			// acks commit as the new stages read the cursor). With a
-			// per-exporter lock the new one may refuse (exit 2) until the
-			// old one is gone: the supervisor tries again.
-			done := make(chan struct{})
-			go func() { defer close(done); ow.termAll(p, "overlapping restart") }()
-			time.Sleep(time.Duration(ow.rng.IntN(30)) * time.Millisecond)
+			// The next pipeline starts before this one is stopped, and
+			// this one drains while the new stages read the cursor: acks
+			// commit all along. With a per-exporter lock the new one
+			// refuses (exit 2) until the old one is gone; the supervisor
+			// tries again.
 			q := ow.start()
-			<-done
+			time.Sleep(time.Duration(ow.rng.IntN(200)) * time.Millisecond)
+			ow.termAll(p, "overlapping restart")
 			select {
 			case <-q.anyOut:
 				ow.termAll(q, "overlapping restart, the new pipeline")
@@ -1202,11 +1213,11 @@ func scenarioOverlap(t *testing.T, ow *opsWorld) {
 		ow.app.burst(2000)
 		_, _, before := ow.copies()
 		t0 := time.Now()
-		a, err := startPipelineRelay(bin, nil, ow.drainStages(), false)
+		a, err := startPipelineRelay(bin, nil, ow.drainStages(), false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := startPipelineRelay(bin, nil, ow.drainStages(), false)
+		b, err := startPipelineRelay(bin, nil, ow.drainStages(), false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

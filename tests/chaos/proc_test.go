@@ -187,14 +187,16 @@ type stageSpec struct {
 }
 
 func startPipeline(bin string, env []string, stages []stageSpec) (*pipeline, error) {
-	return startPipelineRelay(bin, env, stages, true)
+	return startPipelineRelay(bin, env, stages, true, nil)
 }
 
 // startPipelineRelay is startPipeline, with the relay before audit-ship
 // or (relay false) every stage piped straight into the next, as a shell
 // does: the operational suite measures how fast a stage sees its reader
-// go, which a relay in between would hide.
-func startPipelineRelay(bin string, env []string, stages []stageSpec, relay bool) (*pipeline, error) {
+// go, which a relay in between would hide. gap, if not nil, is called
+// between two starts: a loaded host starts the stages of a shell pipeline
+// some milliseconds apart.
+func startPipelineRelay(bin string, env []string, stages []stageSpec, relay bool, gap func()) (*pipeline, error) {
 	p := &pipeline{byName: map[string]*proc{}, anyOut: make(chan struct{}), cut: make(chan struct{}), cutDone: make(chan struct{})}
 	var in *os.File
 	closeLater := []*os.File{}
@@ -204,6 +206,9 @@ func startPipelineRelay(bin string, env []string, stages []stageSpec, relay bool
 		}
 	}()
 	for i, s := range stages {
+		if i > 0 && gap != nil {
+			gap()
+		}
 		var out *os.File
 		var next *os.File
 		if i < len(stages)-1 {
