@@ -569,6 +569,9 @@ func (ow *opsWorld) sigterm(p *proc, where string) {
 // termAll stops what is left of p as systemctl stop/restart does: SIGTERM
 // to every stage at once, each exit measured from it.
 func (ow *opsWorld) termAll(p *pipeline, where string) {
+	if p == nil {
+		return
+	}
 	t0 := time.Now()
 	var live []*proc
 	for _, pr := range p.procs {
@@ -643,7 +646,7 @@ func waitExitOK(p *proc, d time.Duration) bool {
 // catchUp supervises the service (a stage that exits brings the others
 // down and the pipeline starts again, as systemd's Restart=always) until
 // the committed cursor reaches the head of the log; a stall otherwise.
-// It returns the running pipeline.
+// It returns the running pipeline (nil after a stall: it was stopped).
 func (ow *opsWorld) catchUp(p *pipeline, timeout time.Duration, where string) *pipeline {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -667,7 +670,10 @@ func (ow *opsWorld) catchUp(p *pipeline, timeout time.Duration, where string) *p
 				st = append(st, fmt.Sprintf("%s (exited %v): %s", strings.TrimPrefix(pr.name, "audit-"), pr.exited(), lastLines(pr.errb.String(), 1)))
 			}
 			ow.sc.note("STALL (%s): cursor %d, head %d, %v after the fault; %s", where, ow.cursor(), head, timeout, strings.Join(st, ", "))
-			return p
+			// Start afresh, so that the next episode is not judged on
+			// this one's stall.
+			ow.termAll(p, where+", after a stall")
+			return nil
 		}
 		select {
 		case <-p.anyOut:
@@ -682,6 +688,9 @@ func (ow *opsWorld) catchUp(p *pipeline, timeout time.Duration, where string) *p
 // quiet waits until the pipeline has caught up and the log is quiet.
 func (ow *opsWorld) quiet(p *pipeline, where string) *pipeline {
 	p = ow.catchUp(p, 20*time.Second, where)
+	if p == nil { // a stall: go on with a fresh pipeline
+		p = ow.start()
+	}
 	time.Sleep(300 * time.Millisecond)
 	return p
 }
