@@ -754,7 +754,7 @@ var stageNames = []string{"audit-read", "audit-verify", "audit-batch", "audit-sh
 // with the new pipeline started before the old one stops (the new stages
 // read the cursor while the old ones' acks commit), one stage at a time
 // (SIGTERM to it; the others go down and the supervisor starts them
-// again), and with audit-ack restarted beside it.
+// again), and with audit-ack restarted (or killed -9) beside it.
 func scenarioRestart(t *testing.T, ow *opsWorld) {
 	// Small batches and frequent commits: acks land continuously. The
 	// stages start up to 30ms apart, as on a loaded host.
@@ -778,8 +778,16 @@ func scenarioRestart(t *testing.T, ow *opsWorld) {
 			ow.termAll(p, "restart of the pipeline")
 		case 1, 3:
 			if i%4 == 3 {
+				// audit-ack restarted, or killed (systemd's SIGKILL after
+				// its stop timeout, the OOM killer) with acks read and
+				// not yet committed.
 				if a := ow.ackerUp(); a != nil {
-					ow.sigterm(a, "restart of audit-ack")
+					if i%8 == 7 {
+						a.kill()
+						<-a.done
+					} else {
+						ow.sigterm(a, "restart of audit-ack")
+					}
 				}
 			}
 			// The next pipeline starts before this one is stopped, and
