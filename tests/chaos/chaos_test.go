@@ -449,14 +449,16 @@ func (w *world) recordExit(p *proc, code int, timedOut bool, tag string) {
 	case "sigterm":
 		// A graceful stop is 0 (141 for a writer whose reader stopped
 		// first); audit-ship may also be pausing already (a 401 storm
-		// just before the signal).
-		if code != 0 && code != 141 && !(p.name == "audit-ship" && code == 6) {
+		// just before the signal), or say 8 when acks it had could not
+		// be handed over (audit-ack killed just before: nothing lost).
+		if code != 0 && code != 141 && !(p.name == "audit-ship" && (code == 6 || code == 8)) {
 			w.st.problem("%s exited %d after SIGTERM, want 0 (or 141):\n%s", p.name, code, stderr)
 		}
 	case "cut":
 		// Input ended mid-batch: 4, or 0 when the SIGTERM that follows
-		// came first, or 6 when a pause was under way.
-		if p.name == "audit-ship" && code != 4 && code != 0 && code != 6 {
+		// came first, or 6 when a pause was under way, or 8 when acks
+		// could not be handed over as it stopped.
+		if p.name == "audit-ship" && code != 4 && code != 0 && code != 6 && code != 8 {
 			w.st.problem("audit-ship exited %d after its input stopped in the middle of a batch, want 4:\n%s", code, stderr)
 		}
 	}
