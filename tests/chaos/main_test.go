@@ -13,6 +13,12 @@
 // documents, no process panicked, and what the SIEM holds is the chain,
 // byte for byte. It ends with a table of what it did.
 //
+// TestChaosOps (ops_test.go) is its second part: the operational faults
+// (restarts while acks commit, faults while the log is quiet, SIGTERM to
+// single stages, the database or the ack FIFO replaced, overlapping runs),
+// counting false findings, lost records, duplicates, stalls and the time
+// each stage takes to exit after a closed output or a first SIGTERM.
+//
 // go test -short skips it. The default run (part of go test ./...) is
 // short; CHAOS_DURATION (e.g. 150s, per SIEM) makes a longer one, as
 // scripts/chaos.sh does. CHAOS_SEED picks the seed; CHAOS_REPORT names a
