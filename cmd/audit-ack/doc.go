@@ -134,8 +134,10 @@ audit-ack takes the exporter's ack lock before it reads anything: the file
 PATH.EXPORTER.lock beside the database (or in --lock-dir), locked with a
 Linux open-file-description lock, released by the kernel when the process
 ends however it ends, with the holder's pid written in it. A second audit-ack
-on the same database and exporter is refused at once (exit 2), naming the
-holder's pid and the lock file. audit-read --from-cursor and audit-verify
+on the same database and exporter waits up to 5 s for the lock (saying who
+holds it: two drains started together may each have won another stage's
+lock, and the one refused at its audit-read lets go at once), then is
+refused (exit 2), naming the holder's pid and the lock file. audit-read --from-cursor and audit-verify
 --from-cursor take their own roles' locks on the same file, so a second
 pipeline on the exporter is refused at its first stage, and the stages of
 one pipeline run together. When the database's directory is read-only for

@@ -173,7 +173,7 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	-anchor SEQ:HASH           trusted anchor
 	-db PATH                   audit database for -from-cursor
 	-new-cursor                allow a -from-cursor NAME that has no cursor while others do (else exit 2, did-you-mean)
-	-from-cursor NAME          anchor on that exporter's cursor (and take its verify lock: one pipeline per exporter, see audit-read)
+	-from-cursor NAME          anchor on that exporter's cursor (and take its verify lock, waiting up to 5 s: one pipeline per exporter, see audit-read)
 	-lock-dir DIR              directory of the exporter's lock file (default: the database's directory)
 	-report FILE               write a JSON report (written atomically, mode 0600)
 	-max-line N                maximum line length in bytes (default 64 MiB, ndjson.DefaultMaxLine)

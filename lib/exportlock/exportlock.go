@@ -33,6 +33,7 @@
 package exportlock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -238,4 +239,46 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// FollowerWait is how long the roles after audit-read (audit-verify, audit-ack)
+// wait for their lock before they are refused. Two pipelines started at once
+// (two cron drains) race for each role: if one took audit-read's lock and
+// the other audit-ack's, a refusal at once would stop both, and nothing
+// would ship until the next run. audit-read's role decides which pipeline
+// runs: it is refused at once, its pipeline ends (each stage sees its input
+// end), and the losing pipeline's verify and ack release their locks within
+// milliseconds, which the winner's are waiting for.
+const FollowerWait = 5 * time.Second
+
+// AcquireFollower is Acquire for audit-verify and audit-ack: a lock held by
+// another process is tried again every 50 ms for up to wait (FollowerWait if
+// 0), saying once through logf who holds it, before the *HeldError. A
+// cancelled ctx (a stop signal) ends the wait with ctx's error.
+func AcquireFollower(ctx context.Context, db, lockDir, exporter string, role Role, prog string, wait time.Duration, logf func(string)) (*Lock, error) {
+	if wait <= 0 {
+		wait = FollowerWait
+	}
+	deadline := time.Now().Add(wait)
+	said := false
+	for {
+		l, err := Acquire(db, lockDir, exporter, role, prog)
+		var held *HeldError
+		if err == nil || !errors.As(err, &held) || !time.Now().Before(deadline) {
+			return l, err
+		}
+		if !said && logf != nil {
+			who := held.Holder
+			if who == "" {
+				who = "another process"
+			}
+			logf(fmt.Sprintf("the %s lock of exporter %s is held by %s: waiting up to %s for it (a pipeline refused at its audit-read lets go at once)", role, exporter, who, wait))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

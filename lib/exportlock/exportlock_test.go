@@ -1,6 +1,7 @@
 package exportlock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -188,4 +189,48 @@ func TestCannotOpen(t *testing.T) {
 	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "--lock-dir") || !strings.Contains(err.Error(), PathFor(db, "", "e:x")) {
 		t.Errorf("err %v (exit %d)", err, exitcode.Of(err))
 	}
+}
+
+// Two pipelines started at once: the one whose audit-read lost lets go of
+// the verify/ack locks it won within moments, and the winner's stages,
+// waiting for them, then run. A lock held past the wait is still refused,
+// and a stop signal ends the wait.
+func TestAcquireFollower(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "audit.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Acquire(db, "", "file:x", Ack, "audit-ack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(300 * time.Millisecond); other.Close() }()
+	var logs []string
+	l, err := AcquireFollower(context.Background(), db, "", "file:x", Ack, "audit-ack", 5*time.Second, func(s string) { logs = append(logs, s) })
+	if err != nil {
+		t.Fatalf("released after 300ms, waited up to 5s: %v", err)
+	}
+	if len(logs) != 1 || !strings.Contains(logs[0], "waiting up to 5s") {
+		t.Errorf("logs %q, want one line saying it waits", logs)
+	}
+
+	// Held past the wait: refused as Acquire refuses, naming the holder.
+	start := time.Now()
+	_, err = AcquireFollower(context.Background(), db, "", "file:x", Ack, "audit-ack", 200*time.Millisecond, nil)
+	var held *HeldError
+	if !errors.As(err, &held) || exitcode.Of(err) != exitcode.Usage || !strings.Contains(held.Holder, "audit-ack") {
+		t.Fatalf("held past the wait: %v (exit %d), want a HeldError naming the holder", err, exitcode.Of(err))
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("refused after %v, before the wait of 200ms", d)
+	}
+
+	// A stop ends the wait at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	_, err = AcquireFollower(ctx, db, "", "file:x", Ack, "audit-ack", time.Minute, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("stopped while waiting: %v, want context.Canceled", err)
+	}
+	l.Close()
 }

@@ -94,7 +94,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cli.Usagef("--commit-interval must not be negative")
 	}
 	// One pipeline per exporter: a second audit-ack on it stops here.
-	lock, err := exportlock.Acquire(c.db, c.lockDir, c.exporter, exportlock.Ack, prog)
+	// (Waiting a few seconds if another just-started pipeline holds it:
+	// that one's audit-read may be refused, and then it lets go.)
+	lock, err := exportlock.AcquireFollower(ctx, c.db, c.lockDir, c.exporter, exportlock.Ack, prog, 0,
+		func(msg string) { fmt.Fprintf(stderr, "%s: %s\n", prog, msg) })
 	if err != nil {
 		return err
 	}

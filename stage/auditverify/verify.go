@@ -98,7 +98,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cli.Usagef("--duplicates must be drop or pass, not %q", c.duplicates)
 	}
 	if c.db != "" && c.cursor != "" { // one pipeline per exporter (lib/exportlock)
-		lock, err := exportlock.Acquire(c.db, c.lockDir, c.cursor, exportlock.Verify, prog)
+		lock, err := exportlock.AcquireFollower(ctx, c.db, c.lockDir, c.cursor, exportlock.Verify, prog, 0,
+			func(msg string) { fmt.Fprintf(stderr, "%s: %s\n", prog, msg) })
 		if err != nil {
 			return err
 		}
