@@ -132,7 +132,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if *host == "" {
 			f = "--source"
 		}
-		return cli.Usagef("%s: --kind %s events carry %s; pick a shipment with --query (a _time range, or tenantId)", f, sh.name, sh.carries)
+		return cli.Usagef("%s: --kind %s events carry %s; pick a shipment with --query (a _time range: not tenantId, which would cut holes in the one chain)", f, sh.name, sh.carries)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -198,7 +198,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sh = shapeOf(only[0])
 			fmt.Fprintf(stderr, "%s: --kind %s: the only kind of events the query matches\n", prog, sh.name)
 		default:
-			return cli.Usagef("the query matches %s: give --kind with the kind audit-ship shipped (each kind has its own seq field; mixing them breaks the chain)", strings.Join(found(""), " and "))
+			return cli.Usagef("the query matches %s: give --kind %s, the kind audit-ship shipped (each kind stores the seq its own way; mixed kinds would interleave the chains)", strings.Join(found(""), ", "), strings.Join(only, " or --kind "))
 		}
 	case counts[sh.name] == 0 && len(found(sh.name)) > 0:
 		var kinds []string
@@ -210,6 +210,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cli.Usagef("--kind %s: the query matches no events audit-ship --kind %s stores, but %s: give %s",
 			sh.name, sh.name, strings.Join(found(sh.name), " and "), strings.Join(kinds, " or "))
 	}
+	if counts[sh.name] == 0 {
+		fmt.Fprintf(stderr, "%s: 0 records fetched: the query matches no events audit-ship --kind %s stored\n", prog, sh.name)
+		return nil
+	}
 	if *seqField == "" {
 		*seqField = sh.seq
 	}
@@ -217,7 +221,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// Two shipments whose seq ranges overlap would interleave two chains:
 	// audit-verify would call that tampering. Refuse it, naming them.
 	if len(sh.origin) > 0 {
-		if err := q.shipments(ctx, sel(sh), sh, *seqField, *host == "", *source == ""); err != nil {
+		if err := q.shipments(ctx, sel(sh), sh, *seqField); err != nil {
 			return err
 		}
 	}
@@ -240,7 +244,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if ferr := w.Flush(); ferr != nil {
 			return fmt.Errorf("write stdout: %w", ferr)
 		}
-		fmt.Fprintf(stderr, "%s: %d records fetched before the bad row\n", prog, n)
+		fmt.Fprintf(stderr, "%s: %s fetched before the bad row\n", prog, records(n))
 		return err
 	}
 	for {
@@ -259,7 +263,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				if sh.name == "elastic" {
 					hint = ": audit-ship --kind elastic --doc-shape line makes the record line the document itself, which VictoriaLogs keeps only as flattened fields; ship with --doc-shape message (the default) to fetch it back"
 				}
-				return fail(exitcode.Errorf(exitcode.Input, "row %d of the query result (seq %s) holds no record line: VictoriaLogs stored the event without a message%s", n+1, v.Get(*seqField), hint))
+				return fail(exitcode.Errorf(exitcode.Input, "row %d of the query result (seq %s) holds no record line: VictoriaLogs stored the event without a message%s", n+1, v.GetStringBytes(*seqField), hint))
 			}
 			// One row is one record line: a line break inside the value
 			// would turn one stored value into two lines downstream.
@@ -287,8 +291,24 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write stdout: %w", err)
 	}
-	fmt.Fprintf(stderr, "%s: %d records fetched\n", prog, n)
+	fmt.Fprintf(stderr, "%s: %s fetched\n", prog, records(n))
 	return nil
+}
+
+// quoteArg quotes a flag value for a shell if it needs it.
+func quoteArg(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// records is "1 record" or "N records".
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return strconv.Itoa(n) + " records"
 }
 
 func kindNames() []string {
@@ -370,7 +390,7 @@ func (q *querier) counts(ctx context.Context, logsql string, names []string) (ma
 
 // shipments refuses a selection holding two shipments (origins: the
 // values of sh.origin) whose seq ranges overlap.
-func (q *querier) shipments(ctx context.Context, sel string, sh *shape, seqField string, noHost, noSource bool) error {
+func (q *querier) shipments(ctx context.Context, sel string, sh *shape, seqField string) error {
 	const most = 20
 	rows, err := q.rows(ctx, sel+" | stats by ("+strings.Join(sh.origin, ", ")+") count() n, min("+seqField+") lo, max("+seqField+") hi | sort by (lo)", most+1)
 	if err != nil {
@@ -378,6 +398,7 @@ func (q *querier) shipments(ctx context.Context, sel string, sh *shape, seqField
 	}
 	type ship struct {
 		name   string
+		vals   map[string]string
 		n      string
 		lo, hi int64
 	}
@@ -392,7 +413,7 @@ func (q *querier) shipments(ctx context.Context, sel string, sh *shape, seqField
 		if err1 != nil || err2 != nil {
 			return fmt.Errorf("query %s: unexpected answer to the shipments query: %v", q.base, r)
 		}
-		ships = append(ships, ship{strings.Join(parts, " "), r["n"], lo, hi})
+		ships = append(ships, ship{strings.Join(parts, " "), r, r["n"], lo, hi})
 	}
 	for i := range ships {
 		for j := i + 1; j < len(ships); j++ {
@@ -400,17 +421,19 @@ func (q *querier) shipments(ctx context.Context, sel string, sh *shape, seqField
 			if a.lo > b.hi || b.lo > a.hi {
 				continue
 			}
+			// The flags that tell these two apart, with their values.
 			var pick []string
-			if noHost {
-				pick = append(pick, "--host")
+			for _, f := range [...]struct {
+				flag, field string
+			}{{"--host", sh.host}, {"--source", sh.source}} {
+				if a.vals[f.field] != b.vals[f.field] {
+					pick = append(pick, fmt.Sprintf("%s %s or %s %s", f.flag, quoteArg(a.vals[f.field]), f.flag, quoteArg(b.vals[f.field])))
+				}
 			}
-			if noSource {
-				pick = append(pick, "--source")
-			}
-			pick = append(pick, "--query")
+			pick = append(pick, "--query (audit-ship stamps no exporter name)")
 			return cli.Usagef("the selection mixes two shipments whose seqs overlap (two chains, which audit-verify would call tampering): "+
-				"%s (%s events, seq %d..%d) and %s (%s events, seq %d..%d); pick one with %s",
-				a.name, a.n, a.lo, a.hi, b.name, b.n, b.lo, b.hi, strings.Join(pick, " or "))
+				"%s (%s events, seq %d..%d) and %s (%s events, seq %d..%d); pick one: %s",
+				a.name, a.n, a.lo, a.hi, b.name, b.n, b.lo, b.hi, strings.Join(pick, "; or "))
 		}
 	}
 	return nil

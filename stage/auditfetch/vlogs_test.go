@@ -208,6 +208,7 @@ func noFalseTamperFinding(t *testing.T, s *store) {
 				}
 				t.Fatalf("audit-fetch %v | audit-verify: exit %d: %v\n%s\nwant a usage error from audit-fetch naming %s, not a tamper finding", c.args, exitcode.Of(verr), verr, vstderr, c.flag)
 			}
+			t.Logf("audit-fetch %v: %v", c.args, err)
 			if code := exitcode.Of(err); code != exitcode.Usage {
 				t.Fatalf("audit-fetch %v: exit %d: %v\n%s\nwant exit 2", c.args, code, err, stderr)
 			}
