@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -70,8 +71,8 @@ func ship(t *testing.T, lines []byte, args ...string) {
 // store is one real VictoriaLogs holding, from two databases A (nA
 // records) and B (nB records, the same seqs 1..nB with other hashes):
 //
-//	splunk  A  --host ha --source sa      splunk  B  --host hb --source sa
-//	datadog A  --hostname ha --source sa  datadog B  --hostname ha --source sb
+//	splunk  A  --host web1 --source declaragent:audit   splunk  B  --host web2 (same source)
+//	datadog A  --hostname web1 (default source)          datadog B  --hostname web1 --source other
 //	elastic A
 //
 // so every kind shares the store with the other two, and splunk and
@@ -96,10 +97,10 @@ func newStore(t *testing.T) *store {
 		u := vl.URL()
 		splunk := []string{"--kind", "splunk", "--url", u, "--token", "env:AP_TEST_HEC_TOKEN"}
 		datadog := []string{"--kind", "datadog", "--url", u, "--api-key", "env:AP_TEST_DD_KEY"}
-		ship(t, s.a, append(splunk, "--exporter", "splunk:a", "--host", "ha", "--source", "sa")...)
-		ship(t, s.b, append(splunk, "--exporter", "splunk:b", "--host", "hb", "--source", "sa")...)
-		ship(t, s.a, append(datadog, "--exporter", "datadog:a", "--hostname", "ha", "--source", "sa")...)
-		ship(t, s.b, append(datadog, "--exporter", "datadog:b", "--hostname", "ha", "--source", "sb")...)
+		ship(t, s.a, append(splunk, "--exporter", "splunk:a", "--host", "web1", "--source", "declaragent:audit")...)
+		ship(t, s.b, append(splunk, "--exporter", "splunk:b", "--host", "web2", "--source", "declaragent:audit")...)
+		ship(t, s.a, append(datadog, "--exporter", "datadog:a", "--hostname", "web1")...)
+		ship(t, s.b, append(datadog, "--exporter", "datadog:b", "--hostname", "web1", "--source", "other")...)
 		ship(t, s.a, "--kind", "elastic", "--exporter", "elastic:a", "--url", u+"/insert/elasticsearch", "--batch-size", "40")
 		ctx := context.Background()
 		if _, err := vl.WaitCount(ctx, `*`, 3*s.nA+2*s.nB, 30*time.Second); err != nil {
@@ -130,6 +131,52 @@ func TestEveryKind(t *testing.T) {
 	s := newStore(t)
 	t.Run("round trip", func(t *testing.T) { roundTripEveryKind(t, s) })
 	t.Run("no false tamper finding", func(t *testing.T) { noFalseTamperFinding(t, s) })
+	t.Run("the documented commands", func(t *testing.T) { documented(t, s) })
+}
+
+// documented runs the audit-fetch commands of docs/siem-queries.md's round
+// trip (the block marked <!-- test: fetch-round-trip -->) as written,
+// against the store: each gives chain A, which audit-verify passes.
+func documented(t *testing.T, s *store) {
+	doc, err := os.ReadFile("../../docs/siem-queries.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mark = "<!-- test: fetch-round-trip -->\n```sh\n"
+	i := bytes.Index(doc, []byte(mark))
+	if i < 0 {
+		t.Fatalf("docs/siem-queries.md has no %q block", mark)
+	}
+	block := string(doc[i+len(mark):])
+	block = block[:strings.Index(block, "```")]
+	block = strings.ReplaceAll(block, "\\\n", " ")
+	n := 0
+	for _, line := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(line, "audit-fetch ") {
+			continue
+		}
+		cmd, rest, ok := strings.Cut(line, " | audit-verify ")
+		if !ok || !strings.Contains(rest, ">/dev/null") {
+			t.Fatalf("%q: want audit-fetch ... | audit-verify ... >/dev/null", line)
+		}
+		args := strings.Fields(cmd)[1:]
+		for j, a := range args {
+			if a == "http://127.0.0.1:9428" {
+				args[j] = s.vl.URL()
+			}
+		}
+		var out, stderr bytes.Buffer
+		if err := auditfetch.Run(context.Background(), args, nil, &out, &stderr); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, stderr.String())
+		}
+		if verr, vstderr := verify(out.String()); verr != nil || out.String() != string(s.a) {
+			t.Fatalf("%s | audit-verify: %v\n%s\n%d lines, want the shipped chain", cmd, verr, vstderr, strings.Count(out.String(), "\n"))
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d audit-fetch commands in the block, want one per kind", n)
+	}
 }
 
 // Every kind audit-ship ships comes back with its own --kind and the
@@ -142,10 +189,10 @@ func roundTripEveryKind(t *testing.T, s *store) {
 		args []string
 		want []byte
 	}{
-		{"splunk A", []string{"--kind", "splunk", "--host", "ha"}, s.a},
-		{"splunk B", []string{"--kind", "splunk", "--host", "hb", "--source", "sa"}, s.b},
-		{"datadog A", []string{"--kind", "datadog", "--host", "ha", "--source", "sa"}, s.a},
-		{"datadog B", []string{"--kind", "datadog", "--source", "sb"}, s.b},
+		{"splunk A", []string{"--kind", "splunk", "--host", "web1"}, s.a},
+		{"splunk B", []string{"--kind", "splunk", "--host", "web2", "--source", "declaragent:audit"}, s.b},
+		{"datadog A", []string{"--kind", "datadog", "--host", "web1", "--source", "declaragent:audit"}, s.a},
+		{"datadog B", []string{"--kind", "datadog", "--source", "other"}, s.b},
 		{"elastic A", []string{"--kind", "elastic"}, s.a},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -179,7 +226,7 @@ func noFalseTamperFinding(t *testing.T, s *store) {
 		// which they lack (a false seq_gap); now the one kind the query
 		// matches is the kind.
 		{"elastic events, no --kind", []string{"--query", `seq:* -service:*`}, ""},
-		{"datadog events, no --kind", []string{"--query", `ddsource:="sa" hostname:="ha"`}, ""},
+		{"datadog events, no --kind", []string{"--query", `ddsource:="declaragent:audit" hostname:="web1"`}, ""},
 		// no --kind, and the query matches several kinds.
 		{"all kinds, no --kind", nil, "give --kind"},
 		// the wrong --kind for the events the query selects.
@@ -188,9 +235,9 @@ func noFalseTamperFinding(t *testing.T, s *store) {
 		{"splunk events as elastic", []string{"--kind", "elastic", "--query", `fields.seq:*`}, "--kind splunk"},
 		// two shipments of one kind mixed in the store.
 		{"splunk A and B mixed", []string{"--kind", "splunk"}, "--host"},
-		{"datadog A and B mixed", []string{"--kind", "datadog", "--host", "ha"}, "--source"},
+		{"datadog A and B mixed", []string{"--kind", "datadog", "--host", "web1"}, "--source"},
 		// a filter the kind's events do not carry.
-		{"elastic has no host", []string{"--kind", "elastic", "--host", "ha"}, "--host"},
+		{"elastic has no host", []string{"--kind", "elastic", "--host", "web1"}, "--host"},
 		{"no exporter in events", []string{"--kind", "splunk", "--exporter", "splunk:a"}, "--exporter"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
