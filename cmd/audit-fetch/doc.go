@@ -43,7 +43,9 @@ flag to give:
     ddsource, service) whose seq ranges overlap: "the selection mixes two
     shipments whose seqs overlap ...: host="ha" ... (150 events, seq
     1..150) and host="hb" ... (60 events, seq 1..60); pick one: --host ha
-    or --host hb; or --query".
+    or --host hb; or --query". One database shipped under two host names
+    (a renamed host) is refused too if the re-sends overlap; pick a seq or
+    _time range with --query.
   - --host or --source with --kind elastic: bulk documents carry neither,
     and VictoriaLogs ignores the bulk _index; narrow with --query (a _time
     range). Two Elastic shipments in one VictoriaLogs cannot otherwise be
@@ -84,7 +86,9 @@ Each flag can also be set as AUDIT_FETCH_<FLAG>.
 # Output
 
 stdout: the record lines, in seq order. stderr: the kind used when none
-was given, and "audit-fetch: N records fetched" (or "0 records fetched:
+was given, the events of other kinds the query matched and left out
+("audit-fetch: --kind splunk: the query also matches 150 elastic events,
+left out"), and "audit-fetch: N records fetched" (or "0 records fetched:
 the query matches no events audit-ship stored").
 
 # Exit codes

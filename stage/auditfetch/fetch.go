@@ -214,6 +214,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "%s: 0 records fetched: the query matches no events audit-ship --kind %s stored\n", prog, sh.name)
 		return nil
 	}
+	if other := found(sh.name); len(other) > 0 {
+		fmt.Fprintf(stderr, "%s: --kind %s: the query also matches %s, left out\n", prog, sh.name, strings.Join(other, ", "))
+	}
 	if *seqField == "" {
 		*seqField = sh.seq
 	}

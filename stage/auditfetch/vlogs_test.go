@@ -200,6 +200,10 @@ func roundTripEveryKind(t *testing.T, s *store) {
 			if err != nil {
 				t.Fatalf("audit-fetch %v: exit %d: %v\n%s", c.args, exitcode.Of(err), err, stderr)
 			}
+			// The other kinds in the store are named, not fetched.
+			if !strings.Contains(stderr, "the query also matches") || !strings.Contains(stderr, "left out") {
+				t.Errorf("audit-fetch %v: stderr %q, want it to name the other kinds left out", c.args, stderr)
+			}
 			if verr, vstderr := verify(out); verr != nil {
 				t.Fatalf("audit-verify on audit-fetch %v: exit %d: %v\n%s", c.args, exitcode.Of(verr), verr, vstderr)
 			}
