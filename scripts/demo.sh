@@ -80,7 +80,7 @@ if [ "$kind" = splunk ]; then
   done
   echo "VictoriaLogs holds ${n:-0} events; the first one as stored:" >&2
   curl -fs "http://127.0.0.1:$port/select/logsql/query" --data-urlencode 'query=fields.seq:=1 | fields _time, fields.seq, fields.tenantId, fields.kind, index, _msg' >&2
-  audit-fetch --kind victorialogs --url "http://127.0.0.1:$port" | audit-verify >/dev/null
+  audit-fetch --kind splunk --url "http://127.0.0.1:$port" | audit-verify >/dev/null
 else
   audit-read "$work/archive.ndjson.gz" | audit-verify >/dev/null
 fi

@@ -372,6 +372,10 @@ func TestBadInput(t *testing.T) {
 				if bc.input == "rows" {
 					// audit-fetch reads a store's query API: a fake one here.
 					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if strings.Contains(r.FormValue("query"), "| stats") { // audit-fetch's kind and shipment checks
+							w.Write([]byte(`{"splunk":"3","elastic":"0","datadog":"0","lo":"1","hi":"3","n":"3"}` + "\n"))
+							return
+						}
 						stream(w, f, c, "rows")
 					}))
 					defer srv.Close()
