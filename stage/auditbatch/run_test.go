@@ -142,7 +142,7 @@ func TestRun(t *testing.T) {
 		{name: "interval below 1ms", args: []string{"-min-interval", "100us"}, wantStderr: "-min-interval 100µs: must be >= 1ms", wantCode: 2},
 		{name: "bad max-line", args: []string{"-max-line", "0"}, wantStderr: "-max-line 0: must be >= 1", wantCode: 2},
 		{name: "positional argument", args: []string{"records.ndjson"}, wantStderr: `unexpected argument "records.ndjson"`, wantCode: 2},
-		{name: "unknown flag", args: []string{"-bogus"}, wantStderr: "flag provided but not defined: -bogus", wantCode: 2},
+		{name: "unknown flag", args: []string{"-bogus"}, wantStderr: "unknown flag -bogus", wantCode: 2},
 		{name: "help", args: []string{"-h"}, wantStderr: "$AUDIT_BATCH_MAX_COUNT"},
 	}
 	for _, tt := range tests {
