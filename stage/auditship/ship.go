@@ -17,6 +17,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ship"
+	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
@@ -105,7 +106,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer s.Close()
 	if c.check {
 		if err := s.Check(ctx); err != nil {
-			return exitcode.New(exitcode.Config, fmt.Errorf("check %s: %w", c.kind, err))
+			return checkError(c.kind, err)
 		}
 		fmt.Fprintf(stderr, "%s: %s: the SIEM answers and accepts our credentials\n", prog, c.exporter)
 		return nil
@@ -119,7 +120,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cli.OutputUnused(stdout) // acks go to the FIFO: stdout is not ours to watch
 		fa, err := ship.NewFIFOAcks(c.acks, stderr)
 		if err != nil {
-			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w", err))
+			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w (or --acks - for stdout)", err))
 		}
 		acks = fa
 	}
@@ -265,6 +266,29 @@ func skipBOMAndSpace(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
+}
+
+// checkError is what --check reports: exit 7 only when the SIEM refused
+// our configuration (401/403, index not allowed: a sink.Config failure);
+// a name that does not resolve, a connection refused, a TLS failure or an
+// unhealthy SIEM is not a refusal, and is a runtime failure (exit 1) that
+// says what failed.
+func checkError(kind string, err error) error {
+	var se *sink.Error
+	if errors.As(err, &se) {
+		if se.Class == sink.Config {
+			return exitcode.New(exitcode.Config, fmt.Errorf("check %s: SIEM configuration rejected: %s", kind, se.Msg))
+		}
+		what := "failed"
+		if se.HTTPStatus == 0 {
+			what = "could not talk to the SIEM"
+		}
+		return exitcode.New(exitcode.Failure, fmt.Errorf("check %s %s (not a refusal of our configuration): %s", kind, what, se.Msg))
+	}
+	if exitcode.Of(err) != exitcode.Failure {
+		return err // cancelled, or already classified
+	}
+	return exitcode.New(exitcode.Failure, fmt.Errorf("check %s: %w", kind, err))
 }
 
 func summary(exporter string, m *ship.Metrics, d time.Duration) string {

@@ -1,0 +1,69 @@
+package auditship
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+)
+
+// TestMistakesAnswered: each mistake says what is wrong and the fix, with
+// the exit code of what it is.
+func TestMistakesAnswered(t *testing.T) {
+	t.Setenv("AP_TEST_TOKEN", "00000000-0000-0000-0000-000000000000")
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsSrv.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	splunk := func(url string, more ...string) []string {
+		return append([]string{"--kind", "splunk", "--url", url, "--token", "env:AP_TEST_TOKEN"}, more...)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+		not  []string
+	}{
+		{"acks is a character device", []string{"--kind", "file", "--path", t.TempDir() + "/out", "--acks", "/dev/null"}, exitcode.Usage,
+			[]string{"--acks: /dev/null is a character device, not a FIFO", "--acks - for stdout"}, []string{"remove it"}},
+		{"url without port", splunk("http://127.0.0.1:"), exitcode.Usage,
+			[]string{"no port after the ':'"}, nil},
+		{"url without port, elastic", []string{"--kind", "elastic", "--url", "http://127.0.0.1:"}, exitcode.Usage,
+			[]string{"no port after the ':'"}, nil},
+		{"check: nothing listens", splunk("http://"+closed, "--check"), exitcode.Failure,
+			[]string{"could not talk to the SIEM", "not a refusal", "connection refused", "check the URL's host and port"}, []string{"rejected"}},
+		{"check: unknown authority", splunk(tlsSrv.URL, "--check"), exitcode.Failure,
+			[]string{"could not talk to the SIEM", "--ca-file"}, []string{"rejected"}},
+		{"check: unknown authority, elastic", []string{"--kind", "elastic", "--url", tlsSrv.URL, "--check"}, exitcode.Failure,
+			[]string{"--ca-file"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runShip(t, nil, tc.args...)
+			if exitcode.Of(err) != tc.code {
+				t.Errorf("exit %d, want %d: %v\n%s", exitcode.Of(err), tc.code, err, stderr)
+			}
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(msg, w) {
+					t.Errorf("error %q has %q", msg, w)
+				}
+			}
+		})
+	}
+}
