@@ -439,7 +439,7 @@ func OverVictoriaLogs(records []sink.Record) []int {
 // VictoriaLogsReason is the Reason of a record not sent to VictoriaLogs
 // for its size.
 func VictoriaLogsReason(n int) string {
-	return sink.TooLargeReason(fmt.Sprintf("record line is %d bytes: VictoriaLogs drops a log entry over %d bytes "+
+	return sink.NotSentReason(fmt.Sprintf("record line is %d bytes: VictoriaLogs drops a log entry over %d bytes "+
 		"and still answers success, so it was not sent", n, VictoriaLogsMaxEntry))
 }
 
