@@ -397,3 +397,15 @@ func distance(a, b string) int {
 func Usagef(format string, args ...any) error {
 	return exitcode.Errorf(exitcode.Usage, format, args...)
 }
+
+// Count is n and the noun, singular for 1: "1 record", "0 records",
+// "2 batches". many is the plural ("" adds an s).
+func Count(n int64, one, many string) string {
+	if many == "" {
+		many = one + "s"
+	}
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -316,6 +316,6 @@ func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
 
 func summary(b *Batcher) string {
 	s := b.Stats()
-	return fmt.Sprintf("%d records in %d batches (%d full, %d by age, %d at a seq drop, %d at end); interval %v",
-		s.Records, s.Batches, s.Closed[ClosedFull], s.Closed[ClosedAge], s.Closed[ClosedSeq], s.Closed[ClosedFlush], b.Interval())
+	return fmt.Sprintf("%s in %s (%d full, %d by age, %d at a seq drop, %d at end); interval %v",
+		cli.Count(s.Records, "record", ""), cli.Count(s.Batches, "batch", "batches"), s.Closed[ClosedFull], s.Closed[ClosedAge], s.Closed[ClosedSeq], s.Closed[ClosedFlush], b.Interval())
 }

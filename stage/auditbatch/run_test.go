@@ -55,7 +55,7 @@ func TestRun(t *testing.T) {
 			wantStdout: framed(group{50, a[1:4]})},
 		{name: "summary on stderr", stdin: recs(1, 3, 0),
 			wantStdout: framed(group{50, a[1:4]}),
-			wantStderr: "audit-batch: 3 records in 1 batches (0 full, 0 by age, 0 at a seq drop, 1 at end); interval 50ms"},
+			wantStderr: "audit-batch: 3 records in 1 batch (0 full, 0 by age, 0 at a seq drop, 1 at end); interval 50ms"},
 		{name: "empty input", args: []string{"-quiet"}, stdin: ""},
 		// Mark lines (audit-read's control lines for audit-verify) are
 		// dropped wherever they are: never in a batch, counted in the summary.
@@ -270,7 +270,7 @@ func TestCancelFlushes(t *testing.T) {
 	if !errors.Is(p.err, context.Canceled) {
 		t.Errorf("Run returned %v, want context.Canceled", p.err)
 	}
-	if !strings.Contains(p.stderr.String(), "1 records in 1 batches") {
+	if !strings.Contains(p.stderr.String(), "1 record in 1 batch") {
 		t.Errorf("stderr %q", p.stderr.String())
 	}
 }

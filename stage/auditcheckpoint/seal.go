@@ -540,9 +540,13 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d records", res.records)
+	b.WriteString(cli.Count(res.records, "record", ""))
 	if res.records > 0 {
-		fmt.Fprintf(&b, " (seq %d..%d", res.first, res.last)
+		if res.first == res.last {
+			fmt.Fprintf(&b, " (seq %d", res.first)
+		} else {
+			fmt.Fprintf(&b, " (seq %d..%d", res.first, res.last)
+		}
 		if res.replayed > 0 {
 			fmt.Fprintf(&b, ", %d already sealed", res.replayed)
 		}
@@ -550,7 +554,7 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 	}
 	switch {
 	case s.written > 0:
-		fmt.Fprintf(&b, "; %d checkpoints appended to %s, the newest of size %d (root %s)", s.written, s.cfg.out, s.sealed, s.root)
+		fmt.Fprintf(&b, "; %s appended to %s, the newest of size %d (root %s)", cli.Count(int64(s.written), "checkpoint", ""), s.cfg.out, s.sealed, s.root)
 	case s.sealed > 0:
 		fmt.Fprintf(&b, "; nothing new to seal: the newest checkpoint is of size %d", s.sealed)
 	default:

@@ -303,15 +303,20 @@ func summary(exporter string, m *ship.Metrics, d time.Duration) string {
 	// "Handed over": written to audit-ack (the FIFO, or stdout). Whether
 	// audit-ack committed it is audit-ack's to say (its summary, the
 	// cursor); audit-ship cannot know.
-	s := fmt.Sprintf("%s: %d records delivered, acks of %d handed to audit-ack (last seq %d; what it committed is audit-ack's to say)",
-		exporter, m.DeliveredRecords.Load(), m.AckedRecords.Load(), m.LastAckedSeq.Load())
+	s := fmt.Sprintf("%s: %s delivered", exporter, cli.Count(m.DeliveredRecords.Load(), "record", ""))
+	if acked := m.AckedRecords.Load(); acked > 0 {
+		s += fmt.Sprintf(", acks of %d handed to audit-ack (last seq %d; what it committed is audit-ack's to say)", acked, m.LastAckedSeq.Load())
+	} else {
+		s += ", no ack handed to audit-ack"
+	}
 	if held := m.AcksHeld.Load() + m.AcksDropped.Load(); held > 0 {
 		s += fmt.Sprintf(", acks of %d NOT handed over (delivered; shipped again from the cursor next run)", held)
 	}
-	s += fmt.Sprintf(", %d requests, %d retries, %d duplicates, %d quarantined, failures %d retryable / %d not",
-		m.Requests.Load(), m.Retries.Load(), m.Duplicates.Load(), m.Quarantined.Load(), retryable, permanent)
+	s += fmt.Sprintf(", %s, %s, %s, %d quarantined, failures %d retryable / %d not",
+		cli.Count(m.Requests.Load(), "request", ""), cli.Count(m.Retries.Load(), "retry", "retries"),
+		cli.Count(m.Duplicates.Load(), "duplicate", ""), m.Quarantined.Load(), retryable, permanent)
 	if n := m.MarksDropped.Load(); n > 0 {
-		s += fmt.Sprintf(", %d mark lines dropped", n)
+		s += ", " + cli.Count(n, "mark line", "") + " dropped"
 	}
 	if secs := d.Seconds(); secs > 0 && m.DeliveredRecords.Load() > 0 {
 		s += fmt.Sprintf("; %.0f records/s", float64(m.DeliveredRecords.Load())/secs)
