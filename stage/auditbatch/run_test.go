@@ -61,7 +61,7 @@ func TestRun(t *testing.T) {
 		// dropped wherever they are: never in a batch, counted in the summary.
 		{name: "mark lines dropped", stdin: `{"mark":{"type":"anchor","seq":0}}` + "\n" + recs(1, 2, 0) + `{"mark":{"type":"hole","from":3,"to":5}}` + "\n" + recs(3, 3, 0) + `{"mark":{}}` + "\n",
 			wantStdout: framed(group{50, a[1:4]}),
-			wantStderr: "audit-batch: 3 records in 1 batches (0 full, 0 by age, 0 at a seq drop, 1 at end); interval 50ms; 3 mark lines dropped"},
+			wantStderr: "audit-batch: 3 records in 1 batch (0 full, 0 by age, 0 at a seq drop, 1 at end); interval 50ms; 3 mark lines dropped"},
 		{name: "only marks", args: []string{"-quiet"}, stdin: `{"mark":{"type":"anchor","seq":0}}` + "\n"},
 		{name: "blank lines only", args: []string{"-quiet"}, stdin: "\n  \n\r\n"},
 		{name: "count closes and doubles the interval", args: []string{"-quiet", "-max-count", "2"}, stdin: recs(1, 5, 0),
