@@ -110,7 +110,7 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if !c.quiet && !exitcode.IsBrokenPipe(err) {
 		s := summary(b)
 		if n := marks.Load(); n > 0 {
-			s += fmt.Sprintf("; %d mark lines dropped", n)
+			s += "; " + cli.Count(n, "mark line", "") + " dropped"
 		}
 		fmt.Fprintf(stderr, "%s: %s\n", prog, s)
 	}
