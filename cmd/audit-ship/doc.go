@@ -26,7 +26,10 @@ intervalMs, set its --max-count and --max-interval). So both of these work:
 	audit-read ... | audit-verify | audit-ship --kind splunk ...
 
 With audit-batch in the pipe, audit-batch's own flags decide the batches;
---batch-size and --batch-interval then do not apply (audit-ship says so).
+--batch-size and --batch-interval, and agent.yaml's batchSize and intervalMs,
+then do not apply, and audit-ship says so on stderr, naming the file's lines:
+give audit-batch the same file (audit-batch --agent-config agent.yaml) to
+batch as agent.yaml says.
 
 audit-ship reads the fields around each record (seq, ts, tenantId, kind,
 prevHash, recordHash) strictly and carries the record object as opaque
@@ -325,8 +328,8 @@ whole auth block. Unknown keys, and keys of another kind, are errors with
 their line; everything outside audit.export is ignored. Secrets in the file
 must be references (env:…, ${secret:…}): a literal is refused without being
 echoed. batchSize and intervalMs apply to the in-process batcher (plain
-record input); with audit-batch in the pipe, give audit-batch --max-count
-and --max-interval instead.
+record input); with audit-batch in the pipe, give audit-batch the same
+--agent-config (or its --max-count and --max-interval): audit-ship warns.
 
 # File
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
 )
 
 // TestMistakesAnswered: each mistake says what is wrong and the fix, with
@@ -65,5 +66,30 @@ func TestMistakesAnswered(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAgentBatchingWithAuditBatch: agent.yaml's batchSize and intervalMs do
+// not apply when audit-batch is in the pipe: audit-ship says so, naming the
+// file's lines and the fix, instead of ignoring them without a word.
+func TestAgentBatchingWithAuditBatch(t *testing.T) {
+	t.Setenv("AP_TEST_DD", "k")
+	dd := ddfake.New(ddfake.Options{})
+	t.Cleanup(dd.Close)
+	yaml := writeFile(t, "agent.yaml", "audit:\n  export:\n    kind: datadog\n    apiKey: env:AP_TEST_DD\n    batchSize: 7\n    intervalMs: 20\n")
+	in := framed(t, ndjsonOf(makeChain(t, 3, 1_700_000_000_000)), "--siem", "datadog")
+	_, stderr, err := runShip(t, in, "--agent-config", yaml, "--url", dd.URL, "--acks", "-")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, w := range []string{"already batched", "audit.export.batchSize (line 5)", "audit.export.intervalMs (line 6)", "audit-batch --agent-config " + yaml} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	// Plain records: batched in-process with them, no warning.
+	_, stderr, err = runShip(t, ndjsonOf(makeChain(t, 3, 1_700_000_000_000)), "--agent-config", yaml, "--url", dd.URL, "--acks", "-")
+	if err != nil || strings.Contains(stderr, "already batched") {
+		t.Errorf("plain input: %v\n%s", err, stderr)
 	}
 }

@@ -205,8 +205,8 @@ func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer, 
 	br := bufio.NewReaderSize(stdin, 1<<20)
 	first := firstLine(br)
 	if strings.HasPrefix(string(first), `{"batch"`) || len(first) == 0 {
-		if len(first) > 0 && (c.set["batch-size"] || c.set["batch-interval"]) {
-			fmt.Fprintf(stderr, "%s: the input is already batched (audit-batch in the pipe): --batch-size and --batch-interval do not apply; audit-batch's own flags decide\n", prog)
+		if len(first) > 0 {
+			c.warnBatched(stderr)
 		}
 		return br, func() error { return nil }
 	}
@@ -225,6 +225,32 @@ func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer, 
 		}
 		return err
 	}
+}
+
+// warnBatched says that audit-ship's batching settings, from flags or
+// from --agent-config's batchSize and intervalMs, do not apply to input
+// audit-batch already batched, and how to make them apply.
+func (c *config) warnBatched(stderr io.Writer) {
+	var from []string
+	agent := false
+	for _, f := range []string{"batch-size", "batch-interval"} {
+		switch o, ok := c.origin[f]; {
+		case c.set[f]:
+			from = append(from, "--"+f)
+		case ok:
+			from = append(from, strings.TrimPrefix(o, "--agent-config "+c.agentConfig+": "))
+			agent = true
+		}
+	}
+	if len(from) == 0 {
+		return
+	}
+	fix := "give audit-batch --max-count and --max-interval instead"
+	if agent {
+		fix = "give audit-batch the same file (audit-batch --agent-config " + c.agentConfig + ") or its --max-count and --max-interval"
+		from[0] = "--agent-config " + c.agentConfig + ": " + from[0]
+	}
+	fmt.Fprintf(stderr, "%s: the input is already batched (audit-batch in the pipe): %s do not apply here; %s\n", prog, strings.Join(from, " and "), fix)
 }
 
 // firstLine peeks at the start of the first line that is not a mark line
