@@ -362,11 +362,34 @@ audit-ship stops at once
 A redelivery reaching back further than the records remembered is written
 again (at-least-once, as for the other sinks), never skipped unchecked.
 
+# Trying a configuration: --check and --dry-run
+
+--check probes the SIEM (health, then the credential with a request that
+writes nothing) and exits: 0 when it answers and accepts the credential; 7
+only when it refuses our configuration (401/403, an index not allowed); 1,
+saying what failed, when it cannot be reached at all (a name that does not
+resolve, nothing listening, a TLS failure such as a certificate signed by an
+unknown authority, which names --ca-file) or answers with a server error:
+those are not refusals of the configuration.
+
+--dry-run reads the first batch (batching plain records as a run would),
+has the sink build its requests exactly as a run would, and prints them on
+stdout: the method and URL (query values masked), the headers sorted, with
+the credentials masked (Authorization keeps its scheme: "Authorization:
+Splunk ******** (masked)"; DD-API-KEY), and the body, decoded from gzip. Then
+it exits 0. Nothing is sent, no ack is written (no --acks FIFO is made), the
+file sink's file is not created (its lines are printed instead). Secret
+references are resolved, so a wrong reference fails here as in a run.
+
+	audit-read --db audit.db --to-seq 3 | audit-ship --kind splunk --url https://hec:8088 --token env:HEC --dry-run
+
 # Flags
 
 Flags that belong to some kinds only (--token to splunk, --api-key to
 elastic and datadog, …) are a usage error with another --kind. Each flag can also be set as AUDIT_SHIP_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-ship -h for the list.
+A mistyped flag, an AUDIT_SHIP_* variable that names no flag (with
+did-you-mean), or a bad -config line (named FILE:LINE) is one line, exit 2.
 -max-line N caps an input line (default 64 MiB, as in every stage); a
 record within it is shipped whatever its size if the SIEM takes it (see
 "Large records").
@@ -396,7 +419,8 @@ The committed cursor and the head of the log are audit-ack's metrics.
 
 	0    input ended (or the first SIGINT/SIGTERM) and the ack of every batch
 	     delivered was handed over
-	1    runtime failure
+	1    runtime failure; --check: the SIEM could not be reached (DNS, connection,
+	     TLS) or failed, which is not a refusal of the configuration
 	2    usage: bad flags, a flag for another --kind, a literal or unresolvable
 	     secret, a bad routing template, a bad agent.yaml, --acks that is not a FIFO
 	4    malformed input (incomplete batch, a line that is not a record)
@@ -405,7 +429,7 @@ The committed cursor and the head of the log are audit-ack's metrics.
 	     the store holds (an Elasticsearch document of another chain under
 	     --id-field seq, a file archive of another chain)
 	7    the SIEM refused our configuration (401/403, an index not allowed):
-	     --pause-after refusals in a row, or --check; fix it, then restart
+	     --pause-after refusals in a row, or --check (a refusal only); fix it, then restart
 	8    incomplete, nothing lost: acks of delivered records not handed to
 	     audit-ack within --drain-timeout (no reader on the FIFO), or not
 	     written because audit-ack stopped first during a stop (--acks -), or

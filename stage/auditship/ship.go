@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,8 @@ type config struct {
 	maxLine    int
 	quiet      bool
 	check      bool
+	dryRun     bool
+	transport  http.RoundTripper // --dry-run's capture, else nil
 
 	agentConfig   string
 	batchSize     int
@@ -98,6 +101,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	if c.dryRun {
+		return c.runDry(ctx, stdin, stdout, stderr)
 	}
 	s, err := c.newSink(ctx)
 	if err != nil {
