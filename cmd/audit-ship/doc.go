@@ -362,6 +362,17 @@ audit-ship stops at once
 A redelivery reaching back further than the records remembered is written
 again (at-least-once, as for the other sinks), never skipped unchecked.
 
+# Progress
+
+When stderr is a terminal (and without --quiet), a progress line is redrawn
+in place every half second: records delivered, records/s, the last seq whose
+ack was handed over, and the state: requests in flight, "failing for 12s (3
+failed requests), retrying", acks held because audit-ack is not reading,
+paused. Nothing of it is written when stderr is a pipe or a file. The stages
+of a pipeline share the terminal: audit-read's and audit-verify's lines give
+way to audit-ship's while it draws (a lock on the terminal), so one line
+shows, without flicker.
+
 # Trying a configuration: --check and --dry-run
 
 --check probes the SIEM (health, then the credential with a request that

@@ -6,8 +6,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/ship"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
 )
 
@@ -91,5 +94,30 @@ func TestAgentBatchingWithAuditBatch(t *testing.T) {
 	_, stderr, err = runShip(t, ndjsonOf(makeChain(t, 3, 1_700_000_000_000)), "--agent-config", yaml, "--url", dd.URL, "--acks", "-")
 	if err != nil || strings.Contains(stderr, "already batched") {
 		t.Errorf("plain input: %v\n%s", err, stderr)
+	}
+}
+
+// TestProgressStatus: the progress line's state, from the engine's counters.
+func TestProgressStatus(t *testing.T) {
+	now := time.Unix(1_700_000_100, 0)
+	for _, c := range []struct {
+		set  func(m *ship.Metrics)
+		want stagemetrics.Status
+	}{
+		{func(m *ship.Metrics) {}, stagemetrics.Status{Verb: "delivered"}},
+		{func(m *ship.Metrics) { m.DeliveredRecords.Store(10); m.LastAckedSeq.Store(10); m.Inflight.Store(1) },
+			stagemetrics.Status{Records: 10, Seq: 10, Verb: "delivered", Note: "1 request in flight"}},
+		{func(m *ship.Metrics) {
+			m.FailingSince.Store(time.Unix(1_700_000_088, 0).UnixNano())
+			m.FailedRequests.Store(3)
+			m.AcksHeld.Store(500)
+		}, stagemetrics.Status{Verb: "delivered", Note: "failing for 12s (3 failed requests), retrying, acks of 500 held (audit-ack not reading)"}},
+		{func(m *ship.Metrics) { m.Paused.Store(1) }, stagemetrics.Status{Verb: "delivered", Note: "paused"}},
+	} {
+		m := &ship.Metrics{}
+		c.set(m)
+		if got := progressStatus(m, now); got != c.want {
+			t.Errorf("got %+v, want %+v", got, c.want)
+		}
 	}
 }

@@ -144,6 +144,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer st.Close()
 	stagemetrics.RegisterShip(st.Set, m)
+	var progress *stagemetrics.Progress
+	if !c.quiet {
+		// On a terminal: what is delivered, and the state (in flight,
+		// failing, acks held); other stages' lines give way to it.
+		progress = stagemetrics.StartProgressTaking(prog, stderr, func() stagemetrics.Status {
+			return progressStatus(m, time.Now())
+		})
+		defer progress.Stop()
+		stderr = progress.Writer(stderr)
+	}
 	sh := ship.New(s, ship.Options{
 		Exporter: c.exporter, Inflight: c.inflight, PauseAfter: c.pauseAfter,
 		MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, DrainTimeout: c.drain,
@@ -180,6 +190,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cancel()
 	rerr := <-readErr
 	berr := batcherErr()
+	progress.Stop()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(c.exporter, m, time.Since(start)))
 	}
@@ -298,6 +309,26 @@ func skipBOMAndSpace(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
+}
+
+// progressStatus is audit-ship's progress line: records delivered, the
+// last seq whose ack was handed over, and the state that matters now.
+func progressStatus(m *ship.Metrics, now time.Time) stagemetrics.Status {
+	s := stagemetrics.Status{Records: m.DeliveredRecords.Load(), Seq: m.LastAckedSeq.Load(), Verb: "delivered"}
+	var notes []string
+	if m.Paused.Load() > 0 {
+		notes = append(notes, "paused")
+	} else if since := m.FailingSince.Load(); since > 0 {
+		notes = append(notes, fmt.Sprintf("failing for %s (%s), retrying",
+			now.Sub(time.Unix(0, since)).Round(time.Second), cli.Count(m.FailedRequests.Load(), "failed request", "")))
+	} else if n := m.Inflight.Load(); n > 0 {
+		notes = append(notes, cli.Count(n, "request", "")+" in flight")
+	}
+	if n := m.AcksHeld.Load(); n > 0 {
+		notes = append(notes, fmt.Sprintf("acks of %d held (audit-ack not reading)", n))
+	}
+	s.Note = strings.Join(notes, ", ")
+	return s
 }
 
 // checkError is what --check reports: exit 7 only when the SIEM refused
