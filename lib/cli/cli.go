@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/peterbourgon/ff/v3"
@@ -180,8 +181,7 @@ func Parse(fs *flag.FlagSet, args []string, envPrefix string) error {
 	}
 	opts := []ff.Option{ff.WithEnvVarPrefix(envPrefix)}
 	if fs.Lookup("config") != nil {
-		file := fs.Lookup("config").Value.String()
-		opts = append(opts, ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(configParser(fs, envPrefix, file)))
+		opts = append(opts, ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(configParser(fs, envPrefix)))
 	}
 	// The command line is parsed already: ff parses it again (nothing new
 	// can fail there), then sets the flags not given from the environment
@@ -203,12 +203,17 @@ var envErr = regexp.MustCompile(`from environment variable "([^"]+)": (.*)$`)
 
 // knownEnv holds, per flag set, names of flags of the binary's other
 // commands: their environment variables are not mistakes.
-var knownEnv = map[*flag.FlagSet][]string{}
+var (
+	knownEnvMu sync.Mutex
+	knownEnv   = map[*flag.FlagSet][]string{}
+)
 
 // KnownEnv declares flags of the same binary's other commands (which share
 // the environment prefix), so that their variables are not reported as
 // matching no flag. Call it before Parse.
 func KnownEnv(fs *flag.FlagSet, flagNames ...string) {
+	knownEnvMu.Lock()
+	defer knownEnvMu.Unlock()
 	knownEnv[fs] = append(knownEnv[fs], flagNames...)
 }
 
@@ -257,7 +262,10 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 
 // checkEnv refuses a PREFIX_* environment variable that sets no flag.
 func checkEnv(fs *flag.FlagSet, prefix string) error {
-	defer delete(knownEnv, fs)
+	knownEnvMu.Lock()
+	extra := knownEnv[fs]
+	delete(knownEnv, fs)
+	knownEnvMu.Unlock()
 	known := map[string]bool{}
 	var names []string
 	add := func(name string) {
@@ -266,7 +274,7 @@ func checkEnv(fs *flag.FlagSet, prefix string) error {
 		names = append(names, e)
 	}
 	fs.VisitAll(func(f *flag.Flag) { add(f.Name) })
-	for _, n := range knownEnv[fs] {
+	for _, n := range extra {
 		add(n)
 	}
 	var bad []string
@@ -292,8 +300,9 @@ func checkEnv(fs *flag.FlagSet, prefix string) error {
 
 // configParser is ff's plain format (NAME VALUE per line, # comments, a
 // bare NAME is a boolean) with every error naming FILE:LINE.
-func configParser(fs *flag.FlagSet, prefix, file string) ff.ConfigFileParser {
+func configParser(fs *flag.FlagSet, prefix string) ff.ConfigFileParser {
 	return func(r io.Reader, set func(name, value string) error) error {
+		file := fs.Lookup("config").Value.String() // set by now, also from the environment
 		var names []string
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		s := bufio.NewScanner(r)

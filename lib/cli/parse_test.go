@@ -56,6 +56,8 @@ func TestParseMistakes(t *testing.T) {
 			[]string{bad + ":2:", "inflight", `"eight"`}},
 		{"config missing", []string{"-config", filepath.Join(dir, "nope")}, nil,
 			[]string{"-config", "nope", "no such file"}},
+		{"config from the environment", nil, []string{"AUDIT_SHIP_CONFIG=" + cfg},
+			[]string{cfg + ":4:", "did you mean inflight?"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, kv := range tc.env {
