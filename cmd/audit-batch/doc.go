@@ -111,7 +111,10 @@ fewer writes. Without -siem the defaults fit every supported SIEM.
 # Flags
 
 Each flag can also be set through the environment as AUDIT_BATCH_<FLAG>
-(upper case, dashes as underscores), or in a file named by -config.
+(upper case, dashes as underscores), or in a file named by -config. A
+mistyped flag, an AUDIT_BATCH_* variable that names no flag, or a bad -config
+line is one line on stderr naming the fix (did-you-mean; -h lists the flags),
+exit 2.
 
 	-siem NAME          preset caps: splunk, elastic, datadog or file   AUDIT_BATCH_SIEM
 	-max-count N        records per batch (default 500, or the preset)  AUDIT_BATCH_MAX_COUNT
@@ -120,6 +123,10 @@ Each flag can also be set through the environment as AUDIT_BATCH_<FLAG>
 	-max-interval D     widest interval, the longest a record waits (default 5s,
 	                    Declaragent's intervalMs: 5000)                 AUDIT_BATCH_MAX_INTERVAL
 	-max-line N         maximum input line length (default 64 MiB)      AUDIT_BATCH_MAX_LINE
+	-agent-config FILE  Declaragent agent.yaml, as audit-ship's: audit.export.kind is
+	                    -siem, batchSize -max-count, intervalMs -max-interval
+	                    (flags and env vars win; a kind other than -siem's is an error)
+	                                                                    AUDIT_BATCH_AGENT_CONFIG
 	-quiet              no summary line at exit                         AUDIT_BATCH_QUIET
 	-metrics-listen ADDR    serve Prometheus metrics at http://ADDR/metrics  AUDIT_BATCH_METRICS_LISTEN
 	-metrics-file PATH      node_exporter textfile, every 5s and at exit     AUDIT_BATCH_METRICS_FILE

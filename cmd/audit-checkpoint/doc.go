@@ -210,11 +210,22 @@ different files), or in a file named by -config. "audit-checkpoint COMMAND
 
 	keygen:      -name -signer -verifier
 	seal:        -signer -origin -every -interval -out -state -max-line -window -quiet
+	             -metrics-listen -metrics-file -metrics-exporter -metrics-linger
 	verify:      -verifier (repeatable) -checkpoints -state -init -origin -max-unsealed -report -max-line -window -quiet
 	prove:       -verifier (repeatable) -checkpoints -seq -size -origin -out -max-line
 	check-proof: -verifier (repeatable) -origin
 
 -max-line caps a record line (default 64 MiB, as in every stage).
+
+seal takes the metrics flags every pipeline stage takes (lib/stagemetrics:
+--metrics-listen ADDR, --metrics-file PATH, --metrics-exporter NAME, the
+exporter label, which seal has no other flag for, --metrics-linger D). It
+exposes back-pressure (declaragent_audit_backpressure_paused_total,
+auditpipe_backpressure_paused_seconds_total,
+auditpipe_backpressure_blocked_seconds), records and bytes in and out,
+auditpipe_stage_last_seq, auditpipe_checkpoints_written_total (checkpoints
+signed and appended to -out) and auditpipe_checkpoint_sealed_size (the tree
+size of the newest checkpoint: records up to that seq are sealed).
 
 # Exit codes
 

@@ -209,7 +209,8 @@ lags the log; it grows while back-pressure holds audit-read back.
 When stderr is a terminal (and without -quiet), a progress line is redrawn
 in place every half second: records, records/s, the current seq and, reading
 a database, the head and the time left. Nothing of it is written when stderr
-is a pipe or a file.
+is a pipe or a file. In a pipeline whose audit-ship draws its own line (on
+the same terminal), audit-read's gives way to it.
 
 # Exit codes
 

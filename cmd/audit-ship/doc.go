@@ -26,7 +26,10 @@ intervalMs, set its --max-count and --max-interval). So both of these work:
 	audit-read ... | audit-verify | audit-ship --kind splunk ...
 
 With audit-batch in the pipe, audit-batch's own flags decide the batches;
---batch-size and --batch-interval then do not apply (audit-ship says so).
+--batch-size and --batch-interval, and agent.yaml's batchSize and intervalMs,
+then do not apply, and audit-ship says so on stderr, naming the file's lines:
+give audit-batch the same file (audit-batch --agent-config agent.yaml) to
+batch as agent.yaml says.
 
 audit-ship reads the fields around each record (seq, ts, tenantId, kind,
 prevHash, recordHash) strictly and carries the record object as opaque
@@ -331,8 +334,8 @@ whole auth block. Unknown keys, and keys of another kind, are errors with
 their line; everything outside audit.export is ignored. Secrets in the file
 must be references (env:…, ${secret:…}): a literal is refused without being
 echoed. batchSize and intervalMs apply to the in-process batcher (plain
-record input); with audit-batch in the pipe, give audit-batch --max-count
-and --max-interval instead.
+record input); with audit-batch in the pipe, give audit-batch the same
+--agent-config (or its --max-count and --max-interval): audit-ship warns.
 
 # File
 
@@ -365,11 +368,45 @@ audit-ship stops at once
 A redelivery reaching back further than the records remembered is written
 again (at-least-once, as for the other sinks), never skipped unchecked.
 
+# Progress
+
+When stderr is a terminal (and without --quiet), a progress line is redrawn
+in place every half second: records delivered, records/s, the last seq whose
+ack was handed over, and the state: requests in flight, "failing for 12s (3
+failed requests), retrying", acks held because audit-ack is not reading,
+paused. Nothing of it is written when stderr is a pipe or a file. The stages
+of a pipeline share the terminal: audit-read's and audit-verify's lines give
+way to audit-ship's while it draws (a lock on the terminal), so one line
+shows, without flicker.
+
+# Trying a configuration: --check and --dry-run
+
+--check probes the SIEM (health, then the credential with a request that
+writes nothing) and exits: 0 when it answers and accepts the credential; 7
+only when it refuses our configuration (401/403, an index not allowed); 1,
+saying what failed, when it cannot be reached at all (a name that does not
+resolve, nothing listening, a TLS failure such as a certificate signed by an
+unknown authority, which names --ca-file) or answers with a server error:
+those are not refusals of the configuration.
+
+--dry-run reads the first batch (batching plain records as a run would),
+has the sink build its requests exactly as a run would, and prints them on
+stdout: the method and URL (query values masked), the headers sorted, with
+the credentials masked (Authorization keeps its scheme: "Authorization:
+Splunk ******** (masked)"; DD-API-KEY), and the body, decoded from gzip. Then
+it exits 0. Nothing is sent, no ack is written (no --acks FIFO is made), the
+file sink's file is not created (its lines are printed instead). Secret
+references are resolved, so a wrong reference fails here as in a run.
+
+	audit-read --db audit.db --to-seq 3 | audit-ship --kind splunk --url https://hec:8088 --token env:HEC --dry-run
+
 # Flags
 
 Flags that belong to some kinds only (--token to splunk, --api-key to
 elastic and datadog, …) are a usage error with another --kind. Each flag can also be set as AUDIT_SHIP_<FLAG> (upper case, dashes as
 underscores), or in a file named by -config. Run audit-ship -h for the list.
+A mistyped flag, an AUDIT_SHIP_* variable that names no flag (with
+did-you-mean), or a bad -config line (named FILE:LINE) is one line, exit 2.
 -max-line N caps an input line (default 64 MiB, as in every stage); a
 record within it is shipped whatever its size if the SIEM takes it (see
 "Large records").
@@ -399,7 +436,8 @@ The committed cursor and the head of the log are audit-ack's metrics.
 
 	0    input ended (or the first SIGINT/SIGTERM) and the ack of every batch
 	     delivered was handed over
-	1    runtime failure
+	1    runtime failure; --check: the SIEM could not be reached (DNS, connection,
+	     TLS) or failed, which is not a refusal of the configuration
 	2    usage: bad flags, a flag for another --kind, a literal or unresolvable
 	     secret, a bad routing template, a bad agent.yaml, --acks that is not a FIFO
 	4    malformed input (incomplete batch, a line that is not a record)
@@ -408,7 +446,7 @@ The committed cursor and the head of the log are audit-ack's metrics.
 	     the store holds (an Elasticsearch document of another chain under
 	     --id-field seq, a file archive of another chain)
 	7    the SIEM refused our configuration (401/403, an index not allowed):
-	     --pause-after refusals in a row, or --check; fix it, then restart
+	     --pause-after refusals in a row, or --check (a refusal only); fix it, then restart
 	8    incomplete, nothing lost: acks of delivered records not handed to
 	     audit-ack within --drain-timeout (no reader on the FIFO), or not
 	     written because audit-ack stopped first during a stop (--acks -), or

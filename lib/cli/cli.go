@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -11,8 +12,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -182,22 +186,254 @@ func NewFlagSet(prog, envPrefix, synopsis string, stderr io.Writer) *flag.FlagSe
 
 // Parse parses args, then the environment (PREFIX_FLAG_NAME), then an optional
 // config file named by a -config flag if the flag set defines one. Usage
-// errors come back wrapped with exitcode.Usage.
+// errors come back wrapped with exitcode.Usage, as one line that names the
+// fix: a mistyped flag gets a did-you-mean and a pointer to -h (the full
+// usage is printed for -h only); an environment variable with the prefix
+// that matches no flag is an error too (with did-you-mean), not silence;
+// a config file error names the file and line.
 func Parse(fs *flag.FlagSet, args []string, envPrefix string) error {
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := checkEnv(fs, envPrefix); err != nil {
+		return err
+	}
 	opts := []ff.Option{ff.WithEnvVarPrefix(envPrefix)}
 	if fs.Lookup("config") != nil {
-		opts = append(opts, ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(ff.PlainParser))
+		opts = append(opts, ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(configParser(fs, envPrefix)))
 	}
+	// The command line is parsed already: ff parses it again (nothing new
+	// can fail there), then sets the flags not given from the environment
+	// and the config file.
 	if err := ff.Parse(fs, args, opts...); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("-config %s: %w", pe.Path, pe.Err)
+		} else if m := envErr.FindStringSubmatch(err.Error()); m != nil {
+			err = fmt.Errorf("environment variable %s=%q: %s%s", m[1], os.Getenv(m[1]), m[2], hint(fs))
 		}
 		return exitcode.New(exitcode.Usage, err)
 	}
 	return nil
 }
 
+// envErr is ff's message for a bad value in an environment variable.
+var envErr = regexp.MustCompile(`from environment variable "([^"]+)": (.*)$`)
+
+// knownEnv holds, per flag set, names of flags of the binary's other
+// commands: their environment variables are not mistakes.
+var (
+	knownEnvMu sync.Mutex
+	knownEnv   = map[*flag.FlagSet][]string{}
+)
+
+// KnownEnv declares flags of the same binary's other commands (which share
+// the environment prefix), so that their variables are not reported as
+// matching no flag. Call it before Parse.
+func KnownEnv(fs *flag.FlagSet, flagNames ...string) {
+	knownEnvMu.Lock()
+	defer knownEnvMu.Unlock()
+	knownEnv[fs] = append(knownEnv[fs], flagNames...)
+}
+
+func envName(prefix, flagName string) string {
+	return prefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_", "/", "_").Replace(flagName))
+}
+
+func hint(fs *flag.FlagSet) string {
+	return fmt.Sprintf(" (%s -h lists the flags)", fs.Name())
+}
+
+// parseArgs parses the command line with the flag package's own messages
+// and usage silenced: -h prints the usage, a mistake is one line.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		dashes := "-"
+		for _, a := range args {
+			if strings.HasPrefix(a, "--"+name) {
+				dashes = "--"
+				break
+			}
+		}
+		msg = "unknown flag " + dashes + name
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if s := suggest(name, names); s != "" {
+			msg += ": did you mean --" + s + "?"
+		}
+	}
+	return exitcode.New(exitcode.Usage, errors.New(msg+hint(fs)))
+}
+
+// checkEnv refuses a PREFIX_* environment variable that sets no flag.
+func checkEnv(fs *flag.FlagSet, prefix string) error {
+	knownEnvMu.Lock()
+	extra := knownEnv[fs]
+	delete(knownEnv, fs)
+	knownEnvMu.Unlock()
+	known := map[string]bool{}
+	var names []string
+	add := func(name string) {
+		e := envName(prefix, name)
+		known[e] = true
+		names = append(names, e)
+	}
+	fs.VisitAll(func(f *flag.Flag) { add(f.Name) })
+	for _, n := range extra {
+		add(n)
+	}
+	var bad []string
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		// An empty value sets nothing (as for a flag's variable).
+		if v != "" && strings.HasPrefix(k, prefix+"_") && !known[k] {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	msg := fmt.Sprintf("environment variable %s matches no flag of %s", bad[0], fs.Name())
+	if s := suggest(bad[0], names); s != "" {
+		msg += ": did you mean " + s + "?"
+	} else {
+		msg += ": unset it"
+	}
+	return exitcode.New(exitcode.Usage, errors.New(msg+hint(fs)))
+}
+
+// configParser is ff's plain format (NAME VALUE per line, # comments, a
+// bare NAME is a boolean) with every error naming FILE:LINE.
+func configParser(fs *flag.FlagSet, prefix string) ff.ConfigFileParser {
+	return func(r io.Reader, set func(name, value string) error) error {
+		file := fs.Lookup("config").Value.String() // set by now, also from the environment
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		s := bufio.NewScanner(r)
+		s.Buffer(make([]byte, 64<<10), 1<<20)
+		n := 0
+		for s.Scan() {
+			n++
+			line := strings.TrimSpace(s.Text())
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			name, value, ok := strings.Cut(line, " ")
+			if !ok {
+				name, value = line, "true"
+			}
+			value = strings.TrimSpace(value)
+			if i := strings.Index(value, " #"); i >= 0 {
+				value = strings.TrimSpace(value[:i])
+			}
+			name = strings.TrimLeft(name, "-")
+			lookup := name
+			if fs.Lookup(name) == nil {
+				fs.VisitAll(func(f *flag.Flag) {
+					if envName(prefix, f.Name) == name {
+						lookup = f.Name
+					}
+				})
+			}
+			if fs.Lookup(lookup) == nil {
+				msg := fmt.Sprintf("%s:%d: %q is not a flag of %s", file, n, name, fs.Name())
+				if sg := suggest(name, names); sg != "" {
+					msg += ": did you mean " + sg + "?"
+				}
+				return errors.New(msg + hint(fs))
+			}
+			if err := set(lookup, value); err != nil {
+				return fmt.Errorf("%s:%d: %s %q: %v", file, n, lookup, value, unwrapAll(err))
+			}
+		}
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("%s:%d: %w", file, n+1, err)
+		}
+		return nil
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// suggest returns the candidate closest to s (case-insensitive edit
+// distance, a transposition counting one), or "" if none is close enough.
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	ls := strings.ToLower(s)
+	for _, c := range candidates {
+		d := distance(ls, strings.ToLower(c))
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := max(2, len(s)/3)
+	if bestD > limit {
+		return ""
+	}
+	return best
+}
+
+// distance is the optimal string alignment distance.
+func distance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
 // Usagef is a usage error (exit code 2).
 func Usagef(format string, args ...any) error {
 	return exitcode.Errorf(exitcode.Usage, format, args...)
+}
+
+// Count is n and the noun, singular for 1: "1 record", "0 records",
+// "2 batches". many is the plural ("" adds an s).
+func Count(n int64, one, many string) string {
+	if many == "" {
+		many = one + "s"
+	}
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

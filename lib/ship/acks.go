@@ -93,7 +93,11 @@ func EnsureFIFO(path string) error {
 		return err
 	}
 	if fi.Mode()&fs.ModeNamedPipe == 0 {
-		return fmt.Errorf("%s is not a FIFO (it is a %s); remove it or create one with mkfifo", path, describe(fi.Mode()))
+		fix := "give a path that does not exist yet (a FIFO is created there) or one made with mkfifo"
+		if fi.Mode().IsRegular() {
+			fix = "remove it or " + fix
+		}
+		return fmt.Errorf("%s is %s, not a FIFO (the channel audit-ack reads acks from): %s", path, describe(fi.Mode()), fix)
 	}
 	return nil
 }
@@ -101,11 +105,17 @@ func EnsureFIFO(path string) error {
 func describe(m fs.FileMode) string {
 	switch {
 	case m.IsRegular():
-		return "regular file"
+		return "a regular file"
 	case m.IsDir():
-		return "directory"
+		return "a directory"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
 	}
-	return m.Type().String()
+	return "a " + m.Type().String()
 }
 
 // NewFIFOAcks returns an AckSink for the FIFO at path (created if absent).

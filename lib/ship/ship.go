@@ -533,8 +533,14 @@ func (sh *Shipper) handlePoison(ctx context.Context, b *Batch, idx []int) error 
 		if sink.IsTooLarge(b.Reason[i]) {
 			what, reason = "is too large for the SIEM", "too_large"
 		}
+		if sink.IsNotSent(b.Reason[i]) {
+			what = "was not sent, refused here for its size (over the SIEM's per-record limit)"
+		}
 		sh.opt.Metrics.failure(false, reason)
 		if sh.opt.Quarantine == nil {
+			if sink.IsNotSent(b.Reason[i]) {
+				return sh.pause(exitcode.Paused, fmt.Errorf("record seq %d (%s, %d bytes) was not sent, refused here for its size: %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, len(r.Line), b.Reason[i]))
+			}
 			if sink.IsTooLarge(b.Reason[i]) {
 				return sh.pause(exitcode.Paused, fmt.Errorf("record seq %d (%s, %d bytes) is too large for the SIEM: %s; set --quarantine FILE to set such records aside and go on", r.Seq, r.Hash, len(r.Line), b.Reason[i]))
 			}
@@ -547,7 +553,7 @@ func (sh *Shipper) handlePoison(ctx context.Context, b *Batch, idx []int) error 
 		fmt.Fprintf(sh.opt.Log, "audit-ship: %s: record seq %d %s, quarantined in %s: %s\n", sh.opt.Exporter, r.Seq, what, sh.opt.Quarantine.Path(), b.Reason[i])
 		n := sh.consecutive.Add(1)
 		if n >= int64(sh.opt.PauseAfter) {
-			return sh.pause(exitcode.Paused, fmt.Errorf("%d consecutive non-retryable failures (the last: record seq %d rejected)", n, r.Seq))
+			return sh.pause(exitcode.Paused, fmt.Errorf("%d consecutive non-retryable failures (the last: record seq %d %s)", n, r.Seq, what))
 		}
 	}
 	return nil

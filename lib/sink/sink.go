@@ -153,5 +153,18 @@ const tooLargePrefix = "too large: "
 // not as rejected.
 func TooLargeReason(detail string) string { return tooLargePrefix + detail }
 
+// NotSentReason is the TooLargeReason of a record the sink refused itself,
+// before any request, for a size over the SIEM's documented per-record
+// limit (Datadog's 1 MB per log, VictoriaLogs' entry limit): the SIEM never
+// saw it, and the messages say so instead of "rejected by the SIEM".
+func NotSentReason(detail string) string { return TooLargeReason(notSentPrefix + detail) }
+
+const notSentPrefix = "not sent: "
+
+// IsNotSent reports whether reason is a NotSentReason.
+func IsNotSent(reason string) bool {
+	return strings.HasPrefix(reason, tooLargePrefix+notSentPrefix)
+}
+
 // IsTooLarge reports whether reason is a TooLargeReason.
 func IsTooLarge(reason string) bool { return strings.HasPrefix(reason, tooLargePrefix) }

@@ -59,6 +59,8 @@ type Status struct {
 	Records int64
 	Seq     int64
 	Head    int64
+	Verb    string // what became of the records, after "N records" ("delivered"); "" for none
+	Note    string // the stage's state, at the end of the line ("2 requests in flight"); "" for none
 }
 
 // Progress draws a one-line status on stderr while a stage runs, when, and
@@ -81,6 +83,18 @@ type Progress struct {
 	mu      sync.Mutex
 	drawn   int // length of the line on screen, 0 if none
 	samples []sample
+
+	// One line per terminal: lock is a descriptor of the terminal of its
+	// own (-1 if none could be opened: no coordination), flocked while
+	// drawing. A stage that takes the terminal (take: audit-ship, where
+	// the records end) keeps the lock from its first draw to Stop; the
+	// others (audit-read, audit-verify) take it only to draw and let it go
+	// at once, and do not draw, clearing their line, while another holds
+	// it. So in a pipeline audit-ship's line shows, and audit-read's
+	// before audit-ship starts drawing and after it stops.
+	lock int
+	take bool
+	held bool
 }
 
 type sample struct {
@@ -92,15 +106,35 @@ type sample struct {
 // stderr is a terminal, and returns nil (which does nothing) if it is not.
 // status is called from another goroutine and must be safe for that.
 func StartProgress(prog string, stderr io.Writer, status func() Status) *Progress {
+	return startOnTerminal(prog, stderr, status, false)
+}
+
+// StartProgressTaking is StartProgress for the stage whose line is the one
+// to show when several stages of a pipeline share the terminal (audit-ship:
+// what is delivered): the others' lines give way to it (see Progress.lock).
+func StartProgressTaking(prog string, stderr io.Writer, status func() Status) *Progress {
+	return startOnTerminal(prog, stderr, status, true)
+}
+
+func startOnTerminal(prog string, stderr io.Writer, status func() Status, take bool) *Progress {
 	f, ok := stderr.(*os.File)
 	if !ok || !isTerminal(f) {
 		return nil
 	}
-	return startProgress(prog, stderr, status, ProgressEvery)
+	return startProgressOn(prog, stderr, f, status, ProgressEvery, take)
 }
 
 func startProgress(prog string, w io.Writer, status func() Status, every time.Duration) *Progress {
-	p := &Progress{prog: prog, w: w, status: status, stop: make(chan struct{}), done: make(chan struct{})}
+	return startProgressOn(prog, w, nil, status, every, false)
+}
+
+// startProgressOn draws on w; tty, if not nil, is the terminal w writes to,
+// which the stages sharing it coordinate on.
+func startProgressOn(prog string, w io.Writer, tty *os.File, status func() Status, every time.Duration, take bool) *Progress {
+	p := &Progress{prog: prog, w: w, status: status, stop: make(chan struct{}), done: make(chan struct{}), lock: -1, take: take}
+	if tty != nil {
+		p.lock = openLock(tty)
+	}
 	p.samples = append(p.samples, sample{time.Now(), status().Records})
 	go func() {
 		defer close(p.done)
@@ -134,13 +168,44 @@ func (p *Progress) draw(now time.Time) {
 	if d := now.Sub(first.t).Seconds(); d > 0 {
 		rate = float64(s.Records-first.n) / d
 	}
+	if !p.mayDraw() {
+		p.clear()
+		return
+	}
 	p.put(formatStatus(p.prog, s, rate))
+	if !p.take && p.lock >= 0 {
+		unlockTTY(p.lock)
+	}
+}
+
+// mayDraw reports whether this line may be drawn now (see Progress.lock);
+// a stage that yields the terminal holds the lock until its draw is done.
+// p.mu is held.
+func (p *Progress) mayDraw() bool {
+	switch {
+	case p.lock < 0:
+		return true
+	case p.take:
+		if !p.held {
+			p.held = tryLockTTY(p.lock)
+		}
+		return p.held
+	}
+	return tryLockTTY(p.lock)
 }
 
 // formatStatus is the progress line for s at rate records/s.
 func formatStatus(prog string, s Status, rate float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s records, %s/s", prog, group(s.Records), group(int64(rate+0.5)))
+	noun := "records"
+	if s.Records == 1 {
+		noun = "record"
+	}
+	fmt.Fprintf(&b, "%s: %s %s", prog, group(s.Records), noun)
+	if s.Verb != "" {
+		b.WriteString(" " + s.Verb)
+	}
+	fmt.Fprintf(&b, ", %s/s", group(int64(rate+0.5)))
 	if s.Seq > 0 {
 		fmt.Fprintf(&b, ", seq %d", s.Seq)
 	}
@@ -155,6 +220,9 @@ func formatStatus(prog string, s Status, rate float64) string {
 				fmt.Fprintf(&b, ", %s left", roundDuration(time.Duration(float64(left)/rate*float64(time.Second))))
 			}
 		}
+	}
+	if s.Note != "" {
+		b.WriteString(", " + s.Note)
 	}
 	return b.String()
 }
@@ -238,5 +306,9 @@ func (p *Progress) Stop() {
 	<-p.done
 	p.mu.Lock()
 	p.clear()
+	if p.lock >= 0 {
+		closeLock(p.lock) // lets the lock go
+		p.lock = -1
+	}
 	p.mu.Unlock()
 }

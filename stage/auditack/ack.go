@@ -168,8 +168,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cancel()
 	if !c.quiet {
-		fmt.Fprintf(stderr, "%s: %s: %d acks (%d records, %d quarantined), %d commits, cursor at seq %d, in %.1fs\n",
-			prog, c.exporter, a.acks, a.records, a.quarantined, a.commits, a.committed, time.Since(start).Seconds())
+		fmt.Fprintf(stderr, "%s: %s: %s (%s, %d quarantined), %s, cursor at seq %d, in %.1fs\n",
+			prog, c.exporter, cli.Count(a.acks, "ack", ""), cli.Count(a.records, "record", ""), a.quarantined, cli.Count(a.commits, "commit", ""), a.committed, time.Since(start).Seconds())
 	}
 	return err
 }

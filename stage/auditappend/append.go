@@ -112,8 +112,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	summary := func() {
 		if !*quiet {
-			fmt.Fprintf(stderr, "%s: appended %d records", prog, total)
-			if total > 0 {
+			fmt.Fprintf(stderr, "%s: appended %s", prog, cli.Count(total, "record", ""))
+			if total == 1 {
+				fmt.Fprintf(stderr, " (seq %d)", first)
+			} else if total > 1 {
 				fmt.Fprintf(stderr, " (seq %d..%d)", first, last)
 			}
 			fmt.Fprintf(stderr, " in %.2fs\n", time.Since(startAll).Seconds())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditpipe/auditpipe/lib/agentconfig"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/metrics"
@@ -110,7 +111,7 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if !c.quiet && !exitcode.IsBrokenPipe(err) {
 		s := summary(b)
 		if n := marks.Load(); n > 0 {
-			s += fmt.Sprintf("; %d mark lines dropped", n)
+			s += "; " + cli.Count(n, "mark line", "") + " dropped"
 		}
 		fmt.Fprintf(stderr, "%s: %s\n", prog, s)
 	}
@@ -168,6 +169,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum input line length in bytes")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr at exit")
 	c.metrics.Register(fs)
+	agentConfig := fs.String("agent-config", "", "Declaragent agent.yaml, as audit-ship's --agent-config: audit.export.kind is the --siem preset, batchSize --max-count, intervalMs --max-interval (flags and env vars win)")
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, envPrefix); err != nil {
 		return c, err
@@ -175,12 +177,36 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, cli.Usagef("unexpected argument %q: audit-batch reads stdin only", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	countFrom := "-max-count"
+	if *agentConfig != "" {
+		e, err := agentconfig.Load(*agentConfig)
+		if err != nil {
+			return c, exitcode.New(exitcode.Usage, fmt.Errorf("--agent-config: %w", err))
+		}
+		switch {
+		case !set["siem"]:
+			c.siem = e.Kind
+		case c.siem != e.Kind:
+			return c, cli.Usagef("--siem %s, but %s's audit.export.kind is %s: drop --siem or use another file", c.siem, *agentConfig, e.Kind)
+		}
+		if e.Set["batchSize"] && !set["max-count"] {
+			c.lim.MaxCount = e.BatchSize
+			set["max-count"] = true
+			countFrom = "--agent-config " + *agentConfig + ": " + e.Where("batchSize")
+		}
+		if e.Set["intervalMs"] && !set["max-interval"] {
+			c.lim.MaxInterval = time.Duration(e.IntervalMs) * time.Millisecond
+			if !set["min-interval"] && c.lim.MaxInterval < c.lim.MinInterval {
+				c.lim.MinInterval = c.lim.MaxInterval
+			}
+		}
+	}
 	p, ok := presetFor(c.siem)
 	if !ok {
 		return c, cli.Usagef("-siem %q: must be splunk, elastic, datadog or file", c.siem)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !set["max-count"] {
 		c.lim.MaxCount = p.count
 	}
@@ -188,7 +214,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.lim.MaxBytes = p.bytes
 	}
 	if p.hardCount > 0 && c.lim.MaxCount > p.hardCount {
-		return c, cli.Usagef("-max-count %d is above %s", c.lim.MaxCount, p.limit)
+		return c, cli.Usagef("%s %d is above %s", countFrom, c.lim.MaxCount, p.limit)
 	}
 	if p.hardBytes > 0 && c.lim.MaxBytes > p.hardBytes {
 		return c, cli.Usagef("-max-bytes %d is above %s", c.lim.MaxBytes, p.limit)
@@ -316,6 +342,6 @@ func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
 
 func summary(b *Batcher) string {
 	s := b.Stats()
-	return fmt.Sprintf("%d records in %d batches (%d full, %d by age, %d at a seq drop, %d at end); interval %v",
-		s.Records, s.Batches, s.Closed[ClosedFull], s.Closed[ClosedAge], s.Closed[ClosedSeq], s.Closed[ClosedFlush], b.Interval())
+	return fmt.Sprintf("%s in %s (%d full, %d by age, %d at a seq drop, %d at end); interval %v",
+		cli.Count(s.Records, "record", ""), cli.Count(s.Batches, "batch", "batches"), s.Closed[ClosedFull], s.Closed[ClosedAge], s.Closed[ClosedSeq], s.Closed[ClosedFlush], b.Interval())
 }

@@ -126,7 +126,7 @@ func TestUsage(t *testing.T) {
 		{"seal no signer", []string{"seal", "--out", ck}, nil, 2, "--signer is required"},
 		{"seal no out", []string{"seal", "--signer", signer}, nil, 2, "--out is required"},
 		{"seal negative every", []string{"seal", "--signer", signer, "--out", ck, "--every", "-1"}, nil, 2, "must not be negative"},
-		{"seal unknown flag", []string{"seal", "--signer", signer, "--out", ck, "--bogus"}, nil, 2, "flag provided but not defined"},
+		{"seal unknown flag", []string{"seal", "--signer", signer, "--out", ck, "--bogus"}, nil, 2, "unknown flag --bogus"},
 		{"seal key others can read", []string{"seal", "--signer", open, "--out", ck}, nil, 2, "chmod 600"},
 		{"seal bad origin", []string{"seal", "--signer", signer, "--out", ck, "--origin", "a+b"}, nil, 2, "contains '+'"},
 		{"seal state is out", []string{"seal", "--signer", signer, "--out", ck, "--state", ck}, nil, 2, "must be different files"},

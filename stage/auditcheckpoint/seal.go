@@ -24,6 +24,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [flags] < records
@@ -57,7 +58,16 @@ type sealConfig struct {
 	maxLine    int
 	window     int
 	quiet      bool
+	metrics    stagemetrics.Flags
+	flow       *stagemetrics.Flow // while running
 }
+
+// The metrics of seal beside a Flow's (records and bytes in and out, the
+// last seq passed on).
+const (
+	NameCheckpointsWritten = "auditpipe_checkpoints_written_total"
+	NameSealedSize         = "auditpipe_checkpoint_sealed_size"
+)
 
 // sealState is seal's --state file: where the tree stood at the last
 // checkpoint, so that the next run extends that tree instead of trusting
@@ -262,6 +272,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	flags.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	flags.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
 	flags.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	c.metrics.Register(flags)
 	if err := parse(flags, args, env, 0); err != nil {
 		return err
 	}
@@ -339,6 +350,24 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			fmt.Fprintf(stderr, "%s: %s lacked the checkpoint of size %d that %s holds (a stop between the two writes); appended it\n", prog, c.out, st.Size, c.state)
 		}
 	}
+
+	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels("", ""), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	c.flow = ms.Flow()
+	ms.CounterFunc(NameCheckpointsWritten, "Checkpoints audit-checkpoint seal signed and appended to --out (fsynced).", func() float64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return float64(s.written)
+	})
+	ms.GaugeFunc(NameSealedSize, "Tree size of the newest checkpoint seal signed (or resumed from --state): records up to this seq are sealed.", func() float64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return float64(s.sealed)
+	})
+	stdout = ms.Stdout(stdout)
 
 	// The timer: sign every --interval, and at once on the first signal.
 	done := make(chan struct{})
@@ -491,9 +520,11 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 				return res, err
 			}
 		}
+		c.flow.Read(len(line.Bytes) + 1)
 		if err := out.Write(line.Bytes); err != nil {
 			return res, fmt.Errorf("write stdout: %w", err)
 		}
+		c.flow.Wrote(len(line.Bytes)+1, rec.Seq)
 		res.records++
 		res.last = rec.Seq
 		if r.Buffered() == 0 {
@@ -540,9 +571,13 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d records", res.records)
+	b.WriteString(cli.Count(res.records, "record", ""))
 	if res.records > 0 {
-		fmt.Fprintf(&b, " (seq %d..%d", res.first, res.last)
+		if res.first == res.last {
+			fmt.Fprintf(&b, " (seq %d", res.first)
+		} else {
+			fmt.Fprintf(&b, " (seq %d..%d", res.first, res.last)
+		}
 		if res.replayed > 0 {
 			fmt.Fprintf(&b, ", %d already sealed", res.replayed)
 		}
@@ -550,7 +585,7 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 	}
 	switch {
 	case s.written > 0:
-		fmt.Fprintf(&b, "; %d checkpoints appended to %s, the newest of size %d (root %s)", s.written, s.cfg.out, s.sealed, s.root)
+		fmt.Fprintf(&b, "; %s appended to %s, the newest of size %d (root %s)", cli.Count(int64(s.written), "checkpoint", ""), s.cfg.out, s.sealed, s.root)
 	case s.sealed > 0:
 		fmt.Fprintf(&b, "; nothing new to seal: the newest checkpoint is of size %d", s.sealed)
 	default:

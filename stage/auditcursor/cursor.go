@@ -122,6 +122,9 @@ func parse(cmd string, args []string, stderr io.Writer) (*config, error) {
 		fs.BoolVar(&c.skip, "skip-records", false, "allow moving the cursor forward: the records skipped are never shipped to this exporter (logged)")
 	}
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
+	if cmd != "move" {
+		cli.KnownEnv(fs, "to-seq", "hash", "skip-records") // move's, same prefix
+	}
 	flagArgs, names, err := splitArgs(fs, args)
 	if err != nil {
 		return nil, err

@@ -209,8 +209,11 @@ func (s *stats) add(seq int64) {
 }
 
 func (s *stats) summary(d time.Duration) string {
-	msg := fmt.Sprintf("%d records", s.records)
-	if s.records > 0 {
+	msg := cli.Count(s.records, "record", "")
+	switch {
+	case s.records == 1:
+		msg += fmt.Sprintf(" (seq %d)", s.firstSeq)
+	case s.records > 1:
 		msg += fmt.Sprintf(" (seq %d..%d)", s.firstSeq, s.lastSeq)
 	}
 	if h := s.holes; h != nil && h.total > 0 {
@@ -221,7 +224,7 @@ func (s *stats) summary(d time.Duration) string {
 		msg += ")"
 	}
 	if s.problems > 0 {
-		msg += fmt.Sprintf(", %d bad input lines", s.problems)
+		msg += ", " + cli.Count(s.problems, "bad input line", "")
 	}
 	msg += fmt.Sprintf(" in %.2fs", d.Seconds())
 	if secs := d.Seconds(); secs > 0 && s.records > 0 {

@@ -80,6 +80,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum input line length in bytes")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
 	fs.BoolVar(&c.check, "check", false, "probe the SIEM (health and credentials) and exit")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print on stdout the exact requests of the first batch (method, URL, headers with secrets masked, body decoded) and exit; nothing is sent, acked or written")
 	c.metrics.Register(fs)
 	fs.StringVar(&c.agentConfig, "agent-config", "", "Declaragent agent.yaml: its audit.export block gives defaults for the flags below (flags and env vars win)")
 	fs.IntVar(&c.batchSize, "batch-size", 0, "plain-record input: records per batch of the in-process batcher (default the --kind preset, as audit-batch --siem)")
@@ -194,6 +195,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.secretTimeout <= 0 {
 		return nil, cli.Usagef("--secret-timeout must be positive")
+	}
+	if c.dryRun && c.check {
+		return nil, cli.Usagef("--dry-run and --check: give one (--check sends a probe, --dry-run sends nothing)")
 	}
 	return c, nil
 }
@@ -331,7 +335,7 @@ func (c *config) splunkSink(ctx context.Context) (sink.Sink, error) {
 		URL: c.url, Source: c.source, Sourcetype: c.sourcetype, Host: c.host,
 		Gzip: c.gzip, IndexerAck: c.indexerAck, AckTimeout: c.ackTimeout, Channel: c.channel,
 		CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile, InsecureSkipVerify: c.insecureSkipVerify,
-		AllowInsecureHTTP: c.allowHTTP, Timeout: c.timeout, MaxIdleConns: 2 * c.inflight,
+		AllowInsecureHTTP: c.allowHTTP, Timeout: c.timeout, MaxIdleConns: 2 * c.inflight, Transport: c.transport,
 	}
 	if c.index != "" {
 		t, err := c.template("index", c.index, route.SplunkIndex)
@@ -358,7 +362,7 @@ func (c *config) elasticSink(ctx context.Context) (sink.Sink, error) {
 	cfg := elastic.Config{
 		URL: c.url, Gzip: c.gzip, IDField: c.idField, DocShape: c.docShape,
 		CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile, InsecureSkipVerify: c.insecureSkipVerify,
-		AllowInsecureHTTP: c.allowHTTP, Timeout: c.timeout, MaxIdleConns: 2 * c.inflight,
+		AllowInsecureHTTP: c.allowHTTP, Timeout: c.timeout, MaxIdleConns: 2 * c.inflight, Transport: c.transport,
 	}
 	if c.index != "" {
 		t, err := c.template("index", c.index, route.ElasticIndex)
@@ -436,7 +440,7 @@ func (c *config) datadogSink(ctx context.Context) (sink.Sink, error) {
 	cfg := datadog.Config{
 		Site: c.site, URL: c.url, Service: c.service, Source: c.source, Hostname: c.hostname, Gzip: c.gzip,
 		CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile, InsecureSkipVerify: c.insecureSkipVerify,
-		AllowInsecureHTTP: c.allowHTTP, Timeout: c.timeout, MaxIdleConns: 2 * c.inflight,
+		AllowInsecureHTTP: c.allowHTTP, Timeout: c.timeout, MaxIdleConns: 2 * c.inflight, Transport: c.transport,
 	}
 	if c.tags != "" {
 		t, err := c.template("tags", c.tags, route.DatadogTags)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ship"
+	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
@@ -58,6 +60,8 @@ type config struct {
 	maxLine    int
 	quiet      bool
 	check      bool
+	dryRun     bool
+	transport  http.RoundTripper // --dry-run's capture, else nil
 
 	agentConfig   string
 	batchSize     int
@@ -98,6 +102,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if c.dryRun {
+		return c.runDry(ctx, stdin, stdout, stderr)
+	}
 	s, err := c.newSink(ctx)
 	if err != nil {
 		return err
@@ -105,7 +112,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer s.Close()
 	if c.check {
 		if err := s.Check(ctx); err != nil {
-			return exitcode.New(exitcode.Config, fmt.Errorf("check %s: %w", c.kind, err))
+			return checkError(c.kind, err)
 		}
 		fmt.Fprintf(stderr, "%s: %s: the SIEM answers and accepts our credentials\n", prog, c.exporter)
 		return nil
@@ -119,7 +126,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cli.OutputUnused(stdout) // acks go to the FIFO: stdout is not ours to watch
 		fa, err := ship.NewFIFOAcks(c.acks, stderr)
 		if err != nil {
-			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w", err))
+			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w (or --acks - for stdout)", err))
 		}
 		acks = fa
 	}
@@ -137,6 +144,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer st.Close()
 	stagemetrics.RegisterShip(st.Set, m)
+	var progress *stagemetrics.Progress
+	if !c.quiet {
+		// On a terminal: what is delivered, and the state (in flight,
+		// failing, acks held); other stages' lines give way to it.
+		progress = stagemetrics.StartProgressTaking(prog, stderr, func() stagemetrics.Status {
+			return progressStatus(m, time.Now())
+		})
+		defer progress.Stop()
+		stderr = progress.Writer(stderr)
+	}
 	sh := ship.New(s, ship.Options{
 		Exporter: c.exporter, Inflight: c.inflight, PauseAfter: c.pauseAfter,
 		MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, DrainTimeout: c.drain,
@@ -173,6 +190,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cancel()
 	rerr := <-readErr
 	berr := batcherErr()
+	progress.Stop()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(c.exporter, m, time.Since(start)))
 	}
@@ -204,8 +222,8 @@ func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer, 
 	br := bufio.NewReaderSize(stdin, 1<<20)
 	first := firstLine(br)
 	if strings.HasPrefix(string(first), `{"batch"`) || len(first) == 0 {
-		if len(first) > 0 && (c.set["batch-size"] || c.set["batch-interval"]) {
-			fmt.Fprintf(stderr, "%s: the input is already batched (audit-batch in the pipe): --batch-size and --batch-interval do not apply; audit-batch's own flags decide\n", prog)
+		if len(first) > 0 {
+			c.warnBatched(stderr)
 		}
 		return br, func() error { return nil }
 	}
@@ -224,6 +242,32 @@ func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer, 
 		}
 		return err
 	}
+}
+
+// warnBatched says that audit-ship's batching settings, from flags or
+// from --agent-config's batchSize and intervalMs, do not apply to input
+// audit-batch already batched, and how to make them apply.
+func (c *config) warnBatched(stderr io.Writer) {
+	var from []string
+	agent := false
+	for _, f := range []string{"batch-size", "batch-interval"} {
+		switch o, ok := c.origin[f]; {
+		case c.set[f]:
+			from = append(from, "--"+f)
+		case ok:
+			from = append(from, strings.TrimPrefix(o, "--agent-config "+c.agentConfig+": "))
+			agent = true
+		}
+	}
+	if len(from) == 0 {
+		return
+	}
+	fix := "give audit-batch --max-count and --max-interval instead"
+	if agent {
+		fix = "give audit-batch the same file (audit-batch --agent-config " + c.agentConfig + ") or its --max-count and --max-interval"
+		from[0] = "--agent-config " + c.agentConfig + ": " + from[0]
+	}
+	fmt.Fprintf(stderr, "%s: the input is already batched (audit-batch in the pipe): %s do not apply here; %s\n", prog, strings.Join(from, " and "), fix)
 }
 
 // firstLine peeks at the start of the first line that is not a mark line
@@ -267,6 +311,49 @@ func skipBOMAndSpace(b []byte) []byte {
 	return b
 }
 
+// progressStatus is audit-ship's progress line: records delivered, the
+// last seq whose ack was handed over, and the state that matters now.
+func progressStatus(m *ship.Metrics, now time.Time) stagemetrics.Status {
+	s := stagemetrics.Status{Records: m.DeliveredRecords.Load(), Seq: m.LastAckedSeq.Load(), Verb: "delivered"}
+	var notes []string
+	if m.Paused.Load() > 0 {
+		notes = append(notes, "paused")
+	} else if since := m.FailingSince.Load(); since > 0 {
+		notes = append(notes, fmt.Sprintf("failing for %s (%s), retrying",
+			now.Sub(time.Unix(0, since)).Round(time.Second), cli.Count(m.FailedRequests.Load(), "failed request", "")))
+	} else if n := m.Inflight.Load(); n > 0 {
+		notes = append(notes, cli.Count(n, "request", "")+" in flight")
+	}
+	if n := m.AcksHeld.Load(); n > 0 {
+		notes = append(notes, fmt.Sprintf("acks of %d held (audit-ack not reading)", n))
+	}
+	s.Note = strings.Join(notes, ", ")
+	return s
+}
+
+// checkError is what --check reports: exit 7 only when the SIEM refused
+// our configuration (401/403, index not allowed: a sink.Config failure);
+// a name that does not resolve, a connection refused, a TLS failure or an
+// unhealthy SIEM is not a refusal, and is a runtime failure (exit 1) that
+// says what failed.
+func checkError(kind string, err error) error {
+	var se *sink.Error
+	if errors.As(err, &se) {
+		if se.Class == sink.Config {
+			return exitcode.New(exitcode.Config, fmt.Errorf("check %s: SIEM configuration rejected: %s", kind, se.Msg))
+		}
+		what := "failed"
+		if se.HTTPStatus == 0 {
+			what = "could not talk to the SIEM"
+		}
+		return exitcode.New(exitcode.Failure, fmt.Errorf("check %s %s (not a refusal of our configuration): %s", kind, what, se.Msg))
+	}
+	if exitcode.Of(err) != exitcode.Failure {
+		return err // cancelled, or already classified
+	}
+	return exitcode.New(exitcode.Failure, fmt.Errorf("check %s: %w", kind, err))
+}
+
 func summary(exporter string, m *ship.Metrics, d time.Duration) string {
 	f := m.Failures()
 	var retryable, permanent int64
@@ -279,15 +366,20 @@ func summary(exporter string, m *ship.Metrics, d time.Duration) string {
 	// "Handed over": written to audit-ack (the FIFO, or stdout). Whether
 	// audit-ack committed it is audit-ack's to say (its summary, the
 	// cursor); audit-ship cannot know.
-	s := fmt.Sprintf("%s: %d records delivered, acks of %d handed to audit-ack (last seq %d; what it committed is audit-ack's to say)",
-		exporter, m.DeliveredRecords.Load(), m.AckedRecords.Load(), m.LastAckedSeq.Load())
+	s := fmt.Sprintf("%s: %s delivered", exporter, cli.Count(m.DeliveredRecords.Load(), "record", ""))
+	if acked := m.AckedRecords.Load(); acked > 0 {
+		s += fmt.Sprintf(", acks of %d handed to audit-ack (last seq %d; what it committed is audit-ack's to say)", acked, m.LastAckedSeq.Load())
+	} else {
+		s += ", no ack handed to audit-ack"
+	}
 	if held := m.AcksHeld.Load() + m.AcksDropped.Load(); held > 0 {
 		s += fmt.Sprintf(", acks of %d NOT handed over (delivered; shipped again from the cursor next run)", held)
 	}
-	s += fmt.Sprintf(", %d requests, %d retries, %d duplicates, %d quarantined, failures %d retryable / %d not",
-		m.Requests.Load(), m.Retries.Load(), m.Duplicates.Load(), m.Quarantined.Load(), retryable, permanent)
+	s += fmt.Sprintf(", %s, %s, %s, %d quarantined, failures %d retryable / %d not",
+		cli.Count(m.Requests.Load(), "request", ""), cli.Count(m.Retries.Load(), "retry", "retries"),
+		cli.Count(m.Duplicates.Load(), "duplicate", ""), m.Quarantined.Load(), retryable, permanent)
 	if n := m.MarksDropped.Load(); n > 0 {
-		s += fmt.Sprintf(", %d mark lines dropped", n)
+		s += ", " + cli.Count(n, "mark line", "") + " dropped"
 	}
 	if secs := d.Seconds(); secs > 0 && m.DeliveredRecords.Load() > 0 {
 		s += fmt.Sprintf("; %.0f records/s", float64(m.DeliveredRecords.Load())/secs)

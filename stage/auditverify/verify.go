@@ -439,8 +439,11 @@ func (r *report) print(w io.Writer, f chain.Finding) {
 
 func summary(st chain.Stats, rep *report, d time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d records", st.Records)
-	if st.Records > 0 {
+	b.WriteString(cli.Count(st.Records, "record", ""))
+	switch {
+	case st.Records == 1:
+		fmt.Fprintf(&b, " (seq %d, head %s)", st.FirstSeq, shortHash(st.HeadHash))
+	case st.Records > 1:
 		fmt.Fprintf(&b, " (seq %d..%d, head %s)", st.FirstSeq, st.LastSeq, shortHash(st.HeadHash))
 	}
 	fmt.Fprintf(&b, ", %d verified (%d fast, %d canonicalised)", st.Verified, st.FastPath, st.SlowPath)

@@ -468,7 +468,7 @@ func TestFIFOPathIsARegularFile(t *testing.T) {
 			if code != 2 {
 				t.Errorf("exit code %d, want 2 (usage)\n%s", code, out)
 			}
-			if !strings.Contains(string(out), reg+" is not a FIFO") {
+			if !strings.Contains(string(out), reg+" is a regular file, not a FIFO") {
 				t.Errorf("the error does not name the path and the problem:\n%s", out)
 			}
 			if strings.Contains(string(out), "panic:") {

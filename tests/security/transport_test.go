@@ -60,8 +60,10 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 				"--min-backoff", "10ms", "--max-backoff", "50ms", "--pause-after", "2", "--drain-timeout", "1s"}
 
 			r := exe(t, env, "", 30*time.Second, "audit-ship", append(base, "--check")...)
-			if r.code != 7 || !strings.Contains(r.stderr, "certificate") {
-				t.Errorf("--check against a self-signed SIEM: exit %d, want 7 with a certificate error\n%s", r.code, r.stderr)
+			// A TLS failure is not the SIEM refusing our configuration:
+			// exit 1 (not 7), and the fix named.
+			if r.code != 1 || !strings.Contains(r.stderr, "certificate") || !strings.Contains(r.stderr, "--ca-file") {
+				t.Errorf("--check against a self-signed SIEM: exit %d, want 1 with a certificate error naming --ca-file\n%s", r.code, r.stderr)
 			}
 			r = exeTerm(t, env, recs, 1500*time.Millisecond, "audit-ship", base...)
 			if f.count() != 0 {

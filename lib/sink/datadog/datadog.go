@@ -181,6 +181,9 @@ type Config struct {
 	// MaxIdleConns is how many idle connections to keep, at least the
 	// number of requests the shipper keeps in flight (default 16).
 	MaxIdleConns int
+	// Transport, if set, carries the requests instead of the sink's own
+	// (audit-ship --dry-run captures them there; nothing is sent).
+	Transport http.RoundTripper
 }
 
 // ErrClosed is returned by Send and Check after Close.
@@ -279,7 +282,7 @@ func New(cfg Config) (*Sink, error) {
 	s.meta = appendMeta(nil, cfg.Source, metaTags, cfg.Hostname, cfg.Service)
 	s.transport = tr
 	s.client = &http.Client{
-		Transport: tr,
+		Transport: roundTripper(tr, cfg.Transport),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -333,4 +336,12 @@ func isLoopback(host string) bool { return httpsink.IsLoopback(host) }
 func tlsConfig(cfg Config) (*tls.Config, error) {
 	return httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
 		InsecureSkipVerify: cfg.InsecureSkipVerify}.Config("datadog")
+}
+
+// roundTripper is over, if set, else tr.
+func roundTripper(tr *http.Transport, over http.RoundTripper) http.RoundTripper {
+	if over != nil {
+		return over
+	}
+	return tr
 }

@@ -149,7 +149,7 @@ func TestOversizeLog(t *testing.T) {
 	if err != nil || !slices.Equal(res.Status, statuses(sink.Delivered, sink.Poison, sink.Delivered, sink.Poison)) {
 		t.Fatalf("Send: %v %v", res.Status, err)
 	}
-	want := fmt.Sprintf("too large: record is %d bytes, over Datadog's 1 MB per-log limit (Datadog would truncate it and break the chain)", MaxLogBytes+1)
+	want := fmt.Sprintf("too large: not sent: record is %d bytes, over Datadog's 1 MB per-log limit (Datadog would truncate it and break the chain)", MaxLogBytes+1)
 	if res.Reason[1] != want || !strings.Contains(res.Reason[3], fmt.Sprint(5*MaxLogBytes)) || res.Reason[0] != "" || res.Reason[2] != "" {
 		t.Fatalf("Reason = %q", res.Reason)
 	}

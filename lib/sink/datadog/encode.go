@@ -72,7 +72,7 @@ func appendTaggedLog(dst, meta []byte, tags string, r *sink.Record) []byte {
 
 // oversize is the Reason of a record whose log is over MaxLogBytes.
 func oversize(n int) string {
-	return sink.TooLargeReason(fmt.Sprintf("record is %d bytes, over Datadog's 1 MB per-log limit (Datadog would truncate it and break the chain)", n))
+	return sink.NotSentReason(fmt.Sprintf("record is %d bytes, over Datadog's 1 MB per-log limit (Datadog would truncate it and break the chain)", n))
 }
 
 // appendLogs appends the JSON array of the logs of records, leaving out

@@ -236,6 +236,9 @@ type Config struct {
 	// MaxIdleConns is how many idle connections to keep to the cluster, at
 	// least the number of requests the shipper keeps in flight (default 16).
 	MaxIdleConns int
+	// Transport, if set, carries the requests instead of the sink's own
+	// (audit-ship --dry-run captures them there; nothing is sent).
+	Transport http.RoundTripper
 }
 
 // Auth says how requests authenticate. Only the fields of its Kind may be
@@ -353,7 +356,7 @@ func New(cfg Config) (*Sink, error) {
 		action:    appendActionPrefix(nil, cfg.Index),
 		transport: tr,
 		client: &http.Client{
-			Transport: tr,
+			Transport: roundTripper(tr, cfg.Transport),
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},
@@ -513,4 +516,12 @@ func isLoopback(host string) bool { return httpsink.IsLoopback(host) }
 func tlsConfig(cfg Config) (*tls.Config, error) {
 	return httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
 		InsecureSkipVerify: cfg.InsecureSkipVerify}.Config("elastic")
+}
+
+// roundTripper is over, if set, else tr.
+func roundTripper(tr *http.Transport, over http.RoundTripper) http.RoundTripper {
+	if over != nil {
+		return over
+	}
+	return tr
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -238,10 +239,35 @@ func RoundTrip(client *http.Client, req *http.Request, limit int, timeout time.D
 		if errors.Is(err, context.DeadlineExceeded) {
 			return r, fmt.Errorf("%s %s: no complete response within %s", req.Method, where, timeout)
 		}
-		return r, fmt.Errorf("%s %s: %v", req.Method, where, err)
+		return r, fmt.Errorf("%s %s: %v%s", req.Method, where, err, Advice(err))
 	}
 	r.Status, r.Header = resp.StatusCode, resp.Header
 	return r, nil
+}
+
+// Advice is what to do about a transport error, in the words of
+// audit-ship's flags, or "" when there is nothing to add: an unknown
+// certificate authority needs --ca-file, a certificate for another name
+// another URL, an unresolvable name a check of the host name.
+func Advice(err error) string {
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &ua):
+		return " (the SIEM's certificate is signed by an authority this host does not trust: give that CA's PEM bundle with --ca-file, or install it in the system roots)"
+	case errors.As(err, &he):
+		return " (the SIEM's certificate is not for this host name: use the name the certificate is for in the URL)"
+	case errors.As(err, &ci) && ci.Reason == x509.Expired:
+		return " (the SIEM's certificate has expired or is not valid yet: check the SIEM's certificate and this host's clock)"
+	case errors.As(err, &dns):
+		return " (the host name does not resolve: check the URL's host name and this host's DNS)"
+	case errors.As(err, &op) && op.Op == "dial":
+		return " (nothing accepts connections there: check the URL's host and port, the firewall and HTTPS_PROXY/NO_PROXY)"
+	}
+	return ""
 }
 
 // Explain joins what the sink concluded (explain) and what the SIEM said
@@ -338,6 +364,12 @@ func ParseURL(prefix, raw, credHint string, allowQuery bool) (*url.URL, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%s: URL %s has no host", prefix, u.Redacted())
 	}
+	if strings.HasSuffix(u.Host, ":") {
+		return nil, fmt.Errorf("%s: URL %s has no port after the ':': give the port (e.g. %s8088) or drop the ':' for the scheme's default", prefix, u.Redacted(), u.Host)
+	}
+	if u.Port() == "0" {
+		return nil, fmt.Errorf("%s: URL %s: port 0 is not a port to connect to", prefix, u.Redacted())
+	}
 	if u.User != nil {
 		return nil, fmt.Errorf("%s: URL %s carries credentials: %s", prefix, u.Redacted(), credHint)
 	}
@@ -407,7 +439,7 @@ func OverVictoriaLogs(records []sink.Record) []int {
 // VictoriaLogsReason is the Reason of a record not sent to VictoriaLogs
 // for its size.
 func VictoriaLogsReason(n int) string {
-	return sink.TooLargeReason(fmt.Sprintf("record line is %d bytes: VictoriaLogs drops a log entry over %d bytes "+
+	return sink.NotSentReason(fmt.Sprintf("record line is %d bytes: VictoriaLogs drops a log entry over %d bytes "+
 		"and still answers success, so it was not sent", n, VictoriaLogsMaxEntry))
 }
 

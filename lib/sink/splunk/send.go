@@ -131,8 +131,8 @@ func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, er
 			return res.All(sink.Delivered), nil
 		}
 		if r.ackID < 0 {
-			return res, s.errf(r, sink.Config, "no ackId in the response although IndexerAck is on: "+
-				"enable indexer acknowledgement on the HEC token, or turn IndexerAck off")
+			return res, s.errf(r, sink.Config, "no ackId in the response although --indexer-ack is on: "+
+				"enable indexer acknowledgement on the HEC token, or drop --indexer-ack")
 		}
 		if err := s.waitAck(ctx, r.ackID); err != nil {
 			return res, err
@@ -165,7 +165,7 @@ func (s *Sink) classify(r *reply, b body, records []sink.Record, res sink.Result
 		case codeNoChannel, codeBadChannel:
 			return res, s.errf(r, sink.Config, s.channelAdvice())
 		case codeAckDisabled:
-			return res, s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it or turn IndexerAck off")
+			return res, s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it on the token, or drop --indexer-ack")
 		}
 		return res, s.errf(r, sink.BadRequest, "")
 	case http.StatusUnauthorized, http.StatusForbidden:
@@ -235,9 +235,9 @@ func (s *Sink) tokenAdvice(r *reply) string {
 
 func (s *Sink) channelAdvice() string {
 	if s.cfg.Channel == "" {
-		return "this token has indexer acknowledgement enabled and needs a channel: turn IndexerAck on (or disable acknowledgement on the token)"
+		return "this token has indexer acknowledgement enabled and needs a channel: add --indexer-ack (or disable acknowledgement on the token)"
 	}
-	return "channel " + s.cfg.Channel + " was refused"
+	return "channel " + s.cfg.Channel + " (--channel) was refused: give another GUID, or drop --channel to have one generated"
 }
 
 // errf builds a *sink.Error for r with an explanation before the HEC text.
@@ -387,7 +387,7 @@ func (s *Sink) waitAck(ctx context.Context, id int64) error {
 		case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
 			return s.errf(r, sink.Config, "ack poll: "+s.tokenAdvice(r))
 		case r.status == http.StatusBadRequest && r.code == codeAckDisabled:
-			return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it or turn IndexerAck off")
+			return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it on the token, or drop --indexer-ack")
 		case r.status == http.StatusBadRequest && (r.code == codeNoChannel || r.code == codeBadChannel):
 			return s.errf(r, sink.Config, "ack poll: "+s.channelAdvice())
 		default:
@@ -468,7 +468,7 @@ func (s *Sink) Check(ctx context.Context) error {
 	case r.status/100 == 2:
 		return nil
 	case r.status == http.StatusBadRequest && r.code == codeAckDisabled:
-		return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it or turn IndexerAck off")
+		return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it on the token, or drop --indexer-ack")
 	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
 		return s.errf(r, sink.Config, "ack endpoint: "+s.tokenAdvice(r))
 	}

@@ -182,6 +182,9 @@ type Config struct {
 	// at least the number of requests the shipper keeps in flight
 	// (default 16).
 	MaxIdleConns int
+	// Transport, if set, carries the requests instead of the sink's own
+	// (audit-ship --dry-run captures them there; nothing is sent).
+	Transport http.RoundTripper
 }
 
 // ErrClosed is returned by Send and Check after Close.
@@ -267,7 +270,7 @@ func New(cfg Config) (*Sink, error) {
 		meta:      appendMeta(nil, cfg.Host, cfg.Source, cfg.Sourcetype, staticIndex(cfg)),
 		transport: tr,
 		client: &http.Client{
-			Transport: tr,
+			Transport: roundTripper(tr, cfg.Transport),
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},
@@ -362,4 +365,12 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// roundTripper is over, if set, else tr.
+func roundTripper(tr *http.Transport, over http.RoundTripper) http.RoundTripper {
+	if over != nil {
+		return over
+	}
+	return tr
 }

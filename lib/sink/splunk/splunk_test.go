@@ -243,7 +243,7 @@ func TestSendOutcomes(t *testing.T) {
 		{name: "incorrect index", opts: hecfake.Options{AllowedIndexes: []string{"main"}}, cfg: Config{Index: "tenant_acme"},
 			n: 2, poisonAt: -1, want: statuses(P, P), wantErr: &failure{class: sink.Config, status: 400, code: 7, contains: []string{`index "tenant_acme"`, "Incorrect index"}}},
 		{name: "token requires a channel", opts: hecfake.Options{IndexerAck: true}, n: 1, poisonAt: -1,
-			want: statuses(P), wantErr: &failure{class: sink.Config, status: 400, code: 10, contains: []string{"IndexerAck"}}},
+			want: statuses(P), wantErr: &failure{class: sink.Config, status: 400, code: 10, contains: []string{"--indexer-ack"}}},
 		{name: "ack wanted but disabled on token", cfg: Config{IndexerAck: true}, n: 1, poisonAt: -1,
 			want: statuses(P), wantErr: &failure{class: sink.Config, status: 200, code: 0, contains: []string{"no ackId"}}, wantStored: 1},
 		{name: "413", opts: hecfake.Options{MaxContentLength: 100}, n: 3, poisonAt: -1,
@@ -708,7 +708,7 @@ func TestCheck(t *testing.T) {
 		{name: "ack disabled on token", cfg: Config{IndexerAck: true},
 			wantErr: &failure{class: sink.Config, status: 400, code: 14, contains: []string{"disabled for this token"}}},
 		{name: "token needs a channel", opts: hecfake.Options{IndexerAck: true},
-			wantErr: &failure{class: sink.Config, status: 400, code: 10, contains: []string{"turn IndexerAck on"}}},
+			wantErr: &failure{class: sink.Config, status: 400, code: 10, contains: []string{"add --indexer-ack"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
