@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,7 +83,10 @@ func TestAcquire(t *testing.T) {
 // lock lives there.
 func TestReadOnlyDir(t *testing.T) {
 	if os.Geteuid() == 0 {
-		t.Skip("root writes into read-only directories")
+		// Root writes into read-only directories: run this test again as
+		// nobody, which is what a unit with a read-only directory runs as.
+		runAsNobody(t, "TestReadOnlyDir")
+		return
 	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "audit.db")
@@ -233,4 +237,36 @@ func TestAcquireFollower(t *testing.T) {
 		t.Errorf("stopped while waiting: %v, want context.Canceled", err)
 	}
 	l.Close()
+}
+
+// runAsNobody runs the test named in a copy of this test binary as uid and
+// gid 65534 and fails t if it does not pass there.
+func runAsNobody(t *testing.T, name string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "exportlock-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "exportlock.test")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=/tmp"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatalf("%s as nobody: %v\n%s", name, err, out)
+	}
 }
