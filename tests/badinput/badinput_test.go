@@ -391,7 +391,7 @@ func TestBadInput(t *testing.T) {
 				defer cancel()
 				cmd := exec.CommandContext(ctx, filepath.Join(bin, bc.bin), args...)
 				cmd.Stdin = stdin
-				if c == long {
+				if c == long && bc.bin != "audit-ack" && bc.bin != "audit-fetch" { // the stages with --max-line
 					// The memory bound of a line over --max-line, at a 4 MiB
 					// cap: the rest is discarded as it comes, never held. (At
 					// the 64 MiB default the same holds above 64 MiB.)
