@@ -309,8 +309,15 @@ func checkEnv(fs *flag.FlagSet, prefix string) error {
 	}
 	slices.Sort(bad)
 	msg := fmt.Sprintf("environment variable %s matches no flag of %s", bad[0], fs.Name())
-	if s := suggest(bad[0], names); s != "" {
-		msg += ": did you mean " + s + "?"
+	// Compared without the common PREFIX_, which would otherwise make any
+	// two names look alike (AUDIT_ACK_MAX_LINE is not AUDIT_ACK_KIND).
+	p := prefix + "_"
+	short := make([]string, len(names))
+	for i, n := range names {
+		short[i] = strings.TrimPrefix(n, p)
+	}
+	if s := suggest(strings.TrimPrefix(bad[0], p), short); s != "" {
+		msg += ": did you mean " + p + s + "?"
 	} else {
 		msg += ": unset it"
 	}

@@ -48,6 +48,8 @@ func TestParseMistakes(t *testing.T) {
 			[]string{"flag needs an argument: -kind"}},
 		{"unknown env", nil, []string{"AUDIT_SHIP_INFLIHGT=8"},
 			[]string{"AUDIT_SHIP_INFLIHGT matches no flag of audit-ship", "did you mean AUDIT_SHIP_INFLIGHT?"}},
+		{"unknown env far from any flag", nil, []string{"AUDIT_SHIP_ZZZZZZZZZZ=8"},
+			[]string{"AUDIT_SHIP_ZZZZZZZZZZ matches no flag of audit-ship: unset it"}},
 		{"bad env value", nil, []string{"AUDIT_SHIP_INFLIGHT=x"},
 			[]string{"AUDIT_SHIP_INFLIGHT", `"x"`}},
 		{"config unknown name", []string{"-config", cfg}, nil,
