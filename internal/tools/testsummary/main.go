@@ -148,8 +148,10 @@ func (s *summary) report(failOnSkip bool) int {
 			fmt.Fprintf(w, "  SKIP %s %s: %s\n", sk.pkg, sk.test, sk.reason)
 		}
 	}
-	fmt.Fprintf(w, "\ntests: %d passed, %d failed, %d skipped; packages: %d, %d failed\n",
-		s.pass, s.fail, len(s.skips), s.pkgs, s.pfail)
+	// The last line alone, in the plain form CI runners read:
+	// "tests: N passed, N failed, N skipped".
+	fmt.Fprintf(w, "\npackages: %d, %d failed\ntests: %d passed, %d failed, %d skipped\n",
+		s.pkgs, s.pfail, s.pass, s.fail, len(s.skips))
 	code := 0
 	switch {
 	case s.fail > 0 || s.pfail > 0:

@@ -41,7 +41,7 @@ func TestSummary(t *testing.T) {
 		{"fail and skip", stream, false, 1,
 			[]string{"ok  \tp/a\t0.01s\n", "    b_test.go:9: got 1, want 2\n--- FAIL: TestBad (0.00s)\n", "FAIL\tp/b\t0.01s\n",
 				"1 skipped:\n  SKIP p/a TestNode: x_test.go:83: node not installed\n",
-				"tests: 1 passed, 1 failed, 1 skipped; packages: 2, 1 failed"},
+				"packages: 2, 1 failed\ntests: 1 passed, 1 failed, 1 skipped\n"},
 			[]string{"=== RUN", "--- PASS", "\nPASS\n"}},
 		{"skip passes outside CI", stream[:strings.Index(stream, `{"Action":"run","Package":"p/b"`)], false, 0,
 			[]string{"SKIP p/a TestNode: x_test.go:83: node not installed"}, []string{"in CI every test must run"}},
