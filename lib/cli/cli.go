@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"runtime/pprof"
 	"slices"
@@ -43,6 +44,21 @@ type RunFunc func(ctx context.Context, args []string, stdin io.Reader, stdout, s
 // reader goes away (the next stage exited), the run is cancelled and stdin
 // returns ErrOutputClosed, so the stage exits 141 at once, quietly, even while
 // its input is quiet, instead of at its next write.
+// earlySigs takes SIGINT and SIGTERM from package initialisation on, in an
+// auditpipe binary (audit-*), so that a stop signal sent in the first
+// milliseconds of a process (a restart right after a start) is held for Main
+// instead of killing it by the signal's default action (exit 143, nothing
+// said). Only the Go runtime's own start-up comes before it. Test binaries
+// keep the default, so that Ctrl-C still stops go test.
+var earlySigs chan os.Signal
+
+func init() {
+	if strings.HasPrefix(filepath.Base(os.Args[0]), "audit-") {
+		earlySigs = make(chan os.Signal, 2)
+		signal.Notify(earlySigs, syscall.SIGINT, syscall.SIGTERM)
+	}
+}
+
 // signalGrace is how long a stage whose output closed waits for a stop
 // signal that may be on its way to the whole process group (Ctrl-C).
 const signalGrace = 200 * time.Millisecond
@@ -62,8 +78,11 @@ func Main(prog string, run RunFunc) int {
 	// A write to a closed stdout returns EPIPE (then exit 141, or 0 after a
 	// stop signal) instead of killing the process with SIGPIPE.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sigs := earlySigs
+	if sigs == nil {
+		sigs = make(chan os.Signal, 2)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	}
 	defer signal.Stop(sigs)
 	signalled := make(chan struct{})
 	go func() {

@@ -46,6 +46,7 @@ const Table = `Exit codes (shared by all auditpipe binaries):
        (--give-up-after); nothing lost, the next run re-sends from the cursor
   130  forced stop by a second signal
   141  downstream closed the pipe (quiet)
+  143  killed by a SIGTERM in its first milliseconds, before it could take it (nothing done)
 `
 
 // Error carries an exit code with the error that caused it.
