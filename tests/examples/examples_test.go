@@ -671,3 +671,47 @@ func TestSystemdScripts(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeAfterCrash runs examples/pipelines/resume-after-crash.sh as
+// written (it builds bin/ in the clone if it is missing).
+func TestResumeAfterCrash(t *testing.T) {
+	cmd := exec.Command(filepath.Join(root, "examples/pipelines/resume-after-crash.sh"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "distinct records: 50000 of 50000") {
+		t.Fatalf("resume-after-crash.sh: %v\n%s", err, out)
+	}
+}
+
+// TestEveryExampleRun: every file in examples/ is run or checked by a test
+// of this package or of tests/ops; a new file must be added here.
+func TestEveryExampleRun(t *testing.T) {
+	by := map[string]string{
+		"grafana/auditpipe.json":                    "tests/ops (TestDashboard)",
+		"pipelines/ack-service.sh":                  "TestSystemdScripts",
+		"pipelines/drain-once.sh":                   "TestCronDrain",
+		"pipelines/fanout.sh":                       "TestFanoutPorts",
+		"pipelines/follow-service.sh":               "TestSystemdScripts",
+		"pipelines/resume-after-crash.sh":           "TestResumeAfterCrash",
+		"pipelines/systemd/auditpipe-ack@.service":  "TestInstallDestdir, TestUnitsWritableDB, TestSystemdAnalyzeVerify, TestSystemdScripts",
+		"pipelines/systemd/auditpipe-ship@.service": "TestInstallDestdir, TestUnitsWritableDB, TestSystemdAnalyzeVerify, TestSystemdScripts",
+		"pipelines/systemd/prod.env.example":        "TestSystemdScripts, TestUnitsWritableDB",
+		"prometheus/alerts.yml":                     "tests/ops (promtool check rules, a real Prometheus)",
+		"prometheus/alerts_test.yml":                "tests/ops (promtool test rules)",
+		"prometheus/prometheus.yml":                 "TestFanoutPorts (promtool check config, every target scraped), tests/ops",
+	}
+	dir := filepath.Join(root, "examples")
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if by[rel] == "" {
+			t.Errorf("examples/%s is run by no test: run it in tests/examples and list it here", rel)
+		}
+		delete(by, rel)
+		return nil
+	})
+	for f := range by {
+		t.Errorf("examples/%s is listed but gone", f)
+	}
+}

@@ -64,7 +64,7 @@ type readmeRun struct {
 	post string            // shell run after (checks)
 	// output: the block is a message; prep's stderr must hold it verbatim.
 	output bool
-	env []string // more environment
+	env    []string // more environment
 	// transform rewrites the block (after sub) into what runs.
 	transform func(string) string
 }
@@ -122,7 +122,7 @@ kill -TERM %2; wait %2; kill -TERM %1; wait %1 || echo "audit-ack exit $?" >&2`
 	"audit-read --db audit.db --from-cursor datadog:default": {
 		// The agent.yaml block of Declaragent's documentation for Datadog;
 		// the intake URL is VictoriaLogs' (--url), not --site's.
-		sub: map[string]string{"--agent-config /etc/declaragent/agent.yaml": "--agent-config /etc/declaragent/agent.yaml --url URL"},
+		sub:  map[string]string{"--agent-config /etc/declaragent/agent.yaml": "--agent-config /etc/declaragent/agent.yaml --url URL"},
 		prep: "printf 'audit:\\n  export:\\n    kind: datadog\\n    apiKey: ${secret:env:DD_API_KEY}\\n    service: declaragent\\n' > agent.yaml",
 		post: "test \"$(sqlite3 audit.db \"select last_seq from audit_export_cursor where exporter_name='datadog:default'\")\" = 500",
 	},
