@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -338,6 +339,9 @@ func TestCronDrain(t *testing.T) {
 		t.Fatalf("crontab line has %% (cron turns it into a newline): %q", line)
 	}
 	command := strings.Join(f[5:], " ")
+	if readme, _ := os.ReadFile(filepath.Join(root, "README.md")); !strings.Contains(string(readme), "\n      "+line+"\n") {
+		t.Errorf("README.md does not show drain-once.sh's crontab line as written:\n%s", line)
+	}
 	s := vlogs.Require(t)
 	dir := t.TempDir()
 	db := genDB(t, dir, "audit.db", 2000)
@@ -639,6 +643,17 @@ func TestSystemdScripts(t *testing.T) {
 		t.Cleanup(func() { syscall.Kill(-c.Process.Pid, syscall.SIGKILL) })
 		return c, &buf, ch
 	}
+	// TestFanoutPorts used the same block: wait until it is free.
+	waitFor(t, "ports 9464-9468 free", 15*time.Second, func() bool {
+		for p := 9464; p <= 9468; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				return false
+			}
+			l.Close()
+		}
+		return true
+	})
 	ack, ackErr, ackDone := start("auditpipe-ack@.service")
 	ship, shipErr, shipDone := start("auditpipe-ship@.service")
 	waitFor(t, "cursor splunk:prod at 500", 30*time.Second, func() bool {

@@ -99,10 +99,12 @@ var readmeTable = map[string]readmeRun{
 kill -TERM %2; wait %2; kill -TERM %1; wait %1 || echo "audit-ack exit $?" >&2`
 		},
 	},
-	"go install ./cmd/...": {skip: "run as written by tests/install_test.go (TestReadmeInstall)"},
-	`{"seq":42`:            {skip: "a record line's format, not a command"},
-	`{"batch":`:            {skip: "a batch header's format, not a command"},
-	`{"ack":`:              {skip: "an ack line's format, not a command"},
+	"sudo scripts/install.sh": {skip: "installs into /usr/local as root: TestInstallDestdir runs scripts/install.sh into a temporary root (DESTDIR), TestMain with a temporary PREFIX"},
+	"*/5 * * * * DB=":         {skip: "a crontab line: TestCronDrain runs it (drain-once.sh's, which must be the same line) under env -i as cron does"},
+	"go install ./cmd/...":    {skip: "run as written by tests/install_test.go (TestReadmeInstall)"},
+	`{"seq":42`:               {skip: "a record line's format, not a command"},
+	`{"batch":`:               {skip: "a batch header's format, not a command"},
+	`{"ack":`:                 {skip: "an ack line's format, not a command"},
 	"audit-read --db audit.db | audit-verify --report verify.json": {post: "grep -q . verify.json"},
 	"audit-verify --mode report --report breaks.json export-2026-11.ndjson.gz": {
 		prep: "audit-read --db audit.db --quiet | gzip > export-2026-11.ndjson.gz",
