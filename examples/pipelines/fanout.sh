@@ -53,8 +53,17 @@
 # pipeline (a second would make the stages leave at once, exit 130, without
 # their final commit). Under systemd use KillMode=mixed for that reason, or
 # simpler, one unit per exporter (see systemd/).
+#
+# Metrics: each stage serves /metrics on 127.0.0.1, one block of five ports
+# per exporter (examples/prometheus/prometheus.yml scrapes these): splunk:prod
+# 9464-9468, elastic:prod 9474-9478, in the order audit-read, audit-verify,
+# audit-batch, audit-ship, audit-ack (the same as follow-service.sh and
+# ack-service.sh under systemd). METRICS=off: none. audit-verify and
+# audit-ship keep serving METRICS_LINGER (30s) after they end, so that a
+# chain break or a pause is scraped; a stop waits for it.
 set -euo pipefail
 set -m
+PATH="${AUDITPIPE_BIN:-/usr/local/bin}:$PATH"
 DB=${DB:?set DB to the audit database}
 RUN=${RUN:-/run/auditpipe}
 STATE=${STATE:-/var/lib/auditpipe}
@@ -62,10 +71,16 @@ mkdir -p "$RUN" "$STATE"
 
 pipes=() ackers=()
 
-# exporter NAME SIEM ARGS... : one complete pipeline with its own FIFO and acker.
+# m PORT: the metrics flags for a stage serving on PORT.
+m() { [ "${METRICS:-on}" = off ] || echo --metrics-listen "127.0.0.1:$1"; }
+linger="--metrics-linger ${METRICS_LINGER:-30s}"
+[ "${METRICS:-on}" != off ] || linger=
+
+# exporter NAME SIEM PORT ARGS... : one complete pipeline with its own FIFO
+# and acker; its stages serve metrics on PORT..PORT+4.
 exporter() {
-  local name=$1 siem=$2
-  shift 2
+  local name=$1 siem=$2 port=$3
+  shift 3
   local fifo="$RUN/${name//:/-}.acks.fifo"
   [ -p "$fifo" ] || mkfifo -m 600 "$fifo"
   # The names are fixed in this script, so a missing cursor is a new
@@ -73,15 +88,15 @@ exporter() {
   # stages would refuse a name that has no cursor while the other has one.
   audit-cursor show --db "$DB" "$name" >/dev/null 2>&1 || audit-cursor create --db "$DB" "$name"
   # The acker owns this exporter's cursor; it commits what the shipper acks.
-  audit-ack --fifo "$fifo" --db "$DB" --exporter "$name" &
+  audit-ack --fifo "$fifo" --db "$DB" --exporter "$name" $(m $((port + 4))) &
   ackers+=($!)
   (
     set -o pipefail
-    audit-read --db "$DB" --from-cursor "$name" --follow \
-      | audit-verify --db "$DB" --from-cursor "$name" \
-      | audit-batch --siem "$siem" \
+    audit-read --db "$DB" --from-cursor "$name" --follow $(m "$port") \
+      | audit-verify --db "$DB" --from-cursor "$name" $(m $((port + 1))) $linger \
+      | audit-batch --siem "$siem" --metrics-exporter "$name" $(m $((port + 2))) \
       | audit-ship --kind "$siem" "$@" --exporter "$name" --acks "$fifo" \
-          --quarantine "$STATE/${name//:/-}.quarantine.ndjson"
+          --quarantine "$STATE/${name//:/-}.quarantine.ndjson" $(m $((port + 3))) $linger
   ) &
   pipes+=($!)
 }
@@ -98,11 +113,11 @@ stop_pipes() {
 }
 trap 'signalled=1; stop_pipes' INT TERM
 
-exporter splunk:prod splunk \
+exporter splunk:prod splunk 9464 \
   --url "${HEC_URL:?set HEC_URL}" --token "file:${HEC_TOKEN_FILE:?set HEC_TOKEN_FILE}" \
   --index 'declaragent_${tenant:id}'
 
-exporter elastic:prod elastic \
+exporter elastic:prod elastic 9474 \
   --url "${ES_URL:?set ES_URL}" --api-key "file:${ES_API_KEY_FILE:?set ES_API_KEY_FILE}" \
   --index 'declaragent-audit-${date:YYYY.MM.DD}'
 

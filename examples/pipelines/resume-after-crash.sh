@@ -32,6 +32,6 @@ echo "== restart: resumes from the cursor and proves the link" >&2
 run
 
 total=$(wc -l < "$work/out.ndjson")
-distinct=$(audit-read "$work/out.ndjson" --quiet | sort -u | wc -l)
+distinct=$(audit-read --quiet "$work/out.ndjson" | sort -u | wc -l)
 echo "== delivered lines: $total, distinct records: $distinct of 50000 (duplicates: $((total - distinct)))" >&2
 [ "$distinct" -eq 50000 ]

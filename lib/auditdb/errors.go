@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
@@ -49,7 +50,13 @@ func (e *DBError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	if h := hint(e.Kind); h != "" {
+	h := hint(e.Kind)
+	if e.Kind == ErrCantOpen {
+		if d := readOnlyDir(e.Path); d != "" {
+			h = d
+		}
+	}
+	if h != "" {
 		b.WriteString(" (")
 		b.WriteString(h)
 		b.WriteByte(')')
@@ -81,6 +88,22 @@ func hint(kind error) string {
 		return "check that the file and its directory are readable (and writable for the -wal and -shm files)"
 	}
 	return ""
+}
+
+// readOnlyDir returns the hint for a database whose directory this process
+// cannot write (a read-only mount, systemd's ReadOnlyPaths=, permissions),
+// or "" if the directory is writable. A WAL database's reader creates FILE-shm
+// (and opens FILE-wal) beside it while no writer has them open, so such a
+// directory fails with SQLite's bare "unable to open database file".
+func readOnlyDir(path string) string {
+	dir := filepath.Dir(path)
+	err := syscall.Access(dir, 2) // W_OK
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprintf("the directory %s is not writable by this process (%v): a WAL database's reader must create %s-shm and %s-wal there while the writer is stopped; "+
+		"give the reader write access to the directory (under systemd ReadWritePaths=%s, not ReadOnlyPaths=); it still opens the database read-only",
+		dir, err, filepath.Base(path), filepath.Base(path), dir)
 }
 
 // dbErr returns a *DBError of the given kind wrapped with exit code 5.
