@@ -126,6 +126,7 @@ type Stage struct {
 	done   chan error // TextfileLoop's result; nil without --metrics-file
 	once   sync.Once
 	stdout io.Writer // what Stdout wrapped
+	stop   <-chan struct{} // the run's ctx: a stop signal cuts the linger short
 }
 
 // Start makes the stage's Set with labels and starts exposing it as the
@@ -134,7 +135,7 @@ type Stage struct {
 // The exposure outlives ctx: it ends with Close, so that the final values
 // are served and written after a SIGTERM has stopped the work.
 func (f *Flags) Start(ctx context.Context, prog string, labels metrics.Labels, stderr io.Writer) (*Stage, error) {
-	st := &Stage{Set: metrics.New(prog, labels), prog: prog, flags: *f, stderr: stderr}
+	st := &Stage{Set: metrics.New(prog, labels), prog: prog, flags: *f, stderr: stderr, stop: ctx.Done()}
 	if !f.Enabled() {
 		return st, nil
 	}
@@ -214,7 +215,8 @@ func (s *stallWriter) blocked() float64 {
 	return d.Seconds()
 }
 
-// Close ends the exposure: it keeps serving for --metrics-linger, writes
+// Close ends the exposure: it keeps serving for --metrics-linger (less if
+// the run's ctx is done: a stop signal does not wait for a scrape), writes
 // the textfile a last time, and stops the HTTP server. Call it when the
 // stage's work is done and its output flushed (defer it right after
 // Start). Before lingering it closes the stdout given to Stdout, if that
@@ -232,7 +234,13 @@ func (st *Stage) Close() error {
 			if c, ok := st.stdout.(io.Closer); ok {
 				_ = c.Close()
 			}
-			time.Sleep(st.flags.Linger)
+			// The linger is for a stage that ends on its own (a failure
+			// the scrape must see); a stop signal, before or during it,
+			// ends it: a stopped service does not wait for the scrape.
+			select {
+			case <-time.After(st.flags.Linger):
+			case <-st.stop:
+			}
 		}
 		st.cancel()
 		if st.done != nil {

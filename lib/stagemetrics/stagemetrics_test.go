@@ -350,3 +350,27 @@ auditpipe_stage_last_seq 42
 		t.Error(err)
 	}
 }
+
+// A stop signal (the run's ctx done) ends the linger: a stopped service
+// does not wait for a scrape, before or during the linger.
+func TestLingerCutByStop(t *testing.T) {
+	for _, during := range []bool{false, true} {
+		f := parseFlags(t, "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1m")
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := f.Start(ctx, "audit-verify", metrics.Labels{}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !during {
+			cancel()
+		} else {
+			go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		}
+		start := time.Now()
+		st.Close()
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("stop during=%v: Close took %v with a 1m linger, want it cut short", during, d)
+		}
+		cancel()
+	}
+}
