@@ -198,6 +198,7 @@ type stats struct {
 	lastSeq  int64
 	problems int64
 	holes    *holes // nil unless filtering
+	noSeq    bool   // lines passed on unparsed (a plain replay): no seq range to say
 }
 
 func (s *stats) add(seq int64) {
@@ -211,6 +212,7 @@ func (s *stats) add(seq int64) {
 func (s *stats) summary(d time.Duration) string {
 	msg := cli.Count(s.records, "record", "")
 	switch {
+	case s.noSeq:
 	case s.records == 1:
 		msg += fmt.Sprintf(" (seq %d)", s.firstSeq)
 	case s.records > 1:
@@ -625,6 +627,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				seq = qseq
 			} else {
 				st.records++
+				st.noSeq = true
 			}
 			if err := out.Write(b); err != nil {
 				return fmt.Errorf("write stdout: %w", err)
