@@ -2,7 +2,7 @@
 # Throughput of auditpipe on this machine, each figure beside a baseline
 # measured in the same run (the machine is shared and noisy: compare ratios).
 #
-#   scripts/bench.sh [N [PART]]  N records (default 1000000), ~500-byte events;
+#   scripts/bench.sh [N [PART]]  N records (default 1000000), ~750-byte record lines;
 #                                PART (stages or pipeline) runs only that half
 #
 # Measures, on one database of N records:
@@ -31,6 +31,12 @@ export PATH="/usr/local/go/bin:$PATH"
 N=${1:-1000000}
 PART=${2:-all}
 case $PART in all|stages|pipeline) ;; *) echo "bench: PART must be stages or pipeline, not $PART" >&2; exit 2;; esac
+[ -x /usr/bin/time ] || { echo "bench: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+if [ "$PART" != stages ]; then
+  for c in sqlite3 gzip curl; do
+    command -v "$c" >/dev/null || { echo "bench: the pipeline rows need $c for the shell baseline (scripts/test.sh installs the sqlite3 CLI; or PART=stages)" >&2; exit 2; }
+  done
+fi
 dir=.bench; mkdir -p "$dir"
 bin=$dir/bin
 go build -o "$bin/" ./cmd/... ./internal/tools/...
