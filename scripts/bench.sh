@@ -2,7 +2,7 @@
 # Throughput of auditpipe on this machine, each figure beside a baseline
 # measured in the same run (the machine is shared and noisy: compare ratios).
 #
-#   scripts/bench.sh [N [PART]]  N records (default 1000000), ~500-byte events;
+#   scripts/bench.sh [N [PART]]  N records (default 1000000), ~750-byte record lines;
 #                                PART (stages or pipeline) runs only that half
 #
 # Measures, on one database of N records:
@@ -13,14 +13,30 @@
 #              loopback HEC receiver, acks to audit-ack          vs  the shell a user might write:
 #              sqlite3 json | gzip -1 | curl (no verify, no cursor, one request)
 #   BENCH_ALL=1 adds: the pipeline with ship --gzip=false vs the shell without gzip, and
-#              read | verify | ship | ack (audit-ship batching itself) vs the gzip shell
+#              read | verify | ship | ack (audit-ship batches itself) vs the gzip shell
 # and the peak RSS of every stage (GNU time).
+#
+# The machine is shared and noisy (and hosts of one kind differ by up to 2x), so
+# absolute records/s mean little alone. Every row prints its wall time, records/s,
+# CPU microseconds per record (user+sys of every process of the row: steadier
+# than wall time while other work shares the cores) and peak RSS; every row
+# with a baseline is followed by a ratio line: speed (baseline wall / ours) and
+# CPU (baseline CPU / ours), both > 1 when auditpipe is the faster. Pipeline rows
+# also give the CPU per record of each stage (GNU time around each process,
+# user+sys / N), for the pipeline and for the shell baseline alike. The header
+# names the CPU model and core count, so figures from two hosts can be told apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-1000000}
 PART=${2:-all}
 case $PART in all|stages|pipeline) ;; *) echo "bench: PART must be stages or pipeline, not $PART" >&2; exit 2;; esac
+[ -x /usr/bin/time ] || { echo "bench: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+if [ "$PART" != stages ]; then
+  for c in sqlite3 gzip curl; do
+    command -v "$c" >/dev/null || { echo "bench: the pipeline rows need $c for the shell baseline (scripts/test.sh installs the sqlite3 CLI; or PART=stages)" >&2; exit 2; }
+  done
+fi
 dir=.bench; mkdir -p "$dir"
 bin=$dir/bin
 go build -o "$bin/" ./cmd/... ./internal/tools/...
@@ -46,26 +62,37 @@ t() { # t CMD: wall seconds, peak RSS (KiB, the largest process) and CPU seconds
   cpus=$(awk -v u="$u" -v s="$sy" 'BEGIN { print u + s }')
 }
 rate() { awk -v n="$N" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-row() { # name, wall seconds, RSS KiB: wall rate, and the rate per CPU-second (steadier on a shared machine)
-  printf '%-46s %7s s %9s rec/s %9s rec/cpu-s %5s MiB\n' "$1" "$2" "$(rate "$2")" "$(rate "${cpus:-0}")" "$(( ${3:-0} / 1024 ))"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "n/a " }'; }
+usrec() { awk -v n="$N" -v c="$1" 'BEGIN { printf "%.2f", c * 1e6 / n }'; } # CPU seconds -> us per record
+row() { # name, wall seconds, RSS KiB (0: none): wall rate, CPU us per record (of $cpus), peak RSS
+  local r="-"; [ "${3:-0}" = 0 ] || r="$(( $3 / 1024 ))"
+  printf '%-50s %7s s %8s rec/s %7s us-cpu/rec %5s MiB\n' "$1" "$2" "$(rate "$2")" "$(usrec "${cpus:-0}")" "$r"
+}
+vs() { # vs LABEL BASE-SECS BASE-CPU OUR-SECS OUR-CPU: the speed and CPU ratios of one row to its baseline
+  echo "  ratio to $1: speed $(ratio "$2" "$4")x, CPU $(ratio "$3" "$5")x"
 }
 
-echo "== $N records, $mb MB of record lines; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
+echo "== host: ${model:-unknown CPU model}; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $N records, $mb MB of record lines; scripts/bench.sh $N $PART${BENCH_ALL:+ (BENCH_ALL=$BENCH_ALL)}"
+printf '%-50s %9s %14s %18s %9s\n' "row" "wall" "speed" "CPU per record" "peak RSS"
 if [ "$PART" != pipeline ]; then
-t "$bin/audit-read --db $db --quiet";                        r_secs=$secs; row "audit-read --db" "$secs" "$rss"
+t "$bin/audit-read --db $db --quiet";                        r_secs=$secs r_cpu=$cpus; row "audit-read --db" "$secs" "$rss"
 if command -v sqlite3 >/dev/null; then
   t "sqlite3 $db 'select seq, ts, tenant_id, kind, record_json, prev_hash, record_hash from audit_records order by seq'"
-  b_secs=$secs; row "  baseline: sqlite3 CLI select of the rows" "$secs" "$rss"
-  echo "  ratio audit-read / sqlite3 CLI speed: $(ratio "$b_secs" "$r_secs")"
+  row "  baseline: sqlite3 CLI select of the rows" "$secs" "$rss"
+  vs "sqlite3 CLI" "$secs" "$cpus" "$r_secs" "$r_cpu"
 fi
-t "$bin/audit-verify --quiet < $lines";                       v_secs=$secs; row "audit-verify (fast path)" "$secs" "$rss"
-t "openssl dgst -sha256 $lines";                              o_secs=$secs; row "  baseline: openssl sha256 of the same bytes" "$secs" "$rss"
-t "sha256sum $lines";                                         c_secs=$secs; row "  baseline: sha256sum of the same bytes" "$secs" "$rss"
-echo "  ratio audit-verify / openssl speed: $(ratio "$o_secs" "$v_secs"); audit-verify / sha256sum: $(ratio "$c_secs" "$v_secs")"
-echo "  (openssl uses SHA-NI; this coreutils sha256sum does not. audit-verify checks every line's fields and hashes every record)"
+t "$bin/audit-verify --quiet < $lines";                       v_secs=$secs v_cpu=$cpus; row "audit-verify (fast path)" "$secs" "$rss"
+t "openssl dgst -sha256 $lines";                              row "  baseline: openssl sha256 of the same bytes" "$secs" "$rss"
+vs "openssl sha256" "$secs" "$cpus" "$v_secs" "$v_cpu"
+t "sha256sum $lines";                                         row "  baseline: sha256sum of the same bytes" "$secs" "$rss"
+vs "sha256sum" "$secs" "$cpus" "$v_secs" "$v_cpu"
+echo "  (openssl uses SHA-NI where the CPU has it; coreutils sha256sum may not. audit-verify checks every line's fields and hashes every record)"
 t "$bin/audit-verify --quiet < $slow";                        row "audit-verify (slow path: re-serialised)" "$secs" "$rss"
+vs "the fast path (above)" "$v_secs" "$v_cpu" "$secs" "$cpus"
 t "$bin/audit-read --db $db --quiet | $bin/audit-verify --quiet"; row "audit-read | audit-verify" "$secs" "$rss"
+vs "audit-read alone (above)" "$r_secs" "$r_cpu" "$secs" "$cpus"
 fi
 [ "$PART" != stages ] || exit 0
 
@@ -77,51 +104,74 @@ for _ in $(seq 50); do [ -s "$dir/hec.addr" ] && break; sleep 0.1; done
 url="http://$(cat "$dir/hec.addr")"
 export BENCH_HEC_TOKEN=bench
 rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
-stage_rss() { # each stage's peak RSS and CPU seconds, from GNU time wrapped around it
-  printf '/usr/bin/time -o %s/rss-%s -f "%%M %%U %%S" ' "$dir" "$1"
+tck=$(getconf CLK_TCK)
+hec_cpu() { # CPU seconds the receiver has used so far (/proc/PID/stat utime+stime)
+  awk -v t="$tck" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$hec/stat"
 }
-pipeline() { # pipeline NAME EXPORTER BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each exporter its own cursor
-  local name=$1 exp=$2 batch=$3; shift 3
+timed() { # timed ROW STAGE: the GNU time prefix that writes STAGE's peak RSS and CPU seconds to its own file
+  printf '/usr/bin/time -o %s/stage-%s-%s -f "%%M %%U %%S" ' "$dir" "$1" "$2"
+}
+run_staged() { # run_staged ROWID LABEL "STAGES..." CMD: run CMD (built with timed ROWID STAGE), print the row, the
+  # peak RSS and the CPU us per record of each stage; sets $p_secs and $p_cpu (sum of the stages)
+  local id=$1 label=$2 stages=$3 cmd=$4 s kb u sy c cpu=0 maxkb=0 rssl="" cpul="" h0 h1
+  rm -f "$dir"/stage-"$id"-*
+  h0=$(hec_cpu)
+  t "$cmd"; p_secs=$secs
+  h1=$(hec_cpu)
+  for s in $stages; do
+    read -r kb u sy < "$dir/stage-$id-$s"
+    c=$(awk -v u="$u" -v s="$sy" 'BEGIN { print u + s }')
+    cpu=$(awk -v a="$cpu" -v c="$c" 'BEGIN { print a + c }')
+    [ "$kb" -le "$maxkb" ] || maxkb=$kb
+    rssl="$rssl $s=$(( kb / 1024 ))"
+    cpul="$cpul $s=$(usrec "$c")"
+  done
+  p_cpu=$cpu; cpus=$cpu
+  row "$label" "$secs" "$maxkb"
+  echo "  CPU us per record by stage:$cpul; total $(usrec "$cpu") (the HEC receiver, not counted: $(usrec "$(awk -v a="$h0" -v b="$h1" 'BEGIN { print b - a }')"))"
+  echo "  peak RSS by stage (MiB):$rssl"
+}
+pipeline() { # pipeline ROWID LABEL EXPORTER BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each exporter its own cursor
+  local id=$1 label=$2 exp=$3 batch=$4; shift 4
   local stages="read verify batch ship ack"
   # Each run is a new exporter on a database that has the others' cursors: --new-cursor.
-  local cmd="$(stage_rss read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --new-cursor --quiet \
-   | $(stage_rss verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --new-cursor --quiet"
-  if [ "$batch" = yes ]; then cmd="$cmd | $(stage_rss batch)$bin/audit-batch --siem splunk --quiet"; else stages="read verify ship ack"; fi
-  cmd="$cmd | $(stage_rss ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet $* \
-   | $(stage_rss ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --new-cursor --quiet"
-  t "$cmd"; p_secs=$secs
-  row "$name" "$secs" 0
-  printf '  peak RSS per stage (MiB):'
-  local cpu=0 percpu="" s kb u sy
-  for s in $stages; do
-    read -r kb u sy < "$dir/rss-$s"
-    printf ' %s=%s' "$s" "$(( kb / 1024 ))"
-    cpu=$(awk -v a="$cpu" -v u="$u" -v s="$sy" 'BEGIN { print a + u + s }')
-    percpu="$percpu $s=$(awk -v n="$N" -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", (u + s) * 1e6 / n }')"
-  done; echo
-  echo "  CPU per record by stage (us):$percpu; total $(awk -v n="$N" -v c="$cpu" 'BEGIN { printf "%.2f", c * 1e6 / n }') us"
-  echo "  so the CPU-bound ceiling on $(nproc) cores is $(awk -v n="$N" -v c="$cpu" -v k="$(nproc)" 'BEGIN { printf "%.0f", k * n / c }') records/s (the wall figure is lower while other work shares the cores)"
+  local cmd="$(timed "$id" read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --new-cursor --quiet \
+   | $(timed "$id" verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --new-cursor --quiet"
+  if [ "$batch" = yes ]; then cmd="$cmd | $(timed "$id" batch)$bin/audit-batch --siem splunk --quiet"; else stages="read verify ship ack"; fi
+  cmd="$cmd | $(timed "$id" ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet $* \
+   | $(timed "$id" ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --new-cursor --quiet"
+  run_staged "$id" "$label" "$stages" "$cmd"
   local cur; cur=$(sqlite3 "$dir/acks.db" "select last_seq from audit_export_cursor where exporter_name='$exp'" 2>/dev/null || echo '?')
-  echo "  cursor after the run: $cur (of $N)"
+  echo "  cursor after the run: $cur (of $N); CPU-bound ceiling on $(nproc) cores: $(awk -v n="$N" -v c="$p_cpu" -v k="$(nproc)" 'BEGIN { printf "%.0f", (c > 0 ? k * n / c : 0) }') records/s"
 }
-shell_json="sqlite3 $db \"select json_object('time', ts/1000.0, 'event', json(record_json), 'fields', json_object('seq', seq, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq\""
-hec_curl="curl -s -o /dev/null --data-binary @- -H 'Authorization: Splunk bench' $url/services/collector/event"
+shell() { # shell ROWID LABEL GZIP(yes|no): the shell a user might write, each process timed like the pipeline's stages
+  local id=$1 label=$2 gz=$3 stages="sqlite3 curl" cmd
+  cmd="$(timed "$id" sqlite3)sqlite3 $db \"select json_object('time', ts/1000.0, 'event', json(record_json), 'fields', json_object('seq', seq, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq\""
+  if [ "$gz" = yes ]; then
+    stages="sqlite3 gzip curl"
+    cmd="$cmd | $(timed "$id" gzip)gzip -1 | $(timed "$id" curl)curl -s -o /dev/null --data-binary @- -H 'Authorization: Splunk bench' -H 'Content-Encoding: gzip' $url/services/collector/event"
+  else
+    cmd="$cmd | $(timed "$id" curl)curl -s -o /dev/null --data-binary @- -H 'Authorization: Splunk bench' $url/services/collector/event"
+  fi
+  run_staged "$id" "$label" "$stages" "$cmd"
+}
 
 # 1. The design card's pipeline as shipped: gzip on, against the shell with gzip.
-pipeline "pipeline read|verify|batch|ship|ack (HEC, gzip)" splunk:bench yes
-g_secs=$p_secs
-t "$shell_json | gzip -1 | $hec_curl -H 'Content-Encoding: gzip'"
-s_secs=$secs; row "  baseline: sqlite3 | gzip -1 | curl" "$secs" "$rss"
-echo "  ratio pipeline / shell baseline speed: $(ratio "$s_secs" "$g_secs")"
+pipeline p1 "pipeline read|verify|batch|ship|ack (HEC, gzip)" splunk:bench yes
+g_secs=$p_secs g_cpu=$p_cpu
+shell s1 "  baseline: sqlite3 | gzip -1 | curl" yes
+s_secs=$p_secs s_cpu=$p_cpu
+vs "the gzip shell baseline" "$s_secs" "$s_cpu" "$g_secs" "$g_cpu"
 [ "${BENCH_ALL:-}" = 1 ] || exit 0
 
 # 2. Without compression (a HEC on the same host, where gzip only costs CPU), against the shell without gzip.
-pipeline "pipeline, ship --gzip=false" splunk:bench-plain yes --gzip=false
-u_secs=$p_secs
-t "$shell_json | $hec_curl"
-s2_secs=$secs; row "  baseline: sqlite3 | curl (no gzip)" "$secs" "$rss"
-echo "  ratio pipeline / shell baseline speed, both without gzip: $(ratio "$s2_secs" "$u_secs")"
+pipeline p2 "pipeline, ship --gzip=false" splunk:bench-plain yes --gzip=false
+u_secs=$p_secs u_cpu=$p_cpu
+shell s2 "  baseline: sqlite3 | curl (no gzip)" no
+vs "the shell baseline, both without gzip" "$p_secs" "$p_cpu" "$u_secs" "$u_cpu"
+vs "the gzip pipeline (row 1)" "$g_secs" "$g_cpu" "$u_secs" "$u_cpu"
 
 # 3. Without the audit-batch process (audit-ship batches plain record lines itself), gzip on.
-pipeline "pipeline read|verify|ship|ack (ship batches; gzip)" splunk:bench-3 no
-echo "  ratio to the gzip shell baseline: $(ratio "$s_secs" "$p_secs")"
+pipeline p3 "pipeline read|verify|ship|ack (ship batches; gzip)" splunk:bench-3 no
+vs "the gzip shell baseline" "$s_secs" "$s_cpu" "$p_secs" "$p_cpu"
+vs "the gzip pipeline with audit-batch (row 1)" "$g_secs" "$g_cpu" "$p_secs" "$p_cpu"

@@ -202,10 +202,12 @@ a JSON string, so Splunk's _raw (and any store's message field) holds the
 exact line, and the chain re-verifies from what the SIEM stored. "time" is
 the record's ts in seconds with milliseconds; "fields" carries seq,
 tenantId, kind and recordHash as indexed fields. Bodies are gzipped
-(--gzip=false to turn off). Compression is most of audit-ship's CPU (about
-3.5 us of its 8 us per record); for a HEC on the same host (a local
-forwarder or relay), where it saves no network, --gzip=false makes the
-whole pipeline about 1.4x as fast (scripts/bench.sh with BENCH_ALL=1).
+(--gzip=false to turn off). Compression is about 40% of audit-ship's CPU
+(a median 2.4 us of its 5.7 us per record on the host README's "Performance,
+measured" names); for a HEC on the same host (a local forwarder or relay),
+where it saves no network, --gzip=false makes the whole pipeline need about
+0.7x the CPU and run about 1.4x as fast (BENCH_ALL=1 scripts/bench.sh, which
+prints each figure beside a baseline from the same run).
 With --indexer-ack, a batch counts as delivered only once Splunk reports it
 indexed (the channel is sent on every request and poll; behind a load
 balancer, sticky sessions are required).
