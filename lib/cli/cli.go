@@ -59,6 +59,23 @@ func init() {
 	}
 }
 
+// stopCause turns an error that is only the run's cancellation (whatever
+// code a stage wrapped around it: a database open cut short is not a
+// database failure) into what cancelled it: nil for a stop signal, the
+// quiet exit 141 for a closed output.
+func stopCause(err error, cause int32) error {
+	if err == nil || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	switch cause {
+	case causeSignal:
+		return nil
+	case causeOutputClosed:
+		return exitcode.New(exitcode.Pipe, err)
+	}
+	return err
+}
+
 // signalGrace is how long a stage whose output closed waits for a stop
 // signal that may be on its way to the whole process group (Ctrl-C).
 const signalGrace = 200 * time.Millisecond
@@ -119,6 +136,7 @@ func Main(prog string, run RunFunc) int {
 	}
 	err := run(ctx, os.Args[1:], in, out, os.Stderr)
 	stopWatch()
+	err = stopCause(err, st.cause.Load())
 	code := Report(prog, err, os.Stderr)
 	switch st.cause.Load() {
 	case causeSignal:

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -97,5 +99,28 @@ func TestOutputStopsBetweenLines(t *testing.T) {
 	b, _ := io.ReadAll(r)
 	if len(b) == 0 || len(b)%len(line) != 0 || !bytes.HasSuffix(b, []byte("\n")) {
 		t.Fatalf("the reader got %d bytes: not whole lines", len(b))
+	}
+}
+
+// A run cut short by its cancellation exits by what cancelled it, whatever
+// code the stage wrapped around the cancellation (audit-read's database
+// open, cut short by a closed output, was exit 5).
+func TestStopCause(t *testing.T) {
+	wrapped := exitcode.New(exitcode.Database, fmt.Errorf("open db: %w", context.Canceled))
+	other := exitcode.New(exitcode.Database, errors.New("no such table"))
+	for _, tc := range []struct {
+		name  string
+		err   error
+		cause int32
+		want  int
+	}{
+		{"signal", wrapped, causeSignal, exitcode.OK},
+		{"output closed", wrapped, causeOutputClosed, exitcode.Pipe},
+		{"no stop: the stage's own code", wrapped, causeNone, exitcode.Database},
+		{"a real failure during a stop", other, causeSignal, exitcode.Database},
+	} {
+		if got := exitcode.Of(stopCause(tc.err, tc.cause)); got != tc.want {
+			t.Errorf("%s: exit %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
