@@ -125,7 +125,7 @@ type Stage struct {
 	cancel context.CancelFunc
 	done   chan error // TextfileLoop's result; nil without --metrics-file
 	once   sync.Once
-	stdout io.Writer // what Stdout wrapped
+	stdout io.Writer       // what Stdout wrapped
 	stop   <-chan struct{} // the run's ctx: a stop signal cuts the linger short
 }
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ship"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 // TestMistakesAnswered: each mistake says what is wrong and the fix, with
