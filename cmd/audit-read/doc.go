@@ -19,7 +19,12 @@ with "record" being record_json verbatim: the exact bytes that were hashed,
 so audit-verify takes its fast path.
 
 Between record lines audit-read writes mark lines for audit-verify, which
-consumes them (every other stage drops them; they are never shipped). Their
+consumes them (every other stage drops them; they are never shipped). They
+go only where audit-verify reads them: --marks auto (the default) writes
+them to a pipe, a FIFO or a socket, not into a regular file nor onto a
+terminal, so an export redirected into a file holds records only; --marks
+always or never decides it. Without marks a break among the rows a filter
+left out cannot travel in-band: audit-read then reports it itself, exit 3. Their
 layout is one key order, exactly (docs/design.md, "Marks"):
 
 	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>"}}
@@ -218,7 +223,8 @@ the same terminal), audit-read's gives way to it.
 	1    runtime failure
 	2    usage; or the exporter's lock is held by another pipeline (its pid named), or cannot be made (give --lock-dir)
 	3    --follow: the database was replaced by a file that does not hold the last row read (path, seq and both hashes named);
-	     --from-cursor: the cursor has no shipped hash and the database has no row at its seq (rows removed?)
+	     --from-cursor: the cursor has no shipped hash and the database has no row at its seq (rows removed?);
+	     without marks (a file, --marks never): a break among the rows a filter left out (its seq named)
 	4    malformed NDJSON input, or a mark line in it (the good lines were emitted)
 	5    database missing, not an audit database, corrupt, or locked longer than --busy-timeout
 	141  stdout closed by the next stage (quiet)

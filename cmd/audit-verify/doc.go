@@ -42,7 +42,8 @@ the end of the stream, which under --follow never comes.
 	bad_json         error    the line is not strict JSON (or holds invalid UTF-8 or a NUL)
 	bad_field        error    a field is missing or has the wrong type; a hash is not 64 lowercase hex
 	truncated        error    the last line has no newline: the writer died mid-record
-	bad_mark         error    a mark line in a FILE, malformed, or out of place (see Marks)
+	bad_mark         error    a mark line on stdin that is malformed or out of place (see Marks)
+	mark_ignored     warning  a mark line in a FILE: not trusted, not applied (see Marks)
 	line_too_long    error    a record larger than --max-line: not evidence of tampering; exit 4, not 3
 	duplicate        warning  records delivered again, proven identical (see Duplicates); dropped
 	replay_unproven  warning  a replay that stopped before it could be proven; none of it passed on
@@ -145,8 +146,10 @@ hole itself is a notice (filtered), never an error.
 A mark has the trust of the stream it arrives in. On stdin it comes from
 audit-read on the same pipe, and is applied. In a FILE argument (forensic
 replay of an export, which never holds marks: audit-batch and audit-ship
-drop them) it is a bad_mark finding and is not applied; to replay a saved
-audit-read output that you trust, give it on stdin. Marks are never passed
+drop them, and audit-read writes none into a file) it is a mark_ignored
+warning and is not applied: the records verify on their own, and a hole it
+claims is still a seq_gap. To replay a saved audit-read output that you
+trust, give it on stdin. Marks are never passed
 on.
 
 # Duplicates

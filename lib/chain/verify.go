@@ -21,7 +21,8 @@ const (
 	ReasonEquivocation   Reason = "equivocation"    // same seq, different record: two histories
 	ReasonReplayUnproven Reason = "replay_unproven" // a replay that stopped before it could be proven identical (warning; none of it passed)
 	ReasonFiltered       Reason = "filtered"        // a hole audit-read's filter made, proven by audit-read (notice)
-	ReasonBadMark        Reason = "bad_mark"        // a mark line that is malformed, out of place, or in an untrusted input
+	ReasonBadMark        Reason = "bad_mark"        // a mark line that is malformed or out of place on stdin
+	ReasonMarkIgnored    Reason = "mark_ignored"    // a mark line in a FILE argument: not trusted, not applied (warning)
 	ReasonBadJSON        Reason = "bad_json"        // the line is not JSON, or not valid UTF-8
 	ReasonBadField       Reason = "bad_field"       // a field is missing, has the wrong type, or a bad hash
 	ReasonTruncated      Reason = "truncated"       // the last line ended without a newline
@@ -42,7 +43,7 @@ const (
 // SeverityOf gives the severity of each reason.
 func SeverityOf(r Reason) Severity {
 	switch r {
-	case ReasonDuplicate, ReasonReplayUnproven:
+	case ReasonDuplicate, ReasonReplayUnproven, ReasonMarkIgnored:
 		return SeverityWarning
 	case ReasonTombstone, ReasonUnanchored, ReasonFiltered:
 		return SeverityNotice

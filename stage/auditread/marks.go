@@ -27,6 +27,11 @@ type holes struct {
 	breakDetail   string
 	total, nHoles int64 // for the summary: rows left out, holes written
 	totalBreaks   int64
+
+	silent           bool // --marks off: checked and counted, not written
+	firstBreakSeq    int64
+	firstBreakReason chain.Reason
+	firstBreakDetail string
 }
 
 func newHoles(anchor *chain.Anchor, window int) *holes {
@@ -107,7 +112,13 @@ func (h *holes) flush(out *ndjson.Writer) error {
 		return nil
 	}
 	h.nHoles++
+	if m.Breaks > 0 && h.totalBreaks == 0 {
+		h.firstBreakSeq, h.firstBreakReason, h.firstBreakDetail = m.BreakSeq, m.BreakReason, m.BreakDetail
+	}
 	h.totalBreaks += m.Breaks
+	if h.silent {
+		return nil
+	}
 	h.line = chain.AppendMark(h.line[:0], &m)
 	return out.Write(h.line)
 }

@@ -58,6 +58,8 @@ type config struct {
 	maxLine     int
 	quiet       bool
 	quarantine  bool
+	marks       string // --marks: auto, always or never
+	writeMarks  bool   // resolved from --marks and what stdout is
 	files       []string
 	metrics     stagemetrics.Flags
 
@@ -90,6 +92,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if f, ok := stdout.(*os.File); ok {
 		ndjson.SetPipeSize(f, 1<<20)
 	}
+	switch c.marks {
+	case "always":
+		c.writeMarks = true
+	case "never":
+	case "auto":
+		c.writeMarks = marksFor(stdout)
+	default:
+		return cli.Usagef("--marks must be auto, always or never, not %q", c.marks)
+	}
 	out := ndjson.NewWriter(c.ms.Stdout(stdout), 0)
 	if !c.quiet {
 		c.progress = stagemetrics.StartProgress(prog, stderr, func() stagemetrics.Status {
@@ -106,6 +117,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("write stdout: %w", ferr)
+	}
+	if h := st.holes; err == nil && !c.writeMarks && h != nil && h.totalBreaks > 0 {
+		// Without marks nobody downstream hears of a break among the rows
+		// the filter left out: audit-read reports it itself.
+		err = exitcode.Errorf(exitcode.Verify, "%d break(s) in the chain among the rows the filter left out, the first at seq %d: %s: %s (the records written verify on their own; this is evidence against the log, not the export)",
+			h.totalBreaks, h.firstBreakSeq, h.firstBreakReason, h.firstBreakDetail)
 	}
 	c.progress.Stop()
 	if !c.quiet && !exitcode.IsBrokenPipe(err) {
@@ -133,6 +150,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes (NDJSON input)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr")
+	fs.StringVar(&c.marks, "marks", "auto", "write audit-verify's mark lines (the start anchor, the holes a filter made): auto (unless stdout is a regular file or a terminal: an export holds records only), always, never")
 	fs.BoolVar(&c.quarantine, "quarantine", false, "the input files are audit-ship quarantine files: emit the record line of each entry, byte for byte, once per record")
 	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
@@ -221,7 +239,11 @@ func (s *stats) summary(d time.Duration) string {
 	if h := s.holes; h != nil && h.total > 0 {
 		msg += fmt.Sprintf(", %d left out by the filter in %d holes (checked here", h.total, h.nHoles)
 		if h.totalBreaks > 0 {
-			msg += fmt.Sprintf(": %d breaks among them, reported to audit-verify", h.totalBreaks)
+			to := "reported to audit-verify"
+			if h.silent {
+				to = "see below"
+			}
+			msg += fmt.Sprintf(": %d breaks among them, %s", h.totalBreaks, to)
 		}
 		msg += ")"
 	}
@@ -255,6 +277,7 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 	}
 	if c.filtering() {
 		st.holes = newHoles(a, 1)
+		st.holes.silent = !c.writeMarks
 	}
 	h := st.holes
 	// The anchor, read once at the start, goes out before the first line
@@ -265,6 +288,9 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 		}
 		m := anchor
 		anchor = nil
+		if !c.writeMarks {
+			return nil
+		}
 		return writeMark(out, m)
 	}
 	flushHole := func() error {
@@ -536,6 +562,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 		// Every line left out is checked, and each run of them becomes a
 		// skip mark (see holes): a filtered export still verifies.
 		st.holes = newHoles(nil, 0)
+		st.holes.silent = !c.writeMarks
 	}
 	h := st.holes
 	var p chain.LineParser
@@ -674,4 +701,23 @@ func in(list []string, b []byte) bool {
 		}
 	}
 	return false
+}
+
+// marksFor is --marks auto: marks go to a pipe, a FIFO or a socket (the
+// next stage, audit-verify), not into a regular file or onto a terminal,
+// since an export holds records only and audit-verify does not trust a
+// mark in a file.
+func marksFor(stdout io.Writer) bool {
+	if o, ok := stdout.(interface{ File() *os.File }); ok && o.File() != nil {
+		stdout = o.File()
+	}
+	f, ok := stdout.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return true
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return true
+	}
+	return !fi.Mode().IsRegular() && fi.Mode()&os.ModeCharDevice == 0
 }

@@ -367,7 +367,7 @@ var reasons = []chain.Reason{
 	chain.ReasonHashMismatch, chain.ReasonPrevLink, chain.ReasonSeqGap, chain.ReasonSeqRegress,
 	chain.ReasonEquivocation, chain.ReasonBadJSON, chain.ReasonBadField, chain.ReasonTruncated,
 	chain.ReasonLineTooLong, chain.ReasonDuplicate, chain.ReasonTombstone, chain.ReasonUnanchored,
-	chain.ReasonReplayUnproven, chain.ReasonFiltered, chain.ReasonBadMark,
+	chain.ReasonReplayUnproven, chain.ReasonFiltered, chain.ReasonBadMark, chain.ReasonMarkIgnored,
 }
 
 // breakCounters makes the break counter of every reason and returns them
