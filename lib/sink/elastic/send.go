@@ -45,18 +45,7 @@ const bulkSuccess = `HTTP 200 {"errors":false|true,"items":[one per document sen
 // too large for VictoriaLogs when it is VictoriaLogs that answers
 // (Poison, "too large": it would drop them and answer success).
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
-	if over := httpsink.OverVictoriaLogs(records); over != nil {
-		vl, err := s.victoriaLogs(ctx)
-		if err != nil {
-			return sink.NewResult(len(records)), err
-		}
-		if vl {
-			return httpsink.SendWithout(ctx, records, over, func(i int) string {
-				return httpsink.VictoriaLogsReason(len(records[i].Line))
-			}, s.send)
-		}
-	}
-	return s.send(ctx, records)
+	return httpsink.SendKeepingVictoriaLogs(ctx, records, s.victoriaLogs, s.send)
 }
 
 // victoriaLogs reports whether VictoriaLogs answers at the URL: known from

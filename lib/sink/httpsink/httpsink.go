@@ -473,3 +473,24 @@ func SendWithout(ctx context.Context, records []sink.Record, over []int, reason 
 	}
 	return res, err
 }
+
+// SendKeepingVictoriaLogs is the Send of a sink whose store may be
+// VictoriaLogs: records over its entry limit are not sent but set aside as
+// Poison, too large (it would drop them and answer success), when
+// isVictoriaLogs says VictoriaLogs answers; it is asked only when such a
+// record is in the batch. Everything else goes to send.
+func SendKeepingVictoriaLogs(ctx context.Context, records []sink.Record, isVictoriaLogs func(context.Context) (bool, error),
+	send func(context.Context, []sink.Record) (sink.Result, error)) (sink.Result, error) {
+	if over := OverVictoriaLogs(records); over != nil {
+		vl, err := isVictoriaLogs(ctx)
+		if err != nil {
+			return sink.NewResult(len(records)), err
+		}
+		if vl {
+			return SendWithout(ctx, records, over, func(i int) string {
+				return VictoriaLogsReason(len(records[i].Line))
+			}, send)
+		}
+	}
+	return send(ctx, records)
+}
