@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# install-victorialogs.sh: install the VictoriaLogs server that lib/vlogs starts
+# install-victorialogs.sh: install the VictoriaLogs server that internal/vlogs starts
 # for tests and the demo into the project-local, gitignored .tools/bin.
 #
 #   scripts/install-victorialogs.sh
 #
 # Does nothing if the binary already exists (delete it to reinstall). A cold build
 # takes about a minute. An ambient GOBIN is ignored on purpose, so the binary
-# always lands where lib/vlogs looks; AUDITPIPE_TOOLS_BIN=<dir> installs elsewhere
-# (lib/vlogs then needs AUDITPIPE_VICTORIALOGS=<dir>/victoria-logs).
+# always lands where internal/vlogs looks; AUDITPIPE_TOOLS_BIN=<dir> installs elsewhere
+# (internal/vlogs then needs AUDITPIPE_VICTORIALOGS=<dir>/victoria-logs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -34,7 +34,7 @@ line; intervalMs is the adaptive interval (below) that was in force while
 the batch was open. Within a batch seqs never go down: a record whose seq is
 lower than the previous record's (which audit-verify would have refused)
 closes the batch before it, so firstSeq <= lastSeq always holds. The header
-format is package lib/batch (AppendHeader, ParseHeader).
+format is package lib/framing (AppendHeader, ParseHeader).
 
 stdout is flushed after every batch, so a batch never waits in a buffer while
 the next one fills. Diagnostics go to stderr: at exit, unless -quiet, one

@@ -8,7 +8,7 @@ import (
 )
 
 // A mark line is a stream control line that audit-read writes, in-band
-// between record lines, for audit-verify (lib/batch.IsMark recognises one;
+// between record lines, for audit-verify (lib/framing.IsMark recognises one;
 // every other stage drops it). Two types, each written in exactly this key
 // order (docs/design.md, "Marks"):
 //
@@ -59,7 +59,7 @@ const (
 	SourceDBRow     = "db-row"
 )
 
-// MarkPrefix starts every mark line (the same as lib/batch.IsMark).
+// MarkPrefix starts every mark line (the same as lib/framing.IsMark).
 var MarkPrefix = []byte(`{"mark":`)
 
 // AppendMark appends m's line, without a newline, to dst.

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 // handoverCounter is an AckSink that counts in Metrics what it hands over
@@ -41,10 +41,10 @@ func NewWriterAcks(w io.Writer) *WriterAcks { return &WriterAcks{w: w} }
 func (a *WriterAcks) countHandover(m *Metrics) { a.m = m }
 
 // Ack writes one ack line.
-func (a *WriterAcks) Ack(ctx context.Context, ack batch.Ack) error {
+func (a *WriterAcks) Ack(ctx context.Context, ack framing.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.buf = append(batch.AppendAck(a.buf[:0], ack), '\n')
+	a.buf = append(framing.AppendAck(a.buf[:0], ack), '\n')
 	_, err := a.w.Write(a.buf)
 	if err == nil && a.m != nil {
 		a.m.AckedRecords.Add(int64(ack.Count))
@@ -66,9 +66,9 @@ type FIFOAcks struct {
 	mu      sync.Mutex
 	path    string
 	f       *os.File
-	pending []batch.Ack
+	pending []framing.Ack
 	rest    []byte // the unwritten end of a line longer than PIPE_BUF
-	restAck batch.Ack
+	restAck framing.Ack
 	log     io.Writer
 	warned  time.Time
 	buf     []byte
@@ -127,7 +127,7 @@ func NewFIFOAcks(path string, log io.Writer) (*FIFOAcks, error) {
 }
 
 // Ack queues one ack and writes every queued ack there is room for.
-func (a *FIFOAcks) Ack(ctx context.Context, ack batch.Ack) error {
+func (a *FIFOAcks) Ack(ctx context.Context, ack framing.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if n := len(a.pending); n > 0 && mergeable(a.pending[n-1], ack) {
@@ -179,7 +179,7 @@ func (a *FIFOAcks) retry() {
 	}
 }
 
-func mergeable(prev, next batch.Ack) bool {
+func mergeable(prev, next framing.Ack) bool {
 	return len(prev.Quarantined) == 0 && len(next.Quarantined) == 0 && prev.Exporter == next.Exporter
 }
 
@@ -194,7 +194,7 @@ func (a *FIFOAcks) flushLocked() error {
 			if len(a.rest) > 0 {
 				// The reader went away mid-line: audit-ack drops a line
 				// cut by a closed pipe; send the whole ack again.
-				a.pending = append([]batch.Ack{a.restAck}, a.pending...)
+				a.pending = append([]framing.Ack{a.restAck}, a.pending...)
 				a.rest = nil
 			}
 			f, err := os.OpenFile(a.path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
@@ -211,7 +211,7 @@ func (a *FIFOAcks) flushLocked() error {
 		if len(a.rest) > 0 {
 			line = a.rest
 		} else {
-			a.buf = append(batch.AppendAck(a.buf[:0], a.pending[0]), '\n')
+			a.buf = append(framing.AppendAck(a.buf[:0], a.pending[0]), '\n')
 			line = a.buf
 		}
 		n, err := a.write(line)

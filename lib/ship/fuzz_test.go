@@ -9,9 +9,9 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 func fuzzRecord(seq int64) string {
@@ -72,7 +72,7 @@ func FuzzReadBatches(f *testing.F) {
 				if !bytes.Contains(in, r.Line) {
 					t.Fatalf("record seq %d: its bytes are not in the input", r.Seq)
 				}
-				if _, isHeader, _ := batch.ParseHeader(&hp, r.Line); isHeader {
+				if _, isHeader, _ := framing.ParseHeader(&hp, r.Line); isHeader {
 					t.Fatalf("a header was sent as a record: %q", r.Line)
 				}
 				rec, perr := lp.Parse(r.Line)

@@ -11,9 +11,9 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
@@ -29,7 +29,7 @@ func ReadBatches(ctx context.Context, r io.Reader, out chan<- *Batch, maxLine in
 	return ReadBatchesMarks(ctx, r, out, maxLine, nil)
 }
 
-// ReadBatchesMarks is ReadBatches that drops the mark lines (batch.IsMark:
+// ReadBatchesMarks is ReadBatches that drops the mark lines (framing.IsMark:
 // audit-read's control lines for audit-verify) wherever they are, counting
 // them in marks if it is not nil: a mark is not a record, it is never
 // shipped, and it is no part of a batch's count.
@@ -69,7 +69,7 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 			}
 			return fmt.Errorf("read stdin: %w", err)
 		}
-		if batch.IsMark(line.Bytes) {
+		if framing.IsMark(line.Bytes) {
 			if marks != nil {
 				marks.Add(1)
 			}
@@ -78,9 +78,9 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 		// A line in audit-read's layout starts with its seq and holds no
 		// other top-level key: it cannot be a header, so spare it the search.
 		isHeader := false
-		var h batch.Header
+		var h framing.Header
 		if !bytes.HasPrefix(line.Bytes, recordPrefix) {
-			h, isHeader, err = batch.ParseHeader(&fj, line.Bytes)
+			h, isHeader, err = framing.ParseHeader(&fj, line.Bytes)
 			if err != nil {
 				return exitcode.Errorf(exitcode.Input, "line %d: %v", line.Num, err)
 			}

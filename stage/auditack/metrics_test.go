@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics/metricstest"
 	"github.com/auditpipe/auditpipe/stage/auditack"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditsample"

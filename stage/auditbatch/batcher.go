@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
@@ -194,7 +194,7 @@ func (b *Batcher) Flush() error {
 // close writes the open batch and applies the interval rule for why.
 func (b *Batcher) close(why Reason) error {
 	iv := b.Interval()
-	h := batch.Header{
+	h := framing.Header{
 		ID:         b.id.Load() + 1,
 		Count:      b.n,
 		Bytes:      b.bytes,
@@ -202,7 +202,7 @@ func (b *Batcher) close(why Reason) error {
 		LastSeq:    b.last,
 		IntervalMs: iv.Milliseconds(),
 	}
-	b.hdr = batch.AppendHeader(b.hdr[:0], h)
+	b.hdr = framing.AppendHeader(b.hdr[:0], h)
 	err := b.w.Write(b.hdr)
 	if err == nil {
 		err = b.w.WriteRaw(b.arena)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
@@ -44,11 +44,11 @@ func (m *machine) tick(at time.Duration) {
 }
 
 // batches returns the headers written since the last call.
-func (m *machine) batches() []batch.Header {
+func (m *machine) batches() []framing.Header {
 	m.t.Helper()
-	var hs []batch.Header
+	var hs []framing.Header
 	for _, l := range bytes.Split(m.out.Bytes()[m.pos:], []byte("\n")) {
-		if h, ok, err := batch.ParseHeader(nil, l); ok {
+		if h, ok, err := framing.ParseHeader(nil, l); ok {
 			if err != nil {
 				m.t.Fatal(err)
 			}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
@@ -77,7 +77,7 @@ func FuzzBatch(f *testing.F) {
 				t.Fatalf("output ends without a newline: %q", out)
 			}
 			out = rest
-			h, isHeader, err := batch.ParseHeader(nil, hl)
+			h, isHeader, err := framing.ParseHeader(nil, hl)
 			if !isHeader || err != nil {
 				t.Fatalf("want a header, got %q (%v)", hl, err)
 			}
@@ -149,7 +149,7 @@ func FuzzBatcher(f *testing.F) {
 		nb := 0
 		collect := func(at time.Time, byTick bool) {
 			for _, l := range strings.Split(out.String()[pos:], "\n") {
-				h, ok, _ := batch.ParseHeader(nil, []byte(l))
+				h, ok, _ := framing.ParseHeader(nil, []byte(l))
 				if !ok {
 					continue
 				}
@@ -215,7 +215,7 @@ func FuzzBatcher(f *testing.F) {
 			if l == "" {
 				continue
 			}
-			if _, ok, _ := batch.ParseHeader(nil, []byte(l)); !ok {
+			if _, ok, _ := framing.ParseHeader(nil, []byte(l)); !ok {
 				got = append(got, l)
 			}
 		}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
@@ -147,7 +147,7 @@ func (p publishingReader) Read(b []byte) (int, error) {
 // the first bad line, or the loop's return. It ends with h.finish: io.EOF,
 // an exitcode.Input error naming the line, or a fatal read error.
 //
-// Mark lines (batch.IsMark: audit-read's control lines for audit-verify)
+// Mark lines (framing.IsMark: audit-read's control lines for audit-verify)
 // are dropped and counted in marks: a mark is not a record.
 func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 	r, err := ndjson.NewReader(publishingReader{stdin, h}, ndjson.Options{MaxLine: maxLine})
@@ -171,7 +171,7 @@ func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 			}
 			return
 		}
-		if batch.IsMark(line.Bytes) {
+		if framing.IsMark(line.Bytes) {
 			marks.Add(1)
 			continue
 		}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -144,7 +144,7 @@ type group struct {
 func framed(groups ...group) string {
 	var b bytes.Buffer
 	for i, g := range groups {
-		h := batch.Header{ID: int64(i + 1), Count: len(g.lines), IntervalMs: g.iv}
+		h := framing.Header{ID: int64(i + 1), Count: len(g.lines), IntervalMs: g.iv}
 		for j, l := range g.lines {
 			h.Bytes += int64(len(l))
 			seq, err := recordSeq(nil, []byte(l))
@@ -156,7 +156,7 @@ func framed(groups ...group) string {
 			}
 			h.LastSeq = seq
 		}
-		b.Write(batch.AppendHeader(nil, h))
+		b.Write(framing.AppendHeader(nil, h))
 		b.WriteByte('\n')
 		for _, l := range g.lines {
 			b.WriteString(l)

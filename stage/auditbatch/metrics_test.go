@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics/metricstest"
 )
 
 // Input arriving faster than batches fill widens the interval to

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 func TestRun(t *testing.T) {
@@ -185,7 +185,7 @@ func checkFraming(t *testing.T, out string) {
 	ls := lines(out)
 	var id int64
 	for i := 0; i < len(ls); {
-		h, isHeader, err := batch.ParseHeader(nil, []byte(ls[i]))
+		h, isHeader, err := framing.ParseHeader(nil, []byte(ls[i]))
 		if !isHeader || err != nil {
 			t.Fatalf("line %d: want a header, got %q (%v)", i+1, ls[i], err)
 		}
@@ -198,7 +198,7 @@ func checkFraming(t *testing.T, out string) {
 		}
 		var n int64
 		for j, l := range ls[i+1 : i+1+h.Count] {
-			if _, isHeader, _ := batch.ParseHeader(nil, []byte(l)); isHeader {
+			if _, isHeader, _ := framing.ParseHeader(nil, []byte(l)); isHeader {
 				t.Fatalf("batch %d: line %d of %d is a header", h.ID, j+1, h.Count)
 			}
 			n += int64(len(l))

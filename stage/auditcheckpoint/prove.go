@@ -13,11 +13,11 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
@@ -237,7 +237,7 @@ func readStore(ctx context.Context, inputs []string, stdin io.Reader, maxLine in
 				}
 				return nil, nil, fmt.Errorf("%s: %w", displayName(name), err)
 			}
-			if batch.IsMark(line.Bytes) {
+			if framing.IsMark(line.Bytes) {
 				continue // audit-read's control line for audit-verify: not a record
 			}
 			if line.Num%4096 == 0 && ctx.Err() != nil {

@@ -18,11 +18,11 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -477,7 +477,7 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		if rerr != nil && !errors.As(rerr, &le) {
 			return res, fmt.Errorf("read stdin: %w", rerr)
 		}
-		if le == nil && batch.IsMark(line.Bytes) {
+		if le == nil && framing.IsMark(line.Bytes) {
 			res.marks++ // audit-read's control line for audit-verify: not a record, never sealed nor passed on
 			continue
 		}

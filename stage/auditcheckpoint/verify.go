@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
@@ -224,7 +224,7 @@ func (c *verifyConfig) readLog(ctx context.Context, chk *checkpoint.Checker, v *
 			if err != nil {
 				return fmt.Errorf("read %s: %w", displayName(name), err)
 			}
-			if batch.IsMark(line.Bytes) {
+			if framing.IsMark(line.Bytes) {
 				continue // audit-read's control line for audit-verify: not a record
 			}
 			_, found := v.Check(line.Num, line.Bytes)

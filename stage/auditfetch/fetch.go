@@ -40,7 +40,7 @@ Example:
   audit-fetch --kind datadog --url http://127.0.0.1:9428 --host web1 | audit-verify`
 
 // shape is what audit-ship --kind NAME stores in VictoriaLogs, per
-// lib/sink/<name>/encode.go and what VictoriaLogs makes of it (lib/vlogs).
+// lib/sink/<name>/encode.go and what VictoriaLogs makes of it (internal/vlogs).
 type shape struct {
 	name string
 	// seq is the field holding the seq, a decimal string (VictoriaLogs

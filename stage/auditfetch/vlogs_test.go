@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/vlogs"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditfetch"
 	"github.com/auditpipe/auditpipe/stage/auditread"
@@ -126,7 +126,7 @@ func verify(lines string) (error, string) {
 
 // TestEveryKind fills one real VictoriaLogs with the five shipments of
 // store and fetches them back. Skipped without the victoria-logs binary
-// (see lib/vlogs) and under -short.
+// (see internal/vlogs) and under -short.
 func TestEveryKind(t *testing.T) {
 	s := newStore(t)
 	t.Run("round trip", func(t *testing.T) { roundTripEveryKind(t, s) })

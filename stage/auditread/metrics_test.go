@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics/metricstest"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditread"
 	"github.com/auditpipe/auditpipe/stage/auditsample"

@@ -19,11 +19,11 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/auditpipe/auditpipe/lib/auditdb"
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -606,7 +606,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 			}
 			b, qseq := line.Bytes, int64(0)
 			c.flow.Read(len(b))
-			if batch.IsMark(b) {
+			if framing.IsMark(b) {
 				// Marks are audit-read's own, for audit-verify on the same
 				// pipe; no export holds one (every stage after verify
 				// drops them). One in an input was put there by hand.

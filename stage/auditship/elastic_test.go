@@ -11,13 +11,13 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/stage/auditread"
 	"github.com/auditpipe/auditpipe/stage/auditverify"
 )
 
 // TestElasticMixedItemsQuarantineReship runs audit-ship --kind elastic
-// against the Elasticsearch fake (lib/sink/elastic/esfake, a fake: real
+// against the Elasticsearch fake (internal/fake/esfake, a fake: real
 // VictoriaLogs answers 201 to every item) with one bulk answer mixing 201,
 // 409 (records an earlier, crashed run had stored), 429 (refused for now)
 // and 400 (a mapping failure: poison). Every good record must be stored

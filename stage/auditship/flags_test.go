@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 const literalToken = "8f1c7c3e-literal-hec-token"
@@ -128,7 +128,7 @@ func TestAgentConfigDefaults(t *testing.T) {
 }
 
 // TestAgentConfigSplunk ships with the seed page's Splunk block against
-// the HEC fake (lib/sink/splunk/hecfake, a fake for what VictoriaLogs does
+// the HEC fake (internal/fake/hecfake, a fake for what VictoriaLogs does
 // not check): only --url points elsewhere; index, sourcetype, the token
 // reference and batchSize come from agent.yaml.
 func TestAgentConfigSplunk(t *testing.T) {
@@ -195,7 +195,7 @@ func TestSplunkRoutingCode7(t *testing.T) {
 }
 
 // TestDatadogTagsRouting: per-tenant tags through the stage against the
-// Datadog fake (lib/sink/datadog/ddfake); the site's host is replaced by
+// Datadog fake (internal/fake/ddfake); the site's host is replaced by
 // --url.
 func TestDatadogTagsRouting(t *testing.T) {
 	const key = "0123456789abcdef0123456789abcdef"

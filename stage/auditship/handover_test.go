@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 // TestNoAckReaderAtEndOfInput (issue 12, 2d): with nobody reading the ack

@@ -11,8 +11,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
 
@@ -82,15 +82,15 @@ func runShip(t *testing.T, stdin []byte, args ...string) (string, string, error)
 }
 
 // acksOf parses audit-ship's stdout (--acks -).
-func acksOf(t *testing.T, stdout string) []batch.Ack {
+func acksOf(t *testing.T, stdout string) []framing.Ack {
 	t.Helper()
 	var p fastjson.Parser
-	var acks []batch.Ack
+	var acks []framing.Ack
 	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
 		if l == "" {
 			continue
 		}
-		a, err := batch.ParseAck(&p, []byte(l))
+		a, err := framing.ParseAck(&p, []byte(l))
 		if err != nil {
 			t.Fatalf("ack %q: %v", l, err)
 		}
@@ -101,7 +101,7 @@ func acksOf(t *testing.T, stdout string) []batch.Ack {
 
 // checkAcks checks that acks cover seq 1..len(lines) without gap, in
 // order, end on the last hash, and list exactly the quarantined seqs.
-func checkAcks(t *testing.T, acks []batch.Ack, lines []line, exporter string, quarantined ...int64) {
+func checkAcks(t *testing.T, acks []framing.Ack, lines []line, exporter string, quarantined ...int64) {
 	t.Helper()
 	next := int64(1)
 	var q []int64

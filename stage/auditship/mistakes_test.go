@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ship"
-	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/vlogs"
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 )
 
 // TestVictoriaLogsAllKinds ships one chain through the real audit-ship
@@ -14,7 +14,7 @@ import (
 // holds: the HEC event, the bulk document's message and the Datadog
 // message are each stored as _msg, byte for byte the record line. The
 // acks cover every record. Skipped without the victoria-logs binary (see
-// lib/vlogs) and under -short.
+// internal/vlogs) and under -short.
 func TestVictoriaLogsAllKinds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")

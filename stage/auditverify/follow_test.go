@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics/metricstest"
 	"github.com/auditpipe/auditpipe/stage/auditverify"
 )
 

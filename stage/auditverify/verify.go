@@ -19,11 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditpipe/auditpipe/lib/auditdb"
-	"github.com/auditpipe/auditpipe/lib/batch"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
@@ -273,7 +273,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 		switch {
 		case err == io.EOF:
 			return false, nil
-		case err == nil && batch.IsMark(line.Bytes):
+		case err == nil && framing.IsMark(line.Bytes):
 			// A control line, not a record: not counted as one.
 			var uerr error
 			done, uerr = c.mark(ctx, v, name, line.Num, line.Bytes, stderr)

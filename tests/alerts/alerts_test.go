@@ -25,16 +25,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/auditdb"
-	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/splunk"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics/metricstest"
 	"github.com/auditpipe/auditpipe/stage/auditack"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
@@ -191,10 +191,10 @@ func records(first int64, n int) []sink.Record {
 
 type ackLog struct {
 	mu   sync.Mutex
-	acks []batch.Ack
+	acks []framing.Ack
 }
 
-func (a *ackLog) Ack(_ context.Context, ack batch.Ack) error {
+func (a *ackLog) Ack(_ context.Context, ack framing.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.acks = append(a.acks, ack)

@@ -30,10 +30,10 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics/metricstest"
 )
 
 const (

@@ -15,7 +15,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 // Exit codes as the harness records them: the process's own code, 141 for
@@ -269,7 +269,7 @@ func (p *pipeline) relay(src, dst *os.File) {
 			if !cutting {
 				select {
 				case <-p.cut:
-					if h, isHeader, herr := batch.ParseHeader(&fj, line[:len(line)-1]); herr == nil && isHeader {
+					if h, isHeader, herr := framing.ParseHeader(&fj, line[:len(line)-1]); herr == nil && isHeader {
 						cutting, left = true, h.Count/2
 					}
 				default:

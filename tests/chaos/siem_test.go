@@ -8,9 +8,9 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 )
 
 // httpFaults is the state of the SIEM-side faults, shared by the fake's

@@ -26,8 +26,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/lib/chain"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 const (

@@ -3,7 +3,7 @@
 // the cron drain under `env -i` with cron's PATH, the systemd units' scripts
 // with the units' environment, fanout.sh with the metrics ports that
 // examples/prometheus/prometheus.yml scrapes, all against a real
-// VictoriaLogs (lib/vlogs) and the file sink. readme_test.go does the same
+// VictoriaLogs (internal/vlogs) and the file sink. readme_test.go does the same
 // for README's command blocks. Nothing here is skipped with -short: these
 // are the files users copy, and they must not rot.
 package examples
@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/vlogs"
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 )
 
 var (

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/vlogs"
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 )
 
 // block is one command block of README.md: a ``` fence, or lines indented

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/stagemetrics/metricstest"
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 )
 
 // build compiles the binaries into dir.

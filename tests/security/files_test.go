@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 )
 
 // notWorldReadable fails for a file that others may read or write. The

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 )
 
 type tlsFake struct {

@@ -23,12 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/splunk"
-	"github.com/auditpipe/auditpipe/lib/vlogs"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditfetch"
 	"github.com/auditpipe/auditpipe/stage/auditread"

@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 )
 
 const (

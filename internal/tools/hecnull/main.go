@@ -1,7 +1,7 @@
 // Command hecnull is a discarding Splunk HEC receiver for benchmarks: it
 // answers every POST with {"text":"Success","code":0} after reading (and
 // dropping) the body, and prints the bytes and requests it saw on exit. It
-// is not a fake of Splunk's behaviour (see lib/sink/splunk/hecfake for that).
+// is not a fake of Splunk's behaviour (see internal/fake/hecfake for that).
 package main
 
 import (

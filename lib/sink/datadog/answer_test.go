@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/internal/fakehttp"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
 )
 
 // TestOnlyIntakeSuccessCounts: only Datadog's documented success answer,

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
 )
 
 // jsonString is what encoding/json makes of s, with the characters it

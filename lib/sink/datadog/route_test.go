@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/lib/route"
-	"github.com/auditpipe/auditpipe/lib/sink/datadog/ddfake"
 )
 
 // TestTagsForRoutes: each log carries its tenant's tags, once; a hostile

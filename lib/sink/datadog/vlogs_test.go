@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/vlogs"
 )
 
 // TestVictoriaLogsRoundTrip ships 50 chained records through the Datadog
 // endpoint of a real VictoriaLogs and reads them back: exactly 50 rows,
 // each _msg the exact record line (so the chain re-verifies from a query),
 // _time the record's ts, attributes and tags as fields. Skipped without
-// the victoria-logs binary (see lib/vlogs) and under -short.
+// the victoria-logs binary (see internal/vlogs) and under -short.
 func TestVictoriaLogsRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/internal/fakehttp"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 )
 
 // TestOnlyBulkSuccessCounts: a 2xx whose body is not a bulk answer (a JSON

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 )
 
 // TestSeqIDConflictIsNotADuplicate: with IDField seq, a 409 counts as

@@ -53,7 +53,7 @@
 // "VL-Msg-Field: message" and "VL-Time-Field: @timestamp", which make
 // VictoriaLogs store message as _msg (byte-exact) and @timestamp as _time
 // (it reads the same settings from the _msg_field and _time_field query
-// arguments, or from these headers: lib/vlogs and VictoriaLogs'
+// arguments, or from these headers: internal/vlogs and VictoriaLogs'
 // insertutil.GetCommonParams). Headers, not query arguments, because
 // Elasticsearch rejects a request with an unknown query parameter (400
 // "request [/_bulk] contains unrecognized parameter") but ignores unknown

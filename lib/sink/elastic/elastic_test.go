@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 )
 
 func mustTime(t *testing.T, s string) time.Time {

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 )
 
 // Secrets used by the tests; no error may ever contain one.

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
-	"github.com/auditpipe/auditpipe/lib/vlogs"
 )
 
 // large returns three chained records (seqs 40..42): a small one, one

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/lib/route"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 )
 
 // TestIndexForRoutes: with IndexFor every record goes to its tenant's

@@ -10,17 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batch"
+	"github.com/auditpipe/auditpipe/internal/fake/esfake"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ship"
-	"github.com/auditpipe/auditpipe/lib/sink/elastic/esfake"
 )
 
 type ackLog struct {
 	mu   sync.Mutex
-	acks []batch.Ack
+	acks []framing.Ack
 }
 
-func (a *ackLog) Ack(_ context.Context, ack batch.Ack) error {
+func (a *ackLog) Ack(_ context.Context, ack framing.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.acks = append(a.acks, ack)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/vlogs"
 )
 
 // TestVictoriaLogsRoundTrip ships 50 chained records through the bulk
@@ -17,7 +17,7 @@ import (
 // each _msg the exact record line (so the chain re-verifies from a query),
 // _time the record's ts. The VL-Msg-Field and VL-Time-Field headers the
 // sink sends are what make message _msg and @timestamp _time. Skipped
-// without the victoria-logs binary (see lib/vlogs) and under -short.
+// without the victoria-logs binary (see internal/vlogs) and under -short.
 func TestVictoriaLogsRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/internal/fakehttp"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 // TestOnlyHECSuccessCounts: a 2xx whose body is not HEC's {"code":0,...}

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
-	"github.com/auditpipe/auditpipe/lib/vlogs"
 )
 
 // large returns three chained records: a small one, one just small

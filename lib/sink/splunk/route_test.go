@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/lib/route"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 // TestIndexForRoutes: each event carries its tenant's index; hostile

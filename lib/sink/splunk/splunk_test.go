@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/splunk/hecfake"
 )
 
 const (

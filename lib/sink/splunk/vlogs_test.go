@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/internal/sinktest"
+	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/vlogs"
 )
 
 // TestVictoriaLogsRoundTrip sends records through the HEC endpoint of a
 // real VictoriaLogs and reads them back: every _msg must be the exact
 // record line, so the chain re-verifies from a query. Skipped without the
-// victoria-logs binary (see lib/vlogs).
+// victoria-logs binary (see internal/vlogs).
 func TestVictoriaLogsRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")

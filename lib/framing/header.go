@@ -1,4 +1,4 @@
-// Package batch encodes and parses the two framing lines of auditpipe's
+// Package framing encodes and parses the two framing lines of auditpipe's
 // internal protocol (docs/design.md, "Batch framing" and "Ack lines"):
 //
 //	{"batch":{"id":17,"count":3,"bytes":1534,"firstSeq":40,"lastSeq":42,"intervalMs":250}}
@@ -14,7 +14,7 @@
 // ignored, so a field can be added later without breaking older readers.
 // Append(Parse(x)) re-parses to the same value (a property the fuzz targets
 // check).
-package batch
+package framing
 
 import (
 	"bytes"

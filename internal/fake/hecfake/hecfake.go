@@ -4,7 +4,7 @@
 // searches nothing; it keeps the events it accepted in memory, in arrival
 // order, for the test to inspect.
 //
-// VictoriaLogs (see lib/vlogs) is the real store the project tests
+// VictoriaLogs (see internal/vlogs) is the real store the project tests
 // against. It accepts HEC events but checks no token, has no indexer
 // acknowledgement, answers success to almost anything and has no fault
 // modes. This fake covers that part of the protocol:

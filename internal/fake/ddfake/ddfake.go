@@ -4,7 +4,7 @@
 // Datadog: it indexes and searches nothing; it keeps the logs it accepted
 // in memory, in arrival order, for the test to inspect.
 //
-// VictoriaLogs (see lib/vlogs) is the real store the project tests
+// VictoriaLogs (see internal/vlogs) is the real store the project tests
 // against. It checks no API key, answers {} to the key check, accepts any
 // size up to 64 MB and has no fault modes. This fake covers that part of
 // the protocol:

@@ -4,7 +4,7 @@
 // it has no mappings, no search and no shards; it keeps the documents it
 // accepted in memory, by index and _id, for the test to inspect.
 //
-// VictoriaLogs (see lib/vlogs) is the real store the project tests
+// VictoriaLogs (see internal/vlogs) is the real store the project tests
 // against. Its bulk endpoint checks no credentials, ignores _index and
 // _id (no 409 on a repeated create), answers 201 for every item and has no
 // fault modes. This fake covers that part of the protocol:
