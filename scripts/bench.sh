@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# Throughput of auditpipe on this machine, each figure beside a baseline
-# measured in the same run (the machine is shared and noisy: compare ratios).
+# Throughput and latency of auditpipe on this machine, each figure beside a
+# baseline measured in the same run (the machine is shared and noisy:
+# compare ratios).
 #
-#   scripts/bench.sh [N [PART]]  N records (default 1000000), ~750-byte record lines;
-#                                PART (stages or pipeline) runs only that half
+#   scripts/bench.sh [N [PART]]   N records (default 1000000), ~750-byte record lines;
+#                                 PART: all (default), stages, pipeline (every sink), latency
 #
-# Measures, on one database of N records:
+#   BENCH_SINKS="splunk elastic"  the sinks the pipeline rows measure (default: splunk elastic datadog file)
+#   BENCH_VLOGS=0                 no rows into VictoriaLogs (default: on when .tools/bin/victoria-logs
+#                                 or $AUDITPIPE_VICTORIALOGS is there)
+#   BENCH_KAFKA=1                 adds the kafka slot to the sinks (filled by the Kafka sink's author)
+#   BENCH_ALL=1                   adds the splunk variants: ship --gzip=false, and no audit-batch
+#   BENCH_LATENCY="100 10000"     the steady append rates of PART latency, records/s
+#   BENCH_LATENCY_SECS=10         how long each latency rate runs
+#   BENCH_DIR=.bench              where the databases, binaries and outputs go
+#
+# stages, on one database of N records:
 #   read       audit-read --db > /dev/null                      vs  sqlite3 CLI dumping the same rows
-#   verify     audit-verify (fast path: canonical bytes)        vs  openssl sha256 over the same bytes
-#   slow path  audit-verify on re-serialised records             (canonicalise, then hash)
-#   pipeline   read | verify | batch | ship --kind splunk (gzip, 4 in flight) into a discarding
-#              loopback HEC receiver, acks to audit-ack          vs  the shell a user might write:
-#              sqlite3 json | gzip -1 | curl (no verify, no cursor, one request)
-#   BENCH_ALL=1 adds: the pipeline with ship --gzip=false vs the shell without gzip, and
-#              read | verify | ship | ack (audit-ship batches itself) vs the gzip shell
-# and the peak RSS of every stage (GNU time).
+#   verify     audit-verify (fast path: canonical bytes)        vs  openssl sha256 / sha256sum over the same bytes
+#   slow path  audit-verify on re-serialised records            (canonicalise, then hash)
+# pipeline, for every sink of BENCH_SINKS:
+#   read | verify | batch --siem KIND | ship --kind KIND | ack, into a receiver that costs next to
+#   nothing (internal/tools/siemnull: it answers each intake's success answer and discards; it
+#   decompresses only Elasticsearch bulk bodies, which it must count to answer one item per
+#   document), then into VictoriaLogs (its HEC, bulk and Datadog endpoints), each beside the
+#   shell a user might write for the same target, with no verification, no cursor, one request:
+#     splunk   sqlite3 HEC events (the record line as the event string, the indexed fields) | gzip -1 | curl
+#     elastic  sqlite3 bulk action+document lines (the record line as "message")          | gzip -1 | curl
+#     datadog  sqlite3 one JSON array of logs (the record line as "message")              | gzip -1 | curl
+#              (not into VictoriaLogs, which takes at most 64 MiB a Datadog request)
+#     file     sqlite3 record lines | gzip -1 > file   (audit-ship also fsyncs every batch; the shell does not)
+# latency: internal/tools/latency appends rows at each BENCH_LATENCY rate while the follow
+#   pipeline (audit-read --follow | audit-verify | audit-batch | audit-ship --kind splunk --acks FIFO,
+#   audit-ack --fifo) ships them into the null receiver, and prints, per rate, the time from each
+#   row's commit to the ack line covering it and to the committed cursor covering it (p50 p90 p99 max),
+#   at the default knobs and with the latency knobs turned down.
 #
 # The machine is shared and noisy (and hosts of one kind differ by up to 2x), so
 # absolute records/s mean little alone. Every row prints its wall time, records/s,
@@ -23,21 +43,32 @@
 # with a baseline is followed by a ratio line: speed (baseline wall / ours) and
 # CPU (baseline CPU / ours), both > 1 when auditpipe is the faster. Pipeline rows
 # also give the CPU per record of each stage (GNU time around each process,
-# user+sys / N), for the pipeline and for the shell baseline alike. The header
-# names the CPU model and core count, so figures from two hosts can be told apart.
+# user+sys / N), for the pipeline and for the shell baseline alike, and the
+# receiver's CPU per record during the row (/proc/PID/stat), which is not in
+# the row's total. The header names the CPU model, core count and load average.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-1000000}
 PART=${2:-all}
-case $PART in all|stages|pipeline) ;; *) echo "bench: PART must be stages or pipeline, not $PART" >&2; exit 2;; esac
+case $PART in all|stages|pipeline|latency) ;; sinks) PART=pipeline;; *) echo "bench: PART must be all, stages, pipeline or latency, not $PART" >&2; exit 2;; esac
+SINKS=${BENCH_SINKS:-splunk elastic datadog file}
+[ "${BENCH_KAFKA:-}" != 1 ] || case " $SINKS " in *" kafka "*) ;; *) SINKS="$SINKS kafka";; esac
+for s in $SINKS; do
+  case $s in splunk|elastic|datadog|file|kafka) ;; *) echo "bench: BENCH_SINKS: unknown sink $s (splunk, elastic, datadog, file, kafka)" >&2; exit 2;; esac
+done
+vlbin=${AUDITPIPE_VICTORIALOGS:-.tools/bin/victoria-logs}
+VLOGS=${BENCH_VLOGS:-1}
+if [ "$VLOGS" = 1 ] && [ ! -x "$vlbin" ]; then
+  echo "bench: no VictoriaLogs at $vlbin (scripts/install-victorialogs.sh): no rows into VictoriaLogs" >&2; VLOGS=0
+fi
 [ -x /usr/bin/time ] || { echo "bench: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
-if [ "$PART" != stages ]; then
+if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
   for c in sqlite3 gzip curl; do
     command -v "$c" >/dev/null || { echo "bench: the pipeline rows need $c for the shell baseline (scripts/test.sh installs the sqlite3 CLI; or PART=stages)" >&2; exit 2; }
   done
 fi
-dir=.bench; mkdir -p "$dir"
+dir=${BENCH_DIR:-.bench}; mkdir -p "$dir"
 bin=$dir/bin
 go build -o "$bin/" ./cmd/... ./internal/tools/...
 db=$dir/audit-$N.db
@@ -47,12 +78,18 @@ if [ ! -s "$db" ]; then
   "$bin/audit-sample" --count "$N" | "$bin/audit-append" --db "$db" --batch 5000 --quiet
 fi
 lines=$dir/lines-$N.ndjson
-[ -s "$lines" ] || "$bin/audit-read" --db "$db" --quiet > "$lines"
 slow=$dir/reserialised-$N.ndjson
-[ -s "$slow" ] || "$bin/reserialize" < "$lines" > "$slow"
-mb=$(( $(stat -L -c %s "$lines") / 1000000 ))
-# Every input into the page cache first, so no figure below includes disk reads.
-cat "$db" "$lines" "$slow" > /dev/null
+mb=?
+if [ "$PART" = all ] || [ "$PART" = stages ]; then
+  [ -s "$lines" ] || "$bin/audit-read" --db "$db" --quiet > "$lines"
+  [ -s "$slow" ] || "$bin/reserialize" < "$lines" > "$slow"
+  mb=$(( $(stat -L -c %s "$lines") / 1000000 ))
+  # Every input into the page cache first, so no figure below includes disk reads.
+  cat "$db" "$lines" "$slow" > /dev/null
+else
+  cat "$db" > /dev/null
+  mb="~$(( N * 750 / 1000000 ))"
+fi
 
 t() { # t CMD: wall seconds, peak RSS (KiB, the largest process) and CPU seconds of CMD, into $secs, $rss, $cpus
   if ! /usr/bin/time -o "$dir/time.out" -f '%e %M %U %S' bash -o pipefail -c "$*" >/dev/null 2>"$dir/cmd.err"; then
@@ -66,7 +103,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a 
 usrec() { awk -v n="$N" -v c="$1" 'BEGIN { printf "%.2f", c * 1e6 / n }'; } # CPU seconds -> us per record
 row() { # name, wall seconds, RSS KiB (0: none): wall rate, CPU us per record (of $cpus), peak RSS
   local r="-"; [ "${3:-0}" = 0 ] || r="$(( $3 / 1024 ))"
-  printf '%-50s %7s s %8s rec/s %7s us-cpu/rec %5s MiB\n' "$1" "$2" "$(rate "$2")" "$(usrec "${cpus:-0}")" "$r"
+  printf '%-62s %7s s %8s rec/s %7s us-cpu/rec %5s MiB\n' "$1" "$2" "$(rate "$2")" "$(usrec "${cpus:-0}")" "$r"
 }
 vs() { # vs LABEL BASE-SECS BASE-CPU OUR-SECS OUR-CPU: the speed and CPU ratios of one row to its baseline
   echo "  ratio to $1: speed $(ratio "$2" "$4")x, CPU $(ratio "$3" "$5")x"
@@ -74,9 +111,9 @@ vs() { # vs LABEL BASE-SECS BASE-CPU OUR-SECS OUR-CPU: the speed and CPU ratios 
 
 model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 echo "== host: ${model:-unknown CPU model}; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== $N records, $mb MB of record lines; scripts/bench.sh $N $PART${BENCH_ALL:+ (BENCH_ALL=$BENCH_ALL)}"
-printf '%-50s %9s %14s %18s %9s\n' "row" "wall" "speed" "CPU per record" "peak RSS"
-if [ "$PART" != pipeline ]; then
+echo "== $N records, $mb MB of record lines; scripts/bench.sh $N $PART (BENCH_SINKS=\"$SINKS\" BENCH_VLOGS=$VLOGS${BENCH_ALL:+ BENCH_ALL=$BENCH_ALL})"
+printf '%-62s %9s %14s %18s %9s\n' "row" "wall" "speed" "CPU per record" "peak RSS"
+if [ "$PART" = all ] || [ "$PART" = stages ]; then
 t "$bin/audit-read --db $db --quiet";                        r_secs=$secs r_cpu=$cpus; row "audit-read --db" "$secs" "$rss"
 if command -v sqlite3 >/dev/null; then
   t "sqlite3 $db 'select seq, ts, tenant_id, kind, record_json, prev_hash, record_hash from audit_records order by seq'"
@@ -96,28 +133,34 @@ vs "audit-read alone (above)" "$r_secs" "$r_cpu" "$secs" "$cpus"
 fi
 [ "$PART" != stages ] || exit 0
 
-# The whole pipeline into a discarding HEC receiver on loopback.
-rm -f "$dir/hec.addr"
-"$bin/hecnull" --port-file "$dir/hec.addr" 2>"$dir/hecnull.log" & hec=$!
-trap 'kill $hec 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -s "$dir/hec.addr" ] && break; sleep 0.1; done
-url="http://$(cat "$dir/hec.addr")"
-export BENCH_HEC_TOKEN=bench
-rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
+# Receivers: the null receiver (every HTTP intake's success answer, discarding) and VictoriaLogs.
+recvs=""; vldata=""
+cleanup() {
+  for p in $recvs; do kill "$p" 2>/dev/null || true; done
+  for p in $recvs; do wait "$p" 2>/dev/null || true; done
+  [ -z "$vldata" ] || rm -rf "$vldata"
+}
+trap cleanup EXIT
+rm -f "$dir/null.addr"
+"$bin/siemnull" --port-file "$dir/null.addr" 2>"$dir/siemnull.log" & nullpid=$!; recvs="$nullpid"
+for _ in $(seq 50); do [ -s "$dir/null.addr" ] && break; sleep 0.1; done
+nullurl="http://$(cat "$dir/null.addr")"
+export BENCH_HEC_TOKEN=bench BENCH_DD_KEY=bench
 tck=$(getconf CLK_TCK)
-hec_cpu() { # CPU seconds the receiver has used so far (/proc/PID/stat utime+stime)
-  awk -v t="$tck" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$hec/stat"
+recv=$nullpid recvname="the null receiver"
+recv_cpu() { # CPU seconds the current receiver ($recv) has used so far (/proc/PID/stat utime+stime); 0 if none
+  if [ -n "$recv" ]; then awk -v t="$tck" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$recv/stat"; else echo 0; fi
 }
 timed() { # timed ROW STAGE: the GNU time prefix that writes STAGE's peak RSS and CPU seconds to its own file
   printf '/usr/bin/time -o %s/stage-%s-%s -f "%%M %%U %%S" ' "$dir" "$1" "$2"
 }
 run_staged() { # run_staged ROWID LABEL "STAGES..." CMD: run CMD (built with timed ROWID STAGE), print the row, the
   # peak RSS and the CPU us per record of each stage; sets $p_secs and $p_cpu (sum of the stages)
-  local id=$1 label=$2 stages=$3 cmd=$4 s kb u sy c cpu=0 maxkb=0 rssl="" cpul="" h0 h1
+  local id=$1 label=$2 stages=$3 cmd=$4 s kb u sy c cpu=0 maxkb=0 rssl="" cpul="" h0 h1 rnote
   rm -f "$dir"/stage-"$id"-*
-  h0=$(hec_cpu)
+  h0=$(recv_cpu)
   t "$cmd"; p_secs=$secs
-  h1=$(hec_cpu)
+  h1=$(recv_cpu)
   for s in $stages; do
     read -r kb u sy < "$dir/stage-$id-$s"
     c=$(awk -v u="$u" -v s="$sy" 'BEGIN { print u + s }')
@@ -128,50 +171,134 @@ run_staged() { # run_staged ROWID LABEL "STAGES..." CMD: run CMD (built with tim
   done
   p_cpu=$cpu; cpus=$cpu
   row "$label" "$secs" "$maxkb"
-  echo "  CPU us per record by stage:$cpul; total $(usrec "$cpu") (the HEC receiver, not counted: $(usrec "$(awk -v a="$h0" -v b="$h1" 'BEGIN { print b - a }')"))"
+  rnote=""; [ -z "$recv" ] || rnote=" ($recvname, not counted: $(usrec "$(awk -v a="$h0" -v b="$h1" 'BEGIN { print b - a }')"))"
+  echo "  CPU us per record by stage:$cpul; total $(usrec "$cpu")$rnote"
   echo "  peak RSS by stage (MiB):$rssl"
 }
-pipeline() { # pipeline ROWID LABEL EXPORTER BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each exporter its own cursor
-  local id=$1 label=$2 exp=$3 batch=$4; shift 4
-  local stages="read verify batch ship ack"
+rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
+head=$(sqlite3 "$db" "select coalesce(max(seq), 0) from audit_records")
+# ship_args KIND BASE-URL ROWID: audit-ship's target flags for KIND at BASE-URL (a receiver's root)
+ship_args() {
+  case $1 in
+    splunk)  echo "--url $2 --token env:BENCH_HEC_TOKEN" ;;
+    elastic) if [ "$2" = "$nullurl" ]; then echo "--url $2 --index bench"; else echo "--url $2/insert/elasticsearch --index bench"; fi ;;
+    datadog) echo "--url $2 --api-key env:BENCH_DD_KEY --hostname bench" ;;
+    file)    rm -f "$dir/out-$3.ndjson.gz"; echo "--path $dir/out-$3.ndjson.gz" ;;
+  esac
+}
+pipeline() { # pipeline ROWID LABEL KIND BASE-URL BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each row its own cursor
+  local id=$1 label=$2 kind=$3 base=$4 batch=$5; shift 5
+  local exp="$kind:bench-$id" stages="read verify batch ship ack"
   # Each run is a new exporter on a database that has the others' cursors: --new-cursor.
   local cmd="$(timed "$id" read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --new-cursor --quiet \
    | $(timed "$id" verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --new-cursor --quiet"
-  if [ "$batch" = yes ]; then cmd="$cmd | $(timed "$id" batch)$bin/audit-batch --siem splunk --quiet"; else stages="read verify ship ack"; fi
-  cmd="$cmd | $(timed "$id" ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet $* \
+  if [ "$batch" = yes ]; then cmd="$cmd | $(timed "$id" batch)$bin/audit-batch --siem $kind --quiet"; else stages="read verify ship ack"; fi
+  cmd="$cmd | $(timed "$id" ship)$bin/audit-ship --kind $kind $(ship_args "$kind" "$base" "$id") --exporter $exp --acks - --give-up-after 60s --quiet $* \
    | $(timed "$id" ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --new-cursor --quiet"
   run_staged "$id" "$label" "$stages" "$cmd"
   local cur; cur=$(sqlite3 "$dir/acks.db" "select last_seq from audit_export_cursor where exporter_name='$exp'" 2>/dev/null || echo '?')
-  echo "  cursor after the run: $cur (of $N); CPU-bound ceiling on $(nproc) cores: $(awk -v n="$N" -v c="$p_cpu" -v k="$(nproc)" 'BEGIN { printf "%.0f", (c > 0 ? k * n / c : 0) }') records/s"
+  echo "  cursor after the run: $cur (of $head); CPU-bound ceiling on $(nproc) cores: $(awk -v n="$N" -v c="$p_cpu" -v k="$(nproc)" 'BEGIN { printf "%.0f", (c > 0 ? k * n / c : 0) }') records/s"
+  if [ "$cur" != "$head" ]; then echo "bench: $label: the cursor is at $cur, not at the last seq $head: not every record was delivered" >&2; exit 1; fi
 }
-shell() { # shell ROWID LABEL GZIP(yes|no): the shell a user might write, each process timed like the pipeline's stages
-  local id=$1 label=$2 gz=$3 stages="sqlite3 curl" cmd
-  cmd="$(timed "$id" sqlite3)sqlite3 $db \"select json_object('time', ts/1000.0, 'event', json(record_json), 'fields', json_object('seq', seq, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq\""
-  if [ "$gz" = yes ]; then
-    stages="sqlite3 gzip curl"
-    cmd="$cmd | $(timed "$id" gzip)gzip -1 | $(timed "$id" curl)curl -s -o /dev/null --data-binary @- -H 'Authorization: Splunk bench' -H 'Content-Encoding: gzip' $url/services/collector/event"
+# The shell's rows, built by sqlite3's JSON functions. LINE is the record line (as audit-read
+# writes it, but with the record re-serialised by json()); ''||LINE makes it a JSON string.
+LINE="json_object('seq',seq,'ts',ts,'tenantId',tenant_id,'kind',kind,'record',json(record_json),'prevHash',prev_hash,'recordHash',record_hash)"
+shell_sql() { # shell_sql KIND: the select that prints KIND's request body, one row a line
+  case $1 in
+    splunk) echo "select json_object('time', ts/1000.0, 'event', ''||$LINE, 'fields', json_object('seq', ''||seq, 'tenantId', tenant_id, 'kind', kind, 'recordHash', record_hash)) from audit_records where seq > 0 order by seq" ;;
+    elastic) echo "select json_object('create', json_object('_index', 'bench', '_id', record_hash)) || char(10) || json_object('@timestamp', strftime('%Y-%m-%dT%H:%M:%fZ', ts/1000.0, 'unixepoch'), 'seq', seq, 'tenantId', tenant_id, 'kind', kind, 'recordHash', record_hash, 'prevHash', prev_hash, 'message', ''||$LINE) from audit_records where seq > 0 order by seq" ;;
+    datadog) echo "select case when row_number() over (order by seq) = 1 then '[' else ',' end || json_object('ddsource', 'declaragent:audit', 'hostname', 'bench', 'service', 'declaragent', 'message', ''||$LINE, 'timestamp', ts, 'seq', ''||seq, 'tenantId', tenant_id, 'kind', kind, 'recordHash', record_hash, 'prevHash', prev_hash) from audit_records where seq > 0 order by seq; select ']'" ;;
+    file) echo "select $LINE from audit_records where seq > 0 order by seq" ;;
+  esac
+}
+shell() { # shell ROWID LABEL KIND BASE-URL [nogzip]: the shell a user might write for KIND, each process timed like the pipeline's stages
+  local id=$1 label=$2 kind=$3 base=$4 gz=${5:-gzip} stages="sqlite3 gzip curl" cmd path hdr
+  cmd="$(timed "$id" sqlite3)sqlite3 $db \"$(shell_sql "$kind")\""
+  case $kind in
+    splunk)  path=/services/collector/event; hdr="-H 'Authorization: Splunk bench'" ;;
+    elastic) path=/_bulk; [ "$base" = "$nullurl" ] || path=/insert/elasticsearch/_bulk; hdr="-H 'VL-Msg-Field: message' -H 'VL-Time-Field: @timestamp'" ;;
+    datadog) path=/api/v2/logs; hdr="-H 'DD-API-KEY: bench'" ;;
+  esac
+  if [ "$kind" = file ]; then
+    rm -f "$dir/shell-$id.ndjson.gz"
+    cmd="$cmd | $(timed "$id" gzip)gzip -1 > $dir/shell-$id.ndjson.gz"; stages="sqlite3 gzip"
+  elif [ "$gz" = gzip ]; then
+    cmd="$cmd | $(timed "$id" gzip)gzip -1 | $(timed "$id" curl)curl -sf -o /dev/null --data-binary @- $hdr -H 'Content-Type: application/json' -H 'Content-Encoding: gzip' $base$path"
   else
-    cmd="$cmd | $(timed "$id" curl)curl -s -o /dev/null --data-binary @- -H 'Authorization: Splunk bench' $url/services/collector/event"
+    cmd="$cmd | $(timed "$id" curl)curl -sf -o /dev/null --data-binary @- $hdr -H 'Content-Type: application/json' $base$path"; stages="sqlite3 curl"
   fi
   run_staged "$id" "$label" "$stages" "$cmd"
 }
+# sink_rows KIND TARGET BASE-URL: the pipeline for KIND into TARGET, beside its shell baseline
+sink_rows() {
+  local kind=$1 target=$2 base=$3 id="$1-$2" what
+  case $kind in splunk) what="HEC, gzip";; elastic) what="bulk, gzip";; datadog) what="logs v2, gzip";; file) what="gzip file";; esac
+  local into=" into $target"; [ "$kind" != file ] || into=""
+  pipeline "p-$id" "$kind: read|verify|batch|ship|ack ($what)$into" "$kind" "$base" yes
+  local ps=$p_secs pc=$p_cpu
+  if [ "$kind" = datadog ] && [ "$target" = vlogs ]; then
+    echo "  (no shell baseline: VictoriaLogs takes at most 64 MiB a Datadog request, and the shell sends one; compare with datadog into null)"
+    return
+  fi
+  local bl="sqlite3 | gzip -1 | curl"; [ "$kind" != file ] || bl="sqlite3 | gzip -1 > file"
+  shell "s-$id" "  baseline: $bl" "$kind" "$base"
+  vs "the shell baseline ($bl)" "$p_secs" "$p_cpu" "$ps" "$pc"
+}
 
-# 1. The design card's pipeline as shipped: gzip on, against the shell with gzip.
-pipeline p1 "pipeline read|verify|batch|ship|ack (HEC, gzip)" splunk:bench yes
-g_secs=$p_secs g_cpu=$p_cpu
-shell s1 "  baseline: sqlite3 | gzip -1 | curl" yes
-s_secs=$p_secs s_cpu=$p_cpu
-vs "the gzip shell baseline" "$s_secs" "$s_cpu" "$g_secs" "$g_cpu"
-[ "${BENCH_ALL:-}" = 1 ] || exit 0
+if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
+  for kind in $SINKS; do
+    case $kind in
+      kafka) echo "kafka: not measured yet (the slot for the Kafka sink: BENCH_KAFKA=1)";;
+      file) recv="" recvname=""; sink_rows file disk ""; recv=$nullpid recvname="the null receiver";;
+      *) sink_rows "$kind" null "$nullurl";;
+    esac
+  done
+  if [ "${BENCH_ALL:-}" = 1 ] && case " $SINKS " in *" splunk "*) true;; *) false;; esac; then
+    # Without compression (a HEC on the same host, where gzip only costs CPU), against the shell without gzip.
+    pipeline p2 "splunk: pipeline, ship --gzip=false into null" splunk "$nullurl" yes --gzip=false
+    u_secs=$p_secs u_cpu=$p_cpu
+    shell s2 "  baseline: sqlite3 | curl (no gzip)" splunk "$nullurl" nogzip
+    vs "the shell baseline, both without gzip" "$p_secs" "$p_cpu" "$u_secs" "$u_cpu"
+    # Without the audit-batch process (audit-ship batches plain record lines itself), gzip on.
+    pipeline p3 "splunk: read|verify|ship|ack (ship batches; gzip) into null" splunk "$nullurl" no
+    n_secs=$p_secs n_cpu=$p_cpu
+    shell s3 "  baseline: sqlite3 | gzip -1 | curl" splunk "$nullurl"
+    vs "the shell baseline" "$p_secs" "$p_cpu" "$n_secs" "$n_cpu"
+  fi
+  vlsinks=""
+  for kind in $SINKS; do case $kind in splunk|elastic|datadog) vlsinks="$vlsinks $kind";; esac; done
+  if [ "$VLOGS" = 1 ] && [ -n "$vlsinks" ]; then
+    vldata=$(mktemp -d "${TMPDIR:-/tmp}/bench-vlogs-XXXXXX")
+    vlpid=""
+    for _ in 1 2 3; do
+      vlport=$(( 20000 + RANDOM % 30000 ))
+      "$vlbin" -httpListenAddr=127.0.0.1:$vlport -storageDataPath="$vldata" -loggerLevel=WARN -retentionPeriod=100y \
+        -futureRetention=100y -inmemoryDataFlushInterval=1s -insert.maxLineSizeBytes=64MiB >"$dir/vlogs.log" 2>&1 & vlpid=$!
+      for _ in $(seq 100); do curl -sf "http://127.0.0.1:$vlport/health" >/dev/null 2>&1 && break; kill -0 "$vlpid" 2>/dev/null || break; sleep 0.1; done
+      if curl -sf "http://127.0.0.1:$vlport/health" >/dev/null 2>&1; then break; fi
+      kill "$vlpid" 2>/dev/null || true; wait "$vlpid" 2>/dev/null || true; vlpid=""
+    done
+    [ -n "$vlpid" ] || { echo "bench: VictoriaLogs did not start; its log:" >&2; tail -5 "$dir/vlogs.log" >&2; exit 1; }
+    recvs="$recvs $vlpid"; recv=$vlpid recvname="VictoriaLogs"
+    echo "== into VictoriaLogs ($vlbin): its CPU per record is its ingestion, given apart; it indexes after the answer, so it is a lower bound"
+    for kind in $vlsinks; do sink_rows "$kind" vlogs "http://127.0.0.1:$vlport"; done
+    recv=$nullpid recvname="the null receiver"
+  fi
+fi
 
-# 2. Without compression (a HEC on the same host, where gzip only costs CPU), against the shell without gzip.
-pipeline p2 "pipeline, ship --gzip=false" splunk:bench-plain yes --gzip=false
-u_secs=$p_secs u_cpu=$p_cpu
-shell s2 "  baseline: sqlite3 | curl (no gzip)" no
-vs "the shell baseline, both without gzip" "$p_secs" "$p_cpu" "$u_secs" "$u_cpu"
-vs "the gzip pipeline (row 1)" "$g_secs" "$g_cpu" "$u_secs" "$u_cpu"
-
-# 3. Without the audit-batch process (audit-ship batches plain record lines itself), gzip on.
-pipeline p3 "pipeline read|verify|ship|ack (ship batches; gzip)" splunk:bench-3 no
-vs "the gzip shell baseline" "$s_secs" "$s_cpu" "$p_secs" "$p_cpu"
-vs "the gzip pipeline with audit-batch (row 1)" "$g_secs" "$g_cpu" "$p_secs" "$p_cpu"
+if [ "$PART" = all ] || [ "$PART" = latency ]; then
+  echo "== latency: rows appended at a steady rate while the follow pipeline ships them into the null receiver"
+  echo "   (from each row's commit to the ack line covering it, and to the committed cursor covering it)"
+  echo "   knobs: audit-read --poll (100ms), audit-batch --min-interval (50ms; the interval after a collapse),"
+  echo "   audit-ack --commit-interval (500ms); 'knobs down' sets 5ms, 5ms, 0 (BENCH_ALL=1 also turns each down alone)"
+  lat() { "$bin/latency" --bin "$bin" --dir "$dir/latency" --url "$nullurl" --duration "${BENCH_LATENCY_SECS:-10}s" "$@"; }
+  for r in ${BENCH_LATENCY:-100 10000}; do
+    lat --rate "$r"
+    if [ "${BENCH_ALL:-}" = 1 ]; then
+      lat --rate "$r" --label "audit-read --poll 5ms" --read-flags "--poll 5ms"
+      lat --rate "$r" --label "audit-batch --min-interval 5ms" --batch-flags "--min-interval 5ms"
+      lat --rate "$r" --label "audit-ack --commit-interval 0" --ack-flags "--commit-interval 0"
+    fi
+    lat --rate "$r" --label "knobs down" --read-flags "--poll 5ms" --batch-flags "--min-interval 5ms" --ack-flags "--commit-interval 0"
+  done
+fi
