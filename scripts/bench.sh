@@ -72,7 +72,7 @@ dir=${BENCH_DIR:-.bench}; mkdir -p "$dir"
 bin=$dir/bin
 go build -o "$bin/" ./cmd/... ./internal/tools/...
 db=$dir/audit-$N.db
-if [ ! -s "$db" ]; then
+if [ "$PART" != latency ] && [ ! -s "$db" ]; then
   echo "bench: generating $N records into $db" >&2
   rm -f "$db"*
   "$bin/audit-sample" --count "$N" | "$bin/audit-append" --db "$db" --batch 5000 --quiet
@@ -86,7 +86,7 @@ if [ "$PART" = all ] || [ "$PART" = stages ]; then
   mb=$(( $(stat -L -c %s "$lines") / 1000000 ))
   # Every input into the page cache first, so no figure below includes disk reads.
   cat "$db" "$lines" "$slow" > /dev/null
-else
+elif [ "$PART" = pipeline ]; then
   cat "$db" > /dev/null
   mb="~$(( N * 750 / 1000000 ))"
 fi
@@ -111,8 +111,12 @@ vs() { # vs LABEL BASE-SECS BASE-CPU OUR-SECS OUR-CPU: the speed and CPU ratios 
 
 model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 echo "== host: ${model:-unknown CPU model}; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== $N records, $mb MB of record lines; scripts/bench.sh $N $PART (BENCH_SINKS=\"$SINKS\" BENCH_VLOGS=$VLOGS${BENCH_ALL:+ BENCH_ALL=$BENCH_ALL})"
-printf '%-62s %9s %14s %18s %9s\n' "row" "wall" "speed" "CPU per record" "peak RSS"
+if [ "$PART" = latency ]; then
+  echo "== scripts/bench.sh $N latency (BENCH_LATENCY=\"${BENCH_LATENCY:-100 10000}\" BENCH_LATENCY_SECS=${BENCH_LATENCY_SECS:-10}${BENCH_ALL:+ BENCH_ALL=$BENCH_ALL})"
+else
+  echo "== $N records, $mb MB of record lines; scripts/bench.sh $N $PART (BENCH_SINKS=\"$SINKS\" BENCH_VLOGS=$VLOGS${BENCH_ALL:+ BENCH_ALL=$BENCH_ALL})"
+fi
+[ "$PART" = latency ] || printf '%-62s %9s %14s %18s %9s\n' "row" "wall" "speed" "CPU per record" "peak RSS"
 if [ "$PART" = all ] || [ "$PART" = stages ]; then
 t "$bin/audit-read --db $db --quiet";                        r_secs=$secs r_cpu=$cpus; row "audit-read --db" "$secs" "$rss"
 if command -v sqlite3 >/dev/null; then
@@ -175,8 +179,6 @@ run_staged() { # run_staged ROWID LABEL "STAGES..." CMD: run CMD (built with tim
   echo "  CPU us per record by stage:$cpul; total $(usrec "$cpu")$rnote"
   echo "  peak RSS by stage (MiB):$rssl"
 }
-rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
-head=$(sqlite3 "$db" "select coalesce(max(seq), 0) from audit_records")
 # ship_args KIND BASE-URL ROWID: audit-ship's target flags for KIND at BASE-URL (a receiver's root)
 ship_args() {
   case $1 in
@@ -246,6 +248,8 @@ sink_rows() {
 }
 
 if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
+  rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
+  head=$(sqlite3 "$db" "select coalesce(max(seq), 0) from audit_records")
   for kind in $SINKS; do
     case $kind in
       kafka) echo "kafka: not measured yet (the slot for the Kafka sink: BENCH_KAFKA=1)";;

@@ -156,13 +156,27 @@ func run() error {
 		return err
 	}
 	exited := make(chan string, 2)
+	gone := 0 // messages taken from exited
 	go func() { err := pipeCmd.Wait(); exited <- fmt.Sprintf("the pipeline exited (%v)", err) }()
 	go func() { err := ackCmd.Wait(); exited <- fmt.Sprintf("audit-ack exited (%v)", err) }()
-	stopAll := func() {
-		syscall.Kill(-pipeCmd.Process.Pid, syscall.SIGTERM)
-		syscall.Kill(-ackCmd.Process.Pid, syscall.SIGTERM)
-	}
-	defer stopAll()
+	// At the end both process groups get SIGTERM and are waited for (SIGKILL
+	// after 10 s), so that the next run's database is not opened while
+	// this one's is still held.
+	defer func() {
+		for _, c := range []*exec.Cmd{pipeCmd, ackCmd} {
+			syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		}
+		kill := time.After(10 * time.Second)
+		for ; gone < 2; gone++ {
+			select {
+			case <-exited:
+			case <-kill:
+				syscall.Kill(-pipeCmd.Process.Pid, syscall.SIGKILL)
+				syscall.Kill(-ackCmd.Process.Pid, syscall.SIGKILL)
+				return
+			}
+		}
+	}()
 
 	var (
 		mu       sync.Mutex
@@ -244,6 +258,7 @@ func run() error {
 	for now := range tk.C {
 		select {
 		case why := <-exited:
+			gone++
 			tk.Stop()
 			return fmt.Errorf("%s while rows were appended; its log: %s", why, filepath.Join(c.dir, "pipeline.log"))
 		case err := <-tapErr:
@@ -293,6 +308,7 @@ func run() error {
 		}
 		select {
 		case why := <-exited:
+			gone++
 			return fmt.Errorf("%s before the cursor reached seq %d; its log: %s", why, last, filepath.Join(c.dir, "pipeline.log"))
 		default:
 		}
