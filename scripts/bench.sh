@@ -256,12 +256,19 @@ sink_rows() {
   vs "the shell baseline ($bl)" "$p_secs" "$p_cpu" "$ps" "$pc"
 }
 
+# kafka_rows: the slot for the Kafka sink (BENCH_KAFKA=1). To fill: start a broker on 127.0.0.1,
+# add a kafka case to ship_args (audit-ship's target flags), run
+#   pipeline p-kafka "kafka: read|verify|batch|ship|ack" kafka BROKER yes
+# with recv= the broker's pid (its CPU is then given apart), and beside it a shell baseline
+# (e.g. sqlite3 record lines | kcat -P) measured with run_staged, then vs "..." as sink_rows does.
+kafka_rows() { echo "kafka: not measured yet (the slot for the Kafka sink; see kafka_rows in scripts/bench.sh)"; }
+
 if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
   rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
   head=$(sqlite3 "$db" "select coalesce(max(seq), 0) from audit_records")
   for kind in $SINKS; do
     case $kind in
-      kafka) echo "kafka: not measured yet (the slot for the Kafka sink: BENCH_KAFKA=1)";;
+      kafka) kafka_rows;;
       file) recv="" recvname=""; sink_rows file disk ""; recv=$nullpid recvname="the null receiver";;
       *) sink_rows "$kind" null "$nullurl";;
     esac
