@@ -33,7 +33,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -75,7 +74,7 @@ func run() error {
 	flag.StringVar(&c.batchFlags, "batch-flags", "", "extra audit-batch flags, e.g. '--min-interval 5ms'")
 	flag.StringVar(&c.shipFlags, "ship-flags", "", "extra audit-ship flags")
 	flag.StringVar(&c.ackFlags, "ack-flags", "", "extra audit-ack flags, e.g. '--commit-interval 0'")
-	flag.BoolVar(&c.noBatch, "no-batch", false, "no audit-batch process (audit-ship batches itself; --batch-flags go to audit-ship's --batch-interval then)")
+	flag.BoolVar(&c.noBatch, "no-batch", false, "no audit-batch process (audit-ship batches plain records itself; its batching flags go in --ship-flags)")
 	flag.Parse()
 	if c.url == "" || c.rate <= 0 || c.duration <= 0 || c.tick <= 0 {
 		flag.Usage()
@@ -124,16 +123,15 @@ func run() error {
 	b := func(name string) string { return filepath.Join(c.bin, name) }
 	pipe := fmt.Sprintf("%s --db %s --from-cursor %s --new-cursor --follow --quiet %s | %s --db %s --from-cursor %s --new-cursor --quiet",
 		b("audit-read"), dbPath, exp, c.readFlags, b("audit-verify"), dbPath, exp)
-	shipExtra := c.shipFlags
 	if c.noBatch {
 		if c.batchFlags != "" {
-			shipExtra += " " + strings.ReplaceAll(c.batchFlags, "--min-interval", "--batch-interval")
+			return errors.New("--batch-flags with --no-batch: there is no audit-batch; give audit-ship's batching flags (--batch-size, --batch-interval) in --ship-flags")
 		}
 	} else {
 		pipe += fmt.Sprintf(" | %s --siem splunk --quiet %s", b("audit-batch"), c.batchFlags)
 	}
 	pipe += fmt.Sprintf(" | %s --kind splunk --url %s --token env:LATENCY_HEC_TOKEN --exporter %s --acks %s --quiet %s",
-		b("audit-ship"), c.url, exp, shipFIFO, shipExtra)
+		b("audit-ship"), c.url, exp, shipFIFO, c.shipFlags)
 	logf, err := os.Create(filepath.Join(c.dir, "pipeline.log"))
 	if err != nil {
 		return err

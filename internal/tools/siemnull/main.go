@@ -125,8 +125,25 @@ func main() {
 		os.Exit(1)
 	}
 	var hec, bulk, dd counts
+	srv := &http.Server{Handler: handler(&hec, &bulk, &dd)}
+	if *portFile != "" {
+		os.WriteFile(*portFile+".tmp", []byte(ln.Addr().String()), 0o600)
+		os.Rename(*portFile+".tmp", *portFile)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go srv.Serve(ln)
+	<-ctx.Done()
+	srv.Shutdown(context.Background())
+	fmt.Fprintf(os.Stderr, "siemnull: HEC %d requests, %d body bytes; bulk %d requests, %d body bytes, %d documents; datadog %d requests, %d body bytes\n",
+		hec.reqs.Load(), hec.bytes.Load(), bulk.reqs.Load(), bulk.bytes.Load(), bulk.docs.Load(), dd.reqs.Load(), dd.bytes.Load())
+}
+
+// handler answers each intake's success answer, counting into hec, bulk
+// and dd.
+func handler(hec, bulk, dd *counts) http.HandlerFunc {
 	var gzPool sync.Pool
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		w.Header().Set("Content-Type", "application/json")
 		if r.Method != http.MethodPost {
@@ -196,16 +213,5 @@ func main() {
 			drain(r.Body, false)
 			http.Error(w, `{"error":"siemnull: no intake at `+strconv.Quote(p)+`"}`, http.StatusNotFound)
 		}
-	})}
-	if *portFile != "" {
-		os.WriteFile(*portFile+".tmp", []byte(ln.Addr().String()), 0o600)
-		os.Rename(*portFile+".tmp", *portFile)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go srv.Serve(ln)
-	<-ctx.Done()
-	srv.Shutdown(context.Background())
-	fmt.Fprintf(os.Stderr, "siemnull: HEC %d requests, %d body bytes; bulk %d requests, %d body bytes, %d documents; datadog %d requests, %d body bytes\n",
-		hec.reqs.Load(), hec.bytes.Load(), bulk.reqs.Load(), bulk.bytes.Load(), bulk.docs.Load(), dd.reqs.Load(), dd.bytes.Load())
 }
