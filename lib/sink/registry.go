@@ -353,3 +353,8 @@ func Kinds(decls []*Decl) string {
 	}
 	return strings.Join(ks[:len(ks)-1], ", ") + " or " + ks[len(ks)-1]
 }
+
+// Usagef is a usage error (exit 2), for a Decl's New.
+func Usagef(format string, args ...any) error {
+	return exitcode.Errorf(exitcode.Usage, format, args...)
+}

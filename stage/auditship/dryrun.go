@@ -53,7 +53,7 @@ func (c *capture) RoundTrip(req *http.Request) (*http.Response, error) {
 // and print them. Nothing is sent, no ack written, no file touched.
 func (c *config) runDry(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	cap := &capture{}
-	c.transport = cap
+	c.sink.Transport = cap
 	var marks atomic.Int64
 	in, batcherErr := c.framed(ctx, stdin, stderr, &marks)
 	batches := make(chan *ship.Batch, 1)
@@ -90,20 +90,8 @@ func (c *config) runDry(ctx context.Context, stdin io.Reader, stdout, stderr io.
 	first, last := recs[0].Seq, recs[len(recs)-1].Seq
 	fmt.Fprintf(stdout, "%s --dry-run: the first batch, seq %d..%d (%s), as --kind %s would send it; nothing was sent\n",
 		prog, first, last, cli.Count(int64(len(recs)), "record", ""), c.kind)
-	if c.kind == "file" {
-		where := "append to " + c.path
-		if c.dir {
-			where = "append to the per-day files audit-YYYY-MM-DD.ndjson in " + c.path
-		}
-		if c.gzip {
-			where += " (gzip-compressed; shown decoded)"
-		}
-		fmt.Fprintf(stdout, "\n%s:\n", where)
-		for _, r := range recs {
-			stdout.Write(r.Line)
-			io.WriteString(stdout, "\n")
-		}
-		return nil
+	if c.decl.DryRun != nil {
+		return c.decl.DryRun(c.sink, stdout, recs)
 	}
 	s, err := c.newSink(ctx)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -61,34 +60,13 @@ type config struct {
 	quiet      bool
 	check      bool
 	dryRun     bool
-	transport  http.RoundTripper // --dry-run's capture, else nil
 
 	agentConfig   string
 	batchSize     int
 	batchInterval time.Duration
-	secretTimeout time.Duration
 
-	// every network kind
-	url                                 string
-	gzip, insecureSkipVerify, allowHTTP bool
-	timeout                             time.Duration
-	caFile, certFile, keyFile           string
-
-	// splunk (index and source also elastic/datadog)
-	token, index, source, sourcetype, host string
-	indexerAck                             bool
-	ackTimeout                             time.Duration
-	channel                                string
-
-	// elastic
-	auth, apiKey, username, password, bearer, idField, docShape string
-
-	// datadog (apiKey above)
-	site, service, tags, hostname string
-
-	// file
-	path         string
-	dir, noFsync bool
+	decl *sink.Decl   // --kind's declaration
+	sink *sink.Values // the sinks' flags (lib/sink/<kind>/declare.go)
 
 	set    map[string]bool   // flags given on the command line, in the environment or the -config file
 	origin map[string]string // flag -> where a value from --agent-config came from
