@@ -55,33 +55,23 @@ func (c *config) runDry(ctx context.Context, stdin io.Reader, stdout, stderr io.
 	cap := &capture{}
 	c.sink.Transport = cap
 	var marks atomic.Int64
-	in, batcherErr := c.framed(ctx, stdin, stderr, &marks)
 	batches := make(chan *ship.Batch, 1)
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	readErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		readErr <- ship.ReadBatchesMarks(rctx, in, batches, c.maxLine, &marks)
-	}()
+	go func() { readErr <- c.readBatches(rctx, stdin, stderr, batches, &marks) }()
 	b, ok := <-batches
 	stop()
 	cli.StopReading(stdin, exitcode.ErrStopped)
-	if closer, ok := in.(io.Closer); ok {
-		closer.Close()
-	}
 	for range batches {
 	}
 	rerr := <-readErr
-	berr := batcherErr()
 	if !ok {
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case rerr != nil:
 			return rerr
-		case berr != nil:
-			return berr
 		}
 		fmt.Fprintf(stdout, "%s --dry-run: the input holds no record: nothing would be sent\n", prog)
 		return nil

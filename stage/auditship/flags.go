@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/agentconfig"
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
@@ -170,20 +170,27 @@ func (c *config) label(flagName string) string {
 	return c.sink.Label(flagName)
 }
 
-// batchArgs are the flags of the in-process audit-batch for plain-record
-// input.
-func (c *config) batchArgs() []string {
-	args := []string{"--siem", c.kind, "--quiet", "--max-line", strconv.Itoa(c.maxLine)}
+// batchLimits are the limits of the in-process batcher for plain-record
+// input: --kind's preset, --batch-size and --batch-interval over it (as
+// audit-batch --siem KIND --max-count N --max-interval D would take them).
+func (c *config) batchLimits() (batcher.Limits, error) {
+	p, _ := batcher.PresetFor(c.kind)
+	lim := batcher.Limits{MaxCount: p.Count, MaxBytes: p.Bytes,
+		MinInterval: batcher.DefaultMinInterval, MaxInterval: batcher.DefaultMaxInterval}
 	if c.batchSize > 0 {
-		args = append(args, "--max-count", strconv.Itoa(c.batchSize))
+		lim.MaxCount = c.batchSize
 	}
 	if c.batchInterval > 0 {
-		args = append(args, "--max-interval", c.batchInterval.String())
-		if c.batchInterval < 50*time.Millisecond { // audit-batch's default --min-interval
-			args = append(args, "--min-interval", c.batchInterval.String())
-		}
+		lim.MaxInterval = c.batchInterval
+		lim.MinInterval = min(lim.MinInterval, c.batchInterval)
 	}
-	return args
+	if p.HardCount > 0 && lim.MaxCount > p.HardCount {
+		return lim, cli.Usagef("%s %d is above %s", c.label("batch-size"), lim.MaxCount, p.Limit)
+	}
+	if err := lim.Validate(); err != nil {
+		return lim, cli.Usagef("--batch-size %d, --batch-interval %v: %v", lim.MaxCount, lim.MaxInterval, err)
+	}
+	return lim, nil
 }
 
 func (c *config) newSink(ctx context.Context) (sink.Sink, error) {

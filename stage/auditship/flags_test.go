@@ -4,7 +4,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,8 +93,8 @@ func TestAgentConfigDefaults(t *testing.T) {
 		c.exporter != "splunk:default" || c.onPoison != "pause" {
 		t.Fatalf("config %+v", c)
 	}
-	if args := c.batchArgs(); !slices.Equal(args[len(args)-4:], []string{"--max-count", "200", "--max-interval", "5s"}) {
-		t.Fatalf("batch args %q", args)
+	if lim, err := c.batchLimits(); err != nil || lim.MaxCount != 200 || lim.MaxInterval != 5*time.Second {
+		t.Fatalf("batch limits %+v, %v", lim, err)
 	}
 	c, err = parse([]string{"--agent-config", agentYAML("elastic.yaml")}, io.Discard)
 	if err != nil || c.kind != "elastic" || c.sink.String("url") != "https://es.acme.internal:9200" || c.sink.String("index") != "declaragent-audit" ||
