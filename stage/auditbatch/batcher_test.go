@@ -2,10 +2,10 @@ package auditbatch
 
 import (
 	"bytes"
-	"github.com/auditpipe/auditpipe/lib/batcher"
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )

@@ -3,7 +3,6 @@ package auditbatch
 import (
 	"bytes"
 	"context"
-	"github.com/auditpipe/auditpipe/lib/batcher"
 	"io"
 	"syscall"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 

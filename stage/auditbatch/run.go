@@ -66,8 +66,8 @@ type Options struct {
 	// stage's own metrics, -metrics-listen and -metrics-file, already
 	// expose both.)
 	Batcher func(*Batcher)
-	// Marks, if set, counts the mark lines dropped (audit-ship's in-process
-	// batcher counts them in the shipper's metrics).
+	// Marks, if set, counts the mark lines dropped (an embedding program
+	// counts them in its own metrics).
 	Marks *atomic.Int64
 }
 
