@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+const ms = time.Millisecond
 
 // fakeClock moves only when Advance is called. Its timers fire (a
 // non-blocking send, like a runtime timer) when the clock passes them.
@@ -147,7 +150,7 @@ func framed(groups ...group) string {
 		h := framing.Header{ID: int64(i + 1), Count: len(g.lines), IntervalMs: g.iv}
 		for j, l := range g.lines {
 			h.Bytes += int64(len(l))
-			seq, err := recordSeq(nil, []byte(l))
+			seq, err := batcher.RecordSeq(nil, []byte(l))
 			if err != nil {
 				panic(err)
 			}

@@ -1,4 +1,4 @@
-package auditbatch
+package batcher
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ type machine struct {
 func newMachine(t *testing.T, lim Limits) *machine {
 	t.Helper()
 	out := new(bytes.Buffer)
-	b, err := NewBatcher(ndjson.NewWriter(out, 0), lim)
+	b, err := NewBatcher(TextOut(ndjson.NewWriter(out, 0)), lim)
 	if err != nil {
 		t.Fatal(err)
 	}
