@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 // handoverCounter is an AckSink that counts in Metrics what it hands over
@@ -41,14 +41,14 @@ func NewWriterAcks(w io.Writer) *WriterAcks { return &WriterAcks{w: w} }
 func (a *WriterAcks) countHandover(m *Metrics) { a.m = m }
 
 // Ack writes one ack line.
-func (a *WriterAcks) Ack(ctx context.Context, ack framing.Ack) error {
+func (a *WriterAcks) Ack(ctx context.Context, k ack.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.buf = append(framing.AppendAck(a.buf[:0], ack), '\n')
+	a.buf = append(ack.Append(a.buf[:0], k), '\n')
 	_, err := a.w.Write(a.buf)
 	if err == nil && a.m != nil {
-		a.m.AckedRecords.Add(int64(ack.Count))
-		a.m.LastAckedSeq.Store(ack.LastSeq)
+		a.m.AckedRecords.Add(int64(k.Count))
+		a.m.LastAckedSeq.Store(k.LastSeq)
 	}
 	return err
 }
@@ -66,9 +66,9 @@ type FIFOAcks struct {
 	mu      sync.Mutex
 	path    string
 	f       *os.File
-	pending []framing.Ack
+	pending []ack.Ack
 	rest    []byte // the unwritten end of a line longer than PIPE_BUF
-	restAck framing.Ack
+	restAck ack.Ack
 	log     io.Writer
 	warned  time.Time
 	buf     []byte
@@ -127,25 +127,25 @@ func NewFIFOAcks(path string, log io.Writer) (*FIFOAcks, error) {
 }
 
 // Ack queues one ack and writes every queued ack there is room for.
-func (a *FIFOAcks) Ack(ctx context.Context, ack framing.Ack) error {
+func (a *FIFOAcks) Ack(ctx context.Context, k ack.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if n := len(a.pending); n > 0 && mergeable(a.pending[n-1], ack) {
+	if n := len(a.pending); n > 0 && mergeable(a.pending[n-1], k) {
 		last := &a.pending[n-1]
-		last.LastSeq, last.LastHash = ack.LastSeq, ack.LastHash
-		last.Count += ack.Count
+		last.LastSeq, last.LastHash = k.LastSeq, k.LastHash
+		last.Count += k.Count
 		// The run's claim is the newest one, if it still fits the merged
 		// range (it always does unless the seqs went back).
-		if ack.SinceCount > 0 && ack.Since <= last.FirstSeq && ack.SinceCount >= int64(last.Count) {
-			last.Since, last.SinceCount = ack.Since, ack.SinceCount
+		if k.SinceCount > 0 && k.Since <= last.FirstSeq && k.SinceCount >= int64(last.Count) {
+			last.Since, last.SinceCount = k.Since, k.SinceCount
 		} else {
 			last.Since, last.SinceCount = 0, 0
 		}
 	} else {
-		a.pending = append(a.pending, ack)
+		a.pending = append(a.pending, k)
 	}
 	if a.m != nil {
-		a.m.AcksHeld.Add(int64(ack.Count))
+		a.m.AcksHeld.Add(int64(k.Count))
 	}
 	err := a.flushLocked()
 	if err == nil && (len(a.pending) > 0 || len(a.rest) > 0) && !a.retrying && !a.closed {
@@ -179,7 +179,7 @@ func (a *FIFOAcks) retry() {
 	}
 }
 
-func mergeable(prev, next framing.Ack) bool {
+func mergeable(prev, next ack.Ack) bool {
 	return len(prev.Quarantined) == 0 && len(next.Quarantined) == 0 && prev.Exporter == next.Exporter
 }
 
@@ -194,7 +194,7 @@ func (a *FIFOAcks) flushLocked() error {
 			if len(a.rest) > 0 {
 				// The reader went away mid-line: audit-ack drops a line
 				// cut by a closed pipe; send the whole ack again.
-				a.pending = append([]framing.Ack{a.restAck}, a.pending...)
+				a.pending = append([]ack.Ack{a.restAck}, a.pending...)
 				a.rest = nil
 			}
 			f, err := os.OpenFile(a.path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
@@ -211,7 +211,7 @@ func (a *FIFOAcks) flushLocked() error {
 		if len(a.rest) > 0 {
 			line = a.rest
 		} else {
-			a.buf = append(framing.AppendAck(a.buf[:0], a.pending[0]), '\n')
+			a.buf = append(ack.Append(a.buf[:0], a.pending[0]), '\n')
 			line = a.buf
 		}
 		n, err := a.write(line)

@@ -18,15 +18,16 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
-func ackN(i int) framing.Ack {
+func ackN(i int) ack.Ack {
 	seq := int64(i + 1)
 	q := []int64{seq} // not mergeable: one line per ack
-	return framing.Ack{Exporter: "test:x", FirstSeq: seq, LastSeq: seq, LastHash: strings.Repeat("a", 64), Count: 1, Quarantined: q}
+	return ack.Ack{Exporter: "test:x", FirstSeq: seq, LastSeq: seq, LastHash: strings.Repeat("a", 64), Count: 1, Quarantined: q}
 }
 
 // TestFIFOAcksFullNeverBlocks: a reader that holds the FIFO open but does
@@ -83,7 +84,7 @@ func TestFIFOAcksFullNeverBlocks(t *testing.T) {
 			t.Fatalf("line %d: %v", i+1, sc.Err())
 		}
 		var p fastjson.Parser
-		ack, err := framing.ParseAck(&p, sc.Bytes())
+		ack, err := ack.Parse(&p, sc.Bytes())
 		if err != nil || ack.LastSeq != i+1 {
 			t.Fatalf("line %d: %q: %v", i+1, sc.Text(), err)
 		}
@@ -101,7 +102,7 @@ func TestFIFOAcksNoReader(t *testing.T) {
 	}
 	a.countHandover(&m)
 	for i := 0; i < 3; i++ {
-		a.Ack(context.Background(), framing.Ack{Exporter: "test:x", FirstSeq: int64(10*i + 1), LastSeq: int64(10*i + 10), LastHash: strings.Repeat("b", 64), Count: 10})
+		a.Ack(context.Background(), ack.Ack{Exporter: "test:x", FirstSeq: int64(10*i + 1), LastSeq: int64(10*i + 10), LastHash: strings.Repeat("b", 64), Count: 10})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -209,7 +210,7 @@ func TestFIFOAcksHandedOverWhenReaderComes(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.countHandover(&m)
-	if err := a.Ack(context.Background(), framing.Ack{Exporter: "test:x", FirstSeq: 1, LastSeq: 5, LastHash: strings.Repeat("c", 64), Count: 5}); err != nil {
+	if err := a.Ack(context.Background(), ack.Ack{Exporter: "test:x", FirstSeq: 1, LastSeq: 5, LastHash: strings.Repeat("c", 64), Count: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if m.AcksHeld.Load() != 5 {
@@ -287,7 +288,7 @@ func TestFIFOAcksMergedKeepSince(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := strings.Repeat("c", 64)
-	for _, ack := range []framing.Ack{
+	for _, ack := range []ack.Ack{
 		{Exporter: "test:x", FirstSeq: 11, LastSeq: 15, LastHash: h, Count: 5, Since: 11, SinceCount: 5},
 		{Exporter: "test:x", FirstSeq: 16, LastSeq: 20, LastHash: h, Count: 5, Since: 11, SinceCount: 10},
 	} {
@@ -308,11 +309,11 @@ func TestFIFOAcksMergedKeepSince(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := framing.ParseAck(nil, bytes.TrimSpace(buf[:n]))
+	got, err := ack.Parse(nil, bytes.TrimSpace(buf[:n]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := framing.Ack{Exporter: "test:x", FirstSeq: 11, LastSeq: 20, LastHash: h, Count: 10, Since: 11, SinceCount: 10}
+	want := ack.Ack{Exporter: "test:x", FirstSeq: 11, LastSeq: 20, LastHash: h, Count: 10, Since: 11, SinceCount: 10}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("merged ack %+v, want %+v", got, want)
 	}

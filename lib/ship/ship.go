@@ -20,8 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
@@ -68,7 +68,7 @@ type Options struct {
 
 // AckSink receives the ack of each delivered batch, in seq order.
 type AckSink interface {
-	Ack(ctx context.Context, a framing.Ack) error
+	Ack(ctx context.Context, a ack.Ack) error
 	// Close flushes acks still pending, waiting at most until ctx is done.
 	Close(ctx context.Context) error
 }
@@ -299,11 +299,11 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 	return failed
 }
 
-func ackOf(exporter string, b *Batch) (framing.Ack, bool) {
+func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
 	if len(b.Records) == 0 {
-		return framing.Ack{}, false
+		return ack.Ack{}, false
 	}
-	a := framing.Ack{Exporter: exporter, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
+	a := ack.Ack{Exporter: exporter, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
 		LastHash: b.Records[len(b.Records)-1].Hash, Count: len(b.Records)}
 	for i, s := range b.Status {
 		if s == sink.Poison {

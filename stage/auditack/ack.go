@@ -18,11 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
@@ -297,7 +297,7 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 	if len(line) == 0 {
 		return nil
 	}
-	ack, err := framing.ParseAck(p, line)
+	ack, err := ack.Parse(p, line)
 	if err != nil {
 		a.bad++
 		fmt.Fprintf(a.stderr, "%s: line %d: skipping an invalid ack line: %v\n", prog, num, err)

@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fastjson"
 	_ "modernc.org/sqlite"
 
-	"github.com/auditpipe/auditpipe/lib/framing"
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
 )
@@ -159,7 +159,7 @@ func FuzzAckStream(f *testing.F) {
 			if i == len(lines)-1 || len(l)+1 > 256 {
 				continue // no \n: partial; or over the bound
 			}
-			if ack, err := framing.ParseAck(&q, trimEOL(l)); err == nil && ack.LastSeq > want {
+			if ack, err := ack.Parse(&q, trimEOL(l)); err == nil && ack.LastSeq > want {
 				want = ack.LastSeq
 			}
 		}

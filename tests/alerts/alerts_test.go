@@ -27,8 +27,8 @@ import (
 
 	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/internal/metricstest"
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/auditdb"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/ship"
@@ -191,10 +191,10 @@ func records(first int64, n int) []sink.Record {
 
 type ackLog struct {
 	mu   sync.Mutex
-	acks []framing.Ack
+	acks []ack.Ack
 }
 
-func (a *ackLog) Ack(_ context.Context, ack framing.Ack) error {
+func (a *ackLog) Ack(_ context.Context, ack ack.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.acks = append(a.acks, ack)
