@@ -135,8 +135,8 @@ func New(s sink.Sink, opt Options) *Shipper {
 	if sh.opt.Sleep == nil {
 		sh.opt.Sleep = sleep
 	}
-	if c, ok := opt.Acks.(handoverCounter); ok {
-		c.countHandover(opt.Metrics)
+	if c, ok := opt.Acks.(countsHandover); ok {
+		c.Count(countersOf(opt.Metrics))
 		sh.countsAcks = true
 	}
 	return sh

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/ship"
+	"github.com/auditpipe/auditpipe/lib/ack"
 )
 
 // input delivers ack lines from stdin or from the FIFO. Its readers send
@@ -61,7 +61,7 @@ func (in *input) openFIFO(ctx context.Context, path string) error {
 }
 
 func openFIFORW(path string) (*os.File, error) {
-	if err := ship.EnsureFIFO(path); err != nil {
+	if err := ack.EnsureFIFO(path); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ship"
@@ -121,10 +122,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var acks ship.AckSink
 	switch c.acks {
 	case "-", "":
-		acks = ship.NewWriterAcks(stdout)
+		acks = ack.NewStreamWriter(stdout)
 	default:
 		cli.OutputUnused(stdout) // acks go to the FIFO: stdout is not ours to watch
-		fa, err := ship.NewFIFOAcks(c.acks, stderr)
+		fa, err := ack.NewFIFOWriter(c.acks, stderr)
 		if err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w (or --acks - for stdout)", err))
 		}
