@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-
 	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
