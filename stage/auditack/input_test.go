@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/auditpipe/auditpipe/lib/ack"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
 )
@@ -170,4 +171,41 @@ func FuzzAckStream(f *testing.F) {
 			t.Fatalf("would commit %d from no valid ack", a.lastSeq)
 		}
 	})
+}
+
+// An ack that names a chain (lib/ack: reserved for the Kafka fleet's
+// multi-chain consumer) is not one audit-ack can commit: it stops with
+// exit 2 naming the line and the chain, and commits nothing of it; the
+// good ack before it is committed.
+func TestChainAckRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "audit.db")
+	var events bytes.Buffer
+	ctx := context.Background()
+	if err := auditsample.Run(ctx, []string{"--count", "5"}, nil, &events, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditappend.Run(ctx, []string{"--db", db, "--quiet"}, &events, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	first := strings.Replace(ackLineFor("x:y", 1, 2), fmt.Sprintf("%064x", 2), HashAt(t, db, 2), 1)
+	chained := strings.Replace(ackLineFor("x:y", 3, 4), `"exporter":"x:y"`, `"exporter":"x:y","chain":"tenant-a"`, 1)
+	chained = strings.Replace(chained, fmt.Sprintf("%064x", 4), HashAt(t, db, 4), 1)
+	var stderr bytes.Buffer
+	err := Run(ctx, []string{"--db", db, "--exporter", "x:y", "--quiet", "--commit-interval", "0s"}, strings.NewReader(first+chained), io.Discard, &stderr)
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(fmt.Sprint(err), `line 2: ack for chain "tenant-a"`) {
+		t.Fatalf("Run: %v (exit %d), want exit 2 naming line 2 and the chain\n%s", err, exitcode.Of(err), stderr.String())
+	}
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var cur int64
+	if err := d.QueryRow(`SELECT last_seq FROM audit_export_cursor WHERE exporter_name = 'x:y'`).Scan(&cur); err != nil {
+		t.Fatal(err)
+	}
+	if cur != 2 {
+		t.Errorf("cursor %d, want 2 (the ack before the chained one)", cur)
+	}
 }
