@@ -4,7 +4,6 @@
 package auditack
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -118,16 +117,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 
-	in := newInput(stderr)
-	defer in.close()
-	stopInput := context.AfterFunc(ctx, in.stop) // unblock the reads when asked to stop
+	in := ack.NewReader(stderr, prog)
+	defer in.Close()
+	stopInput := context.AfterFunc(ctx, in.Stop) // unblock the reads when asked to stop
 	defer stopInput()
 	if c.fifo != "" {
-		if err := in.openFIFO(ctx, c.fifo); err != nil {
+		if err := in.OpenFIFO(ctx, c.fifo); err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--fifo: %w", err))
 		}
 	} else {
-		in.readStdin(ctx, stdin)
+		in.ReadStream(ctx, stdin)
 	}
 	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.exporter, ""), stderr)
 	if err != nil {
@@ -229,7 +228,7 @@ func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop fu
 // finalCommitWait bounds the final commit after SIGINT/SIGTERM.
 const finalCommitWait = time.Second
 
-func (a *acker) loop(ctx context.Context, in *input) error {
+func (a *acker) loop(ctx context.Context, in *ack.Reader) error {
 	var p fastjson.Parser
 	var timer *time.Timer
 	var timerC <-chan time.Time
@@ -251,7 +250,7 @@ func (a *acker) loop(ctx context.Context, in *input) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-in.errs:
+		case err := <-in.Errs():
 			if err == nil || err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
 				return nil
 			}
@@ -264,8 +263,8 @@ func (a *acker) loop(ctx context.Context, in *input) error {
 			if err := commit(); err != nil {
 				return err
 			}
-		case line := <-in.lines:
-			if err := a.take(&p, line.num, line.b); err != nil {
+		case line := <-in.Lines():
+			if err := a.take(&p, line.Num, line.B); err != nil {
 				return err
 			}
 			if !a.have {
@@ -293,7 +292,7 @@ func (a *acker) loop(ctx context.Context, in *input) error {
 // one that names a chain (lib/ack: reserved for multi-chain consumers), is
 // a configuration error and stops the acker.
 func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
-	line = trimEOL(line)
+	line = ack.TrimEOL(line)
 	if len(line) == 0 {
 		return nil
 	}
@@ -403,47 +402,6 @@ func (a *acker) commit(ctx context.Context) error {
 	return nil
 }
 
-// MaxAckLine bounds an ack line: the longest real one names every seq of
-// a fully quarantined batch. A longer line is skipped without being held.
-const MaxAckLine = 1 << 20
-
-type ackLine struct {
-	num int64 // 1-based line number in the ack stream
-	b   []byte
-}
-
-var errLineTooLong = errors.New("line too long")
-
-// readLine reads one line (with its \n) of at most max bytes. A longer
-// line is read to its end and dropped (errLineTooLong), so memory stays
-// bounded whatever the writer sends.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) > max {
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
-			}
-			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-				return nil, err
-			}
-			return nil, errLineTooLong
-		}
-		line = append(line, chunk...)
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return line, err
-		}
-	}
-}
-
-func trimEOL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -452,4 +410,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// statID is the identity of the file at path; false if there is none.
+func statID(path string) (fileID, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), st.Ino}, true
 }

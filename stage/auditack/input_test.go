@@ -45,7 +45,7 @@ func ackLineFor(exporter string, first, last int64) string {
 }
 
 // Bad ack lines are skipped with their line number (they were reported
-// without one), a line far over MaxAckLine is dropped without being held,
+// without one), a line far over ack.MaxLine is dropped without being held,
 // and the good ack before them is committed.
 func TestBadAckLinesNamed(t *testing.T) {
 	dir := t.TempDir()
@@ -58,7 +58,7 @@ func TestBadAckLinesNamed(t *testing.T) {
 	if err := auditappend.Run(ctx, []string{"--db", db, "--quiet"}, &events, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	long := strings.Repeat("a", 3*MaxAckLine)
+	long := strings.Repeat("a", 3*ack.MaxLine)
 	first := ackLineFor("x:y", 1, 2)
 	first = strings.Replace(first, fmt.Sprintf("%064x", 2), HashAt(t, db, 2), 1) // a real ack's hash
 	in := first +                                                                // line 1
@@ -94,22 +94,6 @@ func TestBadAckLinesNamed(t *testing.T) {
 	}
 }
 
-func TestReadLineBounded(t *testing.T) {
-	in := "short\n" + strings.Repeat("x", 200) + "\nlast"
-	br := bufio.NewReaderSize(strings.NewReader(in), 16)
-	got, err := readLine(br, 64)
-	if err != nil || string(got) != "short\n" {
-		t.Fatalf("first line %q, %v", got, err)
-	}
-	if _, err := readLine(br, 64); err != errLineTooLong {
-		t.Fatalf("long line: err %v, want errLineTooLong", err)
-	}
-	got, err = readLine(br, 64)
-	if err != io.EOF || string(got) != "last" {
-		t.Fatalf("last line %q, %v; want the partial line and EOF", got, err)
-	}
-}
-
 // FuzzAckStream feeds arbitrary bytes to audit-ack's line reader and ack
 // parser (everything but the database): no panic, and the cursor it would
 // commit is the highest lastSeq among the valid acks of its exporter, a
@@ -139,8 +123,8 @@ func FuzzAckStream(f *testing.F) {
 		var p fastjson.Parser
 		br := bufio.NewReaderSize(bytes.NewReader(in), 64)
 		for num := int64(1); ; num++ {
-			line, err := readLine(br, 256)
-			if err == errLineTooLong {
+			line, err := ack.ReadLine(br, 256)
+			if err == ack.ErrLineTooLong {
 				continue
 			}
 			if len(line) > 0 && err == nil {
@@ -160,8 +144,8 @@ func FuzzAckStream(f *testing.F) {
 			if i == len(lines)-1 || len(l)+1 > 256 {
 				continue // no \n: partial; or over the bound
 			}
-			if ack, err := ack.Parse(&q, trimEOL(l)); err == nil && ack.LastSeq > want {
-				want = ack.LastSeq
+			if k, err := ack.Parse(&q, ack.TrimEOL(l)); err == nil && k.LastSeq > want {
+				want = k.LastSeq
 			}
 		}
 		if want > 0 && (!a.have || a.lastSeq != want) {
