@@ -18,6 +18,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/progress"
 	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
@@ -145,15 +146,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer st.Close()
 	stagemetrics.RegisterShip(st.Set, m)
-	var progress *stagemetrics.Progress
+	var pl *progress.Line
 	if !c.quiet {
 		// On a terminal: what is delivered, and the state (in flight,
 		// failing, acks held); other stages' lines give way to it.
-		progress = stagemetrics.StartProgressTaking(prog, stderr, func() stagemetrics.Status {
+		pl = progress.StartTaking(prog, stderr, func() progress.Status {
 			return progressStatus(m, time.Now())
 		})
-		defer progress.Stop()
-		stderr = progress.Writer(stderr)
+		defer pl.Stop()
+		stderr = pl.Writer(stderr)
 	}
 	sh := ship.New(s, ship.Options{
 		Exporter: c.exporter, Inflight: c.inflight, PauseAfter: c.pauseAfter,
@@ -191,7 +192,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cancel()
 	rerr := <-readErr
 	berr := batcherErr()
-	progress.Stop()
+	pl.Stop()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(c.exporter, m, time.Since(start)))
 	}
@@ -314,8 +315,8 @@ func skipBOMAndSpace(b []byte) []byte {
 
 // progressStatus is audit-ship's progress line: records delivered, the
 // last seq whose ack was handed over, and the state that matters now.
-func progressStatus(m *ship.Metrics, now time.Time) stagemetrics.Status {
-	s := stagemetrics.Status{Records: m.DeliveredRecords.Load(), Seq: m.LastAckedSeq.Load(), Verb: "delivered"}
+func progressStatus(m *ship.Metrics, now time.Time) progress.Status {
+	s := progress.Status{Records: m.DeliveredRecords.Load(), Seq: m.LastAckedSeq.Load(), Verb: "delivered"}
 	var notes []string
 	if m.Paused.Load() > 0 {
 		notes = append(notes, "paused")
