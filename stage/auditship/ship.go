@@ -145,7 +145,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer st.Close()
-	stagemetrics.RegisterShip(st.Set, m)
+	m.Register(st.Set)
 	var pl *progress.Line
 	if !c.quiet {
 		// On a terminal: what is delivered, and the state (in flight,
