@@ -1,8 +1,10 @@
 // Package ack is the ack protocol between audit-ship and audit-ack: the
 // only way a cursor moves. Its contract:
 //
-// Who writes, who reads. audit-ship (lib/ship) writes one ack line per
-// delivered batch, to a FIFO (--acks PATH) or stdout; audit-ack
+// Who writes, who reads. audit-ship (lib/ship, through StreamWriter or
+// FIFOWriter) writes one ack line per delivered batch, to a FIFO (--acks
+// PATH, created 0600 by EnsureFIFO: its mode is the trust boundary) or
+// stdout; audit-ack
 // (stage/auditack) reads them, from that FIFO or stdin, checks them
 // against the audit database and commits the exporter's cursor
 // (lib/auditdb CommitAcks, in one transaction). Nothing else writes a
@@ -35,9 +37,10 @@
 // is covered by the next one, and the reader skips (and counts) a line
 // that does not parse.
 //
-// The gap rule. The reader does not trust contiguity, it checks it against
-// the database when committing, with known = the cursor (or the last ack
-// taken before): rows of the exporter's selection with known < seq <
+// The gap rule (Check; the reader merges clean contiguous acks first,
+// Spans, so an unfiltered pipeline makes no query). The reader does not
+// trust contiguity, it checks it against the database when committing,
+// with known = the cursor (or the last ack taken before): rows of the exporter's selection with known < seq <
 // firstSeq must be none, and those in [max(firstSeq, known+1), lastSeq]
 // at most count. An ack failing the first rule passes only when its
 // since/sinceCount claim holds instead: no selected row with known < seq
@@ -55,10 +58,11 @@
 // successor reads the writer's next acks, whose firstSeq is past the
 // cursor, and takes them on their since/sinceCount claim. A writer never
 // blocks on the FIFO (FIFOWriter): with no reader, or a full FIFO, it holds
-// and merges the acks (memory bounded by merging) and reports, at the end,
-// those it could not hand over in time (exit 8).
+// the acks, merging those it may (same exporter and chain, none
+// quarantined), hands them over as soon as there is room, and reports, at
+// its end, those it could not hand over in time (ErrNotHandedOver, exit 8).
 //
-// FIFO replacement. The reader opens the FIFO read-write (it never sees
+// FIFO replacement. The reader (Reader) opens the FIFO read-write (it never sees
 // end-of-file when a writer exits) and watches its path: when the path
 // names another FIFO (removed and recreated, renamed over) it reads the
 // new one and the old one on until its last writer closes it, so no ack
