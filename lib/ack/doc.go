@@ -20,7 +20,8 @@
 // "since"/"sinceCount" (both or neither) say what the writer has delivered
 // in its run: every record it received from seq since to lastSeq,
 // sinceCount in all. "chain" (optional, written after "exporter" only when
-// set) names the hash chain of the records; absent, the line is the
+// set) names the hash chain of the records, by a chain id of 1 to 128
+// bytes of [A-Za-z0-9._:-] (framing.CheckChain); absent, the line is the
 // single-chain line of every pipeline today, byte for byte. It is reserved
 // for the Kafka fleet (issue 15), where one stream carries several chains
 // (and the batch header names its chain the same way, framing.Header);

@@ -132,7 +132,7 @@ func FuzzParse(f *testing.F) {
 		`{"ack":{"exporter":"x","firstSeq":1,"lastSeq":1,"lastHash":"ABC","count":1,"quarantined":[]}}`,
 		`{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"since":1,"sinceCount":42,"quarantined":[]}}`,
 		`{"ack":{"exporter":"x","firstSeq":4,"lastSeq":4,"lastHash":"` + hash + `","count":1,"since":5,"sinceCount":0,"quarantined":[]}}`,
-		`{"ack":{"exporter":"kafka:fleet","chain":"tenant-a/db1","firstSeq":1,"lastSeq":1,"lastHash":"` + hash + `","count":1,"quarantined":[]}}`,
+		`{"ack":{"exporter":"kafka:fleet","chain":"tenant-a.db1","firstSeq":1,"lastSeq":1,"lastHash":"` + hash + `","count":1,"quarantined":[]}}`,
 		`{"ack":{"exporter":"kafka:fleet","chain":"","firstSeq":1,"lastSeq":1,"lastHash":"` + hash + `","count":1,"quarantined":[]}}`,
 		`{"ack":{}}`,
 		`{"ack":`,
@@ -176,16 +176,18 @@ func TestChain(t *testing.T) {
 		wantErr string
 	}{
 		{"absent", `{"ack":{"exporter":"kafka:fleet",` + body + `}}`, "", ""},
-		{"present", `{"ack":{"exporter":"kafka:fleet","chain":"tenant-a/db1",` + body + `}}`, "tenant-a/db1", ""},
+		{"present", `{"ack":{"exporter":"kafka:fleet","chain":"tenant-a.db1",` + body + `}}`, "tenant-a.db1", ""},
 		{"anywhere", `{"ack":{"exporter":"kafka:fleet",` + body + `,"chain":"c"}}`, "c", ""},
-		{"escaped", `{"ack":{"exporter":"kafka:fleet","chain":"\u00e9\"q",` + body + `}}`, "é\"q", ""},
+		{"escaped", `{"ack":{"exporter":"kafka:fleet","chain":"\u0041b",` + body + `}}`, "Ab", ""},
+		{"not an id", `{"ack":{"exporter":"kafka:fleet","chain":"a/b",` + body + `}}`, "", `ack: "chain" "a/b": byte 1 is not one of [A-Za-z0-9._:-]`},
+		{"non-ASCII", `{"ack":{"exporter":"kafka:fleet","chain":"\u00e9",` + body + `}}`, "", `byte 0 is not one of`},
 		{"empty", `{"ack":{"exporter":"kafka:fleet","chain":"",` + body + `}}`, "", `ack: "chain" is empty`},
 		{"not a string", `{"ack":{"exporter":"kafka:fleet","chain":7,` + body + `}}`, "", `ack: "chain" must be a string, got number`},
 		{"null", `{"ack":{"exporter":"kafka:fleet","chain":null,` + body + `}}`, "", `ack: "chain" must be a string, got null`},
-		{"control", `{"ack":{"exporter":"kafka:fleet","chain":"a\tb",` + body + `}}`, "", `contains a control character`},
+		{"control", `{"ack":{"exporter":"kafka:fleet","chain":"a\tb",` + body + `}}`, "", `is not one of [A-Za-z0-9._:-]`},
 		{"duplicate", `{"ack":{"exporter":"kafka:fleet","chain":"a","chain":"b",` + body + `}}`, "", `ack: duplicate key "chain"`},
-		{"too long", `{"ack":{"exporter":"kafka:fleet","chain":"` + strings.Repeat("c", 256) + `",` + body + `}}`, "", `"chain" is 256 bytes, at most 255`},
-		{"longest", `{"ack":{"exporter":"kafka:fleet","chain":"` + strings.Repeat("c", 255) + `",` + body + `}}`, strings.Repeat("c", 255), ""},
+		{"too long", `{"ack":{"exporter":"kafka:fleet","chain":"` + strings.Repeat("c", 129) + `",` + body + `}}`, "", `"chain" is 129 bytes, at most 128`},
+		{"longest", `{"ack":{"exporter":"kafka:fleet","chain":"` + strings.Repeat("c", 128) + `",` + body + `}}`, strings.Repeat("c", 128), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,7 +217,7 @@ func TestChain(t *testing.T) {
 		t.Errorf("chain:\n got %s\nwant %s", got, want)
 	}
 	c.Chain = "a\x00b"
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "control character") {
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "byte 1 is not one of") {
 		t.Errorf("Validate of a chain with NUL: %v", err)
 	}
 }

@@ -91,14 +91,16 @@ func TestHeaderChain(t *testing.T) {
 		wantErr string
 	}{
 		{"absent", `{"batch":{` + body + `}}`, base, ""},
-		{"present", `{"batch":{` + body + `,"chain":"tenant-a/db1"}}`, withChain("tenant-a/db1"), ""},
+		{"present", `{"batch":{` + body + `,"chain":"tenant-a.db1"}}`, withChain("tenant-a.db1"), ""},
 		{"first", `{"batch":{"chain":"c",` + body + `}}`, withChain("c"), ""},
-		{"escaped", `{"batch":{` + body + `,"chain":"\u00e9"}}`, withChain("é"), ""},
+		{"escaped", `{"batch":{` + body + `,"chain":"\u0041"}}`, withChain("A"), ""},
+		{"not an id", `{"batch":{` + body + `,"chain":"a b"}}`, Header{}, `batch header: "chain" "a b": byte 1 is not one of [A-Za-z0-9._:-]`},
+		{"non-ASCII", `{"batch":{` + body + `,"chain":"\u00e9"}}`, Header{}, `byte 0 is not one of`},
 		{"empty", `{"batch":{` + body + `,"chain":""}}`, Header{}, `batch header: "chain" is empty`},
 		{"not a string", `{"batch":{` + body + `,"chain":1}}`, Header{}, `batch header: "chain" must be a string, got number`},
-		{"control", `{"batch":{` + body + `,"chain":"a\nb"}}`, Header{}, `contains a control character`},
+		{"control", `{"batch":{` + body + `,"chain":"a\nb"}}`, Header{}, `is not one of [A-Za-z0-9._:-]`},
 		{"duplicate", `{"batch":{` + body + `,"chain":"a","chain":"a"}}`, Header{}, `batch header: duplicate key "chain"`},
-		{"too long", `{"batch":{` + body + `,"chain":"` + strings.Repeat("x", 256) + `"}}`, Header{}, `"chain" is 256 bytes, at most 255`},
+		{"too long", `{"batch":{` + body + `,"chain":"` + strings.Repeat("x", 129) + `"}}`, Header{}, `"chain" is 129 bytes, at most 128`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

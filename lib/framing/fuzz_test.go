@@ -15,7 +15,7 @@ func FuzzParseHeader(f *testing.F) {
 		` { "batch" : { "id" : 1 , "count" : 1 , "bytes" : 0 , "firstSeq" : 0 , "lastSeq" : 0 , "intervalMs" : 0 } } `,
 		`{"b\u0061tch":{"id":1,"count":1,"bytes":0,"firstSeq":0,"lastSeq":0,"intervalMs":0}}`,
 		`{"batch":{"id":1,"count":-1,"bytes":0,"firstSeq":0,"lastSeq":0,"intervalMs":0}}`,
-		`{"batch":{"id":1,"count":1,"bytes":0,"firstSeq":0,"lastSeq":0,"intervalMs":0,"chain":"tenant-a/db1"}}`,
+		`{"batch":{"id":1,"count":1,"bytes":0,"firstSeq":0,"lastSeq":0,"intervalMs":0,"chain":"tenant-a.db1"}}`,
 		`{"batch":{"id":1,"count":1,"bytes":0,"firstSeq":0,"lastSeq":0,"intervalMs":0,"chain":""}}`,
 		`{"batch":{"id":1,"count":1,"count":1}}`,
 		`{"batch":{"id":1,`,

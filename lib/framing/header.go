@@ -238,19 +238,26 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// MaxChain is the longest chain name, in bytes.
-const MaxChain = 255
+// MaxChain is the longest chain id, in bytes.
+const MaxChain = 128
 
-// CheckChain reports why name cannot be a chain name in a line of what
-// ("ack", "batch header"): a chain is named by non-empty valid UTF-8 without
-// control characters, at most MaxChain bytes. (An absent chain is the empty
-// string and is not checked.)
-func CheckChain(what, name string) error {
-	if err := jsonfield.CheckName(what, "chain", name); err != nil {
-		return err
+// CheckChain reports why id cannot be the "chain" of a line of what ("ack",
+// "batch header"): a chain id is 1 to MaxChain bytes of [A-Za-z0-9._:-],
+// safe in a log line, a metric label and a Kafka key (the rule of the Kafka
+// fleet's chain marks, issue 15: the recordHash of a chain's first record
+// is such an id). An absent chain is the empty string and is not checked.
+func CheckChain(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("%s: \"chain\" is empty", what)
 	}
-	if len(name) > MaxChain {
-		return fmt.Errorf("%s: \"chain\" is %d bytes, at most %d", what, len(name), MaxChain)
+	if len(id) > MaxChain {
+		return fmt.Errorf("%s: \"chain\" is %d bytes, at most %d", what, len(id), MaxChain)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("%s: \"chain\" %s: byte %d is not one of [A-Za-z0-9._:-]", what, jsonfield.Clip([]byte(id)), i)
+		}
 	}
 	return nil
 }
