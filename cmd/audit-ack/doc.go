@@ -27,7 +27,10 @@ now names something other than a FIFO stops audit-ack (exit 1).
 A line that is not a valid ack (a torn line left by a shipper killed
 mid-write) is reported and skipped: acks are cumulative, so the next one
 covers it. An ack for another exporter is refused (exit 2): each exporter
-needs its own FIFO and acker.
+needs its own FIFO and acker. So is an ack that names a "chain" (exit 2,
+naming the line): that field is reserved for multi-chain consumers (the
+Kafka fleet); audit-ack commits one database's single chain. The line
+format and the protocol are lib/ack's package doc.
 
 # Output
 
@@ -196,7 +199,7 @@ so it has no back-pressure counter.
 
 	0    end of input, or SIGINT/SIGTERM, after the final commit (or after saying it was given up)
 	1    runtime failure (reading the FIFO; the FIFO's path replaced by something that is not a FIFO)
-	2    usage; an ack for another exporter; the exporter's lock held by another pipeline (its pid named)
+	2    usage; an ack for another exporter or naming a chain; the exporter's lock held by another pipeline (its pid named)
 	     or not creatable (give --lock-dir); an ack skipping rows in a way that fits a missing --tenant/--kind/--from-seq
 	3    an ack does not match the database (another database's hash, or a seq it lacks), or skips rows
 	     the exporter ships (a gap after the cursor: both seqs and the rows named); cursor not moved over it

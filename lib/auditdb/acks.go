@@ -9,24 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
 
-// AckSpan is what one ack (or a run of contiguous acks) says was delivered:
-// Count records, the first at FirstSeq, the last at LastSeq with LastHash.
-type AckSpan struct {
-	FirstSeq, LastSeq int64
-	LastHash          string
-	Count             int64
-	// Since and SinceCount are the ack's "since" and "sinceCount": its
-	// shipper delivered SinceCount records from seq Since to LastSeq in
-	// its run, every one it received. SinceCount 0: not given.
-	Since, SinceCount int64
-}
-
-// Clean reports whether the span accounts for every seq from FirstSeq to
-// LastSeq (Count covers them all: nothing inside it was left out).
-func (a AckSpan) Clean() bool { return a.Count >= a.LastSeq-a.FirstSeq+1 }
+// AckSpan is what one ack (or a run of contiguous acks) says was
+// delivered: lib/ack's Span, whose package doc holds the protocol and the
+// gap rule CommitAcks applies.
+type AckSpan = ack.Span
 
 // Selection is the part of the log an exporter ships: the rows with seq >=
 // FromSeq (0: all), of one of Tenants and one of Kinds (empty: any). It is
@@ -101,13 +91,11 @@ type AckGapError struct {
 	NoCursor  bool  // no cursor row and no ack taken yet
 	Ack       AckSpan
 	Selection Selection
-	// The rows never acked: how many, the first and the last.
-	Missing, MissFirst, MissLast int64
-	Inside                       bool // the rows are inside the ack's range (its count is short)
-	// SinceShort: the ack's "since" claim does not hold: Missing more rows
-	// of the selection in [Ack.Since, Ack.LastSeq] than its SinceCount.
-	SinceShort bool
-	Mistake    string
+	// The rows never acked: how many, the first and the last; Inside, the
+	// rows are inside the ack's range (its count is short); SinceShort,
+	// the ack's "since" claim does not hold (ack.Gap).
+	ack.Gap
+	Mistake string
 }
 
 func (e *AckGapError) Error() string {
@@ -247,55 +235,21 @@ func (w *Writer) CommitAcks(ctx context.Context, exporter string, acks []AckSpan
 	return committed, nil
 }
 
-// checkSpan counts the rows of the selection that a skips after known: a
-// non-nil *AckGapError if there are any. NOT INDEXED keeps SQLite on the
-// seq (rowid) range: given a tenant or kind it would otherwise walk that
-// tenant's index over the whole log.
+// checkSpan applies the gap rule (ack.Check) to a after known, counting
+// the rows of the selection in SQL: a non-nil *AckGapError if it skips
+// any. NOT INDEXED keeps SQLite on the seq (rowid) range: given a tenant or
+// kind it would otherwise walk that tenant's index over the whole log.
 func (w *Writer) checkSpan(ctx context.Context, tx *sql.Tx, known int64, a AckSpan, cond string, condArgs []any) (*AckGapError, error) {
 	count := func(lo, hi int64) (n, first, last int64, err error) { // rows with lo < seq < hi
 		args := append([]any{lo, hi}, condArgs...)
 		err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM audit_records NOT INDEXED WHERE seq > ? AND seq < ?`+cond, args...).Scan(&n, &first, &last)
 		return
 	}
-	if a.FirstSeq > known+1 {
-		n, first, last, err := count(known, a.FirstSeq)
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			if a.SinceCount == 0 {
-				return &AckGapError{Cursor: known, Ack: a, Missing: n, MissFirst: first, MissLast: last}, nil
-			}
-			// The shipper says its run delivered them: check the claim.
-			if a.Since > known+1 {
-				n, first, last, err := count(known, a.Since)
-				if err != nil {
-					return nil, err
-				}
-				if n > 0 {
-					return &AckGapError{Cursor: known, Ack: a, Missing: n, MissFirst: first, MissLast: last}, nil
-				}
-			}
-			n, first, last, err := count(a.Since-1, a.LastSeq+1)
-			if err != nil {
-				return nil, err
-			}
-			if n > a.SinceCount {
-				return &AckGapError{Cursor: known, Ack: a, Missing: n - a.SinceCount, MissFirst: first, MissLast: last, SinceShort: true}, nil
-			}
-		}
+	g, err := ack.Check(known, a, count)
+	if g == nil || err != nil {
+		return nil, err
 	}
-	if !a.Clean() {
-		lo := max(a.FirstSeq-1, known)
-		n, first, last, err := count(lo, a.LastSeq+1)
-		if err != nil {
-			return nil, err
-		}
-		if n > a.Count {
-			return &AckGapError{Cursor: known, Ack: a, Missing: n - a.Count, MissFirst: first, MissLast: last, Inside: true}, nil
-		}
-	}
-	return nil, nil
+	return &AckGapError{Cursor: known, Ack: a, Gap: *g}, nil
 }
 
 // mistake says how a gap fits a configuration mistake rather than a forged

@@ -1,7 +1,6 @@
 package framing
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 
@@ -79,101 +78,53 @@ func TestParseHeader(t *testing.T) {
 	}
 }
 
-func TestAppendAck(t *testing.T) {
-	a := Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3}
-	got := string(AppendAck(nil, a))
-	want := `{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[]}}`
-	if got != want {
-		t.Fatalf("AppendAck:\n got %s\nwant %s", got, want)
-	}
-	a.Quarantined = []int64{40, 42}
-	a.Exporter = "file:\"a\\b\"\n\x01é\u2028"
-	got = string(AppendAck(nil, a))
-	want = `{"ack":{"exporter":"file:\"a\\b\"\n\u0001é` + "\u2028" + `","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[40,42]}}`
-	if got != want {
-		t.Fatalf("AppendAck escaping:\n got %s\nwant %s", got, want)
-	}
-	if err := fastjson.Validate(got); err != nil {
-		t.Fatal(err)
-	}
-	// "since" and "sinceCount" are written only when set (a shipper's
-	// run), after "count", so that an ack without them reads as before.
-	b := Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Since: 11, SinceCount: 32}
-	got = string(AppendAck(nil, b))
-	want = `{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"since":11,"sinceCount":32,"quarantined":[]}}`
-	if got != want {
-		t.Fatalf("AppendAck with since:\n got %s\nwant %s", got, want)
-	}
-	// Invalid UTF-8 never produces invalid JSON.
-	a.Exporter = "x\xffy"
-	got = string(AppendAck(nil, a))
-	if !strings.Contains(got, `"x`+"\ufffd"+`y"`) {
-		t.Fatalf("invalid UTF-8 not replaced: %s", got)
-	}
-}
-
-func TestParseAck(t *testing.T) {
-	line := func(body string) string { return `{"ack":{` + body + `}}` }
-	good := `"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3`
+// "chain" is optional: absent, the header is byte for byte the header of
+// batchers before it; present, it is written last and round-trips.
+func TestHeaderChain(t *testing.T) {
+	const body = `"id":17,"count":3,"bytes":1534,"firstSeq":40,"lastSeq":42,"intervalMs":250`
+	base := Header{ID: 17, Count: 3, Bytes: 1534, FirstSeq: 40, LastSeq: 42, IntervalMs: 250}
+	withChain := func(c string) Header { h := base; h.Chain = c; return h }
 	tests := []struct {
 		name    string
 		line    string
-		want    Ack
+		want    Header
 		wantErr string
 	}{
-		{"design doc example", line(good + `,"quarantined":[]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3}, ""},
-		{"quarantined", line(good + `,"quarantined":[40,41]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Quarantined: []int64{40, 41}}, ""},
-		{"escaped exporter", line(`"exporter":"file:\u0041\"x","firstSeq":1,"lastSeq":1,"lastHash":"` + hash + `","count":1,"quarantined":[]`), Ack{Exporter: `file:A"x`, FirstSeq: 1, LastSeq: 1, LastHash: hash, Count: 1}, ""},
-		{"since", line(good + `,"since":11,"sinceCount":32,"quarantined":[]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Since: 11, SinceCount: 32}, ""},
-		{"since is firstSeq", line(good + `,"since":40,"sinceCount":3,"quarantined":[]`), Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3, Since: 40, SinceCount: 3}, ""},
-		{"since without sinceCount", line(good + `,"since":11,"quarantined":[]`), Ack{}, `"since" without "sinceCount"`},
-		{"sinceCount without since", line(good + `,"sinceCount":32,"quarantined":[]`), Ack{}, `"sinceCount" without "since"`},
-		{"since past firstSeq", line(good + `,"since":41,"sinceCount":32,"quarantined":[]`), Ack{}, `"since" 41 is above "firstSeq" 40`},
-		{"negative since", line(good + `,"since":-1,"sinceCount":32,"quarantined":[]`), Ack{}, `"since" is -1, must be >= 0`},
-		{"sinceCount below count", line(good + `,"since":11,"sinceCount":2,"quarantined":[]`), Ack{}, `"sinceCount" is 2, below "count" 3`},
-		{"since not integer", line(good + `,"since":"11","sinceCount":32,"quarantined":[]`), Ack{}, `"since" must be an integer, got string`},
-		{"duplicate since", line(good + `,"since":11,"since":12,"sinceCount":32,"quarantined":[]`), Ack{}, `duplicate key "since"`},
-		{"whitespace and unknown key", " {\"ack\" : {" + good + ` , "quarantined" : [ ] , "extra":true } } `, Ack{Exporter: "splunk:prod", FirstSeq: 40, LastSeq: 42, LastHash: hash, Count: 3}, ""},
-
-		{"not json", `{"ack":`, Ack{}, "ack: invalid JSON"},
-		{"not an object", `[1]`, Ack{}, "must be a JSON object, got array"},
-		{"a header", `{"batch":{}}`, Ack{}, `missing "ack" (not an ack line)`},
-		{"ack not object", `{"ack":"x"}`, Ack{}, `"ack" must be an object, got string`},
-		{"empty exporter", line(`"exporter":"","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[]`), Ack{}, `"exporter" is empty`},
-		{"exporter not string", line(`"exporter":7,"firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[]`), Ack{}, `"exporter" must be a string, got number`},
-		{"exporter control", line(`"exporter":"a\nb","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[]`), Ack{}, `contains a control character`},
-		{"exporter bad utf8", line("\"exporter\":\"a\xffb\",\"firstSeq\":40,\"lastSeq\":42,\"lastHash\":\"" + hash + `","count":3,"quarantined":[]`), Ack{}, `not valid UTF-8`},
-		{"upper hash", line(`"exporter":"s","firstSeq":40,"lastSeq":42,"lastHash":"` + strings.ToUpper(hash) + `","count":3,"quarantined":[]`), Ack{}, `"lastHash" must be 64 lowercase hex digits`},
-		{"short hash", line(`"exporter":"s","firstSeq":40,"lastSeq":42,"lastHash":"abc","count":3,"quarantined":[]`), Ack{}, `"lastHash" must be 64 lowercase hex digits, got "abc"`},
-		{"hash not string", line(`"exporter":"s","firstSeq":40,"lastSeq":42,"lastHash":null,"count":3,"quarantined":[]`), Ack{}, `"lastHash" must be a string, got null`},
-		{"seq order", line(`"exporter":"s","firstSeq":43,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[]`), Ack{}, `"firstSeq" 43 is above "lastSeq" 42`},
-		{"negative seq", line(`"exporter":"s","firstSeq":-1,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[]`), Ack{}, `"firstSeq" is -1`},
-		{"zero count", line(`"exporter":"s","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":0,"quarantined":[]`), Ack{}, `"count" is 0, must be >= 1`},
-		{"missing quarantined", line(good), Ack{}, `missing "quarantined"`},
-		{"missing exporter", line(`"firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":3,"quarantined":[]`), Ack{}, `missing "exporter"`},
-		{"duplicate", line(good + `,"count":4,"quarantined":[]`), Ack{}, `duplicate key "count"`},
-		{"quarantined outside", line(good + `,"quarantined":[43]`), Ack{}, `quarantined seq 43 is outside [40, 42]`},
-		{"quarantined order", line(good + `,"quarantined":[41,41]`), Ack{}, `strictly ascending: 41 after 41`},
-		{"quarantined float", line(good + `,"quarantined":[41.0]`), Ack{}, `"quarantined"[0] must be an integer, got "41.0"`},
-		{"quarantined string", line(good + `,"quarantined":["41"]`), Ack{}, `"quarantined"[0] must be an integer, got string`},
-		{"quarantined not array", line(good + `,"quarantined":{}`), Ack{}, `"quarantined" must be an array, got object`},
-		{"too many quarantined", line(`"exporter":"s","firstSeq":40,"lastSeq":42,"lastHash":"` + hash + `","count":1,"quarantined":[40,41]`), Ack{}, `2 quarantined seqs but "count" is 1`},
+		{"absent", `{"batch":{` + body + `}}`, base, ""},
+		{"present", `{"batch":{` + body + `,"chain":"tenant-a.db1"}}`, withChain("tenant-a.db1"), ""},
+		{"first", `{"batch":{"chain":"c",` + body + `}}`, withChain("c"), ""},
+		{"escaped", `{"batch":{` + body + `,"chain":"\u0041"}}`, withChain("A"), ""},
+		{"not an id", `{"batch":{` + body + `,"chain":"a b"}}`, Header{}, `batch header: "chain" "a b": byte 1 is not one of [A-Za-z0-9._:-]`},
+		{"non-ASCII", `{"batch":{` + body + `,"chain":"\u00e9"}}`, Header{}, `byte 0 is not one of`},
+		{"empty", `{"batch":{` + body + `,"chain":""}}`, Header{}, `batch header: "chain" is empty`},
+		{"not a string", `{"batch":{` + body + `,"chain":1}}`, Header{}, `batch header: "chain" must be a string, got number`},
+		{"control", `{"batch":{` + body + `,"chain":"a\nb"}}`, Header{}, `is not one of [A-Za-z0-9._:-]`},
+		{"duplicate", `{"batch":{` + body + `,"chain":"a","chain":"a"}}`, Header{}, `batch header: duplicate key "chain"`},
+		{"too long", `{"batch":{` + body + `,"chain":"` + strings.Repeat("x", 129) + `"}}`, Header{}, `"chain" is 129 bytes, at most 128`},
 	}
-	var p fastjson.Parser
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := ParseAck(&p, []byte(tt.line))
+			h, isHeader, err := ParseHeader(nil, []byte(tt.line))
+			if !isHeader {
+				t.Fatalf("not taken for a header")
+			}
 			checkErr(t, err, tt.wantErr)
-			if !reflect.DeepEqual(a, tt.want) {
-				t.Errorf("ack = %+v, want %+v", a, tt.want)
+			if h != tt.want {
+				t.Fatalf("header = %+v, want %+v", h, tt.want)
 			}
 			if err == nil {
-				again, err := ParseAck(nil, AppendAck(nil, a))
-				if err != nil || !reflect.DeepEqual(again, a) {
-					t.Errorf("round trip: %+v %v", again, err)
+				again, _, err := ParseHeader(nil, AppendHeader(nil, h))
+				if err != nil || again != h {
+					t.Fatalf("round trip: %+v, %v", again, err)
 				}
 			}
 		})
+	}
+	if got, want := string(AppendHeader(nil, base)), `{"batch":{`+body+`}}`; got != want {
+		t.Errorf("no chain:\n got %s\nwant %s", got, want)
+	}
+	if got, want := string(AppendHeader(nil, withChain("db1"))), `{"batch":{`+body+`,"chain":"db1"}}`; got != want {
+		t.Errorf("chain:\n got %s\nwant %s", got, want)
 	}
 }
 

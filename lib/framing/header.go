@@ -1,19 +1,24 @@
-// Package framing encodes and parses the two framing lines of auditpipe's
-// internal protocol (docs/design.md, "Batch framing" and "Ack lines"):
+// Package framing encodes and parses the lines of auditpipe's record stream
+// besides the records themselves (docs/design.md, "Batch framing"): the
+// batch header audit-batch writes before each batch, and the in-band marks
+// audit-read writes for audit-verify (mark.go).
 //
 //	{"batch":{"id":17,"count":3,"bytes":1534,"firstSeq":40,"lastSeq":42,"intervalMs":250}}
-//	{"ack":{"exporter":"splunk:prod","firstSeq":40,"lastSeq":42,"lastHash":"<64 hex>","count":3,"quarantined":[]}}
 //
 // A batch header is followed by exactly Count record lines whose bytes are
-// unchanged. An ack line tells audit-ack that every record from FirstSeq to
-// LastSeq was delivered (or quarantined, and named).
+// unchanged. An optional last key, "chain", names the hash chain the
+// records belong to; it is absent in a single-chain pipeline (every
+// pipeline today) and reserved for the Kafka fleet (issue 15).
 //
-// Both parsers are strict: the line must be valid JSON (RFC 8259), every
+// The parser is strict: the line must be valid JSON (RFC 8259), every
 // field must be present exactly once with the right type and a sensible
 // value, and the error says which field is wrong and why. Unknown keys are
 // ignored, so a field can be added later without breaking older readers.
-// Append(Parse(x)) re-parses to the same value (a property the fuzz targets
-// check).
+// AppendHeader(ParseHeader(x)) re-parses to the same value (a property the
+// fuzz target checks).
+//
+// The ack lines audit-ship writes back are another protocol, with another
+// reader: lib/ack.
 package framing
 
 import (
@@ -22,6 +27,8 @@ import (
 	"strconv"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/auditpipe/auditpipe/lib/jsonfield"
 )
 
 // Header is the first line of a batch.
@@ -32,6 +39,11 @@ type Header struct {
 	FirstSeq   int64 // seq of the first record line
 	LastSeq    int64 // seq of the last record line, >= FirstSeq
 	IntervalMs int64 // the adaptive batch interval in force when the batch closed
+	// Chain names the hash chain the batch's records belong to. "" (the
+	// line has no "chain" key) is the single chain of one audit database:
+	// every batch today. Reserved for the Kafka fleet (issue 15), where one
+	// stream carries several chains; a batch holds records of one chain.
+	Chain string
 }
 
 // Validate reports the first field of h that a parser would reject.
@@ -49,12 +61,16 @@ func (h Header) Validate() error {
 		return fmt.Errorf("batch header: \"lastSeq\" %d is below \"firstSeq\" %d", h.LastSeq, h.FirstSeq)
 	case h.IntervalMs < 0:
 		return fmt.Errorf("batch header: \"intervalMs\" is %d, must be >= 0", h.IntervalMs)
+	case h.Chain != "":
+		return CheckChain("batch header", h.Chain)
 	}
 	return nil
 }
 
 // AppendHeader appends the header line for h to dst, without a newline.
-// It does not validate h; see Header.Validate.
+// "chain" is written last and only when h.Chain is not empty, so a header
+// without one is byte for byte the line of batchers before it. It does not
+// validate h; see Header.Validate.
 func AppendHeader(dst []byte, h Header) []byte {
 	dst = append(dst, `{"batch":{"id":`...)
 	dst = strconv.AppendInt(dst, h.ID, 10)
@@ -68,6 +84,10 @@ func AppendHeader(dst []byte, h Header) []byte {
 	dst = strconv.AppendInt(dst, h.LastSeq, 10)
 	dst = append(dst, `,"intervalMs":`...)
 	dst = strconv.AppendInt(dst, h.IntervalMs, 10)
+	if h.Chain != "" {
+		dst = append(dst, `,"chain":`...)
+		dst = jsonfield.AppendString(dst, h.Chain)
+	}
 	return append(dst, "}}"...)
 }
 
@@ -137,16 +157,16 @@ func parseHeaderBody(bv *fastjson.Value) (Header, error) {
 	if err != nil {
 		return Header{}, fmt.Errorf("batch header: \"batch\" must be an object, got %s", bv.Type())
 	}
-	var f fields
-	f.want("batch header", "id", "count", "bytes", "firstSeq", "lastSeq", "intervalMs")
-	o.Visit(f.visit)
-	if err := f.check(); err != nil {
+	var f jsonfield.Fields
+	f.Want("batch header", "id", "count", "bytes", "firstSeq", "lastSeq", "intervalMs")
+	o.Visit(f.Visit)
+	if err := f.Check(); err != nil {
 		return Header{}, err
 	}
 	var h Header
 	var count int64
 	for i, dst := range []*int64{&h.ID, &count, &h.Bytes, &h.FirstSeq, &h.LastSeq, &h.IntervalMs} {
-		if *dst, err = f.int(i); err != nil {
+		if *dst, err = f.Int(i); err != nil {
 			return Header{}, err
 		}
 	}
@@ -156,6 +176,22 @@ func parseHeaderBody(bv *fastjson.Value) (Header, error) {
 	h.Count = int(count)
 	if int64(h.Count) != count {
 		return Header{}, fmt.Errorf("batch header: \"count\" %d is too large", count)
+	}
+	var g jsonfield.Fields // the optional one
+	g.Want("batch header", "chain")
+	o.Visit(g.Visit)
+	if g.Dup != "" {
+		return Header{}, fmt.Errorf("batch header: duplicate key %q", g.Dup)
+	}
+	if c := g.Vals[0]; c != nil {
+		cb, err := c.StringBytes()
+		if err != nil {
+			return Header{}, fmt.Errorf("batch header: \"chain\" must be a string, got %s", c.Type())
+		}
+		h.Chain = string(cb)
+		if err := CheckChain("batch header", h.Chain); err != nil {
+			return Header{}, err
+		}
 	}
 	if err := h.Validate(); err != nil {
 		return Header{}, err
@@ -200,4 +236,28 @@ func skipWS(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// MaxChain is the longest chain id, in bytes.
+const MaxChain = 128
+
+// CheckChain reports why id cannot be the "chain" of a line of what ("ack",
+// "batch header"): a chain id is 1 to MaxChain bytes of [A-Za-z0-9._:-],
+// safe in a log line, a metric label and a Kafka key (the rule of the Kafka
+// fleet's chain marks, issue 15: the recordHash of a chain's first record
+// is such an id). An absent chain is the empty string and is not checked.
+func CheckChain(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("%s: \"chain\" is empty", what)
+	}
+	if len(id) > MaxChain {
+		return fmt.Errorf("%s: \"chain\" is %d bytes, at most %d", what, len(id), MaxChain)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("%s: \"chain\" %s: byte %d is not one of [A-Za-z0-9._:-]", what, jsonfield.Clip([]byte(id)), i)
+		}
+	}
+	return nil
 }

@@ -51,19 +51,15 @@
 // contract metrics carry those labels and, for the failures counter,
 // retryable; nothing else.
 //
-// # Who sets what
+// # The names
 //
-// A pipeline is several processes, and the contract metrics come from
-// whichever stage knows the value. Each contract metric has one owner:
-//
-//	metric                                          type     labels           owner
-//	declaragent_audit_backpressure_paused_total     counter  exporter,vendor  every stage (BlockingWriter on stdout)
-//	declaragent_audit_export_failures_total         counter  +retryable       audit-ship
-//	declaragent_audit_batch_interval_ms             gauge    exporter,vendor  audit-batch
-//	declaragent_audit_export_last_seq               gauge    exporter,vendor  audit-ack (the committed cursor)
-//	declaragent_audit_last_seq                      gauge    exporter,vendor  audit-ack (MAX(seq), polled); audit-read --follow
-//	declaragent_audit_export_acked_total            counter  exporter,vendor  audit-ship
-//	declaragent_audit_export_paused                 gauge    exporter,vendor  audit-ship
+// Every metric name an auditpipe binary may expose is in one table,
+// names.go (Defs): its type, variable labels, the code that sets it and its
+// help. A Set registers no other name; lib/metrics' tests check its
+// contract names against docs/contract.md section 4, and tests/ops checks
+// the alert rules and dashboards against it. The package that counts owns
+// its collectors: lib/ship's Metrics.Register, lib/stagemetrics' Stdout and
+// Flow, and the stages' own.
 //
 // auditpipe_export_lag_records (head minus cursor) exists only in a process
 // that has both declaragent_audit_last_seq and

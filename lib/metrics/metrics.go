@@ -14,36 +14,6 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// The contract metric names (docs/contract.md section 4). Operators alert on
-// them: never rename them or change their labels.
-const (
-	NameBackpressurePaused = "declaragent_audit_backpressure_paused_total"
-	NameExportFailures     = "declaragent_audit_export_failures_total"
-	NameBatchIntervalMs    = "declaragent_audit_batch_interval_ms"
-	NameExportLastSeq      = "declaragent_audit_export_last_seq"
-	NameLastSeq            = "declaragent_audit_last_seq"
-	NameExportAcked        = "declaragent_audit_export_acked_total"
-	NameExportPaused       = "declaragent_audit_export_paused"
-)
-
-// auditpipe's own metric names.
-const (
-	NameBackpressureSeconds    = "auditpipe_backpressure_paused_seconds_total"
-	NameExportFailuresByReason = "auditpipe_export_failures_by_reason_total"
-	NameRecordsIn              = "auditpipe_records_in_total"
-	NameRecordsOut             = "auditpipe_records_out_total"
-	NameBytesIn                = "auditpipe_bytes_in_total"
-	NameBytesOut               = "auditpipe_bytes_out_total"
-	NameBatches                = "auditpipe_batches_total"
-	NameRetries                = "auditpipe_retries_total"
-	NameQuarantined            = "auditpipe_quarantined_total"
-	NameInflightRequests       = "auditpipe_inflight_requests"
-	NameRequestDuration        = "auditpipe_request_duration_seconds"
-	NameDuplicates             = "auditpipe_duplicates_total"
-	NameVerifyBreaks           = "auditpipe_verify_breaks_total"
-	NameExportLag              = "auditpipe_export_lag_records"
-)
-
 // Label names.
 const (
 	LabelExporter  = "exporter"
@@ -70,40 +40,6 @@ const (
 
 func (k kind) String() string {
 	return [...]string{"counter", "gauge", "histogram"}[k]
-}
-
-// def is one known metric: its type, help and variable labels.
-type def struct {
-	kind   kind
-	help   string
-	labels []string
-}
-
-// defs are every metric this package knows. A contract name can only be
-// created as declared here; CounterFunc and friends may add auditpipe_ names.
-var defs = map[string]def{
-	NameBackpressurePaused: {kindCounter, "Writes to stdout that blocked longer than the threshold (default 100ms): the next stage, ultimately the SIEM, is slow and the pipeline is throttling its input.", nil},
-	NameExportFailures:     {kindCounter, "Failed export requests; retryable=\"false\" is a permanent failure (bad token, schema reject).", []string{LabelRetryable}},
-	NameBatchIntervalMs:    {kindGauge, "Current adaptive batch interval in milliseconds; stuck at the maximum means the loop is in emergency widen mode.", nil},
-	NameExportLastSeq:      {kindGauge, "Last seq committed to the exporter's cursor (audit_export_cursor.last_seq).", nil},
-	NameLastSeq:            {kindGauge, "Head of the audit log: the highest seq in audit_records.", nil},
-	NameExportAcked:        {kindCounter, "Records the SIEM acknowledged.", nil},
-	NameExportPaused:       {kindGauge, "1 while the exporter has paused itself after consecutive non-retryable failures, else 0.", nil},
-
-	NameBackpressureSeconds:    {kindCounter, "Seconds spent in writes to stdout that blocked longer than the back-pressure threshold.", nil},
-	NameExportFailuresByReason: {kindCounter, "Failed export requests by reason (the detail behind declaragent_audit_export_failures_total).", []string{LabelReason}},
-	NameRecordsIn:              {kindCounter, "Record lines read.", nil},
-	NameRecordsOut:             {kindCounter, "Record lines written on or delivered.", nil},
-	NameBytesIn:                {kindCounter, "Bytes of record lines read.", nil},
-	NameBytesOut:               {kindCounter, "Bytes of record lines written on or delivered.", nil},
-	NameBatches:                {kindCounter, "Batches framed (audit-batch) or delivered (audit-ship).", nil},
-	NameRetries:                {kindCounter, "Export requests retried, by reason.", []string{LabelReason}},
-	NameQuarantined:            {kindCounter, "Records quarantined as poison (rejected by the SIEM on their own).", nil},
-	NameInflightRequests:       {kindGauge, "Export requests in flight.", nil},
-	NameRequestDuration:        {kindHistogram, "Duration of export requests to the SIEM.", nil},
-	NameDuplicates:             {kindCounter, "Records the SIEM reported it already had.", nil},
-	NameVerifyBreaks:           {kindCounter, "Chain verification findings, by reason code (hash_mismatch, prev_link, seq_gap, ...).", []string{LabelReason}},
-	NameExportLag:              {kindGauge, "Records between the head of the log and the exporter's committed cursor (declaragent_audit_last_seq - declaragent_audit_export_last_seq, at least 0).", nil},
 }
 
 // Labels are the constant labels of a Set's metrics. Empty fields are left
@@ -322,19 +258,14 @@ func (s *Set) register(name, help string, k kind, labelNames []string, mk func(p
 	switch {
 	case name == NameExportLag:
 		panic(fmt.Sprintf("metrics: %s is computed by the Set from the two seq gauges", name))
-	case known:
-		if d.kind != k || !slices.Equal(d.labels, labelNames) {
-			panic(fmt.Sprintf("metrics: %s is a %s with labels %q, not a %s with labels %q", name, d.kind, d.labels, k, labelNames))
-		}
-		if help == "" {
-			help = d.help
-		}
-	case !strings.HasPrefix(name, "auditpipe_") || !model.LegacyValidation.IsValidMetricName(name):
-		panic(fmt.Sprintf("metrics: %q: a new metric name must be a valid name starting with auditpipe_", name))
+	case !known:
+		panic(fmt.Sprintf("metrics: %q is not in the table of metric names (lib/metrics/names.go): add it there, with its type, labels, owner and help", name))
+	case d.kind != k || !slices.Equal(d.labels, labelNames):
+		panic(fmt.Sprintf("metrics: %s is a %s with labels %q, not a %s with labels %q", name, d.kind, d.labels, k, labelNames))
+	case help == "" && d.help == "":
+		panic(fmt.Sprintf("metrics: %s: no help text (its owner gives it)", name))
 	case help == "":
-		panic(fmt.Sprintf("metrics: %s: no help text", name))
-	case (k == kindCounter) != strings.HasSuffix(name, "_total"):
-		panic(fmt.Sprintf("metrics: %s: a counter's name, and only a counter's, ends in _total", name))
+		help = d.help
 	}
 	for _, l := range labelNames {
 		if !model.LegacyValidation.IsValidLabelName(l) || l == LabelBinary || l == LabelExporter || l == LabelVendor {

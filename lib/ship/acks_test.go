@@ -1,118 +1,22 @@
 package ship
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/valyala/fastjson"
-
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
-
-func ackN(i int) framing.Ack {
-	seq := int64(i + 1)
-	q := []int64{seq} // not mergeable: one line per ack
-	return framing.Ack{Exporter: "test:x", FirstSeq: seq, LastSeq: seq, LastHash: strings.Repeat("a", 64), Count: 1, Quarantined: q}
-}
-
-// TestFIFOAcksFullNeverBlocks: a reader that holds the FIFO open but does
-// not read (audit-ack stuck) must not block the shipper; the acks that did
-// not fit are held, counted apart from those handed over, and Close
-// reports them with exit 8 once its deadline passes.
-func TestFIFOAcksFullNeverBlocks(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "acks.fifo")
-	var m Metrics
-	a, err := NewFIFOAcks(fifo, &syncLog{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.countHandover(&m)
-	r, err := os.OpenFile(fifo, os.O_RDWR, 0) // a reader that never reads
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	const n = 3000 // ~150 bytes each: far more than a FIFO holds
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < n; i++ {
-			if err := a.Ack(context.Background(), ackN(i)); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Ack blocked on a full FIFO")
-	}
-	handed, held := m.AckedRecords.Load(), m.AcksHeld.Load()
-	if handed+held != n || held == 0 || handed == 0 {
-		t.Fatalf("handed over %d + held %d, want %d with some of each", handed, held, n)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	err = a.Close(ctx)
-	if !errors.Is(err, ErrAcksNotHandedOver) || exitcode.Of(err) != exitcode.Incomplete {
-		t.Fatalf("Close: %v (exit %d), want acks not handed over, exit 8", err, exitcode.Of(err))
-	}
-	if !strings.Contains(err.Error(), "seq ") || !strings.Contains(err.Error(), "shipped again") {
-		t.Fatalf("Close: %v", err)
-	}
-	// What was handed over is whole lines, in order.
-	r.SetReadDeadline(time.Now().Add(time.Second))
-	sc := bufio.NewScanner(r)
-	for i := int64(0); i < handed; i++ {
-		if !sc.Scan() {
-			t.Fatalf("line %d: %v", i+1, sc.Err())
-		}
-		var p fastjson.Parser
-		ack, err := framing.ParseAck(&p, sc.Bytes())
-		if err != nil || ack.LastSeq != i+1 {
-			t.Fatalf("line %d: %q: %v", i+1, sc.Text(), err)
-		}
-	}
-}
-
-// TestFIFOAcksNoReader: nobody ever opens the FIFO: Close waits for its
-// deadline only, and says which records' acks were not handed over.
-func TestFIFOAcksNoReader(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "acks.fifo")
-	var m Metrics
-	a, err := NewFIFOAcks(fifo, &syncLog{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.countHandover(&m)
-	for i := 0; i < 3; i++ {
-		a.Ack(context.Background(), framing.Ack{Exporter: "test:x", FirstSeq: int64(10*i + 1), LastSeq: int64(10*i + 10), LastHash: strings.Repeat("b", 64), Count: 10})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	err = a.Close(ctx)
-	if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), "30 delivered record(s), seq 1..30") {
-		t.Fatalf("Close: %v (exit %d)", err, exitcode.Of(err))
-	}
-	if m.AckedRecords.Load() != 0 || m.AcksHeld.Load() != 30 {
-		t.Fatalf("handed %d held %d", m.AckedRecords.Load(), m.AcksHeld.Load())
-	}
-}
 
 // TestReadBatchesDropsMarks: mark lines (audit-read's control lines for
 // audit-verify) are dropped wherever they are, counted, never shipped and
@@ -181,7 +85,7 @@ func TestAckReaderGoneIsNotAPause(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) { return ok(recs), nil }}
 			var m Metrics
-			sh := New(fs, Options{Inflight: 1, Acks: NewWriterAcks(stoppedWriter{tc.err}), Metrics: &m, Exporter: "test:x"})
+			sh := New(fs, Options{Inflight: 1, Acks: ack.NewStreamWriter(stoppedWriter{tc.err}), Metrics: &m, Exporter: "test:x"})
 			in := make(chan *Batch, 3)
 			for _, b := range mkBatches(3, 4) {
 				in <- b
@@ -195,40 +99,6 @@ func TestAckReaderGoneIsNotAPause(t *testing.T) {
 				t.Fatalf("dropped %d handed %d paused %d", m.AcksDropped.Load(), m.AckedRecords.Load(), m.Paused.Load())
 			}
 		})
-	}
-}
-
-// TestFIFOAcksHandedOverWhenReaderComes: acks held while no audit-ack
-// reads go out when one comes back, without waiting for the next ack (the
-// log may be quiet).
-func TestFIFOAcksHandedOverWhenReaderComes(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "acks.fifo")
-	var m Metrics
-	a, err := NewFIFOAcks(fifo, &syncLog{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.countHandover(&m)
-	if err := a.Ack(context.Background(), framing.Ack{Exporter: "test:x", FirstSeq: 1, LastSeq: 5, LastHash: strings.Repeat("c", 64), Count: 5}); err != nil {
-		t.Fatal(err)
-	}
-	if m.AcksHeld.Load() != 5 {
-		t.Fatalf("held %d", m.AcksHeld.Load())
-	}
-	r, err := os.OpenFile(fifo, os.O_RDWR, 0) // audit-ack comes back
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for m.AckedRecords.Load() != 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("held acks not handed over: handed %d held %d", m.AckedRecords.Load(), m.AcksHeld.Load())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := a.Close(context.Background()); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -275,45 +145,5 @@ func TestAcksSayWhatTheRunDelivered(t *testing.T) {
 	}
 	if want := []int64{1, 5, 1, 10, 1, 10, 1, 15}; !reflect.DeepEqual(got, want) {
 		t.Errorf("since, sinceCount of each ack: %v, want %v", got, want)
-	}
-}
-
-// TestFIFOAcksMergedKeepSince: acks held while nobody reads are merged
-// into one: it keeps the run's "since" and the latest "sinceCount".
-func TestFIFOAcksMergedKeepSince(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "acks.fifo")
-	a, err := NewFIFOAcks(fifo, &syncLog{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := strings.Repeat("c", 64)
-	for _, ack := range []framing.Ack{
-		{Exporter: "test:x", FirstSeq: 11, LastSeq: 15, LastHash: h, Count: 5, Since: 11, SinceCount: 5},
-		{Exporter: "test:x", FirstSeq: 16, LastSeq: 20, LastHash: h, Count: 5, Since: 11, SinceCount: 10},
-	} {
-		if err := a.Ack(context.Background(), ack); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := os.OpenFile(fifo, os.O_RDWR, 0) // audit-ack comes back
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := a.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	n, err := r.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := framing.ParseAck(nil, bytes.TrimSpace(buf[:n]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := framing.Ack{Exporter: "test:x", FirstSeq: 11, LastSeq: 20, LastHash: h, Count: 10, Since: 11, SinceCount: 10}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("merged ack %+v, want %+v", got, want)
 	}
 }

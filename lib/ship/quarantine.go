@@ -26,6 +26,7 @@ type Quarantine struct {
 	path string
 	f    *os.File
 	buf  []byte
+	now  func() time.Time // the clock of "quarantinedAt"; time.Now
 }
 
 // OpenQuarantine opens (creating 0600) the quarantine file for appending.
@@ -34,7 +35,7 @@ func OpenQuarantine(path string) (*Quarantine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open quarantine: %w", err)
 	}
-	return &Quarantine{path: path, f: f}, nil
+	return &Quarantine{path: path, f: f, now: time.Now}, nil
 }
 
 // Path is the file's path.
@@ -46,9 +47,9 @@ func (q *Quarantine) Put(exporter string, r *sink.Record, reason string) error {
 	defer q.mu.Unlock()
 	b := q.buf[:0]
 	b = append(b, `{"quarantinedAt":`...)
-	b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
+	b = strconv.AppendInt(b, q.now().UnixMilli(), 10)
 	b = append(b, `,"exporter":`...)
-	b = strconv.AppendQuote(b, exporter)
+	b = appendJSONString(b, exporter)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, r.Seq, 10)
 	b = append(b, `,"recordHash":"`...)

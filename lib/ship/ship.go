@@ -15,13 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
@@ -68,7 +69,7 @@ type Options struct {
 
 // AckSink receives the ack of each delivered batch, in seq order.
 type AckSink interface {
-	Ack(ctx context.Context, a framing.Ack) error
+	Ack(ctx context.Context, a ack.Ack) error
 	// Close flushes acks still pending, waiting at most until ctx is done.
 	Close(ctx context.Context) error
 }
@@ -135,8 +136,8 @@ func New(s sink.Sink, opt Options) *Shipper {
 	if sh.opt.Sleep == nil {
 		sh.opt.Sleep = sleep
 	}
-	if c, ok := opt.Acks.(handoverCounter); ok {
-		c.countHandover(opt.Metrics)
+	if c, ok := opt.Acks.(countsHandover); ok {
+		c.Count(countersOf(opt.Metrics))
 		sh.countsAcks = true
 	}
 	return sh
@@ -230,56 +231,36 @@ dispatch:
 	return err
 }
 
-// sequence emits acks in batch order. After the first batch that did not
-// complete, no later ack is emitted (the cursor must not pass it).
-//
-// Each ack says what the run has delivered so far ("since", "sinceCount"):
-// the acks go out in order and stop at the first batch not delivered, so
-// every record received from the run's first seq to the ack's last was
-// delivered or quarantined. audit-ack uses it when acks were lost between
-// (an acker killed after reading them, before committing them).
+// sequence hands the acks over in batch order: which ack may go, and
+// the run's claim it carries, is ack.Sequencer's rule.
 func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-chan struct{}) error {
 	var failed error
-	// The run's first seq, the highest seq acked in the run, and how many
-	// records raised it: a seq at or below one acked (a duplicate in a
-	// replayed archive) adds nothing, so the count never claims more
-	// distinct records than were acked.
-	since, high, sinceCount := int64(-1), int64(-1), int64(0)
+	var rel ack.Sequencer
 	for j := range order {
 		err := <-j.done
 		<-window
-		if failed != nil {
-			if a, ok := ackOf(sh.opt.Exporter, j.b); ok && err == nil {
-				// Delivered, but its ack may not pass the failure.
-				sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
-			}
-			continue
-		}
 		if err != nil {
-			failed = err
+			if !rel.Stopped() {
+				failed = err
+			}
+			rel.Stop()
 			continue
 		}
 		a, ok := ackOf(sh.opt.Exporter, j.b)
 		if !ok {
 			continue
 		}
-		if since < 0 {
-			since = a.FirstSeq
+		if a, ok = rel.Release(a, j.b.seqs()); !ok {
+			// Delivered, but its ack may not pass the failure.
+			sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
+			continue
 		}
-		for _, r := range j.b.Records {
-			if r.Seq > high {
-				high = r.Seq
-				sinceCount++
-			}
-		}
-		if a.FirstSeq >= since && sinceCount >= int64(a.Count) {
-			a.Since, a.SinceCount = since, sinceCount
-		} // else the seqs went back below the run's start: no claim on this ack
 		// The ack context is not ctx: a paused or draining shipper still
 		// hands over what was delivered.
 		if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
 			sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
 			failed = fmt.Errorf("emit ack: %w", err)
+			rel.Stop()
 			if errors.Is(err, exitcode.ErrStopped) || exitcode.IsBrokenPipe(err) {
 				// audit-ack (the reader of --acks -) is gone: a stop, or
 				// its failure; no pause, the stage reports the dropped acks.
@@ -299,11 +280,22 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 	return failed
 }
 
-func ackOf(exporter string, b *Batch) (framing.Ack, bool) {
-	if len(b.Records) == 0 {
-		return framing.Ack{}, false
+// seqs yields the seqs of b's records, in order.
+func (b *Batch) seqs() iter.Seq[int64] {
+	return func(yield func(int64) bool) {
+		for _, r := range b.Records {
+			if !yield(r.Seq) {
+				return
+			}
+		}
 	}
-	a := framing.Ack{Exporter: exporter, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
+}
+
+func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
+	if len(b.Records) == 0 {
+		return ack.Ack{}, false
+	}
+	a := ack.Ack{Exporter: exporter, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
 		LastHash: b.Records[len(b.Records)-1].Hash, Count: len(b.Records)}
 	for i, s := range b.Status {
 		if s == sink.Poison {

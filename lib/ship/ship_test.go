@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
@@ -52,10 +52,10 @@ func ok(recs []sink.Record) sink.Result { return sink.NewResult(len(recs)).All(s
 
 type ackLog struct {
 	mu   sync.Mutex
-	acks []framing.Ack
+	acks []ack.Ack
 }
 
-func (a *ackLog) Ack(ctx context.Context, ack framing.Ack) error {
+func (a *ackLog) Ack(ctx context.Context, ack ack.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.acks = append(a.acks, ack)

@@ -2,8 +2,9 @@
 // metrics: the shared flags (--metrics-listen, --metrics-file,
 // --metrics-exporter, --metrics-linger), starting and stopping the HTTP
 // endpoint and the node_exporter textfile, the back-pressure wrapper around
-// stdout, the mapping of lib/ship's counters onto the metric names
-// (RegisterShip), and the progress line on a terminal (Progress).
+// stdout (Stdout) and the record counters of a filter stage (Flow). The
+// names are lib/metrics' table; lib/ship registers its own counters
+// (ship.Metrics.Register); the progress line is lib/progress.
 //
 // A stage wires it in a few lines:
 //
@@ -165,10 +166,6 @@ func (f *Flags) Start(ctx context.Context, prog string, labels metrics.Labels, s
 	return st, nil
 }
 
-// NameBlockedSeconds is the gauge of how long the write to stdout in
-// progress has been blocked.
-const NameBlockedSeconds = "auditpipe_backpressure_blocked_seconds"
-
 // Stdout wraps a stage's stdout so that writes that block (the next stage,
 // ultimately the SIEM, is slower) are counted: each write that took longer
 // than metrics.DefaultBlockThreshold counts in
@@ -184,9 +181,7 @@ const NameBlockedSeconds = "auditpipe_backpressure_blocked_seconds"
 func (st *Stage) Stdout(w io.Writer) io.Writer {
 	st.stdout = w
 	sw := &stallWriter{w: w}
-	st.GaugeFunc(NameBlockedSeconds, "How long the write to stdout in progress has been blocked, in seconds "+
-		"(0 if none has been blocked longer than the back-pressure threshold): a stalled pipeline, "+
-		"which adds no pauses to "+metrics.NameBackpressurePaused+" until the write returns.", sw.blocked)
+	st.GaugeFunc(metrics.NameBlockedSeconds, "", sw.blocked)
 	return metrics.NewBlockingWriter(sw, 0, st.BackpressurePaused(), st.BackpressureSeconds())
 }
 
@@ -253,9 +248,6 @@ func (st *Stage) Close() error {
 	return err
 }
 
-// NameStageLastSeq is the seq gauge of a Flow.
-const NameStageLastSeq = "auditpipe_stage_last_seq"
-
 // A Flow counts the records a filter stage reads and passes on, as plain
 // atomics that the hot loop bumps and a scrape (or the progress line)
 // reads. Bytes are record line bytes without the newline, as in a batch
@@ -278,7 +270,7 @@ func (st *Stage) Flow() *Flow {
 	st.CounterFunc(metrics.NameBytesIn, "", val(&f.InBytes))
 	st.CounterFunc(metrics.NameRecordsOut, "", val(&f.Out))
 	st.CounterFunc(metrics.NameBytesOut, "", val(&f.OutBytes))
-	st.GaugeFunc(NameStageLastSeq, "Seq of the last record this stage passed on (0 before the first).", val(&f.Seq))
+	st.GaugeFunc(metrics.NameStageLastSeq, "", val(&f.Seq))
 	return f
 }
 
@@ -297,3 +289,7 @@ func (f *Flow) Wrote(n int, seq int64) {
 		f.Seq.Store(seq)
 	}
 }
+
+// NameMarksDropped is metrics.NameMarksDropped, for audit-batch, which
+// names it here until it moves to lib/batcher (issue 14 item 3).
+const NameMarksDropped = metrics.NameMarksDropped

@@ -240,11 +240,11 @@ func TestStdoutCountsBackpressure(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() == stagemetrics.NameBlockedSeconds {
+			if mf.GetName() == metrics.NameBlockedSeconds {
 				return mf.Metric[0].GetGauge().GetValue()
 			}
 		}
-		t.Fatalf("no %s", stagemetrics.NameBlockedSeconds)
+		t.Fatalf("no %s", metrics.NameBlockedSeconds)
 		return 0
 	}
 	wrote := make(chan struct{})
@@ -261,13 +261,13 @@ func TestStdoutCountsBackpressure(t *testing.T) {
 		t.Errorf("paused = %v while the write is still blocked, want 0", v)
 	}
 	if v := blocked(); v < 0.15 || v > 0.3 {
-		t.Errorf("%s = %v after 200ms blocked, want about 0.2", stagemetrics.NameBlockedSeconds, v)
+		t.Errorf("%s = %v after 200ms blocked, want about 0.2", metrics.NameBlockedSeconds, v)
 	}
 	<-wrote
 	pw.Close()
 	<-done
 	if v := blocked(); v != 0 {
-		t.Errorf("%s = %v after the write returned, want 0", stagemetrics.NameBlockedSeconds, v)
+		t.Errorf("%s = %v after the write returned, want 0", metrics.NameBlockedSeconds, v)
 	}
 	if v := testutil.ToFloat64(st.BackpressurePaused()); v != 1 {
 		t.Errorf("%s = %v, want 1", metrics.NameBackpressurePaused, v)
@@ -346,7 +346,7 @@ auditpipe_records_out_total 3
 auditpipe_stage_last_seq 42
 `
 	if err := testutil.GatherAndCompare(st.Registry, strings.NewReader(want), metrics.NameBytesIn, metrics.NameBytesOut,
-		metrics.NameRecordsIn, metrics.NameRecordsOut, stagemetrics.NameStageLastSeq); err != nil {
+		metrics.NameRecordsIn, metrics.NameRecordsOut, metrics.NameStageLastSeq); err != nil {
 		t.Error(err)
 	}
 }

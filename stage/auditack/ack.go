@@ -4,7 +4,6 @@
 package auditack
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,11 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
@@ -118,16 +117,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 
-	in := newInput(stderr)
-	defer in.close()
-	stopInput := context.AfterFunc(ctx, in.stop) // unblock the reads when asked to stop
+	in := ack.NewReader(stderr, prog)
+	defer in.Close()
+	stopInput := context.AfterFunc(ctx, in.Stop) // unblock the reads when asked to stop
 	defer stopInput()
 	if c.fifo != "" {
-		if err := in.openFIFO(ctx, c.fifo); err != nil {
+		if err := in.OpenFIFO(ctx, c.fifo); err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--fifo: %w", err))
 		}
 	} else {
-		in.readStdin(ctx, stdin)
+		in.ReadStream(ctx, stdin)
 	}
 	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.exporter, ""), stderr)
 	if err != nil {
@@ -183,8 +182,7 @@ type acker struct {
 	have        bool // an ack not yet committed
 	lastSeq     int64
 	lastHash    string
-	pending     []auditdb.AckSpan // the acks not yet committed, contiguous clean runs merged
-	tailClean   bool              // every pending ack is clean and follows on from the cursor
+	pending     ack.Spans // the acks not yet committed, contiguous clean runs merged
 	committed   int64
 	lastCommit  time.Time
 	acks        int64
@@ -230,7 +228,7 @@ func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop fu
 // finalCommitWait bounds the final commit after SIGINT/SIGTERM.
 const finalCommitWait = time.Second
 
-func (a *acker) loop(ctx context.Context, in *input) error {
+func (a *acker) loop(ctx context.Context, in *ack.Reader) error {
 	var p fastjson.Parser
 	var timer *time.Timer
 	var timerC <-chan time.Time
@@ -252,7 +250,7 @@ func (a *acker) loop(ctx context.Context, in *input) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-in.errs:
+		case err := <-in.Errs():
 			if err == nil || err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
 				return nil
 			}
@@ -265,14 +263,14 @@ func (a *acker) loop(ctx context.Context, in *input) error {
 			if err := commit(); err != nil {
 				return err
 			}
-		case line := <-in.lines:
-			if err := a.take(&p, line.num, line.b); err != nil {
+		case line := <-in.Lines():
+			if err := a.take(&p, line.Num, line.B); err != nil {
 				return err
 			}
 			if !a.have {
 				continue
 			}
-			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 || len(a.pending) >= maxPending {
+			if wait := a.c.interval - time.Since(a.lastCommit); wait <= 0 || len(a.pending.List) >= maxPending {
 				if err := commit(); err != nil {
 					return err
 				}
@@ -290,59 +288,42 @@ func (a *acker) loop(ctx context.Context, in *input) error {
 
 // take validates one ack line. A line that is not a valid ack (a torn line
 // from a shipper that crashed mid-write) is reported and skipped: acks are
-// cumulative, so the next one covers it. An ack for another exporter is a
-// configuration error and stops the acker.
+// cumulative, so the next one covers it. An ack for another exporter, or
+// one that names a chain (lib/ack: reserved for multi-chain consumers), is
+// a configuration error and stops the acker.
 func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
-	line = trimEOL(line)
+	line = ack.TrimEOL(line)
 	if len(line) == 0 {
 		return nil
 	}
-	ack, err := framing.ParseAck(p, line)
+	k, err := ack.Parse(p, line)
 	if err != nil {
 		a.bad++
 		fmt.Fprintf(a.stderr, "%s: line %d: skipping an invalid ack line: %v\n", prog, num, err)
 		return nil
 	}
-	if ack.Exporter != a.c.exporter {
-		return exitcode.Errorf(exitcode.Usage, "ack for exporter %q, but this audit-ack commits %q: each exporter needs its own FIFO and acker", ack.Exporter, a.c.exporter)
+	if k.Exporter != a.c.exporter {
+		return exitcode.Errorf(exitcode.Usage, "ack for exporter %q, but this audit-ack commits %q: each exporter needs its own FIFO and acker", k.Exporter, a.c.exporter)
+	}
+	if k.Chain != "" {
+		return exitcode.Errorf(exitcode.Usage, "line %d: ack for chain %q of exporter %q, but audit-ack commits the cursor of one database's single chain: acks that name a chain are for a multi-chain consumer, not audit-ack", num, k.Chain, k.Exporter)
 	}
 	a.acks++
-	a.records += int64(ack.Count)
-	a.recordsIn.Add(float64(ack.Count))
-	a.quarantined += int64(len(ack.Quarantined))
-	if len(ack.Quarantined) > 0 {
-		fmt.Fprintf(a.stderr, "%s: %s: seqs %v were quarantined, not delivered; the cursor moves past them\n", prog, a.c.exporter, ack.Quarantined)
-	}
-	if ack.LastSeq <= a.committed || a.have && ack.LastSeq <= a.lastSeq {
-		return nil // a replay of what is already committed or taken
+	a.records += int64(k.Count)
+	a.recordsIn.Add(float64(k.Count))
+	a.quarantined += int64(len(k.Quarantined))
+	if len(k.Quarantined) > 0 {
+		fmt.Fprintf(a.stderr, "%s: %s: seqs %v were quarantined, not delivered; the cursor moves past them\n", prog, a.c.exporter, k.Quarantined)
 	}
 	// Whether the ack skips rows the exporter ships is checked when it is
-	// committed, in the commit's transaction (auditdb.CommitAcks).
-	// Since/SinceCount (what the ack's shipper delivered in its run) cover
-	// the acks lost between, e.g. with an acker killed before it committed
-	// the acks it had read.
-	sp := auditdb.AckSpan{FirstSeq: ack.FirstSeq, LastSeq: ack.LastSeq, LastHash: ack.LastHash, Count: int64(ack.Count),
-		Since: ack.Since, SinceCount: ack.SinceCount}
-	// A clean ack that follows on from the cursor through clean acks is
-	// merged into one span (no query at commit); any other is kept as it
-	// came, so that a refusal names it.
-	known := a.committed
-	if n := len(a.pending); n > 0 {
-		known = a.pending[n-1].LastSeq
+	// committed, in the commit's transaction (auditdb.CommitAcks, the gap
+	// rule of lib/ack). Since/SinceCount (what the ack's shipper delivered
+	// in its run) cover the acks lost between, e.g. with an acker killed
+	// before it committed the acks it had read.
+	if !a.pending.Add(a.committed, ack.SpanOf(k)) {
+		return nil // a replay of what is already committed or taken
 	}
-	follows := sp.Clean() && sp.FirstSeq <= known+1
-	if n := len(a.pending); n > 0 && follows && a.tailClean {
-		prev := &a.pending[n-1]
-		prev.LastSeq, prev.LastHash = sp.LastSeq, sp.LastHash
-		prev.Count = prev.LastSeq - prev.FirstSeq + 1
-		// A merged span follows on: it needs no "since" (and the ack's
-		// would not describe the merged range).
-		prev.Since, prev.SinceCount = 0, 0
-	} else {
-		a.pending = append(a.pending, sp)
-		a.tailClean = follows && (n == 0 || a.tailClean)
-	}
-	a.lastSeq, a.lastHash, a.have = ack.LastSeq, ack.LastHash, true
+	a.lastSeq, a.lastHash, a.have = k.LastSeq, k.LastHash, true
 	return nil
 }
 
@@ -394,69 +375,31 @@ func (a *acker) commit(ctx context.Context) error {
 	if err := a.followDB(ctx); err != nil {
 		return err
 	}
-	got, err := a.w.CommitAcks(ctx, a.c.exporter, a.pending, a.c.sel, time.Now())
+	got, err := a.w.CommitAcks(ctx, a.c.exporter, a.pending.List, a.c.sel, time.Now())
 	if ge := (*auditdb.AckGapError)(nil); errors.As(err, &ge) {
 		// The acks before the gap are committed; the rest are dropped.
 		a.committed = got
 		a.cursor.Set(float64(got))
-		a.have, a.pending = false, a.pending[:0]
+		a.have = false
+		a.pending.Reset()
 		a.commits++
 		return err // says it all, with exit code 3 (or 2)
 	}
 	if mm := (*auditdb.AckMismatchError)(nil); errors.As(err, &mm) {
-		a.have, a.pending = false, a.pending[:0] // nothing of them is committed, at exit either
-		return err                               // says it all, with exit code 3
+		a.have = false
+		a.pending.Reset() // nothing of them is committed, at exit either
+		return err        // says it all, with exit code 3
 	}
 	if err != nil {
 		return exitcode.New(exitcode.Database, fmt.Errorf("commit cursor %s at seq %d: %w", a.c.exporter, a.lastSeq, err))
 	}
 	a.committed = got
 	a.cursor.Set(float64(got))
-	a.have, a.pending = false, a.pending[:0]
+	a.have = false
+	a.pending.Reset()
 	a.lastCommit = time.Now()
 	a.commits++
 	return nil
-}
-
-// MaxAckLine bounds an ack line: the longest real one names every seq of
-// a fully quarantined batch. A longer line is skipped without being held.
-const MaxAckLine = 1 << 20
-
-type ackLine struct {
-	num int64 // 1-based line number in the ack stream
-	b   []byte
-}
-
-var errLineTooLong = errors.New("line too long")
-
-// readLine reads one line (with its \n) of at most max bytes. A longer
-// line is read to its end and dropped (errLineTooLong), so memory stays
-// bounded whatever the writer sends.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) > max {
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
-			}
-			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-				return nil, err
-			}
-			return nil, errLineTooLong
-		}
-		line = append(line, chunk...)
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return line, err
-		}
-	}
-}
-
-func trimEOL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 func splitList(s string) []string {
@@ -467,4 +410,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// statID is the identity of the file at path; false if there is none.
+func statID(path string) (fileID, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), st.Ino}, true
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/valyala/fastjson"
 	_ "modernc.org/sqlite"
 
-	"github.com/auditpipe/auditpipe/lib/framing"
+	"github.com/auditpipe/auditpipe/lib/ack"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
 )
@@ -44,7 +45,7 @@ func ackLineFor(exporter string, first, last int64) string {
 }
 
 // Bad ack lines are skipped with their line number (they were reported
-// without one), a line far over MaxAckLine is dropped without being held,
+// without one), a line far over ack.MaxLine is dropped without being held,
 // and the good ack before them is committed.
 func TestBadAckLinesNamed(t *testing.T) {
 	dir := t.TempDir()
@@ -57,7 +58,7 @@ func TestBadAckLinesNamed(t *testing.T) {
 	if err := auditappend.Run(ctx, []string{"--db", db, "--quiet"}, &events, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	long := strings.Repeat("a", 3*MaxAckLine)
+	long := strings.Repeat("a", 3*ack.MaxLine)
 	first := ackLineFor("x:y", 1, 2)
 	first = strings.Replace(first, fmt.Sprintf("%064x", 2), HashAt(t, db, 2), 1) // a real ack's hash
 	in := first +                                                                // line 1
@@ -93,22 +94,6 @@ func TestBadAckLinesNamed(t *testing.T) {
 	}
 }
 
-func TestReadLineBounded(t *testing.T) {
-	in := "short\n" + strings.Repeat("x", 200) + "\nlast"
-	br := bufio.NewReaderSize(strings.NewReader(in), 16)
-	got, err := readLine(br, 64)
-	if err != nil || string(got) != "short\n" {
-		t.Fatalf("first line %q, %v", got, err)
-	}
-	if _, err := readLine(br, 64); err != errLineTooLong {
-		t.Fatalf("long line: err %v, want errLineTooLong", err)
-	}
-	got, err = readLine(br, 64)
-	if err != io.EOF || string(got) != "last" {
-		t.Fatalf("last line %q, %v; want the partial line and EOF", got, err)
-	}
-}
-
 // FuzzAckStream feeds arbitrary bytes to audit-ack's line reader and ack
 // parser (everything but the database): no panic, and the cursor it would
 // commit is the highest lastSeq among the valid acks of its exporter, a
@@ -138,8 +123,8 @@ func FuzzAckStream(f *testing.F) {
 		var p fastjson.Parser
 		br := bufio.NewReaderSize(bytes.NewReader(in), 64)
 		for num := int64(1); ; num++ {
-			line, err := readLine(br, 256)
-			if err == errLineTooLong {
+			line, err := ack.ReadLine(br, 256)
+			if err == ack.ErrLineTooLong {
 				continue
 			}
 			if len(line) > 0 && err == nil {
@@ -159,8 +144,8 @@ func FuzzAckStream(f *testing.F) {
 			if i == len(lines)-1 || len(l)+1 > 256 {
 				continue // no \n: partial; or over the bound
 			}
-			if ack, err := framing.ParseAck(&q, trimEOL(l)); err == nil && ack.LastSeq > want {
-				want = ack.LastSeq
+			if k, err := ack.Parse(&q, ack.TrimEOL(l)); err == nil && k.LastSeq > want {
+				want = k.LastSeq
 			}
 		}
 		if want > 0 && (!a.have || a.lastSeq != want) {
@@ -170,4 +155,41 @@ func FuzzAckStream(f *testing.F) {
 			t.Fatalf("would commit %d from no valid ack", a.lastSeq)
 		}
 	})
+}
+
+// An ack that names a chain (lib/ack: reserved for the Kafka fleet's
+// multi-chain consumer) is not one audit-ack can commit: it stops with
+// exit 2 naming the line and the chain, and commits nothing of it; the
+// good ack before it is committed.
+func TestChainAckRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "audit.db")
+	var events bytes.Buffer
+	ctx := context.Background()
+	if err := auditsample.Run(ctx, []string{"--count", "5"}, nil, &events, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditappend.Run(ctx, []string{"--db", db, "--quiet"}, &events, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	first := strings.Replace(ackLineFor("x:y", 1, 2), fmt.Sprintf("%064x", 2), HashAt(t, db, 2), 1)
+	chained := strings.Replace(ackLineFor("x:y", 3, 4), `"exporter":"x:y"`, `"exporter":"x:y","chain":"tenant-a"`, 1)
+	chained = strings.Replace(chained, fmt.Sprintf("%064x", 4), HashAt(t, db, 4), 1)
+	var stderr bytes.Buffer
+	err := Run(ctx, []string{"--db", db, "--exporter", "x:y", "--quiet", "--commit-interval", "0s"}, strings.NewReader(first+chained), io.Discard, &stderr)
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(fmt.Sprint(err), `line 2: ack for chain "tenant-a"`) {
+		t.Fatalf("Run: %v (exit %d), want exit 2 naming line 2 and the chain\n%s", err, exitcode.Of(err), stderr.String())
+	}
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var cur int64
+	if err := d.QueryRow(`SELECT last_seq FROM audit_export_cursor WHERE exporter_name = 'x:y'`).Scan(&cur); err != nil {
+		t.Fatal(err)
+	}
+	if cur != 2 {
+		t.Errorf("cursor %d, want 2 (the ack before the chained one)", cur)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
@@ -61,7 +62,7 @@ func TestAckerKilledShipperRunsOn(t *testing.T) {
 	first := startAck(t, nil, "--db", db, "--exporter", ex, "--fifo", fifo, "--commit-interval", "1h")
 	waitFor(t, "the FIFO", 5*time.Second, func() bool { _, err := os.Stat(fifo); return err == nil })
 
-	acks, err := ship.NewFIFOAcks(fifo, os.Stderr)
+	acks, err := ack.NewFIFOWriter(fifo, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

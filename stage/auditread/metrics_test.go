@@ -12,7 +12,6 @@ import (
 
 	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditread"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
@@ -60,7 +59,7 @@ func TestMetricsFileDrain(t *testing.T) {
 		metrics.NameRecordsOut:          300,
 		metrics.NameBytesIn:             lineBytes,
 		metrics.NameBytesOut:            lineBytes,
-		stagemetrics.NameStageLastSeq:   300,
+		metrics.NameStageLastSeq:        300,
 		metrics.NameBackpressurePaused:  0,
 		metrics.NameBackpressureSeconds: 0,
 	} {
@@ -101,7 +100,7 @@ func TestMetricsFollow(t *testing.T) {
 		if addr != "" {
 			f, err := metricstest.Scrape("http://" + addr + "/metrics")
 			if err == nil && f.Get(metrics.NameLastSeq, "exporter=file:t", "vendor=file") == 200 &&
-				f.Get(stagemetrics.NameStageLastSeq) == 200 && f.Get(metrics.NameRecordsOut) == 200 {
+				f.Get(metrics.NameStageLastSeq) == 200 && f.Get(metrics.NameRecordsOut) == 200 {
 				break
 			}
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/progress"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
@@ -68,7 +69,7 @@ type config struct {
 	ms       *stagemetrics.Stage
 	flow     *stagemetrics.Flow
 	head     atomic.Int64
-	progress *stagemetrics.Progress
+	progress *progress.Line
 }
 
 // Run is audit-read with its I/O passed in.
@@ -103,8 +104,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	out := ndjson.NewWriter(c.ms.Stdout(stdout), 0)
 	if !c.quiet {
-		c.progress = stagemetrics.StartProgress(prog, stderr, func() stagemetrics.Status {
-			return stagemetrics.Status{Records: c.flow.Out.Load(), Seq: c.flow.Seq.Load(), Head: c.head.Load()}
+		c.progress = progress.Start(prog, stderr, func() progress.Status {
+			return progress.Status{Records: c.flow.Out.Load(), Seq: c.flow.Seq.Load(), Head: c.head.Load()}
 		})
 		stderr = c.progress.Writer(stderr)
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/chain"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
 
@@ -82,15 +82,15 @@ func runShip(t *testing.T, stdin []byte, args ...string) (string, string, error)
 }
 
 // acksOf parses audit-ship's stdout (--acks -).
-func acksOf(t *testing.T, stdout string) []framing.Ack {
+func acksOf(t *testing.T, stdout string) []ack.Ack {
 	t.Helper()
 	var p fastjson.Parser
-	var acks []framing.Ack
+	var acks []ack.Ack
 	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
 		if l == "" {
 			continue
 		}
-		a, err := framing.ParseAck(&p, []byte(l))
+		a, err := ack.Parse(&p, []byte(l))
 		if err != nil {
 			t.Fatalf("ack %q: %v", l, err)
 		}
@@ -101,7 +101,7 @@ func acksOf(t *testing.T, stdout string) []framing.Ack {
 
 // checkAcks checks that acks cover seq 1..len(lines) without gap, in
 // order, end on the last hash, and list exactly the quarantined seqs.
-func checkAcks(t *testing.T, acks []framing.Ack, lines []line, exporter string, quarantined ...int64) {
+func checkAcks(t *testing.T, acks []ack.Ack, lines []line, exporter string, quarantined ...int64) {
 	t.Helper()
 	next := int64(1)
 	var q []int64

@@ -10,8 +10,8 @@ import (
 
 	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/progress"
 	"github.com/auditpipe/auditpipe/lib/ship"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 // TestMistakesAnswered: each mistake says what is wrong and the fix, with
@@ -102,17 +102,17 @@ func TestProgressStatus(t *testing.T) {
 	now := time.Unix(1_700_000_100, 0)
 	for _, c := range []struct {
 		set  func(m *ship.Metrics)
-		want stagemetrics.Status
+		want progress.Status
 	}{
-		{func(m *ship.Metrics) {}, stagemetrics.Status{Verb: "delivered"}},
+		{func(m *ship.Metrics) {}, progress.Status{Verb: "delivered"}},
 		{func(m *ship.Metrics) { m.DeliveredRecords.Store(10); m.LastAckedSeq.Store(10); m.Inflight.Store(1) },
-			stagemetrics.Status{Records: 10, Seq: 10, Verb: "delivered", Note: "1 request in flight"}},
+			progress.Status{Records: 10, Seq: 10, Verb: "delivered", Note: "1 request in flight"}},
 		{func(m *ship.Metrics) {
 			m.FailingSince.Store(time.Unix(1_700_000_088, 0).UnixNano())
 			m.FailedRequests.Store(3)
 			m.AcksHeld.Store(500)
-		}, stagemetrics.Status{Verb: "delivered", Note: "failing for 12s (3 failed requests), retrying, acks of 500 held (audit-ack not reading)"}},
-		{func(m *ship.Metrics) { m.Paused.Store(1) }, stagemetrics.Status{Verb: "delivered", Note: "paused"}},
+		}, progress.Status{Verb: "delivered", Note: "failing for 12s (3 failed requests), retrying, acks of 500 held (audit-ack not reading)"}},
+		{func(m *ship.Metrics) { m.Paused.Store(1) }, progress.Status{Verb: "delivered", Note: "paused"}},
 	} {
 		m := &ship.Metrics{}
 		c.set(m)

@@ -14,10 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
+	"github.com/auditpipe/auditpipe/lib/progress"
 	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
@@ -100,10 +102,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var acks ship.AckSink
 	switch c.acks {
 	case "-", "":
-		acks = ship.NewWriterAcks(stdout)
+		acks = ack.NewStreamWriter(stdout)
 	default:
 		cli.OutputUnused(stdout) // acks go to the FIFO: stdout is not ours to watch
-		fa, err := ship.NewFIFOAcks(c.acks, stderr)
+		fa, err := ack.NewFIFOWriter(c.acks, stderr)
 		if err != nil {
 			return exitcode.New(exitcode.Usage, fmt.Errorf("--acks: %w (or --acks - for stdout)", err))
 		}
@@ -122,16 +124,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer st.Close()
-	stagemetrics.RegisterShip(st.Set, m)
-	var progress *stagemetrics.Progress
+	m.Register(st.Set)
+	var pl *progress.Line
 	if !c.quiet {
 		// On a terminal: what is delivered, and the state (in flight,
 		// failing, acks held); other stages' lines give way to it.
-		progress = stagemetrics.StartProgressTaking(prog, stderr, func() stagemetrics.Status {
+		pl = progress.StartTaking(prog, stderr, func() progress.Status {
 			return progressStatus(m, time.Now())
 		})
-		defer progress.Stop()
-		stderr = progress.Writer(stderr)
+		defer pl.Stop()
+		stderr = pl.Writer(stderr)
 	}
 	sh := ship.New(s, ship.Options{
 		Exporter: c.exporter, Inflight: c.inflight, PauseAfter: c.pauseAfter,
@@ -161,7 +163,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ackErr := acks.Close(actx)
 	cancel()
 	rerr := <-readErr
-	progress.Stop()
+	pl.Stop()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(c.exporter, m, time.Since(start)))
 	}
@@ -304,8 +306,8 @@ func skipBOMAndSpace(b []byte) []byte {
 
 // progressStatus is audit-ship's progress line: records delivered, the
 // last seq whose ack was handed over, and the state that matters now.
-func progressStatus(m *ship.Metrics, now time.Time) stagemetrics.Status {
-	s := stagemetrics.Status{Records: m.DeliveredRecords.Load(), Seq: m.LastAckedSeq.Load(), Verb: "delivered"}
+func progressStatus(m *ship.Metrics, now time.Time) progress.Status {
+	s := progress.Status{Records: m.DeliveredRecords.Load(), Seq: m.LastAckedSeq.Load(), Verb: "delivered"}
 	var notes []string
 	if m.Paused.Load() > 0 {
 		notes = append(notes, "paused")

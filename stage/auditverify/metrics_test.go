@@ -14,7 +14,6 @@ import (
 	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditread"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
@@ -72,7 +71,7 @@ func TestMetricsBreaksByReason(t *testing.T) {
 	if v := f.Get(metrics.NameRecordsOut, ls...); v != 99 {
 		t.Errorf("records out = %v, want 99 (report mode passes intact records)", v)
 	}
-	if v := f.Get(stagemetrics.NameStageLastSeq, ls...); v != 100 {
+	if v := f.Get(metrics.NameStageLastSeq, ls...); v != 100 {
 		t.Errorf("last seq out = %v, want 100", v)
 	}
 	if v := f.Get(metrics.NameBytesOut, ls...); v != float64(stdout.Len()-99) {

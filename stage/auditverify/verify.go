@@ -25,6 +25,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/progress"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
@@ -122,16 +123,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		ndjson.SetPipeSize(f, 1<<20)
 	}
 	out := ndjson.NewWriter(ms.Stdout(stdout), 0)
-	var progress *stagemetrics.Progress
-	if !c.quiet && (len(c.files) > 0 || !stagemetrics.FedByPipe(stdin)) {
+	var pl *progress.Line
+	if !c.quiet && (len(c.files) > 0 || !progress.FedByPipe(stdin)) {
 		var head atomic.Int64
-		progress = stagemetrics.StartProgress(prog, stderr, func() stagemetrics.Status {
-			return stagemetrics.Status{Records: c.flow.In.Load(), Seq: c.flow.Seq.Load(), Head: head.Load()}
+		pl = progress.Start(prog, stderr, func() progress.Status {
+			return progress.Status{Records: c.flow.In.Load(), Seq: c.flow.Seq.Load(), Head: head.Load()}
 		})
-		if progress != nil && c.db != "" {
+		if pl != nil && c.db != "" {
 			defer c.pollHead(ctx, &head)()
 		}
-		stderr = progress.Writer(stderr)
+		stderr = pl.Writer(stderr)
 	}
 	start := time.Now()
 	runErr := c.run(ctx, v, stdin, out, stderr, rep)
@@ -141,7 +142,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for _, f := range v.Finish() {
 		rep.print(stderr, f)
 	}
-	progress.Stop()
+	pl.Stop()
 	if ue, ok := runErr.(usageErr); ok {
 		// A configuration mistake, found at the first record: nothing was
 		// passed on. Not a verification failure.

@@ -27,14 +27,13 @@ import (
 
 	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/internal/metricstest"
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/auditdb"
-	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/splunk"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/stage/auditack"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
@@ -151,7 +150,7 @@ func TestAlertBackpressureRate(t *testing.T) {
 	f2 := scrape(t, url)
 	p1, p2 := f1.Get(metrics.NameBackpressurePaused), f2.Get(metrics.NameBackpressurePaused)
 	s2 := f2.Get(metrics.NameBackpressureSeconds)
-	head, read := f2.Get(metrics.NameLastSeq), f2.Get(stagemetrics.NameStageLastSeq)
+	head, read := f2.Get(metrics.NameLastSeq), f2.Get(metrics.NameStageLastSeq)
 	t.Logf("paused %v -> %v (%.1fs blocked); head %v, read up to %v", p1, p2, s2, head, read)
 	if p1 < 1 || p2 <= p1 {
 		t.Errorf("%s went %v -> %v while the consumer was slow: want > 0 and rising (rate > 0)", metrics.NameBackpressurePaused, p1, p2)
@@ -159,8 +158,8 @@ func TestAlertBackpressureRate(t *testing.T) {
 	if s2 < 0.5 {
 		t.Errorf("%s = %v, want well above 0", metrics.NameBackpressureSeconds, s2)
 	}
-	if _, ok := f2.Value(stagemetrics.NameBlockedSeconds, "exporter=splunk:prod"); !ok {
-		t.Errorf("no %s", stagemetrics.NameBlockedSeconds)
+	if _, ok := f2.Value(metrics.NameBlockedSeconds, "exporter=splunk:prod"); !ok {
+		t.Errorf("no %s", metrics.NameBlockedSeconds)
 	}
 	if head != 20000 || read >= head {
 		t.Errorf("head %v, read up to %v: want head 20000 and reading held back behind it", head, read)
@@ -191,10 +190,10 @@ func records(first int64, n int) []sink.Record {
 
 type ackLog struct {
 	mu   sync.Mutex
-	acks []framing.Ack
+	acks []ack.Ack
 }
 
-func (a *ackLog) Ack(_ context.Context, ack framing.Ack) error {
+func (a *ackLog) Ack(_ context.Context, ack ack.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.acks = append(a.acks, ack)
@@ -222,7 +221,7 @@ func runShip(t *testing.T, hec *hecfake.Server, token string, nb int) (*metrics.
 	defer s.Close()
 	m := &ship.Metrics{}
 	ms := metrics.New("audit-ship", metrics.Labels{Exporter: "splunk:prod", Vendor: "splunk"})
-	stagemetrics.RegisterShip(ms, m)
+	m.Register(ms)
 	acks := &ackLog{}
 	sh := ship.New(s, ship.Options{
 		Exporter: "splunk:prod", Inflight: 2, PauseAfter: 3, Acks: acks, Metrics: m,
@@ -321,7 +320,7 @@ func TestAlertRetryableIsNotPermanent(t *testing.T) {
 	if v := f.Get(metrics.NameRetries, "reason=all"); v != float64(m.Retries.Load()) || v != 2 {
 		t.Errorf("retries = %v, want 2", v)
 	}
-	if v := f.Get(stagemetrics.NameShipLastAckedSeq); v != 30 {
+	if v := f.Get(metrics.NameShipLastAckedSeq); v != 30 {
 		t.Errorf("last acked seq = %v, want 30", v)
 	}
 }

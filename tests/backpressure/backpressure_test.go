@@ -33,7 +33,6 @@ import (
 	"github.com/auditpipe/auditpipe/internal/fake/hecfake"
 	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const (
@@ -298,9 +297,9 @@ func TestBackpressureSlowSIEM(t *testing.T) {
 				smu.Lock()
 				samples = append(samples, sampleT{
 					at:   time.Since(testStart),
-					head: r.Get(metrics.NameLastSeq), read: r.Get(stagemetrics.NameStageLastSeq),
-					verified: v.Get(stagemetrics.NameStageLastSeq), paused: r.Get(metrics.NameBackpressurePaused),
-					blocked: r.Get(stagemetrics.NameBlockedSeconds),
+					head: r.Get(metrics.NameLastSeq), read: r.Get(metrics.NameStageLastSeq),
+					verified: v.Get(metrics.NameStageLastSeq), paused: r.Get(metrics.NameBackpressurePaused),
+					blocked: r.Get(metrics.NameBlockedSeconds),
 					cursor:  a.Get(metrics.NameExportLastSeq), delivered: len(hec.Events()),
 				})
 				smu.Unlock()
@@ -370,7 +369,7 @@ func TestBackpressureSlowSIEM(t *testing.T) {
 	}
 	// A write held for seconds shows in the blocked gauge while it lasts.
 	if maxBlocked < 1 {
-		t.Errorf("audit-read's %s never passed 1s while the SIEM was slow (max %v)", stagemetrics.NameBlockedSeconds, maxBlocked)
+		t.Errorf("audit-read's %s never passed 1s while the SIEM was slow (max %v)", metrics.NameBlockedSeconds, maxBlocked)
 	}
 	if slowEnd.head != total {
 		t.Errorf("head %v at the end of the slow phase, want %d (the appender is done)", slowEnd.head, total)

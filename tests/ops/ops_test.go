@@ -17,8 +17,6 @@ import (
 	"testing"
 
 	"github.com/auditpipe/auditpipe/lib/metrics"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
-	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
 
 // root is the repository root.
@@ -46,22 +44,19 @@ func requireTool(t *testing.T, name string) string {
 	return ""
 }
 
-// known are the metric names the binaries expose, by the constants that
-// define them: a rule or a panel naming anything else has a typo.
-var known = map[string]bool{
-	metrics.NameBackpressurePaused: true, metrics.NameExportFailures: true, metrics.NameBatchIntervalMs: true,
-	metrics.NameExportLastSeq: true, metrics.NameLastSeq: true, metrics.NameExportAcked: true,
-	metrics.NameExportPaused: true, metrics.NameBackpressureSeconds: true, metrics.NameExportFailuresByReason: true,
-	metrics.NameRecordsIn: true, metrics.NameRecordsOut: true, metrics.NameBytesIn: true, metrics.NameBytesOut: true,
-	metrics.NameBatches: true, metrics.NameRetries: true, metrics.NameQuarantined: true,
-	metrics.NameInflightRequests: true, metrics.NameRequestDuration: true, metrics.NameRequestDuration + "_bucket": true,
-	metrics.NameDuplicates:   true,
-	metrics.NameVerifyBreaks: true, metrics.NameExportLag: true,
-	stagemetrics.NameStageLastSeq: true, stagemetrics.NameBlockedSeconds: true, stagemetrics.NameRequests: true, stagemetrics.NameSplits: true,
-	stagemetrics.NameBisects: true, stagemetrics.NameShipBusySeconds: true, stagemetrics.NameShipLastAckedSeq: true,
-	stagemetrics.NameExportFailingSince: true, stagemetrics.NameShipAcksHeld: true, stagemetrics.NameMarksDropped: true,
-	auditbatch.NameBatchMaxIntervalMs: true, auditbatch.NameBatchesClosed: true,
-}
+// known are the metric names the binaries expose: lib/metrics' table of
+// names (and a histogram's _bucket series): a rule or a panel naming
+// anything else has a typo.
+var known = func() map[string]bool {
+	m := map[string]bool{}
+	for _, d := range metrics.Defs() {
+		m[d.Name] = true
+		if d.Type == "histogram" {
+			m[d.Name+"_bucket"] = true
+		}
+	}
+	return m
+}()
 
 var metricNameRE = regexp.MustCompile(`\b(?:declaragent_audit|auditpipe)_[a-z_]+\b`)
 

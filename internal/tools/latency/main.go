@@ -39,8 +39,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/auditdb"
-	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 func main() {
@@ -196,7 +196,7 @@ func run() error {
 				return
 			}
 			now := time.Now()
-			if a, err := framing.ParseAck(&p, line[:len(line)-1]); err == nil {
+			if a, err := ack.Parse(&p, line[:len(line)-1]); err == nil {
 				mu.Lock()
 				for s := acked + 1; s <= a.LastSeq; s++ {
 					ackAt[s] = now

@@ -11,16 +11,16 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/internal/fake/esfake"
-	"github.com/auditpipe/auditpipe/lib/framing"
+	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/ship"
 )
 
 type ackLog struct {
 	mu   sync.Mutex
-	acks []framing.Ack
+	acks []ack.Ack
 }
 
-func (a *ackLog) Ack(_ context.Context, ack framing.Ack) error {
+func (a *ackLog) Ack(_ context.Context, ack ack.Ack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.acks = append(a.acks, ack)

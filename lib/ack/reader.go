@@ -1,4 +1,4 @@
-package auditack
+package ack
 
 import (
 	"bufio"
@@ -11,16 +11,18 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/auditpipe/auditpipe/lib/ship"
 )
 
-// input delivers ack lines from stdin or from the FIFO. Its readers send
-// on lines; a fatal error (a read that fails for another reason than the
-// end of stdin or a stop) is sent on errs, io.EOF when stdin ends.
-type input struct {
+// Reader is the reader's side of the protocol: it delivers ack lines from
+// a stream (stdin) or from the FIFO, following the FIFO's path when it is
+// replaced (see the package doc). Lines come on Lines; a fatal error (a
+// read that fails for another reason than the end of the stream or a stop)
+// on Errs, io.EOF when the stream ends. A line longer than MaxLine is
+// reported and skipped, never held.
+type Reader struct {
 	stderr io.Writer
-	lines  chan ackLine
+	prog   string // the prefix of every message: "audit-ack"
+	lines  chan Line
 	errs   chan error
 
 	mu     sync.Mutex
@@ -28,27 +30,41 @@ type input struct {
 	closed bool
 }
 
-func newInput(stderr io.Writer) *input {
-	return &input{stderr: stderr, lines: make(chan ackLine), errs: make(chan error, 4)}
+// NewReader returns a Reader writing its notices to stderr, each prefixed
+// "prog: ".
+func NewReader(stderr io.Writer, prog string) *Reader {
+	return &Reader{stderr: stderr, prog: prog, lines: make(chan Line), errs: make(chan error, 4)}
 }
+
+// Line is one ack line as read, with its newline.
+type Line struct {
+	Num int64 // 1-based line number in its stream (or FIFO)
+	B   []byte
+}
+
+// Lines delivers the lines read.
+func (in *Reader) Lines() <-chan Line { return in.lines }
+
+// Errs delivers the error that ends the reading (io.EOF: the stream ended).
+func (in *Reader) Errs() <-chan error { return in.errs }
 
 // watchEvery is how often the FIFO's path is checked for a replacement
 // (a removed and recreated FIFO): a read waits at most this long before the
 // path is looked at again.
 const watchEvery = time.Second
 
-// readStdin reads r to its end.
-func (in *input) readStdin(ctx context.Context, r io.Reader) {
+// ReadStream reads r (stdin) to its end.
+func (in *Reader) ReadStream(ctx context.Context, r io.Reader) {
 	go in.read(ctx, &swapReader{r: r}, nil, "")
 }
 
-// openFIFO opens the FIFO at path (created 0600 if absent) read-write, so
+// OpenFIFO opens the FIFO at path (created 0600 if absent) read-write, so
 // that it never reaches end-of-file when a shipper exits, and reads it,
 // following the path: when the FIFO at path is another one than the one
 // open (removed and recreated, or renamed over), the new one is opened and
 // read, and the old one is read on until its last writer closes it, so no
 // ack written to either is lost.
-func (in *input) openFIFO(ctx context.Context, path string) error {
+func (in *Reader) OpenFIFO(ctx context.Context, path string) error {
 	f, err := openFIFORW(path)
 	if err != nil {
 		return err
@@ -61,7 +77,7 @@ func (in *input) openFIFO(ctx context.Context, path string) error {
 }
 
 func openFIFORW(path string) (*os.File, error) {
-	if err := ship.EnsureFIFO(path); err != nil {
+	if err := EnsureFIFO(path); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -75,7 +91,7 @@ func openFIFORW(path string) (*os.File, error) {
 	return f, nil
 }
 
-func (in *input) add(f *os.File) bool {
+func (in *Reader) add(f *os.File) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
@@ -86,7 +102,7 @@ func (in *input) add(f *os.File) bool {
 	return true
 }
 
-func (in *input) remove(f *os.File) {
+func (in *Reader) remove(f *os.File) {
 	in.mu.Lock()
 	for i, g := range in.files {
 		if g == f {
@@ -98,8 +114,8 @@ func (in *input) remove(f *os.File) {
 	f.Close()
 }
 
-// stop unblocks every read at once (SIGINT/SIGTERM).
-func (in *input) stop() {
+// Stop unblocks every read at once (SIGINT/SIGTERM).
+func (in *Reader) Stop() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, f := range in.files {
@@ -107,7 +123,8 @@ func (in *input) stop() {
 	}
 }
 
-func (in *input) close() {
+// Close closes every file the Reader has open.
+func (in *Reader) Close() {
 	in.mu.Lock()
 	files := in.files
 	in.files, in.closed = nil, true
@@ -128,12 +145,12 @@ func (s *swapReader) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 // read reads lines from src until its end or a stop. f is src's file when
 // it is the FIFO at path (the current one): it is then watched.
-func (in *input) read(ctx context.Context, src *swapReader, f *os.File, path string) {
+func (in *Reader) read(ctx context.Context, src *swapReader, f *os.File, path string) {
 	br := bufio.NewReaderSize(src, 64<<10)
 	var partial []byte // a line cut by a watch timeout
-	var id fileID
+	var id os.FileInfo
 	if f != nil {
-		id = idOf(f)
+		id, _ = f.Stat()
 	}
 	lastWatch := time.Now()
 	for num := int64(1); ; {
@@ -146,27 +163,27 @@ func (in *input) read(ctx context.Context, src *swapReader, f *os.File, path str
 				return
 			}
 		}
-		line, err := readLine(br, MaxAckLine)
+		line, err := ReadLine(br, MaxLine)
 		if f != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			if ctx.Err() != nil {
 				return
 			}
 			partial = append(partial, line...) // the line goes on after the timeout
-			if len(partial) > MaxAckLine {
+			if len(partial) > MaxLine {
 				partial = partial[:0]
 			}
 		} else {
 			if len(partial) > 0 {
 				line, partial = append(partial, line...), nil
 			}
-			if errors.Is(err, errLineTooLong) {
-				fmt.Fprintf(in.stderr, "%s: line %d: skipping an ack line longer than %d bytes\n", prog, num, MaxAckLine)
+			if errors.Is(err, ErrLineTooLong) {
+				fmt.Fprintf(in.stderr, "%s: line %d: skipping an ack line longer than %d bytes\n", in.prog, num, MaxLine)
 				num++
 				continue
 			}
 			if len(line) > 0 && err == nil {
 				select {
-				case in.lines <- ackLine{num, line}:
+				case in.lines <- Line{num, line}:
 				case <-ctx.Done():
 					return
 				}
@@ -174,7 +191,7 @@ func (in *input) read(ctx context.Context, src *swapReader, f *os.File, path str
 			}
 			if err != nil {
 				if len(line) > 0 && err == io.EOF {
-					fmt.Fprintf(in.stderr, "%s: line %d: ignoring a partial ack line at end of input (%d bytes)\n", prog, num, len(line))
+					fmt.Fprintf(in.stderr, "%s: line %d: ignoring a partial ack line at end of input (%d bytes)\n", in.prog, num, len(line))
 				}
 				switch {
 				case ctx.Err() != nil:
@@ -193,14 +210,14 @@ func (in *input) read(ctx context.Context, src *swapReader, f *os.File, path str
 			continue
 		}
 		lastWatch = time.Now()
-		if now, ok := statID(path); ok && now == id {
+		if now, err := os.Stat(path); err == nil && id != nil && os.SameFile(now, id) {
 			continue
 		}
 		// The path names another FIFO now, or nothing. Open (or create) the
 		// one at the path and read it; read the old one on until its last
 		// writer closes it: reopened read-only (through /proc), it reaches
 		// end-of-file then, which the read-write descriptor never does.
-		fmt.Fprintf(in.stderr, "%s: the FIFO %s was removed or replaced: now reading the new one at that path (the old one is read until its last writer closes it)\n", prog, path)
+		fmt.Fprintf(in.stderr, "%s: the FIFO %s was removed or replaced: now reading the new one at that path (the old one is read until its last writer closes it)\n", in.prog, path)
 		nf, err := openFIFORW(path)
 		if err != nil {
 			in.errs <- fmt.Errorf("the FIFO %s was replaced and cannot be reopened: %w", path, err)
@@ -213,7 +230,7 @@ func (in *input) read(ctx context.Context, src *swapReader, f *os.File, path str
 		ro, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			// Keep the read-write descriptor: read it on, forever.
-			fmt.Fprintf(in.stderr, "%s: cannot reopen the old FIFO read-only (%v): reading it on\n", prog, err)
+			fmt.Fprintf(in.stderr, "%s: cannot reopen the old FIFO read-only (%v): reading it on\n", in.prog, err)
 			f = nil
 			continue
 		}
@@ -226,29 +243,40 @@ func (in *input) read(ctx context.Context, src *swapReader, f *os.File, path str
 	}
 }
 
-type fileID struct{ dev, ino uint64 }
+// MaxLine bounds an ack line: the longest real one names every seq of
+// a fully quarantined batch. A longer line is skipped without being held.
+const MaxLine = 1 << 20
 
-func idOf(f *os.File) fileID {
-	fi, err := f.Stat()
-	if err != nil {
-		return fileID{}
+// ErrLineTooLong is ReadLine's error for a line over its bound.
+var ErrLineTooLong = errors.New("line too long")
+
+// ReadLine reads one line (with its \n) of at most max bytes. A longer
+// line is read to its end and dropped (ErrLineTooLong), so memory stays
+// bounded whatever the writer sends.
+func ReadLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > max {
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+				return nil, err
+			}
+			return nil, ErrLineTooLong
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}
-	}
-	return fileID{uint64(st.Dev), st.Ino}
 }
 
-// statID is the identity of the file at path; false if there is none.
-func statID(path string) (fileID, bool) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileID{}, false
+// TrimEOL drops the line terminator (\n, \r\n) from b.
+func TrimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{uint64(st.Dev), st.Ino}, true
+	return b
 }

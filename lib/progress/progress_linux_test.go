@@ -1,4 +1,4 @@
-package stagemetrics
+package progress
 
 import (
 	"fmt"
@@ -47,7 +47,7 @@ func TestProgressOnATerminal(t *testing.T) {
 		n, _ := master.Read(buf)
 		got <- string(buf[:n])
 	}()
-	p := StartProgress("audit-read", slave, func() Status { return Status{Records: 3, Seq: 3} })
+	p := Start("audit-read", slave, func() Status { return Status{Records: 3, Seq: 3} })
 	if p == nil {
 		t.Fatal("no progress on a terminal")
 	}

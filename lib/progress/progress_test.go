@@ -1,8 +1,7 @@
-package stagemetrics
+package progress
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -91,7 +90,7 @@ func clearedBefore(s string, i int) bool {
 
 func TestNoProgressWithoutATerminal(t *testing.T) {
 	status := func() Status { return Status{} }
-	if p := StartProgress("audit-read", &bytes.Buffer{}, status); p != nil {
+	if p := Start("audit-read", &bytes.Buffer{}, status); p != nil {
 		t.Error("progress on a bytes.Buffer")
 	}
 	r, w, err := os.Pipe()
@@ -100,7 +99,7 @@ func TestNoProgressWithoutATerminal(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	if p := StartProgress("audit-read", w, status); p != nil {
+	if p := Start("audit-read", w, status); p != nil {
 		p.Stop()
 		t.Error("progress on a pipe")
 	}
@@ -109,33 +108,15 @@ func TestNoProgressWithoutATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if p := StartProgress("audit-read", f, status); p != nil {
+	if p := Start("audit-read", f, status); p != nil {
 		p.Stop()
 		t.Error("progress on a file")
 	}
 	// A nil Progress is harmless.
-	var p *Progress
+	var p *Line
 	var buf bytes.Buffer
 	if p.Writer(&buf) != &buf {
 		t.Error("nil Progress: Writer is not stderr itself")
 	}
 	p.Stop()
-}
-
-func TestPoll(t *testing.T) {
-	var n atomic.Int64
-	stop := Poll(t.Context(), 10*time.Millisecond, func(context.Context) { n.Add(1) })
-	if n.Load() != 1 {
-		t.Fatalf("Poll returned after %d calls, want 1 (the first is synchronous)", n.Load())
-	}
-	time.Sleep(55 * time.Millisecond)
-	stop()
-	got := n.Load()
-	if got < 3 {
-		t.Errorf("%d calls in 55ms at 10ms, want several", got)
-	}
-	time.Sleep(30 * time.Millisecond)
-	if n.Load() != got {
-		t.Error("called after stop")
-	}
 }

@@ -1,17 +1,24 @@
-package framing
+package ack
 
 import (
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/auditpipe/auditpipe/lib/framing"
+	"github.com/auditpipe/auditpipe/lib/jsonfield"
 )
 
 // Ack says that every record from FirstSeq to LastSeq was delivered to the
 // exporter's SIEM, or quarantined and named in Quarantined.
 type Ack struct {
-	Exporter    string  // "<kind>:<instance>", e.g. "splunk:prod"; non-empty
+	Exporter string // "<kind>:<instance>", e.g. "splunk:prod"; non-empty
+	// Chain names the hash chain the records belong to. "" (the line has
+	// no "chain" key) is the single chain of one audit database: every
+	// ack today. Reserved for the Kafka fleet (issue 15), where one
+	// stream carries several chains; see the package doc.
+	Chain       string
 	FirstSeq    int64   // >= 0
 	LastSeq     int64   // >= FirstSeq
 	LastHash    string  // recordHash of the record LastSeq: 64 lowercase hex
@@ -29,17 +36,14 @@ type Ack struct {
 	SinceCount int64 // >= Count when given
 }
 
-// Validate reports the first field of a that ParseAck would reject.
+// Validate reports the first field of a that Parse would reject.
 func (a Ack) Validate() error {
-	if a.Exporter == "" {
-		return fmt.Errorf("ack: \"exporter\" is empty")
+	if err := jsonfield.CheckName("ack", "exporter", a.Exporter); err != nil {
+		return err
 	}
-	if !utf8.ValidString(a.Exporter) {
-		return fmt.Errorf("ack: \"exporter\" %q is not valid UTF-8", a.Exporter)
-	}
-	for _, r := range a.Exporter {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("ack: \"exporter\" %q contains a control character", a.Exporter)
+	if a.Chain != "" {
+		if err := framing.CheckChain("ack", a.Chain); err != nil {
+			return err
 		}
 	}
 	if a.FirstSeq < 0 {
@@ -49,7 +53,7 @@ func (a Ack) Validate() error {
 		return fmt.Errorf("ack: \"firstSeq\" %d is above \"lastSeq\" %d", a.FirstSeq, a.LastSeq)
 	}
 	if !isHash(a.LastHash) {
-		return fmt.Errorf("ack: \"lastHash\" must be 64 lowercase hex digits, got %s", clip([]byte(a.LastHash)))
+		return fmt.Errorf("ack: \"lastHash\" must be 64 lowercase hex digits, got %s", jsonfield.Clip([]byte(a.LastHash)))
 	}
 	if a.Count < 1 {
 		return fmt.Errorf("ack: \"count\" is %d, must be >= 1", a.Count)
@@ -82,18 +86,24 @@ func (a Ack) Validate() error {
 	return nil
 }
 
-// AppendAck appends the ack line for a to dst, without a newline. The
-// exporter is JSON-escaped; Quarantined is written as [] when empty. It does
-// not validate a; see Ack.Validate.
-func AppendAck(dst []byte, a Ack) []byte {
+// Append appends the ack line for a to dst, without a newline. The
+// exporter and chain are JSON-escaped; "chain" is written only when
+// a.Chain is not empty (so an ack without one is byte for byte the line of
+// shippers before it); Quarantined is written as [] when empty. It does not
+// validate a; see Ack.Validate.
+func Append(dst []byte, a Ack) []byte {
 	dst = append(dst, `{"ack":{"exporter":`...)
-	dst = appendString(dst, a.Exporter)
+	dst = jsonfield.AppendString(dst, a.Exporter)
+	if a.Chain != "" {
+		dst = append(dst, `,"chain":`...)
+		dst = jsonfield.AppendString(dst, a.Chain)
+	}
 	dst = append(dst, `,"firstSeq":`...)
 	dst = strconv.AppendInt(dst, a.FirstSeq, 10)
 	dst = append(dst, `,"lastSeq":`...)
 	dst = strconv.AppendInt(dst, a.LastSeq, 10)
 	dst = append(dst, `,"lastHash":`...)
-	dst = appendString(dst, a.LastHash)
+	dst = jsonfield.AppendString(dst, a.LastHash)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(a.Count), 10)
 	if a.SinceCount != 0 {
@@ -112,13 +122,13 @@ func AppendAck(dst []byte, a Ack) []byte {
 	return append(dst, "]}}"...)
 }
 
-// ParseAck parses one ack line strictly: valid JSON, an object whose "ack"
-// key holds an object with every field present once and valid (see
-// Ack.Validate); "since" and "sinceCount" may be absent (both), as in the
-// acks of shippers before them. The error names the field and what is
-// wrong with it.
+// Parse parses one ack line (without its newline) strictly: valid JSON, an
+// object whose "ack" key holds an object with every field present once and
+// valid (see Ack.Validate); "since" and "sinceCount" may be absent (both),
+// as in the acks of shippers before them, and "chain" may be absent. Unknown
+// keys are ignored. The error names the field and what is wrong with it.
 // A nil p is allowed (a parser is then allocated per call).
-func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
+func Parse(p *fastjson.Parser, line []byte) (Ack, error) {
 	if err := fastjson.ValidateBytes(line); err != nil {
 		return Ack{}, fmt.Errorf("ack: invalid JSON: %v", err)
 	}
@@ -133,62 +143,72 @@ func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
 	if err != nil {
 		return Ack{}, fmt.Errorf("ack: the line must be a JSON object, got %s", v.Type())
 	}
-	var tf fields
-	tf.want("ack", "ack")
-	top.Visit(tf.visit)
-	if err := tf.check(); err != nil {
+	var tf jsonfield.Fields
+	tf.Want("ack", "ack")
+	top.Visit(tf.Visit)
+	if err := tf.Check(); err != nil {
 		return Ack{}, fmt.Errorf("%w (not an ack line)", err)
 	}
-	o, err := tf.vals[0].Object()
+	o, err := tf.Vals[0].Object()
 	if err != nil {
-		return Ack{}, fmt.Errorf("ack: \"ack\" must be an object, got %s", tf.vals[0].Type())
+		return Ack{}, fmt.Errorf("ack: \"ack\" must be an object, got %s", tf.Vals[0].Type())
 	}
-	var f fields
-	f.want("ack", "exporter", "firstSeq", "lastSeq", "lastHash", "count", "quarantined")
-	o.Visit(f.visit)
-	if err := f.check(); err != nil {
+	var f jsonfield.Fields
+	f.Want("ack", "exporter", "firstSeq", "lastSeq", "lastHash", "count", "quarantined")
+	o.Visit(f.Visit)
+	if err := f.Check(); err != nil {
 		return Ack{}, err
 	}
-	var g fields // the optional ones
-	g.want("ack", "since", "sinceCount")
-	o.Visit(g.visit)
-	if g.dup != "" {
-		return Ack{}, fmt.Errorf("ack: duplicate key %q", g.dup)
+	var g jsonfield.Fields // the optional ones
+	g.Want("ack", "since", "sinceCount", "chain")
+	o.Visit(g.Visit)
+	if g.Dup != "" {
+		return Ack{}, fmt.Errorf("ack: duplicate key %q", g.Dup)
 	}
 	var a Ack
 	switch {
-	case g.vals[0] != nil && g.vals[1] != nil:
-		if a.Since, err = g.int(0); err != nil {
+	case g.Vals[0] != nil && g.Vals[1] != nil:
+		if a.Since, err = g.Int(0); err != nil {
 			return Ack{}, err
 		}
-		if a.SinceCount, err = g.int(1); err != nil {
+		if a.SinceCount, err = g.Int(1); err != nil {
 			return Ack{}, err
 		}
 		if a.SinceCount < 1 {
 			return Ack{}, fmt.Errorf("ack: \"sinceCount\" is %d, must be >= 1", a.SinceCount)
 		}
-	case g.vals[0] != nil:
+	case g.Vals[0] != nil:
 		return Ack{}, fmt.Errorf("ack: \"since\" without \"sinceCount\"")
-	case g.vals[1] != nil:
+	case g.Vals[1] != nil:
 		return Ack{}, fmt.Errorf("ack: \"sinceCount\" without \"since\"")
 	}
-	exp, err := f.vals[0].StringBytes()
+	if c := g.Vals[2]; c != nil {
+		cb, err := c.StringBytes()
+		if err != nil {
+			return Ack{}, fmt.Errorf("ack: \"chain\" must be a string, got %s", c.Type())
+		}
+		a.Chain = string(cb)
+		if err := framing.CheckChain("ack", a.Chain); err != nil {
+			return Ack{}, err
+		}
+	}
+	exp, err := f.Vals[0].StringBytes()
 	if err != nil {
-		return Ack{}, fmt.Errorf("ack: \"exporter\" must be a string, got %s", f.vals[0].Type())
+		return Ack{}, fmt.Errorf("ack: \"exporter\" must be a string, got %s", f.Vals[0].Type())
 	}
 	a.Exporter = string(exp)
-	if a.FirstSeq, err = f.int(1); err != nil {
+	if a.FirstSeq, err = f.Int(1); err != nil {
 		return Ack{}, err
 	}
-	if a.LastSeq, err = f.int(2); err != nil {
+	if a.LastSeq, err = f.Int(2); err != nil {
 		return Ack{}, err
 	}
-	h, err := f.vals[3].StringBytes()
+	h, err := f.Vals[3].StringBytes()
 	if err != nil {
-		return Ack{}, fmt.Errorf("ack: \"lastHash\" must be a string, got %s", f.vals[3].Type())
+		return Ack{}, fmt.Errorf("ack: \"lastHash\" must be a string, got %s", f.Vals[3].Type())
 	}
 	a.LastHash = string(h)
-	count, err := f.int(4)
+	count, err := f.Int(4)
 	if err != nil {
 		return Ack{}, err
 	}
@@ -196,9 +216,9 @@ func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
 	if int64(a.Count) != count || count < 1 {
 		return Ack{}, fmt.Errorf("ack: \"count\" is %d, must be >= 1", count)
 	}
-	arr, err := f.vals[5].Array()
+	arr, err := f.Vals[5].Array()
 	if err != nil {
-		return Ack{}, fmt.Errorf("ack: \"quarantined\" must be an array, got %s", f.vals[5].Type())
+		return Ack{}, fmt.Errorf("ack: \"quarantined\" must be an array, got %s", f.Vals[5].Type())
 	}
 	if len(arr) > 0 {
 		a.Quarantined = make([]int64, len(arr))
@@ -206,9 +226,9 @@ func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
 			if e.Type() != fastjson.TypeNumber {
 				return Ack{}, fmt.Errorf("ack: \"quarantined\"[%d] must be an integer, got %s", i, e.Type())
 			}
-			f.buf = e.MarshalTo(f.buf[:0])
-			if a.Quarantined[i], err = strconv.ParseInt(string(f.buf), 10, 64); err != nil {
-				return Ack{}, fmt.Errorf("ack: \"quarantined\"[%d] must be an integer, got %s", i, clip(f.buf))
+			f.Buf = e.MarshalTo(f.Buf[:0])
+			if a.Quarantined[i], err = strconv.ParseInt(string(f.Buf), 10, 64); err != nil {
+				return Ack{}, fmt.Errorf("ack: \"quarantined\"[%d] must be an integer, got %s", i, jsonfield.Clip(f.Buf))
 			}
 		}
 	}
@@ -216,4 +236,18 @@ func ParseAck(p *fastjson.Parser, line []byte) (Ack, error) {
 		return Ack{}, err
 	}
 	return a, nil
+}
+
+// isHash reports whether s is 64 lowercase hex digits.
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

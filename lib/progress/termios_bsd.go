@@ -1,6 +1,6 @@
 //go:build darwin || dragonfly || freebsd || netbsd || openbsd
 
-package stagemetrics
+package progress
 
 import "golang.org/x/sys/unix"
 

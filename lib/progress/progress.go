@@ -1,7 +1,12 @@
-package stagemetrics
+// Package progress is the one-line status a stage draws on its terminal
+// while it runs (records, records/s, seq, time left), only when stderr is a
+// terminal, and the coordination that lets the stages of one pipeline share
+// that terminal (terminal_*.go: a lock on the tty, taken by the stage whose
+// line matters most). It counts nothing itself: a stage gives it a Status
+// function reading the counters it keeps.
+package progress
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -24,33 +29,8 @@ func FedByPipe(r io.Reader) bool {
 	return err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0
 }
 
-// Poll calls f once before it returns, then every interval from another
-// goroutine, until ctx is done or stop is called; stop waits for a call in
-// progress. Stages use it to read the head of the log for
-// declaragent_audit_last_seq and the progress line: the first value is
-// there before the stage starts working, however short its run.
-func Poll(ctx context.Context, every time.Duration, f func(context.Context)) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	f(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			f(ctx)
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
-// ProgressEvery is how often the progress line is redrawn.
-const ProgressEvery = 500 * time.Millisecond
+// Every is how often the progress line is redrawn.
+const Every = 500 * time.Millisecond
 
 // Status is what the progress line shows: records so far, the seq of the
 // last one, and the head of the log (the last seq there is to read), 0 if
@@ -63,7 +43,7 @@ type Status struct {
 	Note    string // the stage's state, at the end of the line ("2 requests in flight"); "" for none
 }
 
-// Progress draws a one-line status on stderr while a stage runs, when, and
+// Line draws a one-line status on stderr while a stage runs, when, and
 // only when, stderr is a terminal: records, records/s, the current seq and,
 // when the head of the log is known, how far there is to go and the time
 // left. Nothing is written when stderr is a pipe or a file, so logs and
@@ -72,8 +52,8 @@ type Status struct {
 // The line is redrawn in place with a carriage return, padded with spaces
 // (no escape sequences, so a dumb terminal shows it right). Other output
 // must go through Writer, which clears the line first so that messages do
-// not land in the middle of it. A nil *Progress is valid and does nothing.
-type Progress struct {
+// not land in the middle of it. A nil *Line is valid and does nothing.
+type Line struct {
 	prog   string
 	w      io.Writer
 	status func() Status
@@ -102,36 +82,36 @@ type sample struct {
 	n int64
 }
 
-// StartProgress starts drawing status() on stderr every ProgressEvery if
+// Start starts drawing status() on stderr every Every if
 // stderr is a terminal, and returns nil (which does nothing) if it is not.
 // status is called from another goroutine and must be safe for that.
-func StartProgress(prog string, stderr io.Writer, status func() Status) *Progress {
+func Start(prog string, stderr io.Writer, status func() Status) *Line {
 	return startOnTerminal(prog, stderr, status, false)
 }
 
-// StartProgressTaking is StartProgress for the stage whose line is the one
+// StartTaking is Start for the stage whose line is the one
 // to show when several stages of a pipeline share the terminal (audit-ship:
-// what is delivered): the others' lines give way to it (see Progress.lock).
-func StartProgressTaking(prog string, stderr io.Writer, status func() Status) *Progress {
+// what is delivered): the others' lines give way to it (see Line.lock).
+func StartTaking(prog string, stderr io.Writer, status func() Status) *Line {
 	return startOnTerminal(prog, stderr, status, true)
 }
 
-func startOnTerminal(prog string, stderr io.Writer, status func() Status, take bool) *Progress {
+func startOnTerminal(prog string, stderr io.Writer, status func() Status, take bool) *Line {
 	f, ok := stderr.(*os.File)
 	if !ok || !isTerminal(f) {
 		return nil
 	}
-	return startProgressOn(prog, stderr, f, status, ProgressEvery, take)
+	return startProgressOn(prog, stderr, f, status, Every, take)
 }
 
-func startProgress(prog string, w io.Writer, status func() Status, every time.Duration) *Progress {
+func startProgress(prog string, w io.Writer, status func() Status, every time.Duration) *Line {
 	return startProgressOn(prog, w, nil, status, every, false)
 }
 
 // startProgressOn draws on w; tty, if not nil, is the terminal w writes to,
 // which the stages sharing it coordinate on.
-func startProgressOn(prog string, w io.Writer, tty *os.File, status func() Status, every time.Duration, take bool) *Progress {
-	p := &Progress{prog: prog, w: w, status: status, stop: make(chan struct{}), done: make(chan struct{}), lock: -1, take: take}
+func startProgressOn(prog string, w io.Writer, tty *os.File, status func() Status, every time.Duration, take bool) *Line {
+	p := &Line{prog: prog, w: w, status: status, stop: make(chan struct{}), done: make(chan struct{}), lock: -1, take: take}
 	if tty != nil {
 		p.lock = openLock(tty)
 	}
@@ -155,7 +135,7 @@ func startProgressOn(prog string, w io.Writer, tty *os.File, status func() Statu
 // rateWindow is how far back the records/s figure looks.
 const rateWindow = 5 * time.Second
 
-func (p *Progress) draw(now time.Time) {
+func (p *Line) draw(now time.Time) {
 	s := p.status()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -178,10 +158,10 @@ func (p *Progress) draw(now time.Time) {
 	}
 }
 
-// mayDraw reports whether this line may be drawn now (see Progress.lock);
+// mayDraw reports whether this line may be drawn now (see Line.lock);
 // a stage that yields the terminal holds the lock until its draw is done.
 // p.mu is held.
-func (p *Progress) mayDraw() bool {
+func (p *Line) mayDraw() bool {
 	switch {
 	case p.lock < 0:
 		return true
@@ -255,7 +235,7 @@ func group(n int64) string {
 }
 
 // put draws line over the one on screen. p.mu is held.
-func (p *Progress) put(line string) {
+func (p *Line) put(line string) {
 	pad := ""
 	if n := p.drawn - len(line); n > 0 {
 		pad = strings.Repeat(" ", n)
@@ -265,7 +245,7 @@ func (p *Progress) put(line string) {
 }
 
 // clear removes the line on screen. p.mu is held.
-func (p *Progress) clear() {
+func (p *Line) clear() {
 	if p.drawn > 0 {
 		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.drawn))
 		p.drawn = 0
@@ -275,14 +255,14 @@ func (p *Progress) clear() {
 // Writer returns the writer other stderr output must go through: each
 // write clears the progress line first (it is redrawn at the next tick).
 // On a nil Progress it returns stderr itself.
-func (p *Progress) Writer(stderr io.Writer) io.Writer {
+func (p *Line) Writer(stderr io.Writer) io.Writer {
 	if p == nil {
 		return stderr
 	}
 	return progressWriter{p}
 }
 
-type progressWriter struct{ p *Progress }
+type progressWriter struct{ p *Line }
 
 func (w progressWriter) Write(b []byte) (int, error) {
 	w.p.mu.Lock()
@@ -293,7 +273,7 @@ func (w progressWriter) Write(b []byte) (int, error) {
 
 // Stop stops drawing and clears the line, before the stage prints its
 // summary.
-func (p *Progress) Stop() {
+func (p *Line) Stop() {
 	if p == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package stagemetrics_test
+package ship_test
 
 import (
 	"strings"
@@ -9,14 +9,13 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/ship"
-	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
-// RegisterShip with a hand-filled ship.Metrics: every atomic comes out
+// Register with a hand-filled ship.Metrics: every atomic comes out
 // under its metric name, with the exporter and vendor labels, and both
 // failure series exist at 0 before any failure. (The failures map can only
 // be filled by the engine: tests/alerts runs a real one against hecfake.)
-func TestRegisterShipHandFilled(t *testing.T) {
+func TestRegisterHandFilled(t *testing.T) {
 	var m ship.Metrics
 	m.Requests.Store(12)
 	m.Retries.Store(3)
@@ -31,7 +30,7 @@ func TestRegisterShipHandFilled(t *testing.T) {
 	m.Paused.Store(1)
 
 	ms := metrics.New("audit-ship", metrics.Labels{Exporter: "splunk:prod", Vendor: "splunk"})
-	stagemetrics.RegisterShip(ms, &m)
+	m.Register(ms)
 
 	const l = `{exporter="splunk:prod",vendor="splunk"}`
 	want := `
@@ -102,26 +101,26 @@ declaragent_audit_export_paused`+l+` 0
 	}
 }
 
-// The stage must not ask the Set for a name RegisterShip registered.
-func TestRegisterShipOwnsItsNames(t *testing.T) {
+// The stage must not ask the Set for a name Register registered.
+func TestRegisterOwnsItsNames(t *testing.T) {
 	ms := metrics.New("audit-ship", metrics.Labels{})
-	stagemetrics.RegisterShip(ms, &ship.Metrics{})
+	(&ship.Metrics{}).Register(ms)
 	defer func() {
 		if recover() == nil {
-			t.Error("asking for ExportAcked after RegisterShip did not panic")
+			t.Error("asking for ExportAcked after Register did not panic")
 		}
 	}()
 	ms.ExportAcked()
 }
 
-// RegisterShip feeds auditpipe_request_duration_seconds from the engine's
+// Register feeds auditpipe_request_duration_seconds from the engine's
 // RequestDone hook.
-func TestRegisterShipRequestDuration(t *testing.T) {
+func TestRegisterRequestDuration(t *testing.T) {
 	var m ship.Metrics
 	ms := metrics.New("audit-ship", metrics.Labels{Exporter: "splunk:prod", Vendor: "splunk"})
-	stagemetrics.RegisterShip(ms, &m)
+	m.Register(ms)
 	if m.RequestDone == nil {
-		t.Fatal("RegisterShip left RequestDone unset")
+		t.Fatal("Register left RequestDone unset")
 	}
 	m.RequestDone(30 * time.Millisecond)
 	m.RequestDone(2 * time.Second)

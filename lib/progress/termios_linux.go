@@ -1,4 +1,4 @@
-package stagemetrics
+package progress
 
 import "golang.org/x/sys/unix"
 
