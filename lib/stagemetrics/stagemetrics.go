@@ -290,6 +290,3 @@ func (f *Flow) Wrote(n int, seq int64) {
 	}
 }
 
-// NameMarksDropped is metrics.NameMarksDropped, for audit-batch, which
-// names it here until it moves to lib/batcher (issue 14 item 3).
-const NameMarksDropped = metrics.NameMarksDropped

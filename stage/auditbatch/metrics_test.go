@@ -31,14 +31,14 @@ func TestMetricsIntervalAndFlow(t *testing.T) {
 	}{
 		// 5 full batches: 50 -> 100 -> 200 -> 400 (capped) -> 400 -> 400.
 		{metrics.NameBatchIntervalMs, nil, 400},
-		{NameBatchMaxIntervalMs, nil, 400},
+		{metrics.NameBatchMaxIntervalMs, nil, 400},
 		{metrics.NameRecordsIn, nil, 25},
 		{metrics.NameRecordsOut, nil, 25},
 		{metrics.NameBytesIn, nil, inBytes},
 		{metrics.NameBytesOut, nil, inBytes},
 		{metrics.NameBatches, nil, 5},
-		{NameBatchesClosed, []string{"reason=full"}, 5},
-		{NameBatchesClosed, []string{"reason=age"}, 0},
+		{metrics.NameBatchesClosed, []string{"reason=full"}, 5},
+		{metrics.NameBatchesClosed, []string{"reason=age"}, 0},
 		{metrics.NameBackpressurePaused, nil, 0},
 	} {
 		if v, ok := f.Value(c.name, append(ls, c.labels...)...); !ok || v != c.want {

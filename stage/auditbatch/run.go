@@ -101,7 +101,7 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if marks == nil {
 		marks = new(atomic.Int64)
 	}
-	ms.CounterFunc(stagemetrics.NameMarksDropped, "Mark lines (audit-read's control lines for audit-verify) dropped: never batched.",
+	ms.CounterFunc(metrics.NameMarksDropped, "Mark lines (audit-read's control lines for audit-verify) dropped: never batched.",
 		func() float64 { return float64(marks.Load()) })
 	err = batcher.Run(ctx, stdin, b, batcher.Config{Limits: c.lim, MaxLine: c.maxLine, Clock: opt.Clock, Marks: marks,
 		In: func(records, bytes int) { in.records.Add(float64(records)); in.bytes.Add(float64(bytes)) }})
@@ -235,13 +235,6 @@ func flagNames(s string) string {
 // inCounters count the record lines the batch loop takes in.
 type inCounters struct{ records, bytes prometheus.Counter }
 
-// NameBatchMaxIntervalMs is the gauge of -max-interval: the ceiling that
-// declaragent_audit_batch_interval_ms is "stuck at" under sustained load.
-const NameBatchMaxIntervalMs = "auditpipe_batch_max_interval_ms"
-
-// NameBatchesClosed is the counter of batches by why they closed.
-const NameBatchesClosed = "auditpipe_batches_closed_total"
-
 // exposeBatcher registers audit-batch's metrics, read from the Batcher at
 // scrape time (its interval and Stats are atomics), and returns the
 // counters of the input side.
@@ -249,14 +242,14 @@ func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
 	ms.GaugeFunc(metrics.NameBatchIntervalMs, "", func() float64 {
 		return float64(b.Interval()) / float64(time.Millisecond)
 	})
-	ms.GaugeFunc(NameBatchMaxIntervalMs, "The widest batch interval (-max-interval) in milliseconds: "+
+	ms.GaugeFunc(metrics.NameBatchMaxIntervalMs, "The widest batch interval (-max-interval) in milliseconds: "+
 		metrics.NameBatchIntervalMs+" at this value means sustained load.", func() float64 {
 		return float64(lim.MaxInterval) / float64(time.Millisecond)
 	})
 	ms.CounterFunc(metrics.NameRecordsOut, "", func() float64 { return float64(b.Stats().Records) })
 	ms.CounterFunc(metrics.NameBytesOut, "", func() float64 { return float64(b.Stats().Bytes) })
 	ms.CounterFunc(metrics.NameBatches, "", func() float64 { return float64(b.Stats().Batches) })
-	ms.CounterVecFunc(NameBatchesClosed, "Batches written, by why they closed: full (count or bytes: the interval doubles), "+
+	ms.CounterVecFunc(metrics.NameBatchesClosed, "Batches written, by why they closed: full (count or bytes: the interval doubles), "+
 		"age (below half full: it collapses), seq, flush.", []string{metrics.LabelReason},
 		func(emit func(float64, ...string)) {
 			s := b.Stats()

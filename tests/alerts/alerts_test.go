@@ -369,7 +369,7 @@ func TestAlertBatchIntervalStuckAtMax(t *testing.T) {
 	var samples []float64
 	for range 8 {
 		f := scrape(t, url)
-		max := f.Get(auditbatch.NameBatchMaxIntervalMs, "exporter=splunk:prod")
+		max := f.Get(metrics.NameBatchMaxIntervalMs, "exporter=splunk:prod")
 		if max != 800 {
 			t.Fatalf("max interval gauge = %v, want 800", max)
 		}
@@ -396,7 +396,7 @@ func TestAlertBatchIntervalStuckAtMax(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	full := scrape(t, url).Get(auditbatch.NameBatchesClosed, "reason=full")
+	full := scrape(t, url).Get(metrics.NameBatchesClosed, "reason=full")
 	if full < 10 {
 		t.Errorf("%v full batches, want many", full)
 	}
