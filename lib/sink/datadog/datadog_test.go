@@ -18,6 +18,7 @@ import (
 	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 // jsonString is what encoding/json makes of s, with the characters it
@@ -500,7 +501,7 @@ func TestCheck(t *testing.T) {
 	}
 	t.Run("real site 404 is an error", func(t *testing.T) {
 		s := newSink(t, Config{})
-		r := &reply{status: 404, body: []byte(`{"errors":["Not Found"]}`)}
+		r := &httpsink.Reply{Status: 404, Body: []byte(`{"errors":["Not Found"]}`)}
 		e := s.statusError(r)
 		if e.Class != sink.Config || !strings.Contains(e.Msg, "check Site or URL") {
 			t.Fatalf("%v", e)

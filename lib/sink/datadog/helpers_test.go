@@ -13,6 +13,7 @@ import (
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 // Keys used by the tests; no error may ever contain one.
@@ -111,7 +112,7 @@ func checkErr(t *testing.T, err error, w *failure) {
 			t.Errorf("err %q does not contain %q", err, c)
 		}
 	}
-	if len(se.Msg) > maxMsg+400 {
+	if len(se.Msg) > httpsink.MaxMessage+400 {
 		t.Errorf("message of %d bytes is not truncated", len(se.Msg))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/auditpipe/auditpipe/internal/fake/esfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 func mustTime(t *testing.T, s string) time.Time {
@@ -394,7 +395,7 @@ func checkErr(t *testing.T, err error, w *failure) {
 			t.Errorf("err %q does not contain %q", err, c)
 		}
 	}
-	if len(se.Msg) > maxMsg+400 {
+	if len(se.Msg) > httpsink.MaxMessage+400 {
 		t.Errorf("message of %d bytes is not truncated", len(se.Msg))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -26,11 +27,11 @@ func TestAppendString(t *testing.T) {
 		{"\xff\xfe", "\"\xff\xfe\""}, // bytes kept as they are
 	}
 	for _, tt := range tests {
-		if got := string(appendString(nil, tt.in)); got != tt.want {
-			t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
+		if got := string(httpsink.AppendJSONString(nil, tt.in)); got != tt.want {
+			t.Errorf("httpsink.AppendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
 		}
-		if got := string(appendString([]byte("x"), []byte(tt.in))); got != "x"+tt.want {
-			t.Errorf("appendString([]byte %q) = %s, want x%s", tt.in, got, tt.want)
+		if got := string(httpsink.AppendJSONString([]byte("x"), []byte(tt.in))); got != "x"+tt.want {
+			t.Errorf("httpsink.AppendJSONString([]byte %q) = %s, want x%s", tt.in, got, tt.want)
 		}
 	}
 }
@@ -42,7 +43,7 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
+		b := httpsink.AppendJSONString(nil, s)
 		if !utf8.ValidString(s) {
 			return
 		}
@@ -95,8 +96,8 @@ func TestRetryAfter(t *testing.T) {
 		{"Thu, 27 Nov 2025 12:01:00 GMT", time.Minute},
 	}
 	for _, tt := range tests {
-		if got := retryAfter(tt.h, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.h, got, tt.want)
+		if got := httpsink.RetryAfter(tt.h, now); got != tt.want {
+			t.Errorf("httpsink.RetryAfter(%q) = %v, want %v", tt.h, got, tt.want)
 		}
 	}
 }
@@ -113,7 +114,7 @@ func TestEncodeGzipRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := gzip.NewReader(strings.NewReader(string(gz.data)))
+		zr, err := gzip.NewReader(strings.NewReader(string(gz.Data)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,11 +122,11 @@ func TestEncodeGzipRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got) != string(plain.data) || gz.raw != len(plain.data) || !gz.gzip {
+		if string(got) != string(plain.Data) || gz.Raw != len(plain.Data) || !gz.Gzip {
 			t.Fatalf("gzip body differs from the plain one")
 		}
-		if len(gz.data)*3 > len(plain.data) {
-			t.Errorf("gzip %d bytes for %d: compression not working", len(gz.data), len(plain.data))
+		if len(gz.Data)*3 > len(plain.Data) {
+			t.Errorf("gzip %d bytes for %d: compression not working", len(gz.Data), len(plain.Data))
 		}
 	}
 }
@@ -151,7 +152,7 @@ func BenchmarkEncode(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out = len(body.data)
+			out = len(body.Data)
 		}
 		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 		b.ReportMetric(float64(in)/float64(out), "ratio")
@@ -159,8 +160,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.Run("gzip-lines-baseline", func(b *testing.B) {
 		b.SetBytes(int64(in))
 		var out bytes.Buffer
-		zw := gzipPool.Get().(*gzip.Writer)
-		defer gzipPool.Put(zw)
+		zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 		for b.Loop() {
 			out.Reset()
 			zw.Reset(&out)

@@ -19,6 +19,7 @@ import (
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 const (
@@ -321,7 +322,7 @@ func TestSendOutcomes(t *testing.T) {
 					t.Errorf("err %q does not contain %q", err, c)
 				}
 			}
-			if len(se.Msg) > maxMsg+200 {
+			if len(se.Msg) > httpsink.MaxMessage+200 {
 				t.Errorf("message of %d bytes is not truncated", len(se.Msg))
 			}
 		})
