@@ -3,12 +3,8 @@ package datadog
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -390,56 +386,6 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestTLS(t *testing.T) {
-	f := ddfake.NewTLS(ddfake.Options{APIKeys: []string{apiKey}})
-	defer f.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr string
-	}{
-		{name: "self-signed refused without CAFile", wantErr: "certificate"},
-		{name: "accepted with CAFile", cfg: Config{CAFile: ca}},
-		{name: "accepted with InsecureSkipVerify", cfg: Config{InsecureSkipVerify: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f.Reset()
-			cfg := tt.cfg
-			cfg.URL = f.URL
-			cfg.Gzip = true
-			s := newSink(t, cfg)
-			res, err := s.Send(context.Background(), records(t, 2, 100))
-			cerr := s.Check(context.Background())
-			noSecret(t, err)
-			noSecret(t, cerr)
-			if tt.wantErr == "" {
-				if err != nil || cerr != nil {
-					t.Fatalf("Send: %v; Check: %v", err, cerr)
-				}
-				if !slices.Equal(res.Status, repeat(sink.Delivered, 2)) {
-					t.Fatalf("status %v", res.Status)
-				}
-				return
-			}
-			var se *sink.Error
-			if !errors.As(err, &se) || se.Class != sink.Retryable || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Send err = %v", err)
-			}
-			if cerr == nil || !strings.Contains(cerr.Error(), tt.wantErr) || !strings.Contains(cerr.Error(), "cannot reach Datadog") {
-				t.Fatalf("Check err = %v", cerr)
-			}
-			if n := len(f.Logs()); n != 0 {
-				t.Fatalf("%d logs crossed an unverified connection", n)
-			}
-		})
-	}
-}
-
 func TestCheck(t *testing.T) {
 	validate := func(f ddfake.Fault) func(*ddfake.Request) ddfake.Fault {
 		return func(r *ddfake.Request) ddfake.Fault {
@@ -507,23 +453,6 @@ func TestCheck(t *testing.T) {
 			t.Fatalf("%v", e)
 		}
 	})
-}
-
-func TestCancelledAndClosed(t *testing.T) {
-	f := startFake(t, ddfake.Options{Fault: func(*ddfake.Request) ddfake.Fault { return ddfake.Fault{Delay: 5 * time.Second} }})
-	s := newSink(t, Config{URL: f.URL})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.Send(ctx, records(t, 1, 100)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("cancelled Send: %v, want ctx.Err()", err)
-	}
-	s.Close()
-	if _, err := s.Send(context.Background(), records(t, 1, 100)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if err := s.Check(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Check after Close: %v", err)
-	}
 }
 
 func TestConcurrentSends(t *testing.T) {

@@ -3,12 +3,9 @@ package elastic
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -563,57 +560,6 @@ func TestValidIndex(t *testing.T) {
 	}
 }
 
-func TestTLS(t *testing.T) {
-	f := esfake.NewTLS(esfake.Options{APIKeys: []string{apiKey}})
-	defer f.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr string
-	}{
-		{name: "self-signed refused without CAFile", wantErr: "certificate"},
-		{name: "accepted with CAFile", cfg: Config{CAFile: ca}},
-		{name: "accepted with InsecureSkipVerify", cfg: Config{InsecureSkipVerify: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f.Reset()
-			cfg := tt.cfg
-			cfg.URL = f.URL
-			cfg.Gzip = true
-			cfg.Auth = apiKeyAuth(t)
-			s := newSink(t, cfg)
-			res, err := s.Send(context.Background(), records(t, 2, 100))
-			cerr := s.Check(context.Background())
-			noSecret(t, err)
-			noSecret(t, cerr)
-			if tt.wantErr == "" {
-				if err != nil || cerr != nil {
-					t.Fatalf("Send: %v; Check: %v", err, cerr)
-				}
-				if !slices.Equal(res.Status, repeat(sink.Delivered, 2)) {
-					t.Fatalf("status %v", res.Status)
-				}
-				return
-			}
-			var se *sink.Error
-			if !errors.As(err, &se) || se.Class != sink.Retryable || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Send err = %v", err)
-			}
-			if cerr == nil || !strings.Contains(cerr.Error(), tt.wantErr) || !strings.Contains(cerr.Error(), "cannot reach Elasticsearch") {
-				t.Fatalf("Check err = %v", cerr)
-			}
-			if n := len(f.Docs()); n != 0 {
-				t.Fatalf("%d documents crossed an unverified connection", n)
-			}
-		})
-	}
-}
-
 func TestCheck(t *testing.T) {
 	root := func(f esfake.Fault) func(*esfake.Request) esfake.Fault {
 		return func(r *esfake.Request) esfake.Fault {
@@ -691,23 +637,6 @@ func TestLocalPoison(t *testing.T) {
 	n := len(f.Requests())
 	if res, err := s.Send(context.Background(), recs[:1]); err != nil || res.Status[0] != sink.Poison || len(f.Requests()) != n {
 		t.Fatalf("all poison: %v %v, %d requests", res.Status, err, len(f.Requests())-n)
-	}
-}
-
-func TestCancelledAndClosed(t *testing.T) {
-	f := startFake(t, esfake.Options{Fault: func(*esfake.Request) esfake.Fault { return esfake.Fault{Delay: 5 * time.Second} }})
-	s := newSink(t, Config{URL: f.URL})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.Send(ctx, records(t, 1, 100)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("cancelled Send: %v, want ctx.Err()", err)
-	}
-	s.Close()
-	if _, err := s.Send(context.Background(), records(t, 1, 100)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if err := s.Check(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Check after Close: %v", err)
 	}
 }
 
