@@ -8,36 +8,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
-	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", `"`, `\`, "\x00\x1f\x7f", "\b\f\n\r\t", "é😀\u2028\u2029<>&", `{"a":"b\"c"}`} {
-		got := httpsink.AppendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != s {
-			t.Errorf("httpsink.AppendJSONString(%q) = %s, decodes to %q (%v)", s, got, back, err)
-		}
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range sinktest.Awkward {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if !utf8.ValidString(s) {
-			t.Skip() // the line reader rejects invalid UTF-8 upstream
-		}
-		got := httpsink.AppendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != s {
-			t.Fatalf("httpsink.AppendJSONString(%q) = %s, decodes to %q (%v)", s, got, back, err)
-		}
-	})
-}
 
 // FuzzAppendLog: whatever the record fields hold, the log is one JSON
 // object whose message is the line and whose attributes are strings.
@@ -103,21 +75,6 @@ func TestResponseText(t *testing.T) {
 	} {
 		if got := responseText([]byte(c.body)); got != c.want {
 			t.Errorf("responseText(%s) = %q, want %q", c.body, got, c.want)
-		}
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := mustTime(t, "Thu, 27 Nov 2025 12:00:00 GMT")
-	for _, c := range []struct {
-		h    string
-		want string
-	}{
-		{"", "0s"}, {"7", "7s"}, {" 120 ", "2m0s"}, {"-1", "0s"}, {"soon", "0s"},
-		{"Thu, 27 Nov 2025 12:01:30 GMT", "1m30s"}, {"Thu, 27 Nov 2025 11:00:00 GMT", "0s"},
-	} {
-		if got := httpsink.RetryAfter(c.h, now).String(); got != c.want {
-			t.Errorf("httpsink.RetryAfter(%q) = %s, want %s", c.h, got, c.want)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package datadog
 
 import (
 	"errors"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,12 +117,3 @@ func checkErr(t *testing.T, err error, w *failure) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	tm, err := http.ParseTime(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tm
-}

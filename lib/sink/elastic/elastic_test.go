@@ -18,15 +18,6 @@ import (
 	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	tm, err := http.ParseTime(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tm
-}
-
 // jsonString is what encoding/json makes of s, with the characters it
 // escapes and the sink keeps (<, >, &, U+2028, U+2029) put back.
 func jsonString(s string) string {

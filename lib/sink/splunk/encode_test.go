@@ -2,60 +2,12 @@ package splunk
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
-	"unicode/utf8"
 
-	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 	"github.com/klauspost/compress/gzip"
 )
-
-func TestAppendString(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{``, `""`},
-		{`abc`, `"abc"`},
-		{`a"b\c`, `"a\"b\\c"`},
-		{"\b\f\n\r\t", `"\b\f\n\r\t"`},
-		{"\x00\x01\x1f", `"\u0000\u0001\u001f"`},
-		{"\x7f é 日本 😀", "\"\x7f é 日本 😀\""},
-		{"\u2028\u2029<>&", "\"\u2028\u2029<>&\""},
-		{`{"k":"v\n\u00e9"}`, `"{\"k\":\"v\\n\\u00e9\"}"`},
-		{"\xff\xfe", "\"\xff\xfe\""}, // bytes kept as they are
-	}
-	for _, tt := range tests {
-		if got := string(httpsink.AppendJSONString(nil, tt.in)); got != tt.want {
-			t.Errorf("httpsink.AppendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
-		}
-		if got := string(httpsink.AppendJSONString([]byte("x"), []byte(tt.in))); got != "x"+tt.want {
-			t.Errorf("httpsink.AppendJSONString([]byte %q) = %s, want x%s", tt.in, got, tt.want)
-		}
-	}
-}
-
-// FuzzAppendString: for valid UTF-8, encoding/json decodes the output to
-// exactly the input.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", `{"seq":1,"record":{"a":"\u0000"}}`, "\x00\x1f\"\\\u2028😀", "\xed\xa0\x80"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := httpsink.AppendJSONString(nil, s)
-		if !utf8.ValidString(s) {
-			return
-		}
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q: %v", b, err)
-		}
-		if got != s {
-			t.Fatalf("round trip: %q -> %s -> %q", s, b, got)
-		}
-	})
-}
 
 func TestAppendTime(t *testing.T) {
 	tests := []struct {
@@ -73,31 +25,6 @@ func TestAppendTime(t *testing.T) {
 	for _, tt := range tests {
 		if got := string(appendTime(nil, tt.ms)); got != tt.want {
 			t.Errorf("appendTime(%d) = %s, want %s", tt.ms, got, tt.want)
-		}
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2025, 11, 27, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		h    string
-		want time.Duration
-	}{
-		{"", 0},
-		{"2", 2 * time.Second},
-		{" 120 ", 2 * time.Minute},
-		{"0", 0},
-		{"-1", 0},
-		{"1.5", 0},
-		{"soon", 0},
-		{"99999999999999999999", 0},
-		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
-		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0},
-		{"Thu, 27 Nov 2025 12:01:00 GMT", time.Minute},
-	}
-	for _, tt := range tests {
-		if got := httpsink.RetryAfter(tt.h, now); got != tt.want {
-			t.Errorf("httpsink.RetryAfter(%q) = %v, want %v", tt.h, got, tt.want)
 		}
 	}
 }
