@@ -5,10 +5,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,7 +53,7 @@ type Fake struct {
 }
 
 // Conformance runs the cases every sink must pass, whatever its SIEM,
-// against tg: Send then Close; for network sinks also a cancelled
+// against tg: Send then Close, concurrent Sends; for network sinks also a cancelled
 // request, a SIEM that is gone, and TLS (refused without the CA, accepted
 // with CAFile or InsecureSkipVerify).
 func Conformance(t *testing.T, tg Target) {
@@ -79,6 +81,32 @@ func Conformance(t *testing.T, tg Target) {
 			if err := s.Check(context.Background()); !errors.Is(err, tg.Closed) {
 				t.Errorf("Check after Close: %v", err)
 			}
+		}
+	})
+	t.Run("concurrent sends", func(t *testing.T) {
+		f := tg.Start(t, FakeOptions{})
+		s := tg.New(t, f.URL, httpsink.TLS{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for g := range 8 {
+			recs := Records(50, 300, 1764244800000+int64(g)*1000, fmt.Sprintf("%064x", g))
+			wg.Go(func() {
+				res, err := s.Send(context.Background(), recs)
+				if err == nil && !slices.Equal(res.Status, Repeat(sink.Delivered, 50)) {
+					err = fmt.Errorf("status %v", res.Status)
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.Stored(); n != 400 {
+			t.Fatalf("%d records stored, want 400", n)
 		}
 	})
 	if tg.Reach == "" {
@@ -175,3 +203,45 @@ func (tg Target) noSecret(t *testing.T, err error) {
 
 // Repeat is n times s.
 func Repeat(s sink.Status, n int) []sink.Status { return slices.Repeat([]sink.Status{s}, n) }
+
+// Failure is an expected *sink.Error (Code -1: no vendor code).
+type Failure struct {
+	Class      sink.Class
+	Status     int
+	RetryAfter int // seconds; -1: any
+	Contains   []string
+}
+
+// CheckErr compares err with an expected *sink.Error (w nil: no error).
+// A message is at most the SIEM's text cut to httpsink.MaxMessage and
+// what the sink says around it.
+func CheckErr(t *testing.T, err error, w *Failure) {
+	t.Helper()
+	if w == nil {
+		if err != nil {
+			t.Fatalf("err = %v", err)
+		}
+		return
+	}
+	var se *sink.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v (%T), want *sink.Error", err, err)
+	}
+	if se.Class != w.Class || se.HTTPStatus != w.Status || se.Code != -1 {
+		t.Errorf("err = %v: class %v status %d code %d, want %v %d", err, se.Class, se.HTTPStatus, se.Code, w.Class, w.Status)
+	}
+	if w.RetryAfter >= 0 {
+		want := time.Duration(w.RetryAfter) * time.Second
+		if d := se.RetryAfter - want; d < -2*time.Second || d > 0 || (want == 0) != (se.RetryAfter == 0) {
+			t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, want)
+		}
+	}
+	for _, c := range w.Contains {
+		if !strings.Contains(err.Error(), c) {
+			t.Errorf("err %q does not contain %q", err, c)
+		}
+	}
+	if len(se.Msg) > httpsink.MaxMessage+400 {
+		t.Errorf("message of %d bytes is not truncated", len(se.Msg))
+	}
+}
