@@ -16,13 +16,6 @@ import (
 	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
-// jsonString is what encoding/json makes of s, with the characters it
-// escapes and the sink keeps (<, >, &, U+2028, U+2029) put back.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029").Replace(string(b))
-}
-
 func TestSendBody(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
@@ -52,7 +45,7 @@ func TestSendBody(t *testing.T) {
 			for _, rec := range recs {
 				logs = append(logs, fmt.Sprintf(`{"ddsource":"declaragent:audit","ddtags":"env:prod,team:platform","hostname":"h1","service":"declaragent",`+
 					`"message":%s,"timestamp":%d,"seq":"%d","tenantId":"acme","kind":"tool_call","recordHash":"%s","prevHash":"%s"}`,
-					jsonString(string(rec.Line)), rec.TS, rec.Seq, rec.Hash, rec.PrevHash))
+					sinktest.JSONString(string(rec.Line)), rec.TS, rec.Seq, rec.Hash, rec.PrevHash))
 			}
 			if want := "[" + strings.Join(logs, ",") + "]"; string(r.Body) != want {
 				t.Fatalf("body:\n got %s\nwant %s", r.Body, want)

@@ -17,13 +17,6 @@ import (
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
-// jsonString is what encoding/json makes of s, with the characters it
-// escapes and the sink keeps (<, >, &, U+2028, U+2029) put back.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029").Replace(string(b))
-}
-
 func TestSendBody(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
@@ -59,7 +52,7 @@ func TestSendBody(t *testing.T) {
 				tm := time.UnixMilli(r.TS).UTC().Format("2006-01-02T15:04:05.000Z")
 				fmt.Fprintf(&want, `{"create":{"_index":"audit-acme","_id":"%s"}}`+"\n", r.Hash)
 				fmt.Fprintf(&want, `{"@timestamp":"%s","seq":%d,"tenantId":"acme","kind":"tool_call","recordHash":"%s","prevHash":"%s","message":%s}`+"\n",
-					tm, r.Seq, r.Hash, r.PrevHash, jsonString(string(r.Line)))
+					tm, r.Seq, r.Hash, r.PrevHash, sinktest.JSONString(string(r.Line)))
 			}
 			if string(r.Body) != want.String() {
 				t.Fatalf("body:\n got %s\nwant %s", r.Body, want.String())
