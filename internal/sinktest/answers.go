@@ -1,12 +1,15 @@
 package sinktest
 
 import (
+	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/auditpipe/auditpipe/internal/fakehttp"
+	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
 // Answer is a reply to a write request that is not the SIEM's documented
@@ -76,5 +79,38 @@ func SkipIfBuffered(t testing.TB, size int) {
 	}
 	if max, err := strconv.Atoi(f[2]); err == nil && max+(512<<10) >= size {
 		t.Skipf("the socket send buffer (up to %d bytes) may take the whole %d-byte body", max, size)
+	}
+}
+
+// OnlySuccessCounts sends a batch against each of WrongAnswers (with the
+// target's first secret echoed) and extra, the sink's own, answered by
+// send (which starts the fake with raw for its write endpoint, sends the
+// records, big ones if big, and returns how many and what Send did): each must deliver
+// nothing and be a Retryable failure naming what answered (its status and
+// c.Want), never a secret.
+func OnlySuccessCounts(t *testing.T, secrets []string, send func(t *testing.T, raw *fakehttp.Raw, big bool) (n int, res sink.Result, err error), extra ...Answer) {
+	tg := Target{Secrets: secrets}
+	for _, c := range append(WrongAnswers(secrets[0]), extra...) {
+		t.Run(c.Name, func(t *testing.T) {
+			raw := c.Raw
+			n, res, err := send(t, &raw, c.Big)
+			tg.noSecret(t, err)
+			var se *sink.Error
+			if !errors.As(err, &se) || se.Class != sink.Retryable {
+				t.Fatalf("want a retryable *sink.Error, got %v (statuses %v)", err, res.Status[:3])
+			}
+			if !slices.Equal(res.Status, Repeat(sink.Pending, n)) {
+				t.Fatalf("records counted as delivered on %s: %v", c.Name, res.Status[:3])
+			}
+			st := raw.Status
+			if st == 0 {
+				st = 200
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if miss := Has(msg, append(c.Want, "HTTP "+strconv.Itoa(st))...); miss != "" {
+				t.Fatalf("error lacks %q:\n%s", miss, msg)
+			}
+		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package sink defines what a SIEM intake looks like to audit-ship. One
-// subpackage per external system (splunk, file, later elastic and datadog)
-// implements Sink; the shipper around it owns batching, retries with backoff,
-// splitting, quarantine, self-pause and acks, so every sink gets them alike.
+// subpackage per external system (splunk, elastic, datadog, file)
+// implements Sink, the HTTP ones on lib/sink/httpsink's client; the shipper
+// around it owns batching, retries with backoff, splitting, quarantine,
+// self-pause and acks, so every sink gets them alike.
 package sink
 
 import (

@@ -289,4 +289,3 @@ func (f *Flow) Wrote(n int, seq int64) {
 		f.Seq.Store(seq)
 	}
 }
-

@@ -1,101 +1,14 @@
-// Package datadog is the sink for the Datadog Logs API v2 intake (POST
-// https://http-intake.logs.<site>/api/v2/logs), and for stores that speak
-// it (VictoriaLogs at /api/v2/logs or /insert/datadog/api/v2/logs).
-//
-// # Logs
-//
-// Each record becomes one log; a request is a JSON array of them,
-// Content-Type application/json, gzip-compressed with Config.Gzip:
-//
-//	{"ddsource":"declaragent:audit","ddtags":"env:prod,team:platform","hostname":"h",
-//	 "service":"declaragent","message":"{\"seq\":42,…}","timestamp":1764244800123,
-//	 "seq":"42","tenantId":"acme","kind":"tool_call","recordHash":"…","prevHash":"…"}
-//
-// message is the whole record line as a JSON string, so the line can be
-// re-verified from a search export. timestamp is the record's ts in
-// milliseconds, on every log (VictoriaLogs gives a log without one the
-// previous log's time). The attributes are strings, seq too: VictoriaLogs
-// answers 400 to a number or an object, and Datadog takes strings as they
-// are. Empty ddtags and hostname are left out. No idempotency key exists:
-// a retried request may be stored twice, so every log carries seq and
-// recordHash for finding duplicates at search time.
-//
-// Datadog rejects or restamps logs whose timestamp is more than 18 hours
-// old. A backlog replayed after a long outage therefore may show a _time
-// (Datadog's date) later than the record's: the record's own time stays
-// in the message ("ts") and seq orders the chain. Alerts that window on
-// the log date can miss or double-count such a replay; window on seq, or
-// on the ts inside the message, instead. Datadog also parses a message
-// holding JSON into attributes; what it keeps as the message text of such
-// a log is up to its pipeline, not this sink (unconfirmed here).
-//
-// # Limits
-//
-// Datadog accepts at most MaxLogs (1000) logs and MaxRequestBytes of
-// uncompressed body per request, and MaxLogBytes per log. Its
-// documentation says "5MB" and "1MB" without saying whether a MB is 10^6
-// or 2^20 bytes; the sink takes the smaller reading (5,000,000 and
-// 1,000,000 bytes), so it never crosses either, and measures a log as the
-// bytes of its JSON object as sent (escapes included). Before sending:
-//
-//   - A log over MaxLogBytes is never sent: Datadog would accept it with
-//     2xx and truncate it, silently breaking the chain. Its record is
-//     Poison, Reason (sink.TooLargeReason) "too large: record is N bytes,
-//     over Datadog's 1 MB per-log limit
-//     (Datadog would truncate it and break the chain)", N being the log's
-//     size; the other records are sent.
-//   - If the rest is more than MaxLogs logs or MaxRequestBytes bytes, Send
-//     sends nothing and returns a TooLarge error; the shipper splits the
-//     batch. Batches capped at 1000 records and 3 MB of record lines stay
-//     clear of it (escaping a line's quotes adds about a tenth, and each
-//     log's attributes about 400 bytes).
-//
-// # Outcomes
-//
-// Datadog gives no per-log results. Its documented success answer, 202
-// with a JSON object ({}): every record sent is Delivered. Any other 2xx
-// (200, 204, an HTML or empty body) or an answer that came before the
-// request body was sent in full: Retryable, nothing delivered, naming what
-// answered (httpsink.Unexpected). 400: BadRequest, so the shipper bisects down to the poison
-// record instead of resending the same batch (Datadog may have kept the
-// logs before the bad one, as VictoriaLogs does: bisecting then duplicates
-// some). 401 and 403: the key is re-resolved (APIKey.Refresh) and, if it
-// changed, the request is sent again at once; otherwise Config. 413:
-// TooLarge. 408, 429, 5xx, network errors and timeouts: Retryable with
-// RetryAfter from a Retry-After header. Other statuses (3xx, 404, other
-// 4xx): Config. A cancelled ctx is returned as it is. No error contains
-// the API key: response texts have it replaced by "[secret]" and are cut
-// to 512 bytes.
-//
-// # Sites and URL
-//
-// Site is one of Sites (default datadoghq.com). URL, when set, replaces
-// the intake and API hosts, for a proxy or a compatible store: requests go
-// to <URL>/api/v2/logs and <URL>/api/v1/validate. For VictoriaLogs set it
-// to http://HOST:9428 (or http://HOST:9428/insert/datadog).
-//
-// # Transport
-//
-// As the Splunk sink: HTTPS with TLS 1.2 or later; CAFile replaces the
-// system roots; CertFile/KeyFile give a client certificate; a plain
-// http:// URL is refused unless its host is loopback or AllowInsecureHTTP
-// is set (the API key would cross the network in clear). Redirects are not
-// followed. HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured.
-//
-// # Check
-//
-// Check sends GET https://api.<site>/api/v1/validate with the key and
-// wants {"valid":true}. 401/403 (after re-reading the key once) is a
-// Config error that says so; keys belong to one site, so a key of another
-// site is refused too. With URL set, the answer may also be a JSON object
-// without "valid" (VictoriaLogs answers {} and checks no key), and if the
-// endpoint answers 404, Check falls back to POSTing an empty array to the
-// intake, which writes nothing: a 2xx there means the intake exists,
-// though the key is then not verified.
+// Package datadog is the sink for the Datadog Logs API v2 intake, and for
+// stores that speak it (VictoriaLogs). Each record becomes one log whose
+// message is the record line as a JSON string. Send never sends what
+// Datadog would truncate or refuse for its size (MaxLogs, MaxRequestBytes,
+// MaxLogBytes) and counts the records Delivered only on Datadog's success
+// answer; Check proves the key without writing. What the intake takes and
+// answers, its limits, and how each answer is classified:
+// docs/siems/datadog.md.
 package datadog
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -103,7 +16,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/secret"
@@ -120,7 +32,7 @@ const (
 	DefaultMaxIdleConns = 16
 )
 
-// Datadog's intake limits, in their strict reading (see the package comment).
+// Datadog's intake limits, in their strict reading (docs/siems/datadog.md).
 const (
 	MaxLogs         = 1000
 	MaxRequestBytes = 5_000_000
@@ -198,9 +110,7 @@ type Sink struct {
 	validateURL string
 	display     string // where logs go, for messages
 	meta        []byte // `"ddsource":…,"ddtags":…,"hostname":…,"service":…,`
-	transport   *http.Transport
-	client      *http.Client
-	closed      atomic.Bool
+	c           *httpsink.Client
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -225,20 +135,13 @@ func New(cfg Config) (*Sink, error) {
 		validateURL: "https://api." + site + "/api/v1/validate",
 		display:     "https://http-intake.logs." + site,
 	}
+	var endpoint *url.URL
 	if cfg.URL != "" {
 		u, err := parseURL(cfg.URL)
 		if err != nil {
 			return nil, err
 		}
-		if u.Scheme == "http" {
-			if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.InsecureSkipVerify {
-				return nil, fmt.Errorf("datadog: TLS options are set but URL %s is plain http", u.Redacted())
-			}
-			if !cfg.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
-				return nil, fmt.Errorf("datadog: refusing to send the API key and the audit log over plain http to %s: "+
-					"use https, or allow it explicitly with --allow-insecure-http", u.Host)
-			}
-		}
+		endpoint = u
 		base := u.String()
 		s.override = true
 		s.intakeURL, s.validateURL, s.display = base+"/api/v2/logs", base+"/api/v1/validate", base
@@ -263,16 +166,23 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.MaxIdleConns <= 0 {
 		cfg.MaxIdleConns = DefaultMaxIdleConns
 	}
-	tlsConf, err := tlsConfig(cfg)
+	c, err := httpsink.NewClient(httpsink.ClientConfig{
+		Name: "datadog", Vendor: "Datadog", Mask: "[secret]", Redirect: "the API key",
+		URL: endpoint, Sends: "the API key and the audit log",
+		TLS: httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+			InsecureSkipVerify: cfg.InsecureSkipVerify},
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		Auth: httpsink.Auth{Source: cfg.APIKey, What: "Datadog API key", Set: func(h http.Header, v string) []string {
+			h.Set("DD-API-KEY", v)
+			return []string{v}
+		}},
+		On400: sink.Config, Text: responseText,
+		Timeout: cfg.Timeout, MaxIdleConns: cfg.MaxIdleConns, Transport: cfg.Transport, Closed: ErrClosed,
+	})
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone() // keeps dial timeouts and HTTP/2
-	tr.Proxy = http.ProxyFromEnvironment
-	tr.TLSClientConfig = tlsConf
-	tr.MaxIdleConns = cfg.MaxIdleConns
-	tr.MaxIdleConnsPerHost = cfg.MaxIdleConns
-	tr.IdleConnTimeout = 30 * time.Second // below common load balancer idle timeouts
+	c.NotFound = "no Datadog logs intake at " + s.display + ": check Site or URL"
 
 	s.cfg = cfg
 	metaTags := cfg.Tags
@@ -280,23 +190,13 @@ func New(cfg Config) (*Sink, error) {
 		metaTags = "" // each log gets its own
 	}
 	s.meta = appendMeta(nil, cfg.Source, metaTags, cfg.Hostname, cfg.Service)
-	s.transport = tr
-	s.client = &http.Client{
-		Transport: roundTripper(tr, cfg.Transport),
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	s.c = c
 	return s, nil
 }
 
 // Close releases idle connections. Send and Check fail with ErrClosed
 // afterwards; requests in flight finish.
-func (s *Sink) Close() error {
-	s.closed.Store(true)
-	s.transport.CloseIdleConnections()
-	return nil
-}
+func (s *Sink) Close() error { return s.c.Close() }
 
 // normalizeTags trims blanks around each tag and drops empty ones.
 func normalizeTags(tags string) (string, error) {
@@ -328,20 +228,4 @@ func parseURL(raw string) (*url.URL, error) {
 	p = strings.TrimSuffix(p, "/api/v2/logs")
 	u.Path = strings.TrimRight(p, "/")
 	return u, nil
-}
-
-// isLoopback reports whether host is "localhost" or a loopback address.
-func isLoopback(host string) bool { return httpsink.IsLoopback(host) }
-
-func tlsConfig(cfg Config) (*tls.Config, error) {
-	return httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
-		InsecureSkipVerify: cfg.InsecureSkipVerify}.Config("datadog")
-}
-
-// roundTripper is over, if set, else tr.
-func roundTripper(tr *http.Transport, over http.RoundTripper) http.RoundTripper {
-	if over != nil {
-		return over
-	}
-	return tr
 }

@@ -3,29 +3,18 @@ package datadog
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
-
-// jsonString is what encoding/json makes of s, with the characters it
-// escapes and the sink keeps (<, >, &, U+2028, U+2029) put back.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029").Replace(string(b))
-}
 
 func TestSendBody(t *testing.T) {
 	for _, gz := range []bool{false, true} {
@@ -56,7 +45,7 @@ func TestSendBody(t *testing.T) {
 			for _, rec := range recs {
 				logs = append(logs, fmt.Sprintf(`{"ddsource":"declaragent:audit","ddtags":"env:prod,team:platform","hostname":"h1","service":"declaragent",`+
 					`"message":%s,"timestamp":%d,"seq":"%d","tenantId":"acme","kind":"tool_call","recordHash":"%s","prevHash":"%s"}`,
-					jsonString(string(rec.Line)), rec.TS, rec.Seq, rec.Hash, rec.PrevHash))
+					sinktest.JSONString(string(rec.Line)), rec.TS, rec.Seq, rec.Hash, rec.PrevHash))
 			}
 			if want := "[" + strings.Join(logs, ",") + "]"; string(r.Body) != want {
 				t.Fatalf("body:\n got %s\nwant %s", r.Body, want)
@@ -198,7 +187,7 @@ func TestTooLarge(t *testing.T) {
 				}
 				return
 			}
-			checkErr(t, err, &failure{class: sink.TooLarge, status: 0, contains: []string{"over Datadog's limits", "nothing sent"}})
+			sinktest.CheckErr(t, err, &sinktest.Failure{Class: sink.TooLarge, Status: 0, Contains: []string{"over Datadog's limits", "nothing sent"}})
 			if !slices.Equal(res.Status, repeat(sink.Pending, len(tt.recs))) {
 				t.Errorf("Status %v", res.Status)
 			}
@@ -211,7 +200,7 @@ func TestTooLarge(t *testing.T) {
 	f.Reset()
 	recs := append([]sink.Record{sized(t, s, MaxLogBytes+10, 1764244800000)}, many...)
 	res, err := s.Send(context.Background(), recs)
-	checkErr(t, err, &failure{class: sink.TooLarge})
+	sinktest.CheckErr(t, err, &sinktest.Failure{Class: sink.TooLarge})
 	if res.Status[0] != sink.Poison || res.Status[1] != sink.Pending || len(f.Requests()) != 0 {
 		t.Fatalf("Status[:2] = %v, %d requests", res.Status[:2], len(f.Requests()))
 	}
@@ -236,39 +225,39 @@ func TestSendOutcomes(t *testing.T) {
 		n        int
 		poisonAt int
 		want     []sink.Status
-		wantErr  *failure
+		wantErr  *sinktest.Failure
 		stored   int
 	}{
 		{name: "202", n: 3, poisonAt: -1, want: repeat(sink.Delivered, 3), stored: 3},
 		{name: "400 poison: bisect", opts: ddfake.Options{Poison: poison}, n: 4, poisonAt: 2, want: repeat(P, 4),
-			wantErr: &failure{class: sink.BadRequest, status: 400, contains: []string{"Bad Request: log 2 was rejected"}}, stored: 2},
+			wantErr: &sinktest.Failure{Class: sink.BadRequest, Status: 400, Contains: []string{"Bad Request: log 2 was rejected"}}, stored: 2},
 		{name: "401 no key accepted", opts: ddfake.Options{Fault: intake(ddfake.Fault{Status: 401})}, n: 1, poisonAt: -1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Config, status: 401, contains: []string{"API key from file:", "was refused", "re-read"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 401, Contains: []string{"API key from file:", "was refused", "re-read"}}},
 		{name: "403 wrong key", opts: ddfake.Options{APIKeys: []string{newAPIKey}}, n: 2, poisonAt: -1, want: repeat(P, 2),
-			wantErr: &failure{class: sink.Config, status: 403, contains: []string{"Forbidden", "was refused"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 403, Contains: []string{"Forbidden", "was refused"}}},
 		{name: "413", opts: ddfake.Options{MaxBytes: 500}, n: 3, poisonAt: -1, want: repeat(P, 3),
-			wantErr: &failure{class: sink.TooLarge, status: 413, contains: []string{"too large", "Request Entity Too Large"}}},
+			wantErr: &sinktest.Failure{Class: sink.TooLarge, Status: 413, Contains: []string{"too large", "Request Entity Too Large"}}},
 		{name: "429 retry-after seconds", opts: ddfake.Options{Fault: intake(ddfake.Fault{Status: 429, RetryAfter: "7"})}, n: 2, poisonAt: -1, want: repeat(P, 2),
-			wantErr: &failure{class: sink.Retryable, status: 429, retryAfter: 7, contains: []string{"Too Many Requests"}}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 429, RetryAfter: 7, Contains: []string{"Too Many Requests"}}},
 		{name: "503 retry-after date", opts: ddfake.Options{Fault: intake(ddfake.Fault{Status: 503, RetryAfter: later})}, n: 1, poisonAt: -1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Retryable, status: 503, retryAfter: 90}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 503, RetryAfter: 90}},
 		{name: "500", opts: ddfake.Options{Fault: intake(ddfake.Fault{Status: 500})}, n: 1, poisonAt: -1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Retryable, status: 500}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 500}},
 		{name: "408", opts: ddfake.Options{Fault: intake(ddfake.Fault{Status: 408})}, n: 1, poisonAt: -1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Retryable, status: 408}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 408}},
 		{name: "502 from a proxy echoing the key", opts: ddfake.Options{Fault: func(r *ddfake.Request) ddfake.Fault {
 			return ddfake.Fault{Status: 502, Body: "<html>bad gateway key=" + r.Header.Get("DD-API-KEY") + strings.Repeat(" filler", 200) + "</html>"}
-		}}, n: 1, poisonAt: -1, want: repeat(P, 1), wantErr: &failure{class: sink.Retryable, status: 502, contains: []string{"bad gateway", "key=[secret]"}}},
+		}}, n: 1, poisonAt: -1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 502, Contains: []string{"bad gateway", "key=[secret]"}}},
 		{name: "404", cfg: Config{URL: "/nothing"}, n: 1, poisonAt: -1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Config, status: 404, contains: []string{"no Datadog logs intake at", "/nothing"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 404, Contains: []string{"no Datadog logs intake at", "/nothing"}}},
 		{name: "redirect not followed", opts: ddfake.Options{Fault: intake(ddfake.Fault{Status: 301, Body: " ", Header: http.Header{"Location": {"https://elsewhere.example/api/v2/logs"}}})},
-			n: 1, poisonAt: -1, want: repeat(P, 1), wantErr: &failure{class: sink.Config, status: 301, contains: []string{"elsewhere.example", "not followed"}}},
+			n: 1, poisonAt: -1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Config, Status: 301, Contains: []string{"elsewhere.example", "not followed"}}},
 		{name: "other 4xx", opts: ddfake.Options{Fault: intake(ddfake.Fault{Status: 422})}, n: 1, poisonAt: -1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Config, status: 422}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 422}},
 		{name: "connection dropped", opts: ddfake.Options{Fault: intake(ddfake.Fault{Drop: true})}, n: 2, poisonAt: -1, want: repeat(P, 2),
-			wantErr: &failure{class: sink.Retryable, status: 0}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 0}},
 		{name: "timeout", opts: ddfake.Options{Fault: intake(ddfake.Fault{Delay: 2 * time.Second})}, cfg: Config{Timeout: 100 * time.Millisecond},
-			n: 1, poisonAt: -1, want: repeat(P, 1), wantErr: &failure{class: sink.Retryable, status: 0, contains: []string{"no complete response within 100ms"}}},
+			n: 1, poisonAt: -1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 0, Contains: []string{"no complete response within 100ms"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,7 +280,7 @@ func TestSendOutcomes(t *testing.T) {
 			if n := len(f.Logs()); n != tt.stored {
 				t.Errorf("stored %d logs, want %d", n, tt.stored)
 			}
-			checkErr(t, err, tt.wantErr)
+			sinktest.CheckErr(t, err, tt.wantErr)
 		})
 	}
 }
@@ -322,7 +311,7 @@ func TestRotation(t *testing.T) {
 	f.SetAPIKeys(apiKey + "x")
 	_, err = s.Send(context.Background(), records(t, 1, 100))
 	noSecret(t, err)
-	checkErr(t, err, &failure{class: sink.Config, status: 403, contains: []string{"file:" + path, "re-read after the refusal"}})
+	sinktest.CheckErr(t, err, &sinktest.Failure{Class: sink.Config, Status: 403, Contains: []string{"file:" + path, "re-read after the refusal"}})
 }
 
 func TestNew(t *testing.T) {
@@ -389,56 +378,6 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestTLS(t *testing.T) {
-	f := ddfake.NewTLS(ddfake.Options{APIKeys: []string{apiKey}})
-	defer f.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr string
-	}{
-		{name: "self-signed refused without CAFile", wantErr: "certificate"},
-		{name: "accepted with CAFile", cfg: Config{CAFile: ca}},
-		{name: "accepted with InsecureSkipVerify", cfg: Config{InsecureSkipVerify: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f.Reset()
-			cfg := tt.cfg
-			cfg.URL = f.URL
-			cfg.Gzip = true
-			s := newSink(t, cfg)
-			res, err := s.Send(context.Background(), records(t, 2, 100))
-			cerr := s.Check(context.Background())
-			noSecret(t, err)
-			noSecret(t, cerr)
-			if tt.wantErr == "" {
-				if err != nil || cerr != nil {
-					t.Fatalf("Send: %v; Check: %v", err, cerr)
-				}
-				if !slices.Equal(res.Status, repeat(sink.Delivered, 2)) {
-					t.Fatalf("status %v", res.Status)
-				}
-				return
-			}
-			var se *sink.Error
-			if !errors.As(err, &se) || se.Class != sink.Retryable || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Send err = %v", err)
-			}
-			if cerr == nil || !strings.Contains(cerr.Error(), tt.wantErr) || !strings.Contains(cerr.Error(), "cannot reach Datadog") {
-				t.Fatalf("Check err = %v", cerr)
-			}
-			if n := len(f.Logs()); n != 0 {
-				t.Fatalf("%d logs crossed an unverified connection", n)
-			}
-		})
-	}
-}
-
 func TestCheck(t *testing.T) {
 	validate := func(f ddfake.Fault) func(*ddfake.Request) ddfake.Fault {
 		return func(r *ddfake.Request) ddfake.Fault {
@@ -451,28 +390,28 @@ func TestCheck(t *testing.T) {
 	tests := []struct {
 		name      string
 		opts      ddfake.Options
-		wantErr   *failure
+		wantErr   *sinktest.Failure
 		wantPaths []string
 	}{
 		{name: "valid key", opts: ddfake.Options{APIKeys: []string{apiKey}}, wantPaths: []string{"GET /api/v1/validate"}},
 		{name: "wrong key", opts: ddfake.Options{APIKeys: []string{newAPIKey}},
-			wantErr:   &failure{class: sink.Config, status: 403, retryAfter: -1, contains: []string{"API key from file:", "was refused", "Forbidden"}},
+			wantErr:   &sinktest.Failure{Class: sink.Config, Status: 403, RetryAfter: -1, Contains: []string{"API key from file:", "was refused", "Forbidden"}},
 			wantPaths: []string{"GET /api/v1/validate"}},
 		{name: "valid:false", opts: ddfake.Options{Fault: validate(ddfake.Fault{Status: 200, Body: `{"valid":false}`})},
-			wantErr: &failure{class: sink.Config, status: 200, retryAfter: -1, contains: []string{"was refused"}}, wantPaths: []string{"GET /api/v1/validate"}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 200, RetryAfter: -1, Contains: []string{"was refused"}}, wantPaths: []string{"GET /api/v1/validate"}},
 		{name: "VictoriaLogs-like {}", opts: ddfake.Options{Fault: validate(ddfake.Fault{Status: 200, Body: `{}`})}, wantPaths: []string{"GET /api/v1/validate"}},
 		{name: "not JSON", opts: ddfake.Options{Fault: validate(ddfake.Fault{Status: 200, Body: `<html>hi</html>`})},
-			wantErr: &failure{class: sink.Config, status: 200, retryAfter: -1, contains: []string{`not with Datadog's {"valid":true}`}}, wantPaths: []string{"GET /api/v1/validate"}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 200, RetryAfter: -1, Contains: []string{`not with Datadog's {"valid":true}`}}, wantPaths: []string{"GET /api/v1/validate"}},
 		{name: "no validate endpoint: falls back to an empty POST", opts: ddfake.Options{Fault: validate(ddfake.Fault{Status: 404})},
 			wantPaths: []string{"GET /api/v1/validate", "POST /api/v2/logs"}},
 		{name: "no validate endpoint, key refused by the intake", opts: ddfake.Options{APIKeys: []string{newAPIKey}, Fault: validate(ddfake.Fault{Status: 404})},
-			wantErr:   &failure{class: sink.Config, status: 403, retryAfter: -1, contains: []string{"was refused"}},
+			wantErr:   &sinktest.Failure{Class: sink.Config, Status: 403, RetryAfter: -1, Contains: []string{"was refused"}},
 			wantPaths: []string{"GET /api/v1/validate", "POST /api/v2/logs"}},
 		{name: "nothing there", opts: ddfake.Options{Fault: func(*ddfake.Request) ddfake.Fault { return ddfake.Fault{Status: 404} }},
-			wantErr:   &failure{class: sink.Config, status: 404, retryAfter: -1, contains: []string{"no key validation at", "no Datadog logs intake"}},
+			wantErr:   &sinktest.Failure{Class: sink.Config, Status: 404, RetryAfter: -1, Contains: []string{"no key validation at", "no Datadog logs intake"}},
 			wantPaths: []string{"GET /api/v1/validate", "POST /api/v2/logs"}},
 		{name: "503", opts: ddfake.Options{Fault: validate(ddfake.Fault{Status: 503, RetryAfter: "4"})},
-			wantErr: &failure{class: sink.Retryable, status: 503, retryAfter: 4, contains: []string{"key check"}}, wantPaths: []string{"GET /api/v1/validate"}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 503, RetryAfter: 4, Contains: []string{"key check"}}, wantPaths: []string{"GET /api/v1/validate"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -481,7 +420,7 @@ func TestCheck(t *testing.T) {
 			err := s.Check(context.Background())
 			noSecret(t, err)
 			t.Logf("Check: %v", err)
-			checkErr(t, err, tt.wantErr)
+			sinktest.CheckErr(t, err, tt.wantErr)
 			var paths []string
 			for _, r := range f.Requests() {
 				paths = append(paths, r.Method+" "+r.Path)
@@ -500,56 +439,10 @@ func TestCheck(t *testing.T) {
 	}
 	t.Run("real site 404 is an error", func(t *testing.T) {
 		s := newSink(t, Config{})
-		r := &reply{status: 404, body: []byte(`{"errors":["Not Found"]}`)}
+		r := &httpsink.Reply{Status: 404, Body: []byte(`{"errors":["Not Found"]}`)}
 		e := s.statusError(r)
 		if e.Class != sink.Config || !strings.Contains(e.Msg, "check Site or URL") {
 			t.Fatalf("%v", e)
 		}
 	})
-}
-
-func TestCancelledAndClosed(t *testing.T) {
-	f := startFake(t, ddfake.Options{Fault: func(*ddfake.Request) ddfake.Fault { return ddfake.Fault{Delay: 5 * time.Second} }})
-	s := newSink(t, Config{URL: f.URL})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.Send(ctx, records(t, 1, 100)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("cancelled Send: %v, want ctx.Err()", err)
-	}
-	s.Close()
-	if _, err := s.Send(context.Background(), records(t, 1, 100)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if err := s.Check(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Check after Close: %v", err)
-	}
-}
-
-func TestConcurrentSends(t *testing.T) {
-	f := startFake(t, ddfake.Options{APIKeys: []string{apiKey}})
-	s := newSink(t, Config{URL: f.URL, Gzip: true})
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for g := range 8 {
-		recs := chainRecords(t, 50, 300, 1764244800000+int64(g)*1000, fmt.Sprintf("%064x", g))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := s.Send(context.Background(), recs)
-			if err == nil && !slices.Equal(res.Status, repeat(sink.Delivered, 50)) {
-				err = fmt.Errorf("status %v", res.Status)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := len(f.Logs()); n != 400 {
-		t.Fatalf("%d logs, want 400", n)
-	}
 }

@@ -1,12 +1,8 @@
 package datadog
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
-	"sync"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
@@ -23,19 +19,8 @@ import (
 // appendMeta returns `"ddsource":…,"ddtags":…,"hostname":…,"service":…,`
 // with empty values left out, ending in a comma.
 func appendMeta(dst []byte, source, tags, hostname, service string) []byte {
-	for _, kv := range [...][2]string{
-		{"ddsource", source}, {"ddtags", tags}, {"hostname", hostname}, {"service", service},
-	} {
-		if kv[1] == "" {
-			continue
-		}
-		dst = append(dst, '"')
-		dst = append(dst, kv[0]...)
-		dst = append(dst, `":`...)
-		dst = appendString(dst, kv[1])
-		dst = append(dst, ',')
-	}
-	return dst
+	return httpsink.AppendFields(dst, [2]string{"ddsource", source}, [2]string{"ddtags", tags},
+		[2]string{"hostname", hostname}, [2]string{"service", service})
 }
 
 // appendLog appends the log object for r.
@@ -50,23 +35,17 @@ func appendTaggedLog(dst, meta []byte, tags string, r *sink.Record) []byte {
 	dst = append(dst, meta...)
 	if tags != "" {
 		dst = append(dst, `"ddtags":`...)
-		dst = appendString(dst, tags)
+		dst = httpsink.AppendJSONString(dst, tags)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"message":`...)
-	dst = appendString(dst, r.Line)
+	dst = httpsink.AppendJSONString(dst, r.Line)
 	dst = append(dst, `,"timestamp":`...)
 	dst = strconv.AppendInt(dst, r.TS, 10)
 	dst = append(dst, `,"seq":"`...)
 	dst = strconv.AppendInt(dst, r.Seq, 10)
-	dst = append(dst, `","tenantId":`...)
-	dst = appendString(dst, r.TenantID)
-	dst = append(dst, `,"kind":`...)
-	dst = appendString(dst, r.Kind)
-	dst = append(dst, `,"recordHash":`...)
-	dst = appendString(dst, r.Hash)
-	dst = append(dst, `,"prevHash":`...)
-	dst = appendString(dst, r.PrevHash)
+	dst = append(dst, '"')
+	dst = httpsink.AppendChainFields(dst, r)
 	return append(dst, '}')
 }
 
@@ -75,108 +54,52 @@ func oversize(n int) string {
 	return sink.NotSentReason(fmt.Sprintf("record is %d bytes, over Datadog's 1 MB per-log limit (Datadog would truncate it and break the chain)", n))
 }
 
-// appendLogs appends the JSON array of the logs of records, leaving out
-// (and marking Poison in res) any log over MaxLogBytes. It stops early,
-// with tooLarge set, once the array would hold more than MaxLogs logs or
-// MaxRequestBytes bytes. sent lists the records in the array.
-func appendLogs(dst, meta []byte, tagsFor func(*sink.Record) string, records []sink.Record, res sink.Result) (out []byte, sent []int, tooLarge bool) {
-	start := len(dst)
-	dst = append(dst, '[')
-	sent = make([]int, 0, len(records))
+// encode builds the request body for records, leaving out (and marking
+// Poison in res) any log over MaxLogBytes. It stops, with tooLarge set and
+// no body (Raw is the array's size when it stopped), once the array would
+// hold more than MaxLogs logs or MaxRequestBytes bytes. sent lists the
+// records in the array.
+func (s *Sink) encode(records []sink.Record, res sink.Result) (b httpsink.Body, sent []int, tooLarge bool, err error) {
+	size := 2
 	for i := range records {
+		size += len(records[i].Line) + len(s.meta) + 256
+	}
+	size = min(size, (MaxRequestBytes+MaxLogBytes)*16/17)
+	sent = make([]int, 0, len(records))
+	array := 0 // bytes of the array so far, without its ']'
+	b, err = httpsink.Encode(s.cfg.Gzip, size, len(records), func(dst []byte, i int) []byte {
+		start := len(dst)
+		if i == 0 {
+			dst = append(dst, '[')
+		}
 		mark := len(dst)
 		if len(sent) > 0 {
 			dst = append(dst, ',')
 		}
 		logStart := len(dst)
 		tags := ""
-		if tagsFor != nil {
-			tags = tagsFor(&records[i])
+		if s.cfg.TagsFor != nil {
+			tags = s.cfg.TagsFor(&records[i])
 		}
-		dst = appendTaggedLog(dst, meta, tags, &records[i])
+		dst = appendTaggedLog(dst, s.meta, tags, &records[i])
 		if n := len(dst) - logStart; n > MaxLogBytes {
 			res.Status[i], res.Reason[i] = sink.Poison, oversize(n)
 			dst = dst[:mark]
-			continue
+		} else {
+			sent = append(sent, i)
 		}
-		sent = append(sent, i)
-		if len(sent) > MaxLogs || len(dst)-start+1 > MaxRequestBytes {
-			return dst, sent, true
+		array += len(dst) - start
+		if len(sent) > MaxLogs || array+1 > MaxRequestBytes {
+			tooLarge = true
+			return nil
 		}
-	}
-	return append(dst, ']'), sent, false
-}
-
-// escape[c] is 0 for a byte written as it is, 'u' for \u00xx, and the
-// letter of a short escape otherwise.
-
-// appendString appends s as a JSON string. It escapes `"`, `\` and bytes
-// below 0x20, and keeps every other byte as it is (non-ASCII, U+2028,
-// '<'; invalid UTF-8 is rejected upstream by the line reader), so the
-// decoded string is byte for byte s.
-func appendString[T string | []byte](dst []byte, s T) []byte {
-	return httpsink.AppendJSONString(dst, s)
-}
-
-// Pools. A scratch buffer holds the uncompressed body only while it is
-// compressed; the body handed to net/http is always freshly allocated,
-// because the transport may still read a request body after Do returns.
-var (
-	scratchPool sync.Pool // *[]byte
-	gzipPool    = sync.Pool{New: func() any {
-		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-		return w
-	}}
-)
-
-// maxPooled is the largest scratch buffer kept for reuse.
-const maxPooled = 16 << 20
-
-// body is an encoded request body.
-type body struct {
-	data []byte // what is sent
-	raw  int    // uncompressed size
-	gzip bool
-}
-
-// encode builds the request body for records, marking oversize ones
-// Poison in res. With tooLarge set, body is empty: nothing may be sent.
-func (s *Sink) encode(records []sink.Record, res sink.Result) (b body, sent []int, tooLarge bool, err error) {
-	if !s.cfg.Gzip {
-		size := 2
-		for i := range records {
-			size += len(records[i].Line) + len(s.meta) + 256
+		if i == len(records)-1 {
+			dst = append(dst, ']')
 		}
-		raw, sent, tooLarge := appendLogs(make([]byte, 0, min(size+size/16, MaxRequestBytes+MaxLogBytes)), s.meta, s.cfg.TagsFor, records, res)
-		if tooLarge {
-			return body{raw: len(raw)}, sent, true, nil
-		}
-		return body{data: raw, raw: len(raw)}, sent, false, nil
-	}
-	sp, _ := scratchPool.Get().(*[]byte)
-	if sp == nil {
-		sp = new([]byte)
-	}
-	raw, sent, tooLarge := appendLogs((*sp)[:0], s.meta, s.cfg.TagsFor, records, res)
-	defer func() {
-		if cap(raw) <= maxPooled {
-			*sp = raw[:0]
-			scratchPool.Put(sp)
-		}
-	}()
+		return dst
+	})
 	if tooLarge {
-		return body{raw: len(raw)}, sent, true, nil
+		return httpsink.Body{Raw: array}, sent, true, nil
 	}
-	out := bytes.NewBuffer(make([]byte, 0, len(raw)/4+512))
-	zw := gzipPool.Get().(*gzip.Writer)
-	zw.Reset(out)
-	_, err = zw.Write(raw)
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
-	gzipPool.Put(zw)
-	if err != nil {
-		return body{}, nil, false, err
-	}
-	return body{data: out.Bytes(), raw: len(raw), gzip: true}, sent, false, nil
+	return b, sent, false, err
 }

@@ -1,13 +1,10 @@
 package datadog
 
 import (
-	"errors"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
 	"github.com/auditpipe/auditpipe/internal/sinktest"
@@ -76,53 +73,4 @@ func noSecret(t *testing.T, err error) {
 	}
 }
 
-// failure is an expected *sink.Error.
-type failure struct {
-	class      sink.Class
-	status     int
-	retryAfter int // seconds; -1: any
-	contains   []string
-}
-
-// checkErr compares err with an expected *sink.Error (nil: no error).
-func checkErr(t *testing.T, err error, w *failure) {
-	t.Helper()
-	if w == nil {
-		if err != nil {
-			t.Fatalf("err = %v", err)
-		}
-		return
-	}
-	var se *sink.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("err = %v (%T), want *sink.Error", err, err)
-	}
-	if se.Class != w.class || se.HTTPStatus != w.status || se.Code != -1 {
-		t.Errorf("err = %v: class %v status %d code %d, want %v %d", err, se.Class, se.HTTPStatus, se.Code, w.class, w.status)
-	}
-	if w.retryAfter >= 0 {
-		want := time.Duration(w.retryAfter) * time.Second
-		if d := se.RetryAfter - want; d < -2*time.Second || d > 0 || (want == 0) != (se.RetryAfter == 0) {
-			t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, want)
-		}
-	}
-	for _, c := range w.contains {
-		if !strings.Contains(err.Error(), c) {
-			t.Errorf("err %q does not contain %q", err, c)
-		}
-	}
-	if len(se.Msg) > maxMsg+400 {
-		t.Errorf("message of %d bytes is not truncated", len(se.Msg))
-	}
-}
-
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	tm, err := http.ParseTime(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tm
-}

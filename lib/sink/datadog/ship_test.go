@@ -6,28 +6,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
-	"github.com/auditpipe/auditpipe/lib/ack"
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/ship"
 )
-
-type ackLog struct {
-	mu   sync.Mutex
-	acks []ack.Ack
-}
-
-func (a *ackLog) Ack(_ context.Context, ack ack.Ack) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.acks = append(a.acks, ack)
-	return nil
-}
-
-func (a *ackLog) Close(context.Context) error { return nil }
 
 // TestThroughShipper runs the sink under lib/ship against the fake: the
 // 400 is bisected down to the one record the intake rejects, the oversize
@@ -48,7 +33,7 @@ func TestThroughShipper(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	acks := &ackLog{}
+	acks := &sinktest.AckLog{}
 	sh := ship.New(s, ship.Options{Exporter: "datadog:test", Quarantine: q, Acks: acks,
 		Sleep: func(context.Context, time.Duration) error { return nil }})
 	in := make(chan *ship.Batch, 1)
@@ -57,8 +42,8 @@ func TestThroughShipper(t *testing.T) {
 	if err := sh.Run(context.Background(), in); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if len(acks.acks) != 1 || acks.acks[0].Count != 20 || !slices.Equal(acks.acks[0].Quarantined, []int64{45, 53}) {
-		t.Fatalf("acks %+v", acks.acks)
+	if len(acks.Acks) != 1 || acks.Acks[0].Count != 20 || !slices.Equal(acks.Acks[0].Quarantined, []int64{45, 53}) {
+		t.Fatalf("acks %+v", acks.Acks)
 	}
 	stored := map[string]int{}
 	for _, l := range f.Logs() {

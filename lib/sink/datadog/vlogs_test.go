@@ -1,13 +1,11 @@
 package datadog
 
 import (
-	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"testing"
-	"time"
 
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/internal/vlogs"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
@@ -22,45 +20,20 @@ func TestVictoriaLogsRoundTrip(t *testing.T) {
 		t.Skip("-short")
 	}
 	vl := vlogs.Require(t)
-	ctx := context.Background()
 	for i, c := range []struct {
 		gz     bool
 		prefix string
 	}{{true, ""}, {false, "/insert/datadog"}} {
 		run := "dd-" + strconv.Itoa(i)
 		s := newSink(t, Config{URL: vl.URL() + c.prefix, Gzip: c.gz, Tags: "env:test,run:" + run, Hostname: "h1"})
-		if err := s.Check(ctx); err != nil {
-			t.Fatalf("Check: %v", err)
-		}
 		recs := chainRecords(t, 50, 400, 1764244800123+int64(i)*100000, fmt.Sprintf("%064x", i+1))
-		res, err := s.Send(ctx, recs)
-		if err != nil || !slices.Equal(res.Status, repeat(sink.Delivered, len(recs))) {
-			t.Fatalf("Send: %v %v", res.Status, err)
-		}
-		q := `run:="` + run + `"`
-		if _, err := vl.WaitCount(ctx, q, len(recs), 15*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := vl.Query(ctx, q+` | sort by (_time)`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rows) != len(recs) {
-			t.Fatalf("%s: %d rows, want exactly %d", run, len(rows), len(recs))
-		}
-		for j, row := range rows {
-			r := recs[j]
-			if row["_msg"] != string(r.Line) {
-				t.Fatalf("%s: row %d _msg differs from the record line:\n got %q\nwant %q", run, j, row["_msg"], r.Line)
-			}
+		sinktest.VictoriaLogsRoundTrip(t, vl, s, recs, `run:="`+run+`"`, func(row map[string]string, r *sink.Record) string {
 			if row["recordHash"] != r.Hash || row["prevHash"] != r.PrevHash || row["seq"] != strconv.FormatInt(r.Seq, 10) ||
 				row["tenantId"] != "acme" || row["kind"] != "tool_call" || row["env"] != "test" ||
 				row["service"] != DefaultService || row["ddsource"] != DefaultSource || row["hostname"] != "h1" {
-				t.Fatalf("row %d fields: %v", j, row)
+				return "fields"
 			}
-			if tm, err := time.Parse(time.RFC3339Nano, row["_time"]); err != nil || tm.UnixMilli() != r.TS {
-				t.Fatalf("row %d _time = %s, want ts %d to the millisecond", j, row["_time"], r.TS)
-			}
-		}
+			return ""
+		})
 	}
 }

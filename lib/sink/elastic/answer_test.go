@@ -2,9 +2,6 @@ package elastic
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -22,7 +19,22 @@ func TestOnlyBulkSuccessCounts(t *testing.T) {
 	items := func(k int) string {
 		return `{"errors":false,"items":[` + strings.TrimSuffix(strings.Repeat(`{"create":{"status":201}},`, k), ",") + `]}`
 	}
-	cases := append(sinktest.WrongAnswers(apiKey),
+	sinktest.OnlySuccessCounts(t, []string{apiKey, newAPIKey}, func(t *testing.T, raw *fakehttp.Raw, big bool) (int, sink.Result, error) {
+		f := startFake(t, esfake.Options{Raw: func(method, path string) *fakehttp.Raw {
+			if strings.HasSuffix(path, "/_bulk") {
+				return raw
+			}
+			return nil
+		}})
+		s := newSink(t, Config{URL: f.URL, Index: "audit", Auth: apiKeyAuth(t)})
+		recs := records(t, n, 200)
+		if big {
+			sinktest.SkipIfBuffered(t, 30_000_000)
+			recs = records(t, n, 100<<10)
+		}
+		res, err := s.Send(context.Background(), recs)
+		return len(recs), res, err
+	},
 		sinktest.Answer{Name: "200 with one item for 300 documents", Raw: fakehttp.Raw{ContentType: "application/json", Body: items(1)},
 			Want: []string{"1 items for 300 documents sent"}},
 		sinktest.Answer{Name: "200 with no errors member", Raw: fakehttp.Raw{ContentType: "application/json",
@@ -33,39 +45,4 @@ func TestOnlyBulkSuccessCounts(t *testing.T) {
 			Want: []string{"HTTP 202"}},
 		sinktest.Early(items(n)),
 	)
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			raw := c.Raw
-			f := startFake(t, esfake.Options{Raw: func(method, path string) *fakehttp.Raw {
-				if strings.HasSuffix(path, "/_bulk") {
-					return &raw
-				}
-				return nil
-			}})
-			s := newSink(t, Config{URL: f.URL, Index: "audit", Auth: apiKeyAuth(t)})
-			recs := records(t, n, 200)
-			if c.Big {
-				sinktest.SkipIfBuffered(t, 30_000_000)
-				recs = records(t, n, 100<<10)
-			}
-			res, err := s.Send(context.Background(), recs)
-			noSecret(t, err)
-			var se *sink.Error
-			if !errors.As(err, &se) || se.Class != sink.Retryable {
-				t.Fatalf("want a retryable *sink.Error, got %v (statuses %v)", err, res.Status[:3])
-			}
-			if !slices.Equal(res.Status, repeat(sink.Pending, len(recs))) {
-				t.Fatalf("records counted as delivered: %v", res.Status[:3])
-			}
-			st := raw.Status
-			if st == 0 {
-				st = 200
-			}
-			msg := err.Error()
-			t.Log(msg)
-			if miss := sinktest.Has(msg, append(c.Want, "HTTP "+strconv.Itoa(st))...); miss != "" {
-				t.Fatalf("error lacks %q:\n%s", miss, msg)
-			}
-		})
-	}
 }

@@ -1,159 +1,20 @@
-// Package elastic is the sink for the Elasticsearch bulk API (POST
-// <URL>/_bulk), and for stores that speak it (VictoriaLogs at
-// /insert/elasticsearch).
-//
-// # Documents
-//
-// Every record becomes one "create" action with the configured index and
-// an explicit _id, followed by its document; every line ends in "\n":
-//
-//	{"create":{"_index":"declaragent-audit","_id":"<recordHash>"}}
-//	{"@timestamp":"2025-11-27T12:00:00.123Z","seq":42,"tenantId":"acme","kind":"tool_call",
-//	 "recordHash":"…","prevHash":"…","message":"{\"seq\":42,…}"}
-//
-// The _id is the recordHash by default (IDField "recordHash"): it is
-// globally unique, so the documents of a reset database cannot collide with
-// old ones, and a replay is idempotent: Elasticsearch refuses the second
-// create of an _id with 409, which counts as Duplicate (delivered). That
-// 409 needs no check: the _id is the record's recordHash, the SHA-256 of
-// the chain up to and including it, so the document holding that _id is
-// this record (only a hash collision could make it another).
-//
-// IDField "seq" uses the seq instead (readable). A 409 then says only that
-// the index holds some document under that seq: after a database reset, or
-// with a second host shipping to the same index, it is another chain's. So
-// every 409 is checked: Send fetches the conflicting documents' recordHash
-// (_mget, at most 500 ids a request, _source_includes=recordHash) and
-// counts a record Duplicate only if the stored hash equals its own. A
-// different hash (or none) is a sink.Conflict naming seq, _id, index and
-// both hashes: the shipper stops and acks none of those records. A
-// document no longer found is resent (Retryable). The credentials then
-// need the read privilege on the index too; a 401/403 on _mget is Config,
-// saying so. "index" is never used: it would overwrite.
-//
-// DocShape "message" (the default) is the document above: the whole
-// record line as the JSON string "message", so _source.message holds the
-// exact bytes of the line and a chain re-verification from a search export
-// takes the fast path; @timestamp is the record's ts (RFC 3339, UTC,
-// milliseconds; left out if ts is outside years 1970..9999, which a data
-// stream then rejects as poison); seq, tenantId, kind, recordHash and
-// prevHash are searchable fields. It suits data streams (they need
-// @timestamp) and plain indices alike.
-//
-// DocShape "line" sends the record line itself as the document: _source is
-// byte for byte the record line, and every field of the record is indexed
-// (record.*), which needs a mapping that copes with arbitrary record
-// fields ("record" as flattened, or dynamic:false) or an ingest pipeline,
-// and @timestamp for a data stream; a mapping conflict makes the record
-// poison. VictoriaLogs stores such a document without a message field.
-//
-// # VictoriaLogs
-//
-// In the "message" shape every request carries the headers
-// "VL-Msg-Field: message" and "VL-Time-Field: @timestamp", which make
-// VictoriaLogs store message as _msg (byte-exact) and @timestamp as _time
-// (it reads the same settings from the _msg_field and _time_field query
-// arguments, or from these headers: internal/vlogs and VictoriaLogs'
-// insertutil.GetCommonParams). Headers, not query arguments, because
-// Elasticsearch rejects a request with an unknown query parameter (400
-// "request [/_bulk] contains unrecognized parameter") but ignores unknown
-// headers; so the same configuration works against both, with no switch.
-// For VictoriaLogs set URL to http://HOST:9428/insert/elasticsearch.
-// VictoriaLogs ignores _index and _id (a replay stores the records again)
-// and answers 201 for every item.
-//
-// # Outcomes
-//
-// Requests go to <URL>/_bulk?filter_path=errors,items.*.status,items.*.error,items.*._id
-// (every item keeps its place, so item i is record i). Elasticsearch answers
-// 200 even when items fail; each item is classified:
-//
-//   - 200, 201: Delivered. 409 version_conflict_engine_exception:
-//     Duplicate (with IDField "seq" only once _mget shows the stored
-//     document has this record's recordHash; else Conflict, see above).
-//   - 408, 429 (es_rejected_execution_exception), 5xx: left Pending, and
-//     Send returns a Retryable *sink.Error with the Result, so the shipper
-//     backs off (honouring Retry-After) and resends only those records.
-//   - 401, 403 (security_exception: the credentials may not write to the
-//     index): left Pending, and Send returns a Config error: a permission
-//     problem is configuration, not a bad record.
-//   - Other 4xx (400 mapper_parsing_exception, document_parsing_exception,
-//     404 index_not_found_exception, …): Poison, Reason
-//     "<status> <error.type>: <error.reason>" (and its caused_by).
-//   - An item without a usable status: Pending, Retryable.
-//
-// Only the bulk API's success answer counts: HTTP 200 and a JSON object
-// with a boolean "errors" and exactly one item per document sent. Any
-// other 2xx (not JSON, empty, truncated, no "errors", another item count,
-// an item _id other than the one sent, 201/202) and an answer that came
-// before the request body was sent in full are Retryable and nothing
-// counts as delivered: success is never assumed, and the message names
-// what answered (httpsink.Unexpected).
-//
-// A whole-request failure: 413 TooLarge (the shipper splits); 408, 429,
-// 5xx, network errors and timeouts Retryable with Retry-After; 401 and 403
-// Config, after the secret was re-resolved once (a rotated key or password
-// needs no restart); other statuses (3xx, 400, 404, …) Config with the
-// response text, cut to 512 bytes, secrets masked. A cancelled ctx is
-// returned as it is.
-//
-// Records that cannot be sent at all (IDField "recordHash" and an empty
-// recordHash) are Poison without being sent. So is, to a server that
-// answers as VictoriaLogs (X-Server-Hostname; asked with GET / before the
-// first request holding such a record), a record line over
-// httpsink.VictoriaLogsMaxEntry-VictoriaLogsOverhead, with a
-// sink.TooLargeReason: VictoriaLogs drops an entry over 2 MiB and still
-// answers 201.
-//
-// # Index names
-//
-// Config.IndexFor routes each record to an index of its own (lib/route
-// renders per-tenant or per-day names); the index then is in each action
-// line, JSON-escaped, and the request still goes to <URL>/_bulk, so no
-// routed name can reach the URL. A permission refusal names the index of
-// the refused document.
-//
-// New checks the index against Elasticsearch's rules: lowercase; none of
-// \ / * ? " < > | , # : or space; not starting with -, _ or +; not "." or
-// ".."; at most 255 bytes. (":" is refused since Elasticsearch 7.0; it
-// names a remote cluster.)
-//
-// # Authentication
-//
-// Auth.Kind "apiKey" sends "Authorization: ApiKey <key>" with the key as
-// given (the "encoded" key Kibana shows, already base64 of id:key);
-// "basic" sends Username and Password; "bearer" a token; "" or "none"
-// nothing. Secrets are *secret.Source references (env:NAME, file:PATH) and
-// never appear in an error: response texts have them (and the encoded
-// header) replaced by "[secret]".
-//
-// # Transport
-//
-// As the Splunk sink: HTTPS with TLS 1.2 or later; CAFile replaces the
-// system roots; CertFile/KeyFile give a client certificate; plain http://
-// is refused unless the host is loopback (tests, a local VictoriaLogs) or
-// AllowInsecureHTTP is set, even without credentials, because the audit
-// log itself would cross the network in clear and could be altered on the
-// way. Redirects are not followed. HTTPS_PROXY, HTTP_PROXY and NO_PROXY
-// are honoured.
-//
-// # Check
-//
-// Check sends GET <URL>/ with the credentials (it needs no monitor
-// privilege, unlike /_cluster/health) and wants a JSON object back; 401
-// and 403 give a Config error saying what to fix. It writes nothing and
-// does not check the index or the write privilege.
+// Package elastic is the sink for the Elasticsearch bulk API, and for
+// stores that speak it (VictoriaLogs). Each record becomes one "create" of a
+// document whose _id is its recordHash (or seq) and which carries the record
+// line byte for byte, so a replay is idempotent. Send turns the bulk answer's
+// items into a per-record Result (a 409 under IDField seq only once _mget
+// shows the stored document is this record); Check proves the cluster and
+// the credentials without writing. What the bulk API takes and answers, and
+// how each answer is classified: docs/siems/elastic.md.
 package elastic
 
 import (
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -264,17 +125,14 @@ var ErrClosed = errors.New("elastic: sink is closed")
 // Sink sends records to one Elasticsearch cluster. It is safe for
 // concurrent use.
 type Sink struct {
-	cfg       Config
-	kind      string // normalised Auth.Kind
-	bulkURL   string
-	rootURL   string
-	mgetURL   string
-	display   string // the base URL for messages: scheme://host/path
-	action    []byte // `{"create":{"_index":"…","_id":` (the id and `}}` follow)
-	transport *http.Transport
-	client    *http.Client
-	closed    atomic.Bool
-	store     httpsink.Store // VictoriaLogs or not, from the answers' headers
+	cfg     Config
+	kind    string // normalised Auth.Kind
+	bulkURL string
+	rootURL string
+	mgetURL string
+	display string // the base URL for messages: scheme://host/path
+	action  []byte // `{"create":{"_index":"…","_id":` (the id and `}}` follow)
+	c       *httpsink.Client
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -293,19 +151,6 @@ func New(cfg Config) (*Sink, error) {
 	kind, err := checkAuth(cfg.Auth)
 	if err != nil {
 		return nil, err
-	}
-	if u.Scheme == "http" {
-		if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.InsecureSkipVerify {
-			return nil, fmt.Errorf("elastic: TLS options are set but URL %s is plain http", u.Redacted())
-		}
-		if !cfg.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
-			what := "the audit log"
-			if kind != AuthNone {
-				what = "the " + kind + " credentials and the audit log"
-			}
-			return nil, fmt.Errorf("elastic: refusing to send %s over plain http to %s: "+
-				"use https, or allow it explicitly with --allow-insecure-http", what, u.Host)
-		}
 	}
 	if cfg.Index == "" {
 		cfg.Index = DefaultIndex
@@ -333,44 +178,45 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.MaxIdleConns <= 0 {
 		cfg.MaxIdleConns = DefaultMaxIdleConns
 	}
-	tlsConf, err := tlsConfig(cfg)
+	sends := "the audit log"
+	if kind != AuthNone {
+		sends = "the " + kind + " credentials and the audit log"
+	}
+	c, err := httpsink.NewClient(httpsink.ClientConfig{
+		Name: "elastic", Vendor: "Elasticsearch", Mask: "[secret]", Redirect: "the credentials",
+		URL: u, Sends: sends,
+		TLS: httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+			InsecureSkipVerify: cfg.InsecureSkipVerify},
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		Auth: httpsink.Auth{Source: source(kind, cfg.Auth), What: kind + " secret", Set: func(h http.Header, v string) []string {
+			a := authorization(kind, cfg.Auth.Username, v)
+			h.Set("Authorization", a)
+			return []string{a, v}
+		}},
+		On400: sink.Config, Text: responseText,
+		Timeout: cfg.Timeout, MaxIdleConns: cfg.MaxIdleConns, Transport: cfg.Transport, Closed: ErrClosed,
+	})
 	if err != nil {
 		return nil, err
 	}
-
-	tr := http.DefaultTransport.(*http.Transport).Clone() // keeps dial timeouts and HTTP/2
-	tr.Proxy = http.ProxyFromEnvironment
-	tr.TLSClientConfig = tlsConf
-	tr.MaxIdleConns = cfg.MaxIdleConns
-	tr.MaxIdleConnsPerHost = cfg.MaxIdleConns
-	tr.IdleConnTimeout = 30 * time.Second // below common load balancer idle timeouts
+	c.NotFound = "no Elasticsearch bulk API at " + u.Scheme + "://" + u.Host + u.Path + ": check the URL (the base URL, without /_bulk)"
 
 	base := u.String()
 	return &Sink{
-		cfg:       cfg,
-		kind:      kind,
-		bulkURL:   base + "/_bulk?" + filterPath,
-		rootURL:   base + "/",
-		mgetURL:   base + "/_mget?_source_includes=recordHash&filter_path=docs._id,docs.found,docs.error,docs._source.recordHash",
-		display:   u.Scheme + "://" + u.Host + u.Path,
-		action:    appendActionPrefix(nil, cfg.Index),
-		transport: tr,
-		client: &http.Client{
-			Transport: roundTripper(tr, cfg.Transport),
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		},
+		cfg:     cfg,
+		kind:    kind,
+		bulkURL: base + "/_bulk?" + filterPath,
+		rootURL: base + "/",
+		mgetURL: base + "/_mget?_source_includes=recordHash&filter_path=docs._id,docs.found,docs.error,docs._source.recordHash",
+		display: u.Scheme + "://" + u.Host + u.Path,
+		action:  appendActionPrefix(nil, cfg.Index),
+		c:       c,
 	}, nil
 }
 
 // Close releases idle connections. Send and Check fail with ErrClosed
 // afterwards; requests in flight finish.
-func (s *Sink) Close() error {
-	s.closed.Store(true)
-	s.transport.CloseIdleConnections()
-	return nil
-}
+func (s *Sink) Close() error { return s.c.Close() }
 
 // parseURL checks the base URL. The returned URL has no trailing slash, no
 // /_bulk, no query and no fragment.
@@ -473,55 +319,28 @@ func (s *Sink) indexOf(r *sink.Record) string {
 }
 
 // source returns the secret.Source the auth kind uses, nil for none.
-func (s *Sink) source() *secret.Source {
-	switch s.kind {
+func source(kind string, a Auth) *secret.Source {
+	switch kind {
 	case AuthAPIKey:
-		return s.cfg.Auth.APIKey
+		return a.APIKey
 	case AuthBasic:
-		return s.cfg.Auth.Password
+		return a.Password
 	case AuthBearer:
-		return s.cfg.Auth.Token
+		return a.Token
 	}
 	return nil
 }
 
-// credential is one resolved Authorization header value, and the strings
-// to scrub from any text shown to a user.
-type credential struct {
-	header string
-	secret string // the secret itself
-}
+// source returns the secret.Source the sink's auth kind uses, nil for none.
+func (s *Sink) source() *secret.Source { return source(s.kind, s.cfg.Auth) }
 
-// makeCredential builds the header value for the secret value v.
-func (s *Sink) makeCredential(v string) (credential, error) {
-	for _, c := range v {
-		if c < 0x20 || c == 0x7f {
-			return credential{}, fmt.Errorf("the secret from %s contains a control character (a line break inside the value?)", s.source())
-		}
-	}
-	switch s.kind {
+// authorization is the Authorization header value for the secret v.
+func authorization(kind, username, v string) string {
+	switch kind {
 	case AuthAPIKey:
-		return credential{header: "ApiKey " + v, secret: v}, nil
+		return "ApiKey " + v
 	case AuthBasic:
-		return credential{header: "Basic " + base64.StdEncoding.EncodeToString([]byte(s.cfg.Auth.Username+":"+v)), secret: v}, nil
-	case AuthBearer:
-		return credential{header: "Bearer " + v, secret: v}, nil
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+v))
 	}
-	return credential{}, nil
-}
-
-// isLoopback reports whether host is "localhost" or a loopback address.
-func isLoopback(host string) bool { return httpsink.IsLoopback(host) }
-
-func tlsConfig(cfg Config) (*tls.Config, error) {
-	return httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
-		InsecureSkipVerify: cfg.InsecureSkipVerify}.Config("elastic")
-}
-
-// roundTripper is over, if set, else tr.
-func roundTripper(tr *http.Transport, over http.RoundTripper) http.RoundTripper {
-	if over != nil {
-		return over
-	}
-	return tr
+	return "Bearer " + v
 }

@@ -3,12 +3,9 @@ package elastic
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,22 +16,6 @@ import (
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
-
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	tm, err := http.ParseTime(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tm
-}
-
-// jsonString is what encoding/json makes of s, with the characters it
-// escapes and the sink keeps (<, >, &, U+2028, U+2029) put back.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029").Replace(string(b))
-}
 
 func TestSendBody(t *testing.T) {
 	for _, gz := range []bool{false, true} {
@@ -71,7 +52,7 @@ func TestSendBody(t *testing.T) {
 				tm := time.UnixMilli(r.TS).UTC().Format("2006-01-02T15:04:05.000Z")
 				fmt.Fprintf(&want, `{"create":{"_index":"audit-acme","_id":"%s"}}`+"\n", r.Hash)
 				fmt.Fprintf(&want, `{"@timestamp":"%s","seq":%d,"tenantId":"acme","kind":"tool_call","recordHash":"%s","prevHash":"%s","message":%s}`+"\n",
-					tm, r.Seq, r.Hash, r.PrevHash, jsonString(string(r.Line)))
+					tm, r.Seq, r.Hash, r.PrevHash, sinktest.JSONString(string(r.Line)))
 			}
 			if string(r.Body) != want.String() {
 				t.Fatalf("body:\n got %s\nwant %s", r.Body, want.String())
@@ -304,47 +285,47 @@ func TestSendOutcomes(t *testing.T) {
 		cfg     Config
 		n       int
 		want    []sink.Status
-		wantErr *failure
+		wantErr *sinktest.Failure
 		stored  int
 	}{
 		{name: "ok", n: 3, want: repeat(sink.Delivered, 3), stored: 3},
 		{name: "413 split", opts: esfake.Options{MaxContentLength: 200}, n: 3, want: repeat(P, 3),
-			wantErr: &failure{class: sink.TooLarge, status: 413, contains: []string{"too large", "content_too_long_exception"}}},
+			wantErr: &sinktest.Failure{Class: sink.TooLarge, Status: 413, Contains: []string{"too large", "content_too_long_exception"}}},
 		{name: "429 retry-after seconds", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 429, RetryAfter: "7"})}, n: 2, want: repeat(P, 2),
-			wantErr: &failure{class: sink.Retryable, status: 429, retryAfter: 7}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 429, RetryAfter: 7}},
 		{name: "503 retry-after date", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 503, RetryAfter: later})}, n: 1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Retryable, status: 503, retryAfter: 90}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 503, RetryAfter: 90}},
 		{name: "500", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 500})}, n: 1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Retryable, status: 500}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 500}},
 		{name: "408", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 408, Body: "timeout"})}, n: 1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Retryable, status: 408}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 408}},
 		{name: "401 wrong key", opts: esfake.Options{APIKeys: []string{newAPIKey}}, cfg: Config{Auth: apiKeyAuth(t)}, n: 2, want: repeat(P, 2),
-			wantErr: &failure{class: sink.Config, status: 401, contains: []string{"API key from file:", "not accepted", "unable to authenticate", "re-read"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 401, Contains: []string{"API key from file:", "not accepted", "unable to authenticate", "re-read"}}},
 		{name: "401 no credentials configured", opts: esfake.Options{APIKeys: []string{apiKey}}, n: 1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Config, status: 401, contains: []string{"set Auth", "missing authentication credentials"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 401, Contains: []string{"set Auth", "missing authentication credentials"}}},
 		{name: "403 read-only key", opts: esfake.Options{APIKeys: []string{apiKey}, ReadOnly: []string{apiKey}}, cfg: Config{Auth: apiKeyAuth(t)}, n: 1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Config, status: 403, contains: []string{"may not write", "create_doc", "security_exception"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 403, Contains: []string{"may not write", "create_doc", "security_exception"}}},
 		{name: "400 whole request", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 400, Body: `{"error":{"type":"illegal_argument_exception","reason":"Malformed action/metadata line [1]"},"status":400}`})},
-			n: 1, want: repeat(P, 1), wantErr: &failure{class: sink.Config, status: 400, contains: []string{"illegal_argument_exception: Malformed action/metadata line [1]"}}},
+			n: 1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Config, Status: 400, Contains: []string{"illegal_argument_exception: Malformed action/metadata line [1]"}}},
 		{name: "404 wrong path", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 404, Body: "Not Found"})}, n: 1, want: repeat(P, 1),
-			wantErr: &failure{class: sink.Config, status: 404, contains: []string{"check the URL"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 404, Contains: []string{"check the URL"}}},
 		{name: "redirect not followed", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 302, Body: " ", Header: http.Header{"Location": {"https://u:p@sso.example/login"}}})},
-			n: 1, want: repeat(P, 1), wantErr: &failure{class: sink.Config, status: 302, contains: []string{"sso.example", "not followed"}}},
+			n: 1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Config, Status: 302, Contains: []string{"sso.example", "not followed"}}},
 		{name: "200 with a proxy's HTML", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 200, Body: "<html>welcome</html>"})}, n: 2, want: repeat(P, 2),
-			wantErr: &failure{class: sink.Retryable, status: 200, contains: []string{"unusable", "not JSON"}}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 200, Contains: []string{"unusable", "not JSON"}}},
 		{name: "item count short", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 200, Body: `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`})},
-			n: 3, want: repeat(P, 3), wantErr: &failure{class: sink.Retryable, status: 200, contains: []string{"2 items for 3 documents", "no record counts as delivered"}}},
+			n: 3, want: repeat(P, 3), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 200, Contains: []string{"2 items for 3 documents", "no record counts as delivered"}}},
 		{name: "item _id elsewhere", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 200, Body: `{"errors":false,"items":[{"create":{"_id":"other","status":201}}]}`})},
-			n: 1, want: repeat(P, 1), wantErr: &failure{class: sink.Retryable, status: 200, contains: []string{`_id "other"`}}},
+			n: 1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 200, Contains: []string{`_id "other"`}}},
 		{name: "item without status", opts: esfake.Options{Fault: bulk(esfake.Fault{Status: 200, Body: `{"errors":false,"items":[{"create":{}}]}`})},
-			n: 1, want: repeat(P, 1), wantErr: &failure{class: sink.Retryable, status: 200, contains: []string{"no usable status"}}},
+			n: 1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 200, Contains: []string{"no usable status"}}},
 		{name: "502 from a proxy echoing the key", opts: esfake.Options{Fault: func(r *esfake.Request) esfake.Fault {
 			return esfake.Fault{Status: 502, Body: "<html>bad gateway " + r.Header.Get("Authorization") + strings.Repeat(" filler", 200) + "</html>"}
-		}}, cfg: Config{Auth: apiKeyAuth(t)}, n: 1, want: repeat(P, 1), wantErr: &failure{class: sink.Retryable, status: 502, contains: []string{"bad gateway", "[secret]"}}},
+		}}, cfg: Config{Auth: apiKeyAuth(t)}, n: 1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 502, Contains: []string{"bad gateway", "[secret]"}}},
 		{name: "connection dropped", opts: esfake.Options{Fault: bulk(esfake.Fault{Drop: true})}, n: 2, want: repeat(P, 2),
-			wantErr: &failure{class: sink.Retryable, status: 0}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 0}},
 		{name: "timeout", opts: esfake.Options{Fault: bulk(esfake.Fault{Delay: 2 * time.Second})}, cfg: Config{Timeout: 100 * time.Millisecond},
-			n: 1, want: repeat(P, 1), wantErr: &failure{class: sink.Retryable, status: 0, contains: []string{"no complete response within 100ms"}}},
+			n: 1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 0, Contains: []string{"no complete response within 100ms"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,40 +343,8 @@ func TestSendOutcomes(t *testing.T) {
 			if n := len(f.Docs()); n != tt.stored {
 				t.Errorf("server stored %d documents, want %d", n, tt.stored)
 			}
-			checkErr(t, err, tt.wantErr)
+			sinktest.CheckErr(t, err, tt.wantErr)
 		})
-	}
-}
-
-// checkErr compares err with an expected *sink.Error (nil: no error).
-func checkErr(t *testing.T, err error, w *failure) {
-	t.Helper()
-	if w == nil {
-		if err != nil {
-			t.Fatalf("err = %v", err)
-		}
-		return
-	}
-	var se *sink.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("err = %v (%T), want *sink.Error", err, err)
-	}
-	if se.Class != w.class || se.HTTPStatus != w.status || se.Code != -1 {
-		t.Errorf("err = %v: class %v status %d code %d, want %v %d", err, se.Class, se.HTTPStatus, se.Code, w.class, w.status)
-	}
-	if w.retryAfter >= 0 {
-		want := time.Duration(w.retryAfter) * time.Second
-		if d := se.RetryAfter - want; d < -2*time.Second || d > 0 || (want == 0) != (se.RetryAfter == 0) {
-			t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, want)
-		}
-	}
-	for _, c := range w.contains {
-		if !strings.Contains(err.Error(), c) {
-			t.Errorf("err %q does not contain %q", err, c)
-		}
-	}
-	if len(se.Msg) > maxMsg+400 {
-		t.Errorf("message of %d bytes is not truncated", len(se.Msg))
 	}
 }
 
@@ -409,16 +358,16 @@ func TestAuthKinds(t *testing.T) {
 		name       string
 		auth       Auth
 		wantHeader string
-		wantErr    *failure
+		wantErr    *sinktest.Failure
 	}{
 		{name: "apiKey", auth: Auth{Kind: "apiKey", APIKey: key}, wantHeader: "ApiKey " + apiKey},
 		{name: "apikey any case", auth: Auth{Kind: "APIKEY", APIKey: key}, wantHeader: "ApiKey " + apiKey},
 		{name: "basic", auth: Auth{Kind: "basic", Username: "elastic", Password: pw}, wantHeader: "Basic " + basicB64},
 		{name: "bearer", auth: Auth{Kind: "bearer", Token: tok}, wantHeader: "Bearer " + bearerTok},
 		{name: "basic wrong password", auth: Auth{Kind: "basic", Username: "elastic", Password: wrong},
-			wantErr: &failure{class: sink.Config, status: 401, retryAfter: -1, contains: []string{`password of user "elastic"`}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 401, RetryAfter: -1, Contains: []string{`password of user "elastic"`}}},
 		{name: "bearer wrong", auth: Auth{Kind: "bearer", Token: wrong},
-			wantErr: &failure{class: sink.Config, status: 401, retryAfter: -1, contains: []string{"bearer token from file:"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 401, RetryAfter: -1, Contains: []string{"bearer token from file:"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,9 +377,9 @@ func TestAuthKinds(t *testing.T) {
 			cerr := s.Check(context.Background())
 			noSecret(t, err)
 			noSecret(t, cerr)
-			checkErr(t, err, tt.wantErr)
+			sinktest.CheckErr(t, err, tt.wantErr)
 			if tt.wantErr != nil {
-				checkErr(t, cerr, tt.wantErr)
+				sinktest.CheckErr(t, cerr, tt.wantErr)
 				return
 			}
 			if cerr != nil {
@@ -472,7 +421,7 @@ func TestRotation(t *testing.T) {
 	f.SetAPIKeys(apiKey)
 	_, err = s.Send(context.Background(), recs)
 	noSecret(t, err)
-	checkErr(t, err, &failure{class: sink.Config, status: 401, retryAfter: -1, contains: []string{"file:" + path, "re-read after the refusal"}})
+	sinktest.CheckErr(t, err, &sinktest.Failure{Class: sink.Config, Status: 401, RetryAfter: -1, Contains: []string{"file:" + path, "re-read after the refusal"}})
 }
 
 func TestNew(t *testing.T) {
@@ -562,57 +511,6 @@ func TestValidIndex(t *testing.T) {
 	}
 }
 
-func TestTLS(t *testing.T) {
-	f := esfake.NewTLS(esfake.Options{APIKeys: []string{apiKey}})
-	defer f.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr string
-	}{
-		{name: "self-signed refused without CAFile", wantErr: "certificate"},
-		{name: "accepted with CAFile", cfg: Config{CAFile: ca}},
-		{name: "accepted with InsecureSkipVerify", cfg: Config{InsecureSkipVerify: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f.Reset()
-			cfg := tt.cfg
-			cfg.URL = f.URL
-			cfg.Gzip = true
-			cfg.Auth = apiKeyAuth(t)
-			s := newSink(t, cfg)
-			res, err := s.Send(context.Background(), records(t, 2, 100))
-			cerr := s.Check(context.Background())
-			noSecret(t, err)
-			noSecret(t, cerr)
-			if tt.wantErr == "" {
-				if err != nil || cerr != nil {
-					t.Fatalf("Send: %v; Check: %v", err, cerr)
-				}
-				if !slices.Equal(res.Status, repeat(sink.Delivered, 2)) {
-					t.Fatalf("status %v", res.Status)
-				}
-				return
-			}
-			var se *sink.Error
-			if !errors.As(err, &se) || se.Class != sink.Retryable || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Send err = %v", err)
-			}
-			if cerr == nil || !strings.Contains(cerr.Error(), tt.wantErr) || !strings.Contains(cerr.Error(), "cannot reach Elasticsearch") {
-				t.Fatalf("Check err = %v", cerr)
-			}
-			if n := len(f.Docs()); n != 0 {
-				t.Fatalf("%d documents crossed an unverified connection", n)
-			}
-		})
-	}
-}
-
 func TestCheck(t *testing.T) {
 	root := func(f esfake.Fault) func(*esfake.Request) esfake.Fault {
 		return func(r *esfake.Request) esfake.Fault {
@@ -626,23 +524,23 @@ func TestCheck(t *testing.T) {
 		name    string
 		opts    esfake.Options
 		auth    bool
-		wantErr *failure
+		wantErr *sinktest.Failure
 	}{
 		{name: "ok", opts: esfake.Options{APIKeys: []string{apiKey}}, auth: true},
 		{name: "ok for a read-only key", opts: esfake.Options{APIKeys: []string{apiKey}, ReadOnly: []string{apiKey}}, auth: true},
 		{name: "ok anonymous", opts: esfake.Options{}},
 		{name: "wrong key", opts: esfake.Options{APIKeys: []string{newAPIKey}}, auth: true,
-			wantErr: &failure{class: sink.Config, status: 401, retryAfter: -1, contains: []string{"API key from file:", "not accepted"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 401, RetryAfter: -1, Contains: []string{"API key from file:", "not accepted"}}},
 		{name: "credentials needed", opts: esfake.Options{APIKeys: []string{apiKey}},
-			wantErr: &failure{class: sink.Config, status: 401, retryAfter: -1, contains: []string{"set Auth"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 401, RetryAfter: -1, Contains: []string{"set Auth"}}},
 		{name: "403", opts: esfake.Options{Fault: root(esfake.Fault{Status: 403})}, auth: true,
-			wantErr: &failure{class: sink.Config, status: 403, retryAfter: -1, contains: []string{"may not call GET /"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 403, RetryAfter: -1, Contains: []string{"may not call GET /"}}},
 		{name: "login page", opts: esfake.Options{Fault: root(esfake.Fault{Status: 200, Body: "<html>sign in</html>"})},
-			wantErr: &failure{class: sink.Config, status: 200, retryAfter: -1, contains: []string{"not with Elasticsearch's JSON", "sign in"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 200, RetryAfter: -1, Contains: []string{"not with Elasticsearch's JSON", "sign in"}}},
 		{name: "404", opts: esfake.Options{Fault: root(esfake.Fault{Status: 404})},
-			wantErr: &failure{class: sink.Config, status: 404, retryAfter: -1, contains: []string{"no Elasticsearch at"}}},
+			wantErr: &sinktest.Failure{Class: sink.Config, Status: 404, RetryAfter: -1, Contains: []string{"no Elasticsearch at"}}},
 		{name: "503", opts: esfake.Options{Fault: root(esfake.Fault{Status: 503, RetryAfter: "3"})},
-			wantErr: &failure{class: sink.Retryable, status: 503, retryAfter: 3, contains: []string{"GET "}}},
+			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 503, RetryAfter: 3, Contains: []string{"GET "}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -655,7 +553,7 @@ func TestCheck(t *testing.T) {
 			err := s.Check(context.Background())
 			noSecret(t, err)
 			t.Logf("Check: %v", err)
-			checkErr(t, err, tt.wantErr)
+			sinktest.CheckErr(t, err, tt.wantErr)
 			reqs := f.Requests()
 			if len(reqs) < 1 || reqs[0].Method != "GET" || reqs[0].Path != "/" {
 				t.Fatalf("Check sent %+v, want GET /", reqs)
@@ -666,7 +564,7 @@ func TestCheck(t *testing.T) {
 		f := esfake.New(esfake.Options{})
 		f.Close()
 		s := newSink(t, Config{URL: f.URL})
-		checkErr(t, s.Check(context.Background()), &failure{class: sink.Retryable, status: 0, retryAfter: -1, contains: []string{"cannot reach Elasticsearch"}})
+		sinktest.CheckErr(t, s.Check(context.Background()), &sinktest.Failure{Class: sink.Retryable, Status: 0, RetryAfter: -1, Contains: []string{"cannot reach Elasticsearch"}})
 	})
 }
 
@@ -690,51 +588,5 @@ func TestLocalPoison(t *testing.T) {
 	n := len(f.Requests())
 	if res, err := s.Send(context.Background(), recs[:1]); err != nil || res.Status[0] != sink.Poison || len(f.Requests()) != n {
 		t.Fatalf("all poison: %v %v, %d requests", res.Status, err, len(f.Requests())-n)
-	}
-}
-
-func TestCancelledAndClosed(t *testing.T) {
-	f := startFake(t, esfake.Options{Fault: func(*esfake.Request) esfake.Fault { return esfake.Fault{Delay: 5 * time.Second} }})
-	s := newSink(t, Config{URL: f.URL})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.Send(ctx, records(t, 1, 100)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("cancelled Send: %v, want ctx.Err()", err)
-	}
-	s.Close()
-	if _, err := s.Send(context.Background(), records(t, 1, 100)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if err := s.Check(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Check after Close: %v", err)
-	}
-}
-
-func TestConcurrentSends(t *testing.T) {
-	f := startFake(t, esfake.Options{APIKeys: []string{apiKey}})
-	s := newSink(t, Config{URL: f.URL, Gzip: true, Auth: apiKeyAuth(t)})
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for g := range 8 {
-		recs := chainRecords(t, 50, 300, 1764244800000+int64(g)*1000, fmt.Sprintf("%064x", g))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := s.Send(context.Background(), recs)
-			if err == nil && !slices.Equal(res.Status, repeat(sink.Delivered, 50)) {
-				err = fmt.Errorf("status %v", res.Status)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := len(f.Docs()); n != 400 {
-		t.Fatalf("%d documents, want 400", n)
 	}
 }

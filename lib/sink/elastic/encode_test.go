@@ -8,45 +8,11 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
-	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", `"`, `\`, "\x00\x1f\x7f", "\b\f\n\r\t", "é😀\u2028\u2029<>&", `{"a":"b\"c"}`} {
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != s {
-			t.Errorf("appendString(%q) = %s, decodes to %q (%v)", s, got, back, err)
-		}
-		if bytes.ContainsAny(got, "\n\r") {
-			t.Errorf("appendString(%q) = %q holds a line break", s, got)
-		}
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range sinktest.Awkward {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if !utf8.ValidString(s) {
-			t.Skip() // the line reader rejects invalid UTF-8 upstream
-		}
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != s {
-			t.Fatalf("appendString(%q) = %s, decodes to %q (%v)", s, got, back, err)
-		}
-		if bytes.IndexByte(got, '\n') >= 0 {
-			t.Fatalf("line break in %q", got)
-		}
-	})
-}
 
 // TestEscapeHostile: an index or id built to break out of its JSON string
 // or its line stays one action line whose values are exactly the strings.
@@ -123,7 +89,7 @@ func TestEncodeGzipRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := gzip.NewReader(bytes.NewReader(z.data))
+		zr, err := gzip.NewReader(bytes.NewReader(z.Data))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,11 +97,11 @@ func TestEncodeGzipRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got) != string(p.data) || z.raw != len(p.data) || !z.gzip || p.gzip {
+		if string(got) != string(p.Data) || z.Raw != len(p.Data) || !z.Gzip || p.Gzip {
 			t.Fatalf("gzip body differs from the plain one")
 		}
-		if len(z.data)*3 > len(p.data) {
-			t.Errorf("gzip %d bytes for %d: compression not working", len(z.data), len(p.data))
+		if len(z.Data)*3 > len(p.Data) {
+			t.Errorf("gzip %d bytes for %d: compression not working", len(z.Data), len(p.Data))
 		}
 	}
 }
@@ -204,21 +170,6 @@ func FuzzParseBulk(f *testing.F) {
 	})
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := mustTime(t, "Thu, 27 Nov 2025 12:00:00 GMT")
-	for _, c := range []struct {
-		h    string
-		want string
-	}{
-		{"", "0s"}, {"7", "7s"}, {" 120 ", "2m0s"}, {"-1", "0s"}, {"soon", "0s"},
-		{"Thu, 27 Nov 2025 12:01:30 GMT", "1m30s"}, {"Thu, 27 Nov 2025 11:00:00 GMT", "0s"},
-	} {
-		if got := retryAfter(c.h, now).String(); got != c.want {
-			t.Errorf("retryAfter(%q) = %s, want %s", c.h, got, c.want)
-		}
-	}
-}
-
 func BenchmarkEncode(b *testing.B) {
 	recs := records(b, 1000, 500)
 	s := newSink(b, Config{URL: "http://127.0.0.1:9200", Gzip: true})
@@ -238,7 +189,7 @@ func BenchmarkEncode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out, raw = len(body.data), body.raw
+		out, raw = len(body.Data), body.Raw
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(raw)/float64(out), "ratio")

@@ -83,11 +83,3 @@ func noSecret(t *testing.T, err error, texts ...string) {
 		}
 	}
 }
-
-// failure is an expected *sink.Error.
-type failure struct {
-	class      sink.Class
-	status     int
-	retryAfter int // seconds; -1: any
-	contains   []string
-}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -20,56 +19,25 @@ const (
 	maxResponse     = 64 << 10 // response bytes read for anything but a bulk answer
 	maxBulkResponse = 1 << 20  // bulk answer bytes read, plus perItemResponse per item
 	perItemResponse = 16 << 10
-	maxMsg          = httpsink.MaxMessage // response text kept in an error or a Reason
 )
 
 const versionConflict = "version_conflict_engine_exception"
 
 var parserPool fastjson.ParserPool
 
-// reply is an HTTP response, read.
-type reply struct {
-	status     int
-	header     http.Header
-	body       []byte
-	truncated  bool     // the body was longer than the limit read
-	secrets    []string // credentials sent, to scrub from messages
-	refreshErr error    // a failed Refresh after 401/403
-	raw        httpsink.Reply
-}
-
 // bulkSuccess is the bulk API's success answer.
 const bulkSuccess = `HTTP 200 {"errors":false|true,"items":[one per document sent]}`
 
-// Send implements sink.Sink: one bulk request for all records, less those
-// too large for VictoriaLogs when it is VictoriaLogs that answers
-// (Poison, "too large": it would drop them and answer success).
+// Send implements sink.Sink: one bulk request (see send), less the records
+// VictoriaLogs would drop (httpsink.Client.SendKeepingVictoriaLogs).
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
-	return httpsink.SendKeepingVictoriaLogs(ctx, records, s.victoriaLogs, s.send)
+	probe := httpsink.Request{Method: http.MethodGet, URL: s.rootURL}
+	return s.c.SendKeepingVictoriaLogs(ctx, records, probe, s.send)
 }
 
-// victoriaLogs reports whether VictoriaLogs answers at the URL: known from
-// earlier answers, or asked with GET /.
-func (s *Sink) victoriaLogs(ctx context.Context) (bool, error) {
-	if known, vl := s.store.Known(); known {
-		return vl, nil
-	}
-	if _, err := s.doAuth(ctx, http.MethodGet, s.rootURL, body{}, maxResponse); err != nil {
-		return false, err
-	}
-	_, vl := s.store.Known()
-	return vl, nil
-}
-
-// send is Send for records that may all go.
+// send is Send for records that may all go (at least one).
 func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
 	res := sink.NewResult(len(records))
-	if len(records) == 0 {
-		return res, nil
-	}
-	if s.closed.Load() {
-		return res, ErrClosed
-	}
 	sent := make([]int, 0, len(records))
 	for i := range records {
 		r := &records[i]
@@ -96,21 +64,21 @@ func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, er
 		return res, fmt.Errorf("elastic: compress body: %w", err)
 	}
 	limit := maxBulkResponse + perItemResponse*len(sent)
-	r, err := s.doAuth(ctx, http.MethodPost, s.bulkURL, b, limit)
+	r, err := s.do(ctx, http.MethodPost, s.bulkURL, b, limit)
 	if err != nil {
 		return res, err
 	}
 	switch {
-	case r.status/100 == 2:
+	case r.Status/100 == 2:
 		res, err := s.items(r, records, sent, res)
 		if s.cfg.IDField == IDSeq {
 			return s.checkSeqDuplicates(ctx, records, res, err)
 		}
 		return res, err
-	case r.status == http.StatusRequestEntityTooLarge:
-		return res, s.errf(r, sink.TooLarge, fmt.Sprintf("bulk request of %d bytes (%d uncompressed) too large", len(b.data), b.raw))
-	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
-		return res, s.errf(r, sink.Config, s.authAdvice(r, "may not write here: check the role's privileges "+
+	case r.Status == http.StatusRequestEntityTooLarge:
+		return res, s.c.TooLarge(r, b, "bulk request")
+	case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
+		return res, s.c.Error(r, sink.Config, s.authAdvice(r, "may not write here: check the role's privileges "+
 			"(create_doc, create or write on index "+s.indexNote(records, sent)+")"))
 	}
 	return res, s.statusError(r)
@@ -232,26 +200,22 @@ func (it *bulkItem) reason() string {
 }
 
 // items classifies the items of a 2xx bulk answer.
-func (s *Sink) items(r *reply, records []sink.Record, sent []int, res sink.Result) (sink.Result, error) {
+func (s *Sink) items(r *httpsink.Reply, records []sink.Record, sent []int, res sink.Result) (sink.Result, error) {
 	unusable := func(why string) (sink.Result, error) {
 		for _, i := range sent {
 			res.Status[i], res.Reason[i] = sink.Pending, ""
 		}
-		return res, httpsink.Unexpected(&r.raw, "the bulk API", bulkSuccess, "bulk answer unusable: "+s.clean(r, why), r.secrets, "[secret]")
+		return res, s.c.Unexpected(r, "the bulk API", bulkSuccess, "bulk answer unusable: "+s.clean(r, why))
 	}
-	switch {
-	case !r.raw.BodySent():
-		return unusable("early") // httpsink.Unexpected words it
-	case r.status != http.StatusOK:
-		return unusable(fmt.Sprintf("the bulk API answers 200, not %d", r.status))
-	case len(r.body) == 0:
-		return unusable("an empty body")
-	case r.truncated:
-		return unusable(fmt.Sprintf("longer than the %d bytes read", len(r.body)))
+	if why := r.NotSuccess("the bulk API", http.StatusOK); why != "" {
+		return unusable(why)
+	}
+	if r.Truncated {
+		return unusable(fmt.Sprintf("longer than the %d bytes read", len(r.Body)))
 	}
 	p := parserPool.Get()
 	defer parserPool.Put(p)
-	items, err := parseBulk(p, r.body, len(sent))
+	items, err := parseBulk(p, r.Body, len(sent))
 	if err != nil {
 		return unusable(err.Error())
 	}
@@ -299,183 +263,82 @@ func (s *Sink) items(r *reply, records []sink.Record, sent []int, res sink.Resul
 	case len(retry) > 0:
 		first := items[retry[0]]
 		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: retryStatus, Code: -1,
-			RetryAfter: retryAfter(r.header.Get("Retry-After"), time.Now()),
+			RetryAfter: httpsink.RetryAfter(r.Header.Get("Retry-After"), time.Now()),
 			Msg: fmt.Sprintf("%d of %d documents refused for now (the first: %s); only those are resent",
 				len(retry), len(items), s.clean(r, first.reason()))}
 	case len(odd) > 0:
-		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: r.status, Code: -1, Msg: fmt.Sprintf(
+		return res, &sink.Error{Class: sink.Retryable, HTTPStatus: r.Status, Code: -1, Msg: fmt.Sprintf(
 			"%d of %d bulk items have no usable status (the first: %d), so they are resent", len(odd), len(items), items[odd[0]].status)}
 	}
 	return res, nil
 }
 
-// statusError classifies the statuses every request shares.
-func (s *Sink) statusError(r *reply) *sink.Error {
-	switch {
-	case r.status == http.StatusRequestTimeout, r.status == http.StatusTooManyRequests, r.status >= 500:
-		e := s.errf(r, sink.Retryable, "")
-		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), time.Now())
-		return e
-	case r.status/100 == 3:
-		loc := r.header.Get("Location")
-		if u, err := url.Parse(loc); err == nil {
-			loc = u.Redacted()
-		}
-		return s.errf(r, sink.Config, fmt.Sprintf("redirected to %q: redirects are not followed (the credentials would go along); set URL to the final endpoint", loc))
-	case r.status == http.StatusNotFound:
-		return s.errf(r, sink.Config, "no Elasticsearch bulk API at "+s.display+": check the URL (the base URL, without /_bulk)")
-	}
-	return s.errf(r, sink.Config, "")
-}
+// statusError is the client's rule (httpsink.Classify) for an answer no
+// bulk item settled.
+func (s *Sink) statusError(r *httpsink.Reply) *sink.Error { return s.c.Fail(r) }
 
 // authAdvice explains a 401 or 403; forbidden is what a 403 means here.
-func (s *Sink) authAdvice(r *reply, forbidden string) string {
+func (s *Sink) authAdvice(r *httpsink.Reply, forbidden string) string {
 	var msg string
 	switch s.kind {
 	case AuthNone:
-		if r.status == http.StatusUnauthorized {
+		if r.Status == http.StatusUnauthorized {
 			msg = "the cluster wants credentials and none are configured: set Auth"
 		} else {
 			msg = "anonymous access " + forbidden + "; set Auth to credentials that may"
 		}
 	default:
 		what := map[string]string{AuthAPIKey: "API key", AuthBasic: "password of user " + strconv.Quote(s.cfg.Auth.Username), AuthBearer: "bearer token"}[s.kind]
-		if r.status == http.StatusUnauthorized {
+		if r.Status == http.StatusUnauthorized {
 			msg = "the " + what + " from " + s.source().String() + " was not accepted: check that it is correct, not expired or invalidated"
 		} else {
 			msg = "the " + what + " from " + s.source().String() + " was accepted but " + forbidden
 		}
-		msg += httpsink.RefreshNote(r.refreshErr)
+		msg += httpsink.RefreshNote(r.RefreshErr)
 	}
 	return msg
-}
-
-// errf builds a *sink.Error for r with an explanation before the
-// response text.
-func (s *Sink) errf(r *reply, c sink.Class, explain string) *sink.Error {
-	msg := httpsink.Explain(explain, "Elasticsearch", s.clean(r, responseText(r.body)))
-	return &sink.Error{Class: c, HTTPStatus: r.status, Code: -1, Msg: msg}
 }
 
 // responseText returns the useful text of an error answer: "type: reason"
 // of an Elasticsearch error object, else the body as it is.
 func responseText(body []byte) string {
-	p := parserPool.Get()
-	defer parserPool.Put(p)
-	v, err := p.ParseBytes(body)
-	if err != nil || v.Type() != fastjson.TypeObject {
-		return string(body)
-	}
-	ev := v.Get("error")
-	if ev == nil {
-		return string(body)
-	}
-	typ, reason := errorText(ev)
-	if typ == "" {
-		return reason
-	}
-	return typ + ": " + reason
-}
-
-// clean scrubs the credentials from text, keeps it on one line and cuts
-// it to maxMsg bytes. Scrubbing comes first, so a cut cannot leave part of
-// a secret behind.
-func (s *Sink) clean(r *reply, text string) string {
-	return httpsink.Clean(text, r.secrets, "[secret]")
-}
-
-// doAuth sends a request with the credentials and, on 401/403, re-resolves
-// the secret and, if it changed, sends the request once more with the new
-// one. It compares the secret it sent with the current one rather than
-// trusting Refresh's changed, so concurrent requests that all failed with
-// the old secret all retry.
-func (s *Sink) doAuth(ctx context.Context, method, u string, b body, limit int) (*reply, error) {
-	src := s.source()
-	if src == nil {
-		return s.do(ctx, method, u, b, credential{}, limit)
-	}
-	v, err := src.Get(ctx)
-	if err != nil {
-		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: "read " + s.kind + " secret: " + err.Error()}
-	}
-	cred, err := s.makeCredential(v)
-	if err != nil {
-		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: err.Error()}
-	}
-	r, err := s.do(ctx, method, u, b, cred, limit)
-	if err != nil || (r.status != http.StatusUnauthorized && r.status != http.StatusForbidden) {
-		return r, err
-	}
-	if _, err := src.Refresh(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	return httpsink.AnswerText(body, func(v *fastjson.Value) (string, bool) {
+		ev := v.Get("error")
+		if ev == nil {
+			return "", false
 		}
-		r.refreshErr = err
-		return r, nil
-	}
-	cur, err := src.Get(ctx)
-	if err != nil || cur == v {
-		return r, nil
-	}
-	cred2, err := s.makeCredential(cur)
-	if err != nil {
-		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: err.Error()}
-	}
-	r2, err := s.do(ctx, method, u, b, cred2, limit)
-	if err != nil {
-		return nil, err
-	}
-	r2.secrets = append(r2.secrets, cred.header, cred.secret)
-	return r2, nil
-}
-
-// do sends one request and reads the reply (at most limit bytes of it). A
-// transport failure comes back as a Retryable *sink.Error, or as ctx.Err()
-// when ctx is done.
-func (s *Sink) do(ctx context.Context, method, u string, b body, cred credential, limit int) (*reply, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	req, err := httpsink.NewRequest(rctx, method, u, b.data, b.gzip, "application/x-ndjson")
-	if err != nil {
-		return nil, fmt.Errorf("elastic: build request: %w", err)
-	}
-	if b.data != nil && s.cfg.DocShape == ShapeMessage {
-		// VictoriaLogs: message is _msg, @timestamp is _time.
-		// Elasticsearch ignores headers it does not know.
-		req.Header.Set("VL-Msg-Field", "message")
-		req.Header.Set("VL-Time-Field", "@timestamp")
-	}
-	if cred.header != "" {
-		req.Header.Set("Authorization", cred.header)
-	}
-	req.Header.Set("Accept", "application/json")
-	r := &reply{secrets: []string{cred.header, cred.secret}}
-	rep, err := httpsink.RoundTrip(s.client, req, limit, s.cfg.Timeout)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		typ, reason := errorText(ev)
+		if typ == "" {
+			return reason, true
 		}
-		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
-	}
-	r.status, r.header, r.body, r.truncated, r.raw = rep.Status, rep.Header, rep.Body, rep.Truncated, rep
-	s.store.Saw(rep.Status, rep.Header)
-	return r, nil
+		return typ + ": " + reason, true
+	})
 }
 
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-// It returns 0 when the header is absent or unusable.
-func retryAfter(h string, now time.Time) time.Duration { return httpsink.RetryAfter(h, now) }
+func (s *Sink) clean(r *httpsink.Reply, text string) string { return s.c.Clean(r, text) }
+
+// do sends one request with the credentials, reading at most limit bytes
+// of the answer.
+func (s *Sink) do(ctx context.Context, method, u string, b httpsink.Body, limit int) (*httpsink.Reply, error) {
+	return s.c.Do(ctx, httpsink.Request{Method: method, URL: u, Body: b, ContentType: "application/x-ndjson",
+		Limit: limit, Header: func(h http.Header) {
+			if b.Data != nil && s.cfg.DocShape == ShapeMessage {
+				// VictoriaLogs: message is _msg, @timestamp is _time.
+				// Elasticsearch ignores headers it does not know.
+				h.Set("VL-Msg-Field", "message")
+				h.Set("VL-Time-Field", "@timestamp")
+			}
+			h.Set("Accept", "application/json")
+		}})
+}
 
 // Check implements sink.Sink: GET <URL>/ with the credentials. Errors are
 // *sink.Error with a Msg that says what to do.
 func (s *Sink) Check(ctx context.Context) error {
-	if s.closed.Load() {
+	if s.c.Closed() {
 		return ErrClosed
 	}
-	r, err := s.doAuth(ctx, http.MethodGet, s.rootURL, body{}, maxResponse)
+	r, err := s.do(ctx, http.MethodGet, s.rootURL, httpsink.Body{}, maxResponse)
 	if err != nil {
 		var se *sink.Error
 		if errors.As(err, &se) && se.HTTPStatus == 0 && se.Class == sink.Retryable {
@@ -484,20 +347,20 @@ func (s *Sink) Check(ctx context.Context) error {
 		return err
 	}
 	switch {
-	case r.status == http.StatusOK:
+	case r.Status == http.StatusOK:
 		p := parserPool.Get()
-		v, perr := p.ParseBytes(r.body)
+		v, perr := p.ParseBytes(r.Body)
 		ok := perr == nil && v.Type() == fastjson.TypeObject
 		parserPool.Put(p)
 		if !ok {
-			return s.errf(r, sink.Config, "GET "+s.rootURL+" answered 200 but not with Elasticsearch's JSON: "+
+			return s.c.Error(r, sink.Config, "GET "+s.rootURL+" answered 200 but not with Elasticsearch's JSON: "+
 				"check that URL is the cluster's base URL (not a proxy's or a login page)")
 		}
 		return nil
-	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
-		return s.errf(r, sink.Config, s.authAdvice(r, "may not call GET / (the role needs no more than to authenticate for it: is the key restricted, or a proxy in the way?)"))
-	case r.status == http.StatusNotFound:
-		return s.errf(r, sink.Config, "no Elasticsearch at "+s.display+": check the URL (the cluster's base URL, e.g. https://es.example.com:9200)")
+	case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
+		return s.c.Error(r, sink.Config, s.authAdvice(r, "may not call GET / (the role needs no more than to authenticate for it: is the key restricted, or a proxy in the way?)"))
+	case r.Status == http.StatusNotFound:
+		return s.c.Error(r, sink.Config, "no Elasticsearch at "+s.display+": check the URL (the cluster's base URL, e.g. https://es.example.com:9200)")
 	}
 	e := s.statusError(r)
 	e.Msg = "GET " + s.rootURL + ": " + e.Msg
@@ -590,42 +453,42 @@ func (s *Sink) confirm(ctx context.Context, records []sink.Record, idx []int, re
 			q = append(q, ',')
 		}
 		q = append(q, `{"_index":`...)
-		q = appendString(q, s.indexOf(&records[i]))
+		q = httpsink.AppendJSONString(q, s.indexOf(&records[i]))
 		q = append(q, `,"_id":"`...)
 		q = append(q, docID(IDSeq, &records[i], idBuf[:0])...)
 		q = append(q, `"}`...)
 	}
 	q = append(q, "]}"...)
-	r, err := s.doAuth(ctx, http.MethodPost, s.mgetURL, body{data: q}, maxResponse+256*len(idx))
+	r, err := s.do(ctx, http.MethodPost, s.mgetURL, httpsink.Body{Data: q}, maxResponse+256*len(idx))
 	if err != nil {
 		return err
 	}
 	const why = "checking the 409s of --id-field seq (is the stored document this record?)"
 	switch {
-	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
-		return s.errf(r, sink.Config, why+": "+s.authAdvice(r, "may not read index "+s.indexNote(records, idx)+
+	case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
+		return s.c.Error(r, sink.Config, why+": "+s.authAdvice(r, "may not read index "+s.indexNote(records, idx)+
 			": --id-field seq needs the read privilege to tell a replay from another chain's document "+
 			"(or use the default --id-field recordHash, which needs no check)"))
-	case r.status/100 != 2:
+	case r.Status/100 != 2:
 		e := s.statusError(r)
 		e.Msg = "_mget, " + why + ": " + e.Msg
-		if e.Class == sink.Config && r.status != http.StatusNotFound {
+		if e.Class == sink.Config && r.Status != http.StatusNotFound {
 			e.Class = sink.Retryable
 		}
 		return e
-	case !r.raw.BodySent() || r.status != http.StatusOK || r.truncated:
-		return httpsink.Unexpected(&r.raw, "the _mget API", `HTTP 200 {"docs":[...]}`, "not its answer", r.secrets, "[secret]")
+	case !r.BodySent() || r.Status != http.StatusOK || r.Truncated:
+		return s.c.Unexpected(r, "the _mget API", `HTTP 200 {"docs":[...]}`, "not its answer")
 	}
 	p := parserPool.Get()
 	defer parserPool.Put(p)
-	v, perr := p.ParseBytes(r.body)
+	v, perr := p.ParseBytes(r.Body)
 	var docs []*fastjson.Value
 	if perr == nil {
 		docs = v.GetArray("docs")
 	}
 	if perr != nil || len(docs) != len(idx) {
-		return httpsink.Unexpected(&r.raw, "the _mget API", `HTTP 200 {"docs":[...]}`,
-			fmt.Sprintf("not JSON with one doc per id asked (%d asked)", len(idx)), r.secrets, "[secret]")
+		return httpsink.Unexpected(r, "the _mget API", `HTTP 200 {"docs":[...]}`,
+			fmt.Sprintf("not JSON with one doc per id asked (%d asked)", len(idx)), r.Secrets, "[secret]")
 	}
 	var (
 		conflicts []string
@@ -636,12 +499,12 @@ func (s *Sink) confirm(ctx context.Context, records []sink.Record, idx []int, re
 		d := docs[k]
 		id := string(docID(IDSeq, rec, idBuf[:0]))
 		if got := string(d.GetStringBytes("_id")); got != id {
-			return httpsink.Unexpected(&r.raw, "the _mget API", `HTTP 200 {"docs":[...]}`,
-				fmt.Sprintf("doc %d has _id %q where %q was asked", k, got, id), r.secrets, "[secret]")
+			return httpsink.Unexpected(r, "the _mget API", `HTTP 200 {"docs":[...]}`,
+				fmt.Sprintf("doc %d has _id %q where %q was asked", k, got, id), r.Secrets, "[secret]")
 		}
 		if ev := d.Get("error"); ev != nil {
 			typ, reason := errorText(ev)
-			return &sink.Error{Class: sink.Config, HTTPStatus: r.status, Code: -1, Msg: fmt.Sprintf(
+			return &sink.Error{Class: sink.Config, HTTPStatus: r.Status, Code: -1, Msg: fmt.Sprintf(
 				"_mget, %s: seq %d (_id %q in index %q) could not be fetched: %s: %s: the 409 cannot be checked on this target "+
 					"(a data stream, an alias?): use the default --id-field recordHash, which needs no check",
 				why, rec.Seq, id, s.indexOf(rec), typ, s.clean(r, reason))}

@@ -11,23 +11,9 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/internal/fake/esfake"
-	"github.com/auditpipe/auditpipe/lib/ack"
+	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/ship"
 )
-
-type ackLog struct {
-	mu   sync.Mutex
-	acks []ack.Ack
-}
-
-func (a *ackLog) Ack(_ context.Context, ack ack.Ack) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.acks = append(a.acks, ack)
-	return nil
-}
-
-func (a *ackLog) Close(context.Context) error { return nil }
 
 // TestThroughShipper runs the sink under lib/ship against the fake: items
 // refused for now (429, 503) are resent alone until they go in, the
@@ -60,7 +46,7 @@ func TestThroughShipper(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	acks := &ackLog{}
+	acks := &sinktest.AckLog{}
 	sh := ship.New(s, ship.Options{Exporter: "elastic:test", Inflight: 2, Quarantine: q, Acks: acks,
 		Sleep: func(context.Context, time.Duration) error { return nil }})
 	in := make(chan *ship.Batch, 3)
@@ -71,9 +57,9 @@ func TestThroughShipper(t *testing.T) {
 	if err := sh.Run(context.Background(), in); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if len(acks.acks) != 3 || acks.acks[0].FirstSeq != 40 || acks.acks[2].LastSeq != 69 ||
-		!slices.Equal(acks.acks[0].Quarantined, []int64{45}) || acks.acks[1].Quarantined != nil || acks.acks[2].Quarantined != nil {
-		t.Fatalf("acks %+v", acks.acks)
+	if len(acks.Acks) != 3 || acks.Acks[0].FirstSeq != 40 || acks.Acks[2].LastSeq != 69 ||
+		!slices.Equal(acks.Acks[0].Quarantined, []int64{45}) || acks.Acks[1].Quarantined != nil || acks.Acks[2].Quarantined != nil {
+		t.Fatalf("acks %+v", acks.Acks)
 	}
 	docs := f.Docs()
 	if len(docs) != 29 {

@@ -1,7 +1,9 @@
-// Package httpsink holds what the HTTP sinks (splunk, elastic, datadog)
-// share: the TLS client configuration, the loopback test that decides
-// whether plain http may carry a credential, Retry-After parsing, one
-// request's round trip, and the wording of their errors.
+// Package httpsink is the HTTP client of the HTTP sinks (splunk, elastic,
+// datadog): Client owns TLS and the plain-http rule, the credential (re-read
+// and the request resent once on 401/403), the status-to-class rule
+// (Classify), Retry-After, compressed bodies (Encode) and error text
+// scrubbed of secrets. A sink keeps only its encoder and its vendor's own
+// answers.
 package httpsink
 
 import (
@@ -90,8 +92,6 @@ func RetryAfter(h string, now time.Time) time.Duration {
 	return 0
 }
 
-// escape maps each byte that JSON requires escaped to its short form, 'u'
-// for the \u00XX ones, 0 for bytes written as they are.
 // AppendJSONString appends s as a JSON string (lib/jsonstr): '"' and '\'
 // escaped, control bytes as their short form or \u00xx, every other byte
 // (UTF-8 included) as it is. It is how the sinks carry a record line as a
@@ -146,11 +146,32 @@ type Reply struct {
 	// an answer that came sooner was sent without reading the records
 	// (a proxy, a load balancer's error page) and proves nothing.
 	Sent, Size int64
+	// Secrets are the secrets the request (and, after a refresh, the one
+	// before it) carried: no message may show them.
+	Secrets []string
+	// RefreshErr is why re-reading the secret after a 401/403 failed.
+	RefreshErr error
 }
 
 // BodySent reports whether the whole request body had been handed to the
 // transport when the answer came (see Reply.Sent).
 func (r *Reply) BodySent() bool { return r.Sent >= r.Size }
+
+// NotSuccess says why r, a 2xx answer, falls short of a success answer on
+// what every SIEM's shares: the whole request body sent before it came,
+// the status want (who, "HEC", answers it), a body. "" if it has these;
+// "early" for an answer that came too soon (Unexpected words it).
+func (r *Reply) NotSuccess(who string, want int) string {
+	switch {
+	case !r.BodySent():
+		return "early"
+	case r.Status != want:
+		return fmt.Sprintf("%s answers %d, not %d", who, want, r.Status)
+	case len(r.Body) == 0:
+		return "an empty body"
+	}
+	return ""
+}
 
 // maxShown is how many bytes of an unexpected answer's body a message
 // shows.
@@ -477,8 +498,31 @@ func SendWithout(ctx context.Context, records []sink.Record, over []int, reason 
 // SendKeepingVictoriaLogs is the Send of a sink whose store may be
 // VictoriaLogs: records over its entry limit are not sent but set aside as
 // Poison, too large (it would drop them and answer success), when
-// isVictoriaLogs says VictoriaLogs answers; it is asked only when such a
-// record is in the batch. Everything else goes to send.
+// VictoriaLogs answers at the sink's URL: known from earlier answers, or
+// learnt from the answer to probe, which is sent only when such a record
+// is in the batch. Everything else goes to send.
+func (c *Client) SendKeepingVictoriaLogs(ctx context.Context, records []sink.Record, probe Request,
+	send func(context.Context, []sink.Record) (sink.Result, error)) (sink.Result, error) {
+	if len(records) == 0 {
+		return sink.NewResult(0), nil
+	}
+	if c.Closed() {
+		return sink.NewResult(len(records)), c.cfg.Closed
+	}
+	return SendKeepingVictoriaLogs(ctx, records, func(ctx context.Context) (bool, error) {
+		if known, vl := c.Store.Known(); known {
+			return vl, nil
+		}
+		if _, err := c.Do(ctx, probe); err != nil {
+			return false, err
+		}
+		_, vl := c.Store.Known()
+		return vl, nil
+	}, send)
+}
+
+// SendKeepingVictoriaLogs is Client.SendKeepingVictoriaLogs with
+// isVictoriaLogs saying whether VictoriaLogs answers.
 func SendKeepingVictoriaLogs(ctx context.Context, records []sink.Record, isVictoriaLogs func(context.Context) (bool, error),
 	send func(context.Context, []sink.Record) (sink.Result, error)) (sink.Result, error) {
 	if over := OverVictoriaLogs(records); over != nil {

@@ -27,11 +27,16 @@ func TestIsLoopback(t *testing.T) {
 	}
 }
 
+// TestRetryAfter holds the cases the three sinks' tests each had.
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	for h, want := range map[string]time.Duration{
 		"": 0, "7": 7 * time.Second, " 2 ": 2 * time.Second, "-1": 0, "soon": 0,
 		"Fri, 27 Nov 2026 12:00:30 GMT": 30 * time.Second, "Fri, 27 Nov 2026 11:00:00 GMT": 0,
+		" 120 ": 2 * time.Minute, "0": 0, "1.5": 0, "99999999999999999999": 0,
+		now.Add(30 * time.Second).Format(http.TimeFormat):  30 * time.Second,
+		now.Add(-30 * time.Second).Format(http.TimeFormat): 0,
+		"Fri, 27 Nov 2026 12:01:00 GMT":                    time.Minute, "Fri, 27 Nov 2026 12:01:30 GMT": 90 * time.Second,
 	} {
 		if got := RetryAfter(h, now); got != want {
 			t.Errorf("RetryAfter(%q) = %v, want %v", h, got, want)
@@ -85,6 +90,64 @@ func TestAppendJSONString(t *testing.T) {
 			t.Errorf("[]byte %q: got %s, want %s", s, got, want)
 		}
 	}
+}
+
+// TestAppendJSONStringExact: what the sinks write for each kind of byte
+// (the record line inside an event), both string kinds.
+func TestAppendJSONStringExact(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{``, `""`},
+		{`abc`, `"abc"`},
+		{`a"b\c`, `"a\"b\\c"`},
+		{"\b\f\n\r\t", `"\b\f\n\r\t"`},
+		{"\x00\x01\x1f", `"\u0000\u0001\u001f"`},
+		{"\x7f é 日本 😀", "\"\x7f é 日本 😀\""},
+		{"\u2028\u2029<>&", "\"\u2028\u2029<>&\""},
+		{`{"k":"v\n\u00e9"}`, `"{\"k\":\"v\\n\\u00e9\"}"`},
+		{"\xff\xfe", "\"\xff\xfe\""}, // bytes kept as they are
+	}
+	for _, tt := range tests {
+		if got := string(AppendJSONString(nil, tt.in)); got != tt.want {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+		if got := string(AppendJSONString([]byte("x"), []byte(tt.in))); got != "x"+tt.want {
+			t.Errorf("AppendJSONString([]byte %q) = %s, want x%s", tt.in, got, tt.want)
+		}
+	}
+	for _, s := range []string{"", "plain", `"`, `\`, "\x00\x1f\x7f", "\b\f\n\r\t", "é😀\u2028\u2029<>&", `{"a":"b\"c"}`} {
+		got := AppendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || back != s {
+			t.Errorf("AppendJSONString(%q) = %s, decodes to %q (%v)", s, got, back, err)
+		}
+		if bytes.ContainsAny(got, "\n\r") {
+			t.Errorf("AppendJSONString(%q) = %q holds a line break", s, got)
+		}
+	}
+}
+
+// FuzzAppendJSONString: for valid UTF-8, encoding/json decodes the output
+// to exactly the input, and the output holds no line break (a bulk body
+// is one document a line).
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", `{"seq":1,"record":{"a":"\u0000"}}`, "\x00\x1f\"\\\u2028😀", "\xed\xa0\x80",
+		`plain`, `quote \" backslash \\ slash / newline \n tab \t`, `unicode é ü 日本 😀 \ud83d\ude00`,
+		"line sep \u2028 para sep \u2029 <script>&amp;", `controls \u0000 \u001f \u007f \b \f`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := AppendJSONString(nil, s)
+		if !utf8.ValidString(s) {
+			return // the line reader rejects invalid UTF-8 upstream
+		}
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil || got != s {
+			t.Fatalf("round trip: %q -> %s -> %q (%v)", s, b, got, err)
+		}
+		if bytes.IndexByte(b, '\n') >= 0 {
+			t.Fatalf("line break in %q", b)
+		}
+	})
 }
 
 func TestRoundTrip(t *testing.T) {

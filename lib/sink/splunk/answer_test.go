@@ -2,8 +2,6 @@ package splunk
 
 import (
 	"context"
-	"errors"
-	"slices"
 	"strings"
 	"testing"
 
@@ -19,7 +17,25 @@ import (
 // status, the content type and the first bytes of the body, never the
 // token.
 func TestOnlyHECSuccessCounts(t *testing.T) {
-	cases := append(sinktest.WrongAnswers(token),
+	sinktest.OnlySuccessCounts(t, []string{token, newToken}, func(t *testing.T, raw *fakehttp.Raw, big bool) (int, sink.Result, error) {
+		f := startFake(t, hecfake.Options{Raw: func(method, path string) *fakehttp.Raw {
+			if strings.HasPrefix(path, "/services/collector/event") {
+				return raw
+			}
+			return nil
+		}})
+		s := newSink(t, Config{URL: f.URL})
+		recs := records(300, 200)
+		if big {
+			sinktest.SkipIfBuffered(t, 30_000_000)
+			recs = records(300, 100<<10) // 30 MB: more than any socket buffer holds
+		}
+		res, err := s.Send(context.Background(), recs)
+		if len(f.Events()) != 0 {
+			t.Errorf("fake stored events")
+		}
+		return len(recs), res, err
+	},
 		sinktest.Answer{Name: "200 without code", Raw: fakehttp.Raw{ContentType: "application/json", Body: `{"text":"Success"}`},
 			Want: []string{`no "code"`}},
 		sinktest.Answer{Name: "200 with an error code", Raw: fakehttp.Raw{ContentType: "application/json", Body: `{"text":"Invalid data format","code":6}`},
@@ -27,42 +43,4 @@ func TestOnlyHECSuccessCounts(t *testing.T) {
 		sinktest.Answer{Name: "204 no content", Raw: fakehttp.Raw{Status: 204}, Want: []string{"HTTP 204"}},
 		sinktest.Early(`{"text":"Success","code":0}`),
 	)
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			raw := c.Raw
-			f := startFake(t, hecfake.Options{Raw: func(method, path string) *fakehttp.Raw {
-				if strings.HasPrefix(path, "/services/collector/event") {
-					return &raw
-				}
-				return nil
-			}})
-			s := newSink(t, Config{URL: f.URL})
-			recs := records(300, 200)
-			if c.Big {
-				sinktest.SkipIfBuffered(t, 30_000_000)
-				recs = records(300, 100<<10) // 30 MB: more than any socket buffer holds
-			}
-			res, err := s.Send(context.Background(), recs)
-			noSecret(t, err)
-			var se *sink.Error
-			if !errors.As(err, &se) || se.Class != sink.Retryable {
-				t.Fatalf("want a retryable *sink.Error, got %v (statuses %v)", err, res.Status[:3])
-			}
-			if !slices.Equal(res.Status, repeat(sink.Pending, len(recs))) {
-				t.Fatalf("records counted as delivered on %s: %v", c.Name, res.Status[:3])
-			}
-			st := raw.Status
-			if st == 0 {
-				st = 200
-			}
-			msg := err.Error()
-			t.Log(msg)
-			if miss := sinktest.Has(msg, append(c.Want, "HTTP "+itoa(int64(st)))...); miss != "" {
-				t.Fatalf("error lacks %q:\n%s", miss, msg)
-			}
-			if len(f.Events()) != 0 {
-				t.Fatalf("fake stored events")
-			}
-		})
-	}
 }

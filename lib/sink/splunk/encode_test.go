@@ -2,59 +2,12 @@ package splunk
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
-	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 )
-
-func TestAppendString(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{``, `""`},
-		{`abc`, `"abc"`},
-		{`a"b\c`, `"a\"b\\c"`},
-		{"\b\f\n\r\t", `"\b\f\n\r\t"`},
-		{"\x00\x01\x1f", `"\u0000\u0001\u001f"`},
-		{"\x7f é 日本 😀", "\"\x7f é 日本 😀\""},
-		{"\u2028\u2029<>&", "\"\u2028\u2029<>&\""},
-		{`{"k":"v\n\u00e9"}`, `"{\"k\":\"v\\n\\u00e9\"}"`},
-		{"\xff\xfe", "\"\xff\xfe\""}, // bytes kept as they are
-	}
-	for _, tt := range tests {
-		if got := string(appendString(nil, tt.in)); got != tt.want {
-			t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
-		}
-		if got := string(appendString([]byte("x"), []byte(tt.in))); got != "x"+tt.want {
-			t.Errorf("appendString([]byte %q) = %s, want x%s", tt.in, got, tt.want)
-		}
-	}
-}
-
-// FuzzAppendString: for valid UTF-8, encoding/json decodes the output to
-// exactly the input.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", `{"seq":1,"record":{"a":"\u0000"}}`, "\x00\x1f\"\\\u2028😀", "\xed\xa0\x80"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		if !utf8.ValidString(s) {
-			return
-		}
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q: %v", b, err)
-		}
-		if got != s {
-			t.Fatalf("round trip: %q -> %s -> %q", s, b, got)
-		}
-	})
-}
 
 func TestAppendTime(t *testing.T) {
 	tests := []struct {
@@ -76,31 +29,6 @@ func TestAppendTime(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2025, 11, 27, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		h    string
-		want time.Duration
-	}{
-		{"", 0},
-		{"2", 2 * time.Second},
-		{" 120 ", 2 * time.Minute},
-		{"0", 0},
-		{"-1", 0},
-		{"1.5", 0},
-		{"soon", 0},
-		{"99999999999999999999", 0},
-		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
-		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0},
-		{"Thu, 27 Nov 2025 12:01:00 GMT", time.Minute},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.h, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.h, got, tt.want)
-		}
-	}
-}
-
 func TestEncodeGzipRoundTrip(t *testing.T) {
 	recs := records(50, 400)
 	meta := appendMeta(nil, "h", "", DefaultSourcetype, "")
@@ -113,7 +41,7 @@ func TestEncodeGzipRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := gzip.NewReader(strings.NewReader(string(gz.data)))
+		zr, err := gzip.NewReader(strings.NewReader(string(gz.Data)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,11 +49,11 @@ func TestEncodeGzipRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got) != string(plain.data) || gz.raw != len(plain.data) || !gz.gzip {
+		if string(got) != string(plain.Data) || gz.Raw != len(plain.Data) || !gz.Gzip {
 			t.Fatalf("gzip body differs from the plain one")
 		}
-		if len(gz.data)*3 > len(plain.data) {
-			t.Errorf("gzip %d bytes for %d: compression not working", len(gz.data), len(plain.data))
+		if len(gz.Data)*3 > len(plain.Data) {
+			t.Errorf("gzip %d bytes for %d: compression not working", len(gz.Data), len(plain.Data))
 		}
 	}
 }
@@ -151,7 +79,7 @@ func BenchmarkEncode(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out = len(body.data)
+			out = len(body.Data)
 		}
 		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 		b.ReportMetric(float64(in)/float64(out), "ratio")
@@ -159,8 +87,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.Run("gzip-lines-baseline", func(b *testing.B) {
 		b.SetBytes(int64(in))
 		var out bytes.Buffer
-		zw := gzipPool.Get().(*gzip.Writer)
-		defer gzipPool.Put(zw)
+		zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 		for b.Loop() {
 			out.Reset()
 			zw.Reset(&out)

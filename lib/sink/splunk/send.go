@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -31,25 +30,19 @@ const (
 )
 
 const (
-	maxResponse = 64 << 10            // response bytes read and parsed
-	maxMsg      = httpsink.MaxMessage // response text kept in an error
+	maxResponse = 64 << 10 // response bytes read and parsed
 )
 
 var parserPool fastjson.ParserPool
 
-// reply is an HTTP response from HEC, read and parsed.
+// reply is an answer from HEC, read and parsed.
 type reply struct {
-	status     int
-	header     http.Header
-	text       string // "text", or the raw body if it is not HEC JSON
-	code       int    // "code", -1 if absent
-	invalid    int    // "invalid-event-number", -1 if absent
-	ackID      int64  // "ackId", -1 if absent
-	body       []byte
-	tokens     []string // tokens sent, to scrub from messages
-	refreshErr error    // a failed Token.Refresh after 401/403
-	object     bool     // the body is a JSON object
-	raw        httpsink.Reply
+	*httpsink.Reply
+	text    string // "text", or the raw body if it is not HEC JSON
+	code    int    // "code", -1 if absent
+	invalid int    // "invalid-event-number", -1 if absent
+	ackID   int64  // "ackId", -1 if absent
+	object  bool   // the body is a JSON object
 }
 
 // hecSuccess is HEC's success answer to an event request.
@@ -58,13 +51,10 @@ const hecSuccess = `HTTP 200 {"text":"Success","code":0}`
 // notSuccess says why a 2xx reply to an event request is not HEC's
 // success answer, "" if it is one.
 func (r *reply) notSuccess() string {
+	if why := r.NotSuccess("HEC", http.StatusOK); why != "" {
+		return why
+	}
 	switch {
-	case !r.raw.BodySent():
-		return "early" // httpsink.Unexpected words it
-	case r.status != http.StatusOK:
-		return fmt.Sprintf("HEC answers 200 to events it took, not %d", r.status)
-	case len(r.body) == 0:
-		return "an empty body"
 	case !r.object:
 		return "the body is not a JSON object"
 	case r.code < 0:
@@ -75,46 +65,27 @@ func (r *reply) notSuccess() string {
 	return ""
 }
 
-// Send implements sink.Sink: one HEC request for all records, less those
-// too large for VictoriaLogs when it is VictoriaLogs that answers
-// (Poison, "too large": it would drop them and answer success).
+// Send implements sink.Sink: one HEC request, less the records VictoriaLogs
+// would drop (httpsink.Client.SendKeepingVictoriaLogs).
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
-	return httpsink.SendKeepingVictoriaLogs(ctx, records, s.victoriaLogs, s.send)
+	probe := httpsink.Request{Method: http.MethodGet, URL: s.healthURL, NoAuth: true} // HEC health
+	return s.c.SendKeepingVictoriaLogs(ctx, records, probe, s.send)
 }
 
-// victoriaLogs reports whether VictoriaLogs answers at the URL: known from
-// earlier answers, or asked with a health check (no token).
-func (s *Sink) victoriaLogs(ctx context.Context) (bool, error) {
-	if known, vl := s.store.Known(); known {
-		return vl, nil
-	}
-	if _, err := s.do(ctx, http.MethodGet, s.healthURL, body{}, ""); err != nil {
-		return false, err
-	}
-	_, vl := s.store.Known()
-	return vl, nil
-}
-
-// send is Send for records that may all go.
+// send is Send for records that may all go (at least one).
 func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
 	res := sink.NewResult(len(records))
-	if len(records) == 0 {
-		return res, nil
-	}
-	if s.closed.Load() {
-		return res, ErrClosed
-	}
 	b, err := encodeRouted(s.meta, s.cfg.IndexFor, records, s.cfg.Gzip)
 	if err != nil {
 		return res, fmt.Errorf("splunk: compress body: %w", err)
 	}
-	r, err := s.doAuth(ctx, http.MethodPost, s.eventURL, b)
+	r, err := s.do(ctx, http.MethodPost, s.eventURL, b, false)
 	if err != nil {
 		return res, err
 	}
-	if r.status/100 == 2 {
+	if r.Status/100 == 2 {
 		if why := r.notSuccess(); why != "" {
-			return res, httpsink.Unexpected(&r.raw, "HEC", hecSuccess, why, r.tokens, "[token]")
+			return res, s.c.Unexpected(r.Reply, "HEC", hecSuccess, why)
 		}
 		if !s.cfg.IndexerAck {
 			return res.All(sink.Delivered), nil
@@ -132,9 +103,9 @@ func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, er
 }
 
 // classify turns a non-2xx reply to an event request into a Result and error.
-func (s *Sink) classify(r *reply, b body, records []sink.Record, res sink.Result) (sink.Result, error) {
+func (s *Sink) classify(r *reply, b httpsink.Body, records []sink.Record, res sink.Result) (sink.Result, error) {
 	n := len(res.Status)
-	switch r.status {
+	switch r.Status {
 	case http.StatusBadRequest:
 		switch r.code {
 		case codeInvalidFormat, codeNoEvent, codeBlankEvent, codeFieldsError:
@@ -160,7 +131,9 @@ func (s *Sink) classify(r *reply, b body, records []sink.Record, res sink.Result
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return res, s.errf(r, sink.Config, s.tokenAdvice(r))
 	case http.StatusRequestEntityTooLarge:
-		return res, s.errf(r, sink.TooLarge, fmt.Sprintf("request of %d bytes (%d uncompressed) too large", len(b.data), b.raw))
+		e := s.c.TooLarge(r.Reply, b, "request")
+		e.Code = r.code
+		return res, e
 	}
 	return res, s.statusError(r)
 }
@@ -195,30 +168,17 @@ func (s *Sink) indexNote(records []sink.Record, invalid int) string {
 	return "(one of " + strings.Join(all, ", ") + ")"
 }
 
-// statusError classifies the statuses every endpoint shares.
+// statusError is the client's rule (httpsink.Classify) for an answer no
+// HEC code settled.
 func (s *Sink) statusError(r *reply) *sink.Error {
-	switch {
-	case r.status == http.StatusRequestTimeout, r.status == http.StatusTooManyRequests, r.status >= 500:
-		e := s.errf(r, sink.Retryable, "")
-		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), time.Now())
-		return e
-	case r.status/100 == 3:
-		loc := r.header.Get("Location")
-		if u, err := url.Parse(loc); err == nil {
-			loc = u.Redacted()
-		}
-		return s.errf(r, sink.Config, fmt.Sprintf("redirected to %q: redirects are not followed (the token would go along); set URL to the final endpoint", loc))
-	case r.status == http.StatusNotFound:
-		return s.errf(r, sink.Config, "no HEC endpoint at "+s.display+": check the URL and that HEC is enabled")
-	case r.status == http.StatusBadRequest:
-		return s.errf(r, sink.BadRequest, "")
-	}
-	return s.errf(r, sink.Config, "")
+	e := s.c.Fail(r.Reply)
+	e.Code = r.code
+	return e
 }
 
 func (s *Sink) tokenAdvice(r *reply) string {
 	msg := "the HEC token from " + s.cfg.Token.String() + " was refused: check that it exists, is enabled and allows this index"
-	msg += httpsink.RefreshNote(r.refreshErr)
+	msg += httpsink.RefreshNote(r.RefreshErr)
 	return msg
 }
 
@@ -231,80 +191,38 @@ func (s *Sink) channelAdvice() string {
 
 // errf builds a *sink.Error for r with an explanation before the HEC text.
 func (s *Sink) errf(r *reply, c sink.Class, explain string) *sink.Error {
-	msg := httpsink.Explain(explain, "HEC", s.clean(r, r.text))
-	return &sink.Error{Class: c, HTTPStatus: r.status, Code: r.code, Msg: msg}
+	e := s.c.Error(r.Reply, c, explain)
+	e.Code = r.code
+	return e
 }
 
-// clean scrubs the tokens from text, keeps it on one line and cuts it to
-// maxMsg bytes. Scrubbing comes first, so a cut cannot leave part of a
-// token behind.
-func (s *Sink) clean(r *reply, text string) string {
-	return httpsink.Clean(text, r.tokens, "[token]")
-}
+func (s *Sink) clean(r *reply, text string) string { return s.c.Clean(r.Reply, text) }
 
-// doAuth sends a request with the token and, on 401/403, re-resolves the
-// token and, if it changed, sends the request once more with the new one.
-// It compares the token it sent with the current one rather than trusting
-// Refresh's changed, so concurrent requests that all failed with the old
-// token all retry.
-func (s *Sink) doAuth(ctx context.Context, method, u string, b body) (*reply, error) {
-	tok, err := s.cfg.Token.Get(ctx)
-	if err != nil {
-		return nil, &sink.Error{Class: sink.Config, Code: -1, Msg: "read HEC token: " + err.Error()}
-	}
-	r, err := s.do(ctx, method, u, b, tok)
-	if err != nil || (r.status != http.StatusUnauthorized && r.status != http.StatusForbidden) {
-		return r, err
-	}
-	if _, err := s.cfg.Token.Refresh(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		r.refreshErr = err
-		return r, nil
-	}
-	cur, err := s.cfg.Token.Get(ctx)
-	if err != nil || cur == tok {
-		return r, nil
-	}
-	r2, err := s.do(ctx, method, u, b, cur)
+// do sends one request (with the token unless noAuth) and parses HEC's answer.
+func (s *Sink) do(ctx context.Context, method, u string, b httpsink.Body, noAuth bool) (*reply, error) {
+	rep, err := s.c.Do(ctx, httpsink.Request{Method: method, URL: u, Body: b, ContentType: "application/json",
+		Limit: maxResponse, NoAuth: noAuth, Header: s.header})
 	if err != nil {
 		return nil, err
 	}
-	r2.tokens = append(r2.tokens, tok)
-	return r2, nil
-}
-
-// do sends one request and reads the reply. A transport failure comes
-// back as a Retryable *sink.Error, or as ctx.Err() when ctx is done.
-func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*reply, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	req, err := httpsink.NewRequest(rctx, method, u, b.data, b.gzip, "application/json")
-	if err != nil {
-		return nil, fmt.Errorf("splunk: build request: %w", err)
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Splunk "+tok)
-	}
-	if s.cfg.Channel != "" {
-		req.Header.Set("X-Splunk-Request-Channel", s.cfg.Channel)
-	}
-	r := &reply{tokens: []string{tok}, code: -1, invalid: -1, ackID: -1}
-	rep, err := httpsink.RoundTrip(s.client, req, maxResponse, s.cfg.Timeout)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &sink.Error{Class: sink.Retryable, Code: -1, Msg: s.clean(r, err.Error())}
-	}
-	r.status, r.header, r.body, r.raw = rep.Status, rep.Header, rep.Body, rep
-	s.store.Saw(rep.Status, rep.Header)
+	r := &reply{Reply: rep, code: -1, invalid: -1, ackID: -1}
 	r.parse()
 	return r, nil
+}
+
+// header sets the channel, when there is one.
+func (s *Sink) header(h http.Header) {
+	if s.cfg.Channel != "" {
+		h.Set("X-Splunk-Request-Channel", s.cfg.Channel)
+	}
+}
+
+// hecText is the text of a HEC answer: its "text" if it is a JSON object,
+// else the body as it is (a proxy's HTML page).
+func hecText(body []byte) string {
+	r := reply{Reply: &httpsink.Reply{Body: body}}
+	r.parse()
+	return r.text
 }
 
 // parse fills text, code, invalid and ackID from the body. A body that is
@@ -312,9 +230,9 @@ func (s *Sink) do(ctx context.Context, method, u string, b body, tok string) (*r
 func (r *reply) parse() {
 	p := parserPool.Get()
 	defer parserPool.Put(p)
-	v, err := p.ParseBytes(r.body)
+	v, err := p.ParseBytes(r.Body)
 	if err != nil || v.Type() != fastjson.TypeObject {
-		r.text = string(r.body)
+		r.text = string(r.Body)
 		return
 	}
 	r.object = true
@@ -336,15 +254,11 @@ func (r *reply) parse() {
 	}
 }
 
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-// It returns 0 when the header is absent or unusable.
-func retryAfter(h string, now time.Time) time.Duration { return httpsink.RetryAfter(h, now) }
-
 // waitAck polls the ack endpoint for id until it is true, ctx is done or
 // AckTimeout passes.
 func (s *Sink) waitAck(ctx context.Context, id int64) error {
 	deadline := time.Now().Add(s.cfg.AckTimeout)
-	b := body{data: fmt.Appendf(nil, `{"acks":[%d]}`, id)}
+	b := httpsink.Body{Data: fmt.Appendf(nil, `{"acks":[%d]}`, id)}
 	key := strconv.FormatInt(id, 10)
 	last := "none answered"
 	wait := s.cfg.AckPoll
@@ -356,7 +270,7 @@ func (s *Sink) waitAck(ctx context.Context, id int64) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		r, err := s.doAuth(ctx, http.MethodPost, s.ackURL, b)
+		r, err := s.do(ctx, http.MethodPost, s.ackURL, b, false)
 		switch {
 		case err != nil:
 			var se *sink.Error
@@ -364,20 +278,20 @@ func (s *Sink) waitAck(ctx context.Context, id int64) error {
 				return err // ctx.Err() or ErrClosed
 			}
 			last = se.Msg
-		case r.status/100 == 2:
+		case r.Status/100 == 2:
 			p := parserPool.Get()
-			v, perr := p.ParseBytes(r.body)
+			v, perr := p.ParseBytes(r.Body)
 			done := perr == nil && v.GetBool("acks", key)
 			parserPool.Put(p)
 			if done {
 				return nil
 			}
 			last = "not yet indexed"
-		case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
 			return s.errf(r, sink.Config, "ack poll: "+s.tokenAdvice(r))
-		case r.status == http.StatusBadRequest && r.code == codeAckDisabled:
+		case r.Status == http.StatusBadRequest && r.code == codeAckDisabled:
 			return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it on the token, or drop --indexer-ack")
-		case r.status == http.StatusBadRequest && (r.code == codeNoChannel || r.code == codeBadChannel):
+		case r.Status == http.StatusBadRequest && (r.code == codeNoChannel || r.code == codeBadChannel):
 			return s.errf(r, sink.Config, "ack poll: "+s.channelAdvice())
 		default:
 			e := s.statusError(r)
@@ -402,10 +316,10 @@ func (s *Sink) waitAck(ctx context.Context, id int64) error {
 // which writes nothing), then, with IndexerAck, the ack endpoint. Errors
 // are *sink.Error with a Msg that says what to do.
 func (s *Sink) Check(ctx context.Context) error {
-	if s.closed.Load() {
+	if s.c.Closed() {
 		return ErrClosed
 	}
-	r, err := s.do(ctx, http.MethodGet, s.healthURL, body{}, "")
+	r, err := s.do(ctx, http.MethodGet, s.healthURL, httpsink.Body{}, true)
 	if err != nil {
 		var se *sink.Error
 		if errors.As(err, &se) {
@@ -414,13 +328,13 @@ func (s *Sink) Check(ctx context.Context) error {
 		return err
 	}
 	switch {
-	case r.status == http.StatusOK:
+	case r.Status == http.StatusOK:
 		// Splunk answers code 17; VictoriaLogs an empty 200.
-	case r.status == http.StatusServiceUnavailable:
+	case r.Status == http.StatusServiceUnavailable:
 		e := s.statusError(r)
 		e.Msg = "HEC at " + s.display + " is unhealthy (busy, or its queues are full): " + e.Msg
 		return e
-	case r.status == http.StatusNotFound:
+	case r.Status == http.StatusNotFound:
 		return s.errf(r, sink.Config, "no HEC health endpoint beside "+s.display+": check the URL (the HEC port is often 8088) and that HEC is enabled")
 	default:
 		e := s.statusError(r)
@@ -428,17 +342,17 @@ func (s *Sink) Check(ctx context.Context) error {
 		return e
 	}
 
-	r, err = s.doAuth(ctx, http.MethodPost, s.eventURL, body{data: []byte{}})
+	r, err = s.do(ctx, http.MethodPost, s.eventURL, httpsink.Body{Data: []byte{}}, false)
 	if err != nil {
 		return err
 	}
 	switch {
-	case r.status/100 == 2, r.status == http.StatusBadRequest && r.code == codeNoData:
+	case r.Status/100 == 2, r.Status == http.StatusBadRequest && r.code == codeNoData:
 		// 400 code 5 "No data": the token was accepted. A 200: a server
 		// that does not check tokens (VictoriaLogs).
-	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+	case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
 		return s.errf(r, sink.Config, s.tokenAdvice(r))
-	case r.status == http.StatusBadRequest && (r.code == codeNoChannel || r.code == codeBadChannel):
+	case r.Status == http.StatusBadRequest && (r.code == codeNoChannel || r.code == codeBadChannel):
 		return s.errf(r, sink.Config, s.channelAdvice())
 	default:
 		e := s.statusError(r)
@@ -449,16 +363,16 @@ func (s *Sink) Check(ctx context.Context) error {
 	if !s.cfg.IndexerAck {
 		return nil
 	}
-	r, err = s.doAuth(ctx, http.MethodPost, s.ackURL, body{data: []byte(`{"acks":[]}`)})
+	r, err = s.do(ctx, http.MethodPost, s.ackURL, httpsink.Body{Data: []byte(`{"acks":[]}`)}, false)
 	if err != nil {
 		return err
 	}
 	switch {
-	case r.status/100 == 2:
+	case r.Status/100 == 2:
 		return nil
-	case r.status == http.StatusBadRequest && r.code == codeAckDisabled:
+	case r.Status == http.StatusBadRequest && r.code == codeAckDisabled:
 		return s.errf(r, sink.Config, "indexer acknowledgement is disabled for this token: enable it on the token, or drop --indexer-ack")
-	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+	case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
 		return s.errf(r, sink.Config, "ack endpoint: "+s.tokenAdvice(r))
 	}
 	e := s.statusError(r)

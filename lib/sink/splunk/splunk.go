@@ -1,103 +1,15 @@
-// Package splunk is the sink for the Splunk HTTP Event Collector (HEC)
-// event endpoint, and for stores that speak its protocol (VictoriaLogs).
-//
-// # Events
-//
-// Each record becomes one HEC event whose "event" is the whole record line
-// as a JSON string, so Splunk's _raw (and VictoriaLogs' _msg) holds the exact
-// bytes of the line, and a chain re-verification from a search export takes
-// the fast path:
-//
-//	{"time":1764244800.123,"host":"h","source":"s","sourcetype":"declaragent:audit",
-//	 "index":"i","event":"{\"seq\":42,…}","fields":{"seq":"42","tenantId":"acme",
-//	 "kind":"tool_call","recordHash":"…"}}
-//
-// time is the record's ts in seconds with exactly three decimals (left out
-// when ts <= 0: HEC then stamps the arrival time). Empty source and index
-// are left out (HEC applies the token's defaults). The indexed fields make
-// seq, tenantId, kind and recordHash searchable without parsing _raw
-// (index=… recordHash=…), which is also how duplicates are found. Events
-// are separated by "\n" and, with Config.Gzip, compressed at level 1.
-//
-// # Outcomes
-//
-//   - 200 with HEC's success answer, a JSON object with "code" 0: every
-//     record Delivered. Any other 2xx answer (not JSON, empty, no code or
-//     another code, 204, ...) or one that came before the request body was
-//     sent in full delivers nothing: Retryable, naming what answered
-//     (httpsink.Unexpected). With IndexerAck, only once the ack poll
-//     reports the request's ackId indexed; if it does not within
-//     AckTimeout, a Retryable error and nothing is delivered (the batch is
-//     resent: duplicates, not loss).
-//   - 400 with code 6, 12, 13 or 15 and invalid-event-number N: record N is
-//     Poison (Reason: the HEC text and code), records after it Pending,
-//     records before it Delivered, and the error is nil: the shipper
-//     resends the Pending ones. HEC is believed to index the events before
-//     a bad one (unconfirmed); without IndexerAck a 200 promises no more
-//     than "received and valid" either, so Delivered has the same meaning.
-//     With IndexerAck the records before N stay Pending instead, since no
-//     ack will ever confirm them: at worst they are duplicated.
-//   - 400 code 7 (incorrect index): Config, naming the index (with
-//     Config.IndexFor, the index of the event HEC names in
-//     invalid-event-number, or every index of the request).
-//   - 400 codes 10, 11 (channel missing or invalid) and 14 (ack disabled):
-//     Config, because resending cannot help: the token's indexer
-//     acknowledgement setting and Config.IndexerAck disagree.
-//   - Other 400s (5, a bad code without a usable position): BadRequest,
-//     and the shipper bisects to find the poison record.
-//   - 401 (codes 2, 3) and 403 (codes 1, 4): the token is re-resolved
-//     (Token.Refresh); if it changed, the request is sent again at once
-//     with the new token, so a token rotated in its file needs no restart.
-//     Otherwise Config.
-//   - 413: TooLarge. 408, 429, 5xx, network errors and timeouts:
-//     Retryable, with RetryAfter from a Retry-After header (seconds or an
-//     HTTP date). Other statuses (3xx, 404, other 4xx): Config.
-//   - A cancelled ctx is returned as it is (ctx.Err()).
-//   - VictoriaLogs drops an entry over 2 MiB and still answers success: to
-//     a server that answers as VictoriaLogs (its X-Server-Hostname header,
-//     learnt from any answer, or from a health check before the first
-//     request holding such a record), a record line over
-//     httpsink.VictoriaLogsMaxEntry-VictoriaLogsOverhead is not sent but
-//     Poison with a sink.TooLargeReason; the rest of the request goes.
-//
-// No error ever contains the token: the response text is cut to 512 bytes
-// and any occurrence of the token in it is replaced.
-//
-// # Transport
-//
-// HTTPS with TLS 1.2 or later; CAFile replaces the system roots (the file
-// is then the only trust anchor, as with curl --cacert); CertFile and
-// KeyFile give a client certificate. Plain http:// is refused, because the
-// token would cross the network in clear, except to a loopback host
-// (localhost, 127.0.0.0/8, ::1), where tests and a local VictoriaLogs
-// listen, or with AllowInsecureHTTP. HTTPS_PROXY, HTTP_PROXY and NO_PROXY
-// are honoured. Redirects are not followed (the token must not follow one):
-// a 3xx is a Config error naming the target.
-//
-// # Indexer acknowledgement
-//
-// With IndexerAck, every request carries X-Splunk-Request-Channel, and Send
-// polls /services/collector/ack for its ackId every AckPoll until it is
-// true or AckTimeout passes. Behind a load balancer, acks are kept per
-// indexer: the load balancer must route a channel's polls to the indexer
-// that took its events (sticky sessions, e.g. on the channel header or a
-// cookie); without that, polls answer false until AckTimeout and every
-// batch is resent, producing endless duplicates. Splunk Cloud offers
-// indexer acknowledgement only for Firehose.
-//
-// # Check
-//
-// Check asks GET /services/collector/health (no token), then POSTs an empty
-// body with the token: HEC answers 400 code 5 "No data" to a valid token
-// and 401/403 to a bad one, so the token is checked without writing
-// anything. With IndexerAck it also polls the ack endpoint with no ids,
-// which fails with code 14 when the token has acknowledgement disabled.
-// The index is not checked (that would take a real event).
+// Package splunk is the sink for the Splunk HTTP Event Collector's event
+// endpoint, and for stores that speak it (VictoriaLogs). Each record becomes
+// one HEC event whose "event" is the record line as a JSON string, so the
+// store keeps the line's exact bytes. Send turns HEC's answer (its codes,
+// invalid-event-number and, with IndexerAck, the acknowledgement poll) into
+// a per-record Result; Check proves the endpoint and the token without
+// writing an event. What HEC takes and answers, and how each answer is
+// classified: docs/siems/splunk.md.
 package splunk
 
 import (
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -105,7 +17,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/secret"
@@ -198,10 +109,7 @@ type Sink struct {
 	healthURL string
 	display   string // the endpoint for messages: scheme://host/path
 	meta      []byte // the constant part of every event
-	transport *http.Transport
-	client    *http.Client
-	closed    atomic.Bool
-	store     httpsink.Store // VictoriaLogs or not, from the answers' headers
+	c         *httpsink.Client
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -215,15 +123,6 @@ func New(cfg Config) (*Sink, error) {
 	u, err := parseURL(cfg.URL)
 	if err != nil {
 		return nil, err
-	}
-	if u.Scheme == "http" {
-		if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.InsecureSkipVerify {
-			return nil, fmt.Errorf("splunk: TLS options are set but URL %s is plain http", u.Redacted())
-		}
-		if !cfg.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("splunk: refusing to send the HEC token over plain http to %s: "+
-				"use https, or allow it explicitly with --allow-insecure-http", u.Host)
-		}
 	}
 	if cfg.Sourcetype == "" {
 		cfg.Sourcetype = DefaultSourcetype
@@ -249,17 +148,23 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Channel != "" && !guidRE.MatchString(cfg.Channel) {
 		return nil, fmt.Errorf("splunk: channel %q is not a GUID (like 0f8d6c2e-3c1a-4f7e-9b1d-2a5e8c7d9f10)", cfg.Channel)
 	}
-	tlsConf, err := tlsConfig(cfg)
+	c, err := httpsink.NewClient(httpsink.ClientConfig{
+		Name: "splunk", Vendor: "HEC", Mask: "[token]", Redirect: "the token",
+		URL: u, Sends: "the HEC token",
+		TLS: httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+			InsecureSkipVerify: cfg.InsecureSkipVerify},
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		Auth: httpsink.Auth{Source: cfg.Token, What: "HEC token", Set: func(h http.Header, v string) []string {
+			h.Set("Authorization", "Splunk "+v)
+			return []string{v}
+		}},
+		On400: sink.BadRequest, Text: hecText,
+		Timeout: cfg.Timeout, MaxIdleConns: cfg.MaxIdleConns, Transport: cfg.Transport, Closed: ErrClosed,
+	})
 	if err != nil {
 		return nil, err
 	}
-
-	tr := http.DefaultTransport.(*http.Transport).Clone() // keeps ProxyFromEnvironment and dial timeouts
-	tr.Proxy = http.ProxyFromEnvironment
-	tr.TLSClientConfig = tlsConf
-	tr.MaxIdleConns = cfg.MaxIdleConns
-	tr.MaxIdleConnsPerHost = cfg.MaxIdleConns
-	tr.IdleConnTimeout = 30 * time.Second // below common load balancer idle timeouts
+	c.NotFound = "no HEC endpoint at " + u.Scheme + "://" + u.Host + u.Path + ": check the URL and that HEC is enabled"
 
 	s := &Sink{
 		cfg:       cfg,
@@ -268,13 +173,7 @@ func New(cfg Config) (*Sink, error) {
 		healthURL: sibling(u, "/services/collector/health", ""),
 		display:   u.Scheme + "://" + u.Host + u.Path,
 		meta:      appendMeta(nil, cfg.Host, cfg.Source, cfg.Sourcetype, staticIndex(cfg)),
-		transport: tr,
-		client: &http.Client{
-			Transport: roundTripper(tr, cfg.Transport),
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		},
+		c:         c,
 	}
 	if cfg.Channel == "" {
 		s.ackURL = sibling(u, "/services/collector/ack", "")
@@ -295,11 +194,7 @@ func (s *Sink) Channel() string { return s.cfg.Channel }
 
 // Close releases idle connections. Send and Check fail with ErrClosed
 // afterwards; requests in flight finish.
-func (s *Sink) Close() error {
-	s.closed.Store(true)
-	s.transport.CloseIdleConnections()
-	return nil
-}
+func (s *Sink) Close() error { return s.c.Close() }
 
 // collectorSuffixes are the HEC event endpoint paths, longest first.
 var collectorSuffixes = []string{"/services/collector/event/1.0", "/services/collector/event", "/services/collector"}
@@ -348,14 +243,6 @@ func sibling(u *url.URL, endpoint, query string) string {
 	return v.String()
 }
 
-// isLoopback reports whether host is "localhost" or a loopback address.
-func isLoopback(host string) bool { return httpsink.IsLoopback(host) }
-
-func tlsConfig(cfg Config) (*tls.Config, error) {
-	return httpsink.TLS{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
-		InsecureSkipVerify: cfg.InsecureSkipVerify}.Config("splunk")
-}
-
 var guidRE = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
 
 // newUUID returns a random (version 4) UUID.
@@ -365,12 +252,4 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// roundTripper is over, if set, else tr.
-func roundTripper(tr *http.Transport, over http.RoundTripper) http.RoundTripper {
-	if over != nil {
-		return over
-	}
-	return tr
 }

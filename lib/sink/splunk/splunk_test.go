@@ -3,12 +3,10 @@ package splunk
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/auditpipe/auditpipe/internal/sinktest"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
 )
 
 const (
@@ -321,7 +320,7 @@ func TestSendOutcomes(t *testing.T) {
 					t.Errorf("err %q does not contain %q", err, c)
 				}
 			}
-			if len(se.Msg) > maxMsg+200 {
+			if len(se.Msg) > httpsink.MaxMessage+200 {
 				t.Errorf("message of %d bytes is not truncated", len(se.Msg))
 			}
 		})
@@ -410,47 +409,6 @@ func TestRotationConcurrent(t *testing.T) {
 	}
 	if n := len(f.Events()); n != 16 {
 		t.Fatalf("stored %d events, want 16", n)
-	}
-}
-
-func TestClosedServer(t *testing.T) {
-	f := hecfake.New(hecfake.Options{})
-	url := f.URL
-	f.Close()
-	s := newSink(t, Config{URL: url, Gzip: true})
-	res, err := s.Send(context.Background(), records(2, 100))
-	noSecret(t, err)
-	var se *sink.Error
-	if !errors.As(err, &se) || se.Class != sink.Retryable || se.HTTPStatus != 0 {
-		t.Fatalf("err = %v", err)
-	}
-	if !slices.Equal(res.Status, repeat(sink.Pending, 2)) {
-		t.Fatalf("status %v", res.Status)
-	}
-	if err := s.Check(context.Background()); !errors.As(err, &se) || se.Class != sink.Retryable || !strings.Contains(err.Error(), "cannot reach") {
-		t.Fatalf("Check = %v", err)
-	}
-}
-
-func TestCancelled(t *testing.T) {
-	f := startFake(t, hecfake.Options{Fault: func(*hecfake.Request) hecfake.Fault { return hecfake.Fault{Delay: 5 * time.Second} }})
-	s := newSink(t, Config{URL: f.URL})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.Send(ctx, records(1, 100)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the context's own error", err)
-	}
-}
-
-func TestClose(t *testing.T) {
-	f := startFake(t, hecfake.Options{})
-	s := newSink(t, Config{URL: f.URL})
-	s.Close()
-	if _, err := s.Send(context.Background(), records(1, 100)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if err := s.Check(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Check after Close: %v", err)
 	}
 }
 
@@ -629,50 +587,6 @@ func TestNew(t *testing.T) {
 				if c.want != "" && c.got != c.want {
 					t.Errorf("URL = %s, want %s", c.got, c.want)
 				}
-			}
-		})
-	}
-}
-
-func TestTLS(t *testing.T) {
-	f := hecfake.NewTLS(hecfake.Options{Tokens: []string{token}})
-	defer f.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr string
-	}{
-		{name: "self-signed refused without CAFile", wantErr: "certificate"},
-		{name: "accepted with CAFile", cfg: Config{CAFile: ca}},
-		{name: "accepted with InsecureSkipVerify", cfg: Config{InsecureSkipVerify: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			cfg.URL = f.URL
-			cfg.Gzip = true
-			s := newSink(t, cfg)
-			res, err := s.Send(context.Background(), records(2, 100))
-			cerr := s.Check(context.Background())
-			if tt.wantErr == "" {
-				if err != nil || cerr != nil {
-					t.Fatalf("Send: %v; Check: %v", err, cerr)
-				}
-				if !slices.Equal(res.Status, repeat(sink.Delivered, 2)) {
-					t.Fatalf("status %v", res.Status)
-				}
-				return
-			}
-			var se *sink.Error
-			if !errors.As(err, &se) || se.Class != sink.Retryable || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Send err = %v", err)
-			}
-			if cerr == nil || !strings.Contains(cerr.Error(), tt.wantErr) {
-				t.Fatalf("Check err = %v", cerr)
 			}
 		})
 	}

@@ -1,0 +1,38 @@
+package datadog
+
+import (
+	"testing"
+	"time"
+
+	"github.com/auditpipe/auditpipe/internal/fake/ddfake"
+	"github.com/auditpipe/auditpipe/internal/sinktest"
+	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/httpsink"
+)
+
+// TestConformance runs the cases every sink passes (internal/sinktest).
+func TestConformance(t *testing.T) {
+	sinktest.Conformance(t, sinktest.Target{
+		Reach: "cannot reach Datadog", Secrets: []string{apiKey, newAPIKey}, Closed: ErrClosed,
+		Start: func(t *testing.T, o sinktest.FakeOptions) sinktest.Fake {
+			opts := ddfake.Options{APIKeys: []string{apiKey}}
+			if o.Slow {
+				opts.Fault = func(*ddfake.Request) ddfake.Fault { return ddfake.Fault{Delay: 5 * time.Second} }
+			}
+			f := ddfake.New
+			if o.TLS {
+				f = ddfake.NewTLS
+			}
+			s := f(opts)
+			t.Cleanup(s.Close)
+			fake := sinktest.Fake{URL: s.URL, Stored: func() int { return len(s.Logs()) }, Close: s.Close, Reset: s.Reset}
+			if o.TLS {
+				fake.Cert = s.Certificate()
+			}
+			return fake
+		},
+		New: func(t *testing.T, url string, tls httpsink.TLS) sink.Sink {
+			return newSink(t, Config{URL: url, Gzip: true, CAFile: tls.CAFile, InsecureSkipVerify: tls.InsecureSkipVerify})
+		},
+	})
+}
