@@ -605,3 +605,21 @@ func Check(rules Rules, name string) error {
 	}
 	return nil
 }
+
+// FromFlag parses the template a sink flag (--index, --tags) gave: a static
+// name (per nil), a function of the record (static ""), or neither when
+// the flag is empty. A bad template is a usage error naming the flag.
+func FromFlag(v *sink.Values, flag string, rules Rules) (static string, per func(*sink.Record) string, err error) {
+	src := v.String(flag)
+	if src == "" {
+		return "", nil, nil
+	}
+	t, err := Parse(src, rules)
+	if err != nil {
+		return "", nil, v.Usage(flag, err)
+	}
+	if name, ok := t.Static(); ok {
+		return name, nil, nil
+	}
+	return "", t.Render, nil
+}

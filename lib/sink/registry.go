@@ -105,24 +105,48 @@ var (
 // help is the sink's own) and --gzip.
 var HTTPFlags = []Flag{FlagTimeout, FlagCAFile, FlagCertFile, FlagKeyFile, FlagInsecure, FlagAllowHTTP, FlagSecretTimeout}
 
+// Conn is how an HTTP sink connects: every HTTP sink's Config embeds it,
+// so its fields are written and documented once.
+type Conn struct {
+	// CAFile is a PEM bundle of the CAs to trust instead of the system
+	// roots. CertFile and KeyFile are a PEM client certificate and key
+	// (both or neither).
+	CAFile, CertFile, KeyFile string
+	// InsecureSkipVerify turns off verification of the server certificate.
+	// DANGEROUS: anyone on the path can then read the credential and the
+	// audit log, and forge answers. For a lab only; use CAFile instead.
+	InsecureSkipVerify bool
+	// AllowInsecureHTTP allows a plain http:// URL to a non-loopback host,
+	// sending the credential and the audit log unencrypted.
+	AllowInsecureHTTP bool
+	// Timeout bounds each HTTP request, from sending to reading the
+	// answer (0: the sink's default, 30s).
+	Timeout time.Duration
+	// MaxIdleConns is how many idle connections to keep to the endpoint:
+	// at least the requests the shipper keeps in flight (0: 16).
+	MaxIdleConns int
+	// Transport, if set, carries the requests instead of the sink's own
+	// (audit-ship --dry-run captures them there; nothing is sent).
+	Transport http.RoundTripper
+}
+
 // HTTP is what HTTPFlags (and --url, --gzip) gave, for a sink's Config.
 type HTTP struct {
-	URL                           string
-	Gzip                          bool
-	Timeout                       time.Duration
-	CAFile, CertFile, KeyFile     string
-	InsecureSkipVerify, AllowHTTP bool
-	MaxIdleConns                  int               // 2 x --inflight
-	Transport                     http.RoundTripper // --dry-run's capture, else nil
+	URL  string
+	Gzip bool
+	Conn
 }
 
 // HTTP returns the shared HTTP settings.
 func (v *Values) HTTP() HTTP {
 	return HTTP{
-		URL: v.String("url"), Gzip: v.Bool("gzip"), Timeout: v.Duration("timeout"),
-		CAFile: v.String("ca-file"), CertFile: v.String("cert-file"), KeyFile: v.String("key-file"),
-		InsecureSkipVerify: v.Bool("insecure-skip-verify"), AllowHTTP: v.Bool("allow-insecure-http"),
-		MaxIdleConns: 2 * v.Inflight, Transport: v.Transport,
+		URL: v.String("url"), Gzip: v.Bool("gzip"),
+		Conn: Conn{
+			Timeout: v.Duration("timeout"),
+			CAFile:  v.String("ca-file"), CertFile: v.String("cert-file"), KeyFile: v.String("key-file"),
+			InsecureSkipVerify: v.Bool("insecure-skip-verify"), AllowInsecureHTTP: v.Bool("allow-insecure-http"),
+			MaxIdleConns: 2 * v.Inflight, Transport: v.Transport,
+		},
 	}
 }
 

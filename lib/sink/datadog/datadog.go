@@ -73,29 +73,8 @@ type Config struct {
 	Hostname string
 	// Gzip compresses request bodies (level 1). Callers should default it
 	// to true: audit lines compress about 5:1.
-	Gzip bool
-	// CAFile is a PEM bundle of the CAs to trust instead of the system
-	// roots. CertFile and KeyFile are a PEM client certificate and key
-	// (both or neither).
-	CAFile   string
-	CertFile string
-	KeyFile  string
-	// InsecureSkipVerify turns off verification of the server certificate.
-	// DANGEROUS: anyone on the path can then read the key and the audit
-	// log. For a lab only; use CAFile instead.
-	InsecureSkipVerify bool
-	// AllowInsecureHTTP allows a plain http:// URL to a non-loopback host,
-	// sending the API key and the audit log unencrypted.
-	AllowInsecureHTTP bool
-	// Timeout bounds each HTTP request, from sending to reading the
-	// response (default 30s).
-	Timeout time.Duration
-	// MaxIdleConns is how many idle connections to keep, at least the
-	// number of requests the shipper keeps in flight (default 16).
-	MaxIdleConns int
-	// Transport, if set, carries the requests instead of the sink's own
-	// (audit-ship --dry-run captures them there; nothing is sent).
-	Transport http.RoundTripper
+	Gzip      bool
+	sink.Conn // TLS, plain-http rule, timeout, idle connections, transport
 }
 
 // ErrClosed is returned by Send and Check after Close.

@@ -256,7 +256,7 @@ func TestSendOutcomes(t *testing.T) {
 			wantErr: &sinktest.Failure{Class: sink.Config, Status: 422}},
 		{name: "connection dropped", opts: ddfake.Options{Fault: intake(ddfake.Fault{Drop: true})}, n: 2, poisonAt: -1, want: repeat(P, 2),
 			wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 0}},
-		{name: "timeout", opts: ddfake.Options{Fault: intake(ddfake.Fault{Delay: 2 * time.Second})}, cfg: Config{Timeout: 100 * time.Millisecond},
+		{name: "timeout", opts: ddfake.Options{Fault: intake(ddfake.Fault{Delay: 2 * time.Second})}, cfg: Config{Conn: sink.Conn{Timeout: 100 * time.Millisecond}},
 			n: 1, poisonAt: -1, want: repeat(P, 1), wantErr: &sinktest.Failure{Class: sink.Retryable, Status: 0, Contains: []string{"no complete response within 100ms"}}},
 	}
 	for _, tt := range tests {
@@ -340,14 +340,14 @@ func TestNew(t *testing.T) {
 			wantIntake: "https://proxy.example/dd/api/v2/logs", wantCheck: "https://proxy.example/dd/api/v1/validate"},
 		{name: "no key", cfg: Config{}, wantErr: "no API key"},
 		{name: "http to remote refused", cfg: Config{URL: "http://dd-proxy.example:8080"}, wantErr: "refusing to send the API key and the audit log over plain http to dd-proxy.example:8080"},
-		{name: "http to remote allowed", cfg: Config{URL: "http://dd-proxy.example:8080", AllowInsecureHTTP: true},
+		{name: "http to remote allowed", cfg: Config{URL: "http://dd-proxy.example:8080", Conn: sink.Conn{AllowInsecureHTTP: true}},
 			wantIntake: "http://dd-proxy.example:8080/api/v2/logs", wantCheck: "http://dd-proxy.example:8080/api/v1/validate"},
-		{name: "TLS options on http", cfg: Config{URL: "http://127.0.0.1:1", CAFile: "ca.pem"}, wantErr: "plain http"},
+		{name: "TLS options on http", cfg: Config{URL: "http://127.0.0.1:1", Conn: sink.Conn{CAFile: "ca.pem"}}, wantErr: "plain http"},
 		{name: "bad scheme", cfg: Config{URL: "ftp://x"}, wantErr: "scheme must be https"},
 		{name: "credentials in URL", cfg: Config{URL: "https://u:" + apiKey + "@x.example"}, wantErr: "carries credentials"},
 		{name: "query in URL", cfg: Config{URL: "https://x.example/?dd-api-key=" + apiKey}, wantErr: "has a query"},
-		{name: "cert without key", cfg: Config{CertFile: "c.pem"}, wantErr: "both CertFile and KeyFile"},
-		{name: "missing CA file", cfg: Config{CAFile: "/nonexistent/ca.pem"}, wantErr: "read CA file"},
+		{name: "cert without key", cfg: Config{Conn: sink.Conn{CertFile: "c.pem"}}, wantErr: "both CertFile and KeyFile"},
+		{name: "missing CA file", cfg: Config{Conn: sink.Conn{CAFile: "/nonexistent/ca.pem"}}, wantErr: "read CA file"},
 		{name: "control character in tags", cfg: Config{Tags: "env:prod,te\x01am:x"}, wantErr: "control character"},
 	}
 	for _, tt := range tests {

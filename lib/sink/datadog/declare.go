@@ -38,21 +38,12 @@ func declared(ctx context.Context, v *sink.Values) (sink.Sink, error) {
 	h := v.HTTP()
 	cfg := Config{
 		Site: v.String("site"), URL: h.URL, Service: v.String("service"), Source: v.String("source"), Hostname: v.String("hostname"), Gzip: h.Gzip,
-		CAFile: h.CAFile, CertFile: h.CertFile, KeyFile: h.KeyFile, InsecureSkipVerify: h.InsecureSkipVerify,
-		AllowInsecureHTTP: h.AllowHTTP, Timeout: h.Timeout, MaxIdleConns: h.MaxIdleConns, Transport: h.Transport,
-	}
-	if tags := v.String("tags"); tags != "" {
-		t, err := route.Parse(tags, route.DatadogTags)
-		if err != nil {
-			return nil, v.Usage("tags", err)
-		}
-		if s, ok := t.Static(); ok {
-			cfg.Tags = s
-		} else {
-			cfg.TagsFor = t.Render
-		}
+		Conn: h.Conn,
 	}
 	var err error
+	if cfg.Tags, cfg.TagsFor, err = route.FromFlag(v, "tags", route.DatadogTags); err != nil {
+		return nil, err
+	}
 	if cfg.APIKey, err = v.Secret(ctx, "api-key"); err != nil {
 		return nil, err
 	}

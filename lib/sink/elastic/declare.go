@@ -41,19 +41,11 @@ func declared(ctx context.Context, v *sink.Values) (sink.Sink, error) {
 	h := v.HTTP()
 	cfg := Config{
 		URL: h.URL, Gzip: h.Gzip, IDField: v.String("id-field"), DocShape: v.String("doc-shape"),
-		CAFile: h.CAFile, CertFile: h.CertFile, KeyFile: h.KeyFile, InsecureSkipVerify: h.InsecureSkipVerify,
-		AllowInsecureHTTP: h.AllowHTTP, Timeout: h.Timeout, MaxIdleConns: h.MaxIdleConns, Transport: h.Transport,
+		Conn: h.Conn,
 	}
-	if idx := v.String("index"); idx != "" {
-		t, err := route.Parse(idx, route.ElasticIndex)
-		if err != nil {
-			return nil, v.Usage("index", err)
-		}
-		if name, ok := t.Static(); ok {
-			cfg.Index = name
-		} else {
-			cfg.IndexFor = t.Render
-		}
+	var err error
+	if cfg.Index, cfg.IndexFor, err = route.FromFlag(v, "index", route.ElasticIndex); err != nil {
+		return nil, err
 	}
 	apiKey, username, password, bearer := v.String("api-key"), v.String("username"), v.String("password"), v.String("bearer")
 	kind := v.String("auth")
@@ -77,7 +69,6 @@ func declared(ctx context.Context, v *sink.Values) (sink.Sink, error) {
 			return nil, sink.Usagef("credentials for %s auth given at once: give one (or --auth to choose)", strings.Join(given, " and "))
 		}
 	}
-	var err error
 	cfg.Auth = Auth{Kind: kind, Username: username}
 	switch strings.ToLower(kind) {
 	case strings.ToLower(AuthAPIKey):

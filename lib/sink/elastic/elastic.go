@@ -77,29 +77,8 @@ type Config struct {
 	IDField string
 	// DocShape is ShapeMessage (default) or ShapeLine; see the package
 	// comment.
-	DocShape string
-	// CAFile is a PEM bundle of the CAs to trust instead of the system
-	// roots. CertFile and KeyFile are a PEM client certificate and key
-	// (both or neither).
-	CAFile   string
-	CertFile string
-	KeyFile  string
-	// InsecureSkipVerify turns off verification of the server certificate.
-	// DANGEROUS: anyone on the path can then read the credentials and the
-	// audit log, and forge answers. For a lab only; use CAFile instead.
-	InsecureSkipVerify bool
-	// AllowInsecureHTTP allows a plain http:// URL to a non-loopback host,
-	// sending the credentials and the audit log unencrypted.
-	AllowInsecureHTTP bool
-	// Timeout bounds each HTTP request, from sending to reading the
-	// response (default 30s).
-	Timeout time.Duration
-	// MaxIdleConns is how many idle connections to keep to the cluster, at
-	// least the number of requests the shipper keeps in flight (default 16).
-	MaxIdleConns int
-	// Transport, if set, carries the requests instead of the sink's own
-	// (audit-ship --dry-run captures them there; nothing is sent).
-	Transport http.RoundTripper
+	DocShape  string
+	sink.Conn // TLS, plain-http rule, timeout, idle connections, transport
 }
 
 // Auth says how requests authenticate. Only the fields of its Kind may be

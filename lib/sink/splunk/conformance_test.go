@@ -32,7 +32,7 @@ func TestConformance(t *testing.T) {
 			return fake
 		},
 		New: func(t *testing.T, url string, tls httpsink.TLS) sink.Sink {
-			return newSink(t, Config{URL: url, Gzip: true, CAFile: tls.CAFile, InsecureSkipVerify: tls.InsecureSkipVerify})
+			return newSink(t, Config{URL: url, Gzip: true, Conn: sink.Conn{CAFile: tls.CAFile, InsecureSkipVerify: tls.InsecureSkipVerify}})
 		},
 	})
 }

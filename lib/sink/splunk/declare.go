@@ -42,21 +42,12 @@ func declared(ctx context.Context, v *sink.Values) (sink.Sink, error) {
 	cfg := Config{
 		URL: h.URL, Source: v.String("source"), Sourcetype: v.String("sourcetype"), Host: v.String("host"),
 		Gzip: h.Gzip, IndexerAck: v.Bool("indexer-ack"), AckTimeout: v.Duration("ack-timeout"), Channel: v.String("channel"),
-		CAFile: h.CAFile, CertFile: h.CertFile, KeyFile: h.KeyFile, InsecureSkipVerify: h.InsecureSkipVerify,
-		AllowInsecureHTTP: h.AllowHTTP, Timeout: h.Timeout, MaxIdleConns: h.MaxIdleConns, Transport: h.Transport,
-	}
-	if idx := v.String("index"); idx != "" {
-		t, err := route.Parse(idx, route.SplunkIndex)
-		if err != nil {
-			return nil, v.Usage("index", err)
-		}
-		if name, ok := t.Static(); ok {
-			cfg.Index = name
-		} else {
-			cfg.IndexFor = t.Render
-		}
+		Conn: h.Conn,
 	}
 	var err error
+	if cfg.Index, cfg.IndexFor, err = route.FromFlag(v, "index", route.SplunkIndex); err != nil {
+		return nil, err
+	}
 	if cfg.Token, err = v.Secret(ctx, "token"); err != nil {
 		return nil, err
 	}

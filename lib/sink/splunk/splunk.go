@@ -72,30 +72,8 @@ type Config struct {
 	// Channel is the X-Splunk-Request-Channel GUID. With IndexerAck and no
 	// Channel, New generates a random one. Without IndexerAck it is sent
 	// when set (some tokens require a channel).
-	Channel string
-	// CAFile is a PEM bundle of the CAs to trust instead of the system
-	// roots. CertFile and KeyFile are a PEM client certificate and key
-	// (both or neither).
-	CAFile   string
-	CertFile string
-	KeyFile  string
-	// InsecureSkipVerify turns off verification of the server certificate.
-	// DANGEROUS: anyone on the path can then read the token and the audit
-	// log, and forge acknowledgements. For a lab only; use CAFile instead.
-	InsecureSkipVerify bool
-	// AllowInsecureHTTP allows a plain http:// URL to a non-loopback host,
-	// sending the token and the audit log unencrypted.
-	AllowInsecureHTTP bool
-	// Timeout bounds each HTTP request, from sending to reading the
-	// response (default 30s). Ack polling is bounded by AckTimeout.
-	Timeout time.Duration
-	// MaxIdleConns is how many idle connections to keep to the endpoint,
-	// at least the number of requests the shipper keeps in flight
-	// (default 16).
-	MaxIdleConns int
-	// Transport, if set, carries the requests instead of the sink's own
-	// (audit-ship --dry-run captures them there; nothing is sent).
-	Transport http.RoundTripper
+	Channel   string
+	sink.Conn // TLS, plain-http rule, timeout, idle connections, transport
 }
 
 // ErrClosed is returned by Send and Check after Close.

@@ -264,7 +264,7 @@ func TestSendOutcomes(t *testing.T) {
 			want: statuses(P), wantErr: &failure{class: sink.Config, status: 404, code: 404, contains: []string{"check the URL"}}},
 		{name: "connection dropped", opts: hecfake.Options{Fault: fault(hecfake.Fault{Drop: true})}, n: 2, poisonAt: -1,
 			want: statuses(P, P), wantErr: &failure{class: sink.Retryable, status: 0, code: -1}},
-		{name: "timeout", opts: hecfake.Options{Fault: fault(hecfake.Fault{Delay: 2 * time.Second})}, cfg: Config{Timeout: 100 * time.Millisecond},
+		{name: "timeout", opts: hecfake.Options{Fault: fault(hecfake.Fault{Delay: 2 * time.Second})}, cfg: Config{Conn: sink.Conn{Timeout: 100 * time.Millisecond}},
 			n: 1, poisonAt: -1, want: statuses(P), wantErr: &failure{class: sink.Retryable, status: 0, code: -1, contains: []string{"no complete response within 100ms"}}},
 	}
 	for _, tt := range tests {
@@ -489,7 +489,7 @@ func TestConcurrentSends(t *testing.T) {
 	for _, ack := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ack=%v", ack), func(t *testing.T) {
 			f := startFake(t, hecfake.Options{Tokens: []string{token}, IndexerAck: ack, AckDelay: 30 * time.Millisecond})
-			s := newSink(t, Config{URL: f.URL, Gzip: true, IndexerAck: ack, AckPoll: 10 * time.Millisecond, MaxIdleConns: 4})
+			s := newSink(t, Config{URL: f.URL, Gzip: true, IndexerAck: ack, AckPoll: 10 * time.Millisecond, Conn: sink.Conn{MaxIdleConns: 4}})
 			const workers, sends, per = 8, 10, 7
 			all := records(workers*sends*per, 250)
 			var wg sync.WaitGroup
@@ -546,7 +546,7 @@ func TestNew(t *testing.T) {
 			health: "http://127.0.0.1:9428/insert/splunk/services/collector/health"},
 		{name: "plain http to a remote host", cfg: Config{URL: "http://splunk.example.com:8088"}, wantErr: "refusing to send the HEC token over plain http"},
 		{name: "plain http to a remote IP", cfg: Config{URL: "http://10.0.0.5:8088"}, wantErr: "--allow-insecure-http"},
-		{name: "plain http allowed", cfg: Config{URL: "http://splunk.example.com:8088", AllowInsecureHTTP: true}, event: "http://splunk.example.com:8088/services/collector/event"},
+		{name: "plain http allowed", cfg: Config{URL: "http://splunk.example.com:8088", Conn: sink.Conn{AllowInsecureHTTP: true}}, event: "http://splunk.example.com:8088/services/collector/event"},
 		{name: "loopback v4", cfg: Config{URL: "http://127.0.0.1:8088"}, event: "http://127.0.0.1:8088/services/collector/event"},
 		{name: "loopback 127/8", cfg: Config{URL: "http://127.9.8.7:8088"}, event: "http://127.9.8.7:8088/services/collector/event"},
 		{name: "loopback v6", cfg: Config{URL: "http://[::1]:8088"}, event: "http://[::1]:8088/services/collector/event"},
@@ -558,9 +558,9 @@ func TestNew(t *testing.T) {
 		{name: "bad scheme", cfg: Config{URL: "ftp://s.example.com"}, wantErr: "scheme"},
 		{name: "no URL", cfg: Config{}, wantErr: "no URL"},
 		{name: "no token", cfg: Config{URL: "https://s.example.com", Token: nil}, wantErr: "no token"},
-		{name: "TLS options on http", cfg: Config{URL: "http://127.0.0.1:8088", InsecureSkipVerify: true}, wantErr: "plain http"},
-		{name: "cert without key", cfg: Config{URL: "https://s.example.com", CertFile: "c.pem"}, wantErr: "both CertFile and KeyFile"},
-		{name: "missing CA file", cfg: Config{URL: "https://s.example.com", CAFile: "/nonexistent/ca.pem"}, wantErr: "read CA file"},
+		{name: "TLS options on http", cfg: Config{URL: "http://127.0.0.1:8088", Conn: sink.Conn{InsecureSkipVerify: true}}, wantErr: "plain http"},
+		{name: "cert without key", cfg: Config{URL: "https://s.example.com", Conn: sink.Conn{CertFile: "c.pem"}}, wantErr: "both CertFile and KeyFile"},
+		{name: "missing CA file", cfg: Config{URL: "https://s.example.com", Conn: sink.Conn{CAFile: "/nonexistent/ca.pem"}}, wantErr: "read CA file"},
 		{name: "bad channel", cfg: Config{URL: "https://s.example.com", Channel: "chan-1"}, wantErr: "not a GUID"},
 	}
 	for _, tt := range tests {
