@@ -12,7 +12,7 @@ import (
 // every other stage drops it). Two types, each written in exactly this key
 // order (docs/design.md, "Marks"):
 //
-//	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>"}}
+//	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>","chain":"<64 hex>"}}
 //	{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"<64 hex>","verified":16,"tombstones":0}}
 //	{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"<64 hex>","verified":15,"tombstones":0,"breaks":1,"breakSeq":50,"breakReason":"hash_mismatch","breakDetail":"…"}}
 //
@@ -23,7 +23,12 @@ import (
 // shipped hash: the database row's record_hash, which proves less), or
 // "db-row" (--from-seq: the row before the first one read). exporter is set
 // for the two cursor sources only. A cursor at 0 (nothing shipped yet) gives
-// seq 0 and hash "": the read starts at genesis.
+// seq 0 and hash "": the read starts at genesis. chain, when present, is the
+// id of the chain read (docs/contract.md section 5: the recordHash of its
+// first record, or the operator's --chain-id): the stages after audit-verify
+// key, route and label the records by it (Kafka's message key). An anchor
+// without chain (an older audit-read, a database whose first row is gone)
+// is as valid as before.
 //
 // A skip says audit-read left out the records fromSeq..toSeq (a filter
 // dropped them) after checking them with a Verifier of its own: toSeq's
@@ -41,6 +46,7 @@ type Mark struct {
 	FromSeq  int64  // skip
 	ToSeq    int64  // skip
 	Hash     string // anchor: the record at Seq; skip: the record at ToSeq
+	Chain    string // anchor: the chain's id (auditdb.ChainID), "" if unknown
 
 	Verified, Tombstones int64 // skip
 	Breaks               int64 // skip: error findings among the left-out records
@@ -78,6 +84,10 @@ func AppendMark(dst []byte, m *Mark) []byte {
 		dst = strconv.AppendInt(dst, m.Seq, 10)
 		dst = append(dst, `,"hash":`...)
 		dst = appendJSONString(dst, m.Hash)
+		if m.Chain != "" {
+			dst = append(dst, `,"chain":`...)
+			dst = appendJSONString(dst, m.Chain)
+		}
 	case MarkSkip:
 		dst = append(dst, `,"fromSeq":`...)
 		dst = strconv.AppendInt(dst, m.FromSeq, 10)
@@ -103,6 +113,23 @@ func AppendMark(dst []byte, m *Mark) []byte {
 	return append(dst, "}}"...)
 }
 
+// IsChainID reports whether s is usable as a chain id: 1..128 characters
+// of A-Z a-z 0-9 . _ : - (a recordHash, 64 lowercase hex, is one; an
+// operator's --chain-id override may be another stable name). The same
+// rule as lib/auditdb.IsChainID.
+func IsChainID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 func appendJSONString(dst []byte, s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return append(dst, b...)
@@ -117,6 +144,7 @@ type markJSON struct {
 		FromSeq     *int64  `json:"fromSeq"`
 		ToSeq       *int64  `json:"toSeq"`
 		Hash        *string `json:"hash"`
+		Chain       *string `json:"chain"`
 		Verified    int64   `json:"verified"`
 		Tombstones  int64   `json:"tombstones"`
 		Breaks      int64   `json:"breaks"`
@@ -167,6 +195,12 @@ func ParseMark(line []byte) (Mark, error) {
 		}
 		if (m.Seq == 0) != (m.Hash == "") || m.Hash != "" && !isHexHash([]byte(m.Hash)) {
 			return Mark{}, fmt.Errorf("anchor mark: hash must be 64 lowercase hex (\"\" only at seq 0)")
+		}
+		if j.Chain != nil {
+			if !IsChainID(*j.Chain) {
+				return Mark{}, fmt.Errorf("anchor mark: chain %q is not a chain id (1..128 of A-Z a-z 0-9 . _ : -)", *j.Chain)
+			}
+			m.Chain = *j.Chain
 		}
 	case MarkSkip:
 		if j.FromSeq == nil || j.ToSeq == nil || j.Hash == nil {
