@@ -89,12 +89,15 @@ goroutine. A value stuck at -max-interval means sustained load.
 An explicit -max-count or -max-bytes (flag, environment or config file)
 overrides the preset, but a value above the SIEM's hard per-request limit is
 a usage error (exit 2). Bytes are record line bytes before compression.
+The figures come from the sink declarations (lib/sink/<kind>/declare.go,
+through lib/batcher); go test ./cmd/audit-batch fails, printing the new
+table, when this one differs from them.
 
 	-siem     max-count  max-bytes   hard limit
 	(none)    500        800000      none
-	splunk    500        800000      bytes <= 1000000 (Splunk Cloud HEC: 1 MB per request)
-	datadog   1000       4000000     count <= 1000, bytes <= 5000000 (Logs API: 1000 logs, 5 MB uncompressed)
-	elastic   10000      5000000     bytes <= 104857600 (default http.max_content_length, 100 MiB)
+	splunk    500        800000      bytes <= 1000000 (Splunk Cloud's HEC request limit of 1 MB)
+	elastic   10000      5000000     bytes <= 104857600 (Elasticsearch's default http.max_content_length of 100 MiB)
+	datadog   1000       4000000     count <= 1000, bytes <= 5000000 (Datadog Logs' request limit of 1000 logs and 5 MB uncompressed)
 	file      10000      8388608     none
 
 Why these figures. Splunk: HEC wraps each record as {"time":..,"host":..,

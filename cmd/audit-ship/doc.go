@@ -323,16 +323,19 @@ as Declaragent's documentation writes it, and takes its values as defaults:
 a flag, an AUDIT_SHIP_* variable or a -config line for the same setting wins.
 --kind may be left out (the block's kind is used) but may not differ from it.
 
+The agent.yaml keys (from lib/sink/<kind>/declare.go):
+
 	kind: splunk    hecUrl -> --url, token -> --token, index -> --index,
 	                sourcetype -> --sourcetype, source -> --source
 	kind: elastic   baseUrl -> --url, index -> --index, auth.kind -> --auth,
 	                auth.apiKey -> --api-key, auth.username -> --username,
 	                auth.password -> --password, auth.token -> --bearer
-	kind: datadog   apiKey -> --api-key, site, service, source, tags (a string or a list)
+	kind: datadog   apiKey -> --api-key, site -> --site, service -> --service,
+	                source -> --source, tags -> --tags
 	every kind      batchSize -> --batch-size, intervalMs -> --batch-interval
 
-Elastic credentials are taken as a unit: any credential flag replaces the
-whole auth block. Unknown keys, and keys of another kind, are errors with
+tags may be a string or a YAML list. Elastic credentials are taken as a
+unit: any credential flag replaces the whole auth block. Unknown keys, and keys of another kind, are errors with
 their line; everything outside audit.export is ignored. Secrets in the file
 must be references (env:…, ${secret:…}): a literal is refused without being
 echoed. batchSize and intervalMs apply to the in-process batcher (plain
@@ -412,6 +415,93 @@ did-you-mean), or a bad -config line (named FILE:LINE) is one line, exit 2.
 -max-line N caps an input line (default 64 MiB, as in every stage); a
 record within it is shipped whatever its size if the SIEM takes it (see
 "Large records").
+
+The sink flags (from lib/sink/<kind>/declare.go; go test ./cmd/audit-ship
+fails, printing the new table, when this one differs from them):
+
+	--url VALUE
+	    splunk: HEC URL (path defaults to /services/collector/event); elastic:
+	    cluster base URL; datadog: intake base URL instead of --site's (a
+	    proxy, VictoriaLogs)
+	--gzip (default true)
+	    splunk, elastic, datadog: compress request bodies; file: compress the
+	    output
+	--index VALUE
+	    splunk: index, or a template such as 'declaragent_${tenant:id}'
+	    (placeholders ${tenant:id}, ${kind}, ${date:YYYY.MM.DD}) (default the
+	    token's); elastic: index, or a template such as
+	    'declaragent_${tenant:id}' (placeholders ${tenant:id}, ${kind},
+	    ${date:YYYY.MM.DD}) (default declaragent-audit)
+	--source VALUE
+	    splunk: source (default declaragent:audit); datadog: ddsource (default
+	    declaragent:audit)
+	--token VALUE
+	    splunk: HEC token reference: env:NAME, file:PATH or exec:COMMAND (a
+	    literal token is refused)
+	--sourcetype VALUE (default declaragent:audit)
+	    splunk: sourcetype
+	--host VALUE
+	    splunk: host field (default the hostname)
+	--indexer-ack
+	    splunk: ack a batch only once Splunk reports it indexed (channel + ack
+	    polling)
+	--ack-timeout D (default 2m0s)
+	    splunk: how long to wait for the indexer ack before resending
+	--channel VALUE
+	    splunk: X-Splunk-Request-Channel GUID (generated with --indexer-ack)
+	--timeout D (default 30s)
+	    splunk, elastic, datadog: per-request timeout
+	--ca-file VALUE
+	    splunk, elastic, datadog: PEM CA bundle to trust instead of the system
+	    roots
+	--cert-file VALUE
+	    splunk, elastic, datadog: PEM client certificate
+	--key-file VALUE
+	    splunk, elastic, datadog: PEM client key
+	--insecure-skip-verify
+	    splunk, elastic, datadog: DANGEROUS: do not verify the SIEM's
+	    certificate
+	--allow-insecure-http
+	    splunk, elastic, datadog: allow a plain http:// URL to a non-loopback
+	    host (credentials sent unencrypted)
+	--secret-timeout D (default 10s)
+	    splunk, elastic, datadog: how long an exec: secret reference may run
+	--api-key VALUE
+	    elastic: encoded API key (auth apiKey), a reference: env:NAME,
+	    file:PATH or exec:COMMAND; datadog: API key, a reference: env:NAME,
+	    file:PATH or exec:COMMAND
+	--auth VALUE
+	    elastic: apiKey, basic, bearer or none (default: the kind of the
+	    credential flag given: --api-key, --username/--password or --bearer)
+	--username VALUE
+	    elastic: user name for basic auth (not a secret)
+	--password VALUE
+	    elastic: password reference for basic auth
+	--bearer VALUE
+	    elastic: bearer token reference (OAuth2 or service account token)
+	--id-field VALUE (default recordHash)
+	    elastic: document _id: recordHash (idempotent across database resets)
+	    or seq (a 409 is then checked with _mget: needs the read privilege)
+	--doc-shape VALUE (default message)
+	    elastic: message (the record line as the string field message, plus
+	    searchable fields) or line (the record line itself as the document)
+	--site VALUE (default datadoghq.com)
+	    datadog: site: datadoghq.com, us3.datadoghq.com, us5.datadoghq.com,
+	    datadoghq.eu, ap1.datadoghq.com, ap2.datadoghq.com, ddog-gov.com
+	--service VALUE (default declaragent)
+	    datadog: service
+	--tags VALUE
+	    datadog: ddtags, k:v,k:v, or a template such as
+	    'env:prod,tenant:${tenant:id}'
+	--hostname VALUE
+	    datadog: hostname (default the hostname)
+	--path VALUE
+	    file: output file (or directory with --dir)
+	--dir
+	    file: --path is a directory of per-day files
+	    audit-YYYY-MM-DD.ndjson[.gz]
+	--no-fsync
+	    file: do not fsync before acking (a power loss can lose acked batches)
 
 # Metrics
 

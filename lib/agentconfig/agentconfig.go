@@ -345,3 +345,42 @@ func contains(list []string, s string) bool {
 func knownKeys() string {
 	return "kind, hecUrl, token, index, sourcetype, source, baseUrl, auth, apiKey, site, service, tags, batchSize, intervalMs"
 }
+
+// Value returns the value of a key path ("hecUrl", "auth.apiKey"), as a
+// flag takes it (tags joined with commas), or "" if the path is not a
+// string-valued key.
+func (e *Export) Value(path string) string {
+	switch path {
+	case "hecUrl":
+		return e.HECURL
+	case "token":
+		return e.Token
+	case "sourcetype":
+		return e.Sourcetype
+	case "index":
+		return e.Index
+	case "baseUrl":
+		return e.BaseURL
+	case "apiKey":
+		return e.APIKey
+	case "site":
+		return e.Site
+	case "service":
+		return e.Service
+	case "source":
+		return e.Source
+	case "tags":
+		return e.Tags
+	case "auth.kind":
+		return e.Auth.Kind
+	case "auth.apiKey":
+		return e.Auth.APIKey
+	case "auth.username":
+		return e.Auth.Username
+	case "auth.password":
+		return e.Auth.Password
+	case "auth.token":
+		return e.Auth.Token
+	}
+	return ""
+}

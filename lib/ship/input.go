@@ -108,7 +108,7 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 		if len(ends) < want {
 			continue
 		}
-		if i, err := cur.index(&lp, ends); err != nil {
+		if i, err := cur.index(&lp, ends, 0); err != nil {
 			return exitcode.Errorf(exitcode.Input, "line %d: %v", nums[i], err)
 		}
 		select {
@@ -122,9 +122,42 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 
 var recordPrefix = []byte(`{"seq":`)
 
-// index builds Records over the arena, once it no longer moves. Strings
-// alias the arena: the Batch owns it for its whole life.
-func (b *Batch) index(lp *chain.LineParser, ends []int) (int, error) {
+// Builder makes Batches from in-memory batches (lib/batcher's Out): the
+// in-process batcher of plain-record input hands them over this way, with
+// no framing text in between. The zero value is ready; one goroutine.
+type Builder struct {
+	lp   chain.LineParser
+	ends []int
+}
+
+// Build returns batch id made of lines, record lines each followed by
+// '\n', which it copies: the Batch owns its memory and lines may be
+// reused. A line that is not a record envelope is returned with the error.
+func (bd *Builder) Build(id int64, lines []byte) (*Batch, []byte, error) {
+	b := &Batch{ID: id, arena: append(make([]byte, 0, len(lines)), lines...)}
+	bd.ends = bd.ends[:0]
+	for off := 0; off < len(b.arena); {
+		i := bytes.IndexByte(b.arena[off:], '\n')
+		if i < 0 {
+			i = len(b.arena) - off
+		}
+		bd.ends = append(bd.ends, off+i)
+		off += i + 1
+	}
+	if i, err := b.index(&bd.lp, bd.ends, 1); err != nil {
+		start := 0
+		if i > 0 {
+			start = bd.ends[i-1] + 1
+		}
+		return nil, b.arena[start:bd.ends[i]], err
+	}
+	return b, nil, nil
+}
+
+// index builds Records over the arena, once it no longer moves: line i
+// ends at ends[i] and the next starts sep bytes later. Strings alias the
+// arena: the Batch owns it for its whole life.
+func (b *Batch) index(lp *chain.LineParser, ends []int, sep int) (int, error) {
 	b.Records = make([]sink.Record, len(ends))
 	start := 0
 	for i, end := range ends {
@@ -139,7 +172,7 @@ func (b *Batch) index(lp *chain.LineParser, ends []int) (int, error) {
 			Hash: str(rec.RecordHash), PrevHash: str(rec.PrevHash),
 			Line: line, Raw: rec.Raw,
 		}
-		start = end
+		start = end + sep
 	}
 	return 0, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
@@ -50,7 +51,7 @@ func cpuTime() time.Duration {
 // BenchmarkBatcherAdd is the batching alone: Add with the seq known.
 func BenchmarkBatcherAdd(b *testing.B) {
 	_, lines := benchInput(10_000)
-	bt, err := NewBatcher(ndjson.NewWriter(io.Discard, 0), Limits{MaxCount: 500, MaxBytes: 800_000, MinInterval: 50 * time.Millisecond, MaxInterval: 5 * time.Second})
+	bt, err := batcher.NewBatcher(batcher.TextOut(ndjson.NewWriter(io.Discard, 0)), Limits{MaxCount: 500, MaxBytes: 800_000, MinInterval: 50 * time.Millisecond, MaxInterval: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func BenchmarkRecordSeq(b *testing.B) {
 	_, lines := benchInput(1)
 	var p fastjson.Parser
 	for b.Loop() {
-		if _, err := recordSeq(&p, lines[0]); err != nil {
+		if _, err := batcher.RecordSeq(&p, lines[0]); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
@@ -36,7 +37,7 @@ func expected(in []byte, maxLine int) ([][]byte, int) {
 		case err != nil:
 			return out, exitcode.Failure
 		}
-		if _, err := recordSeq(&p, line.Bytes); err != nil {
+		if _, err := batcher.RecordSeq(&p, line.Bytes); err != nil {
 			return out, exitcode.Input
 		}
 		out = append(out, bytes.Clone(line.Bytes))
@@ -93,7 +94,7 @@ func FuzzBatch(f *testing.F) {
 					t.Fatalf("batch %d: record %d of %d missing", h.ID, i+1, h.Count)
 				}
 				out = rest
-				seq, err := recordSeq(nil, l)
+				seq, err := batcher.RecordSeq(nil, l)
 				if err != nil {
 					t.Fatalf("batch %d: record %q: %v", h.ID, l, err)
 				}
@@ -134,7 +135,7 @@ func FuzzBatcher(f *testing.F) {
 		}
 		lim := Limits{MaxCount: int(ops[0])%8 + 1, MaxBytes: int64(ops[1])%64 + 8, MinInterval: 10 * ms, MaxInterval: 200 * ms}
 		var out bytes.Buffer
-		b, err := NewBatcher(ndjson.NewWriter(&out, 0), lim)
+		b, err := batcher.NewBatcher(batcher.TextOut(ndjson.NewWriter(&out, 0)), lim)
 		if err != nil {
 			t.Fatal(err)
 		}

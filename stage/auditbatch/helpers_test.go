@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/framing"
 )
@@ -147,7 +148,7 @@ func framed(groups ...group) string {
 		h := framing.Header{ID: int64(i + 1), Count: len(g.lines), IntervalMs: g.iv}
 		for j, l := range g.lines {
 			h.Bytes += int64(len(l))
-			seq, err := recordSeq(nil, []byte(l))
+			seq, err := batcher.RecordSeq(nil, []byte(l))
 			if err != nil {
 				panic(err)
 			}

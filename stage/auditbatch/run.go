@@ -17,10 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditpipe/auditpipe/lib/agentconfig"
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/sink"
+	"github.com/auditpipe/auditpipe/lib/sink/sinks"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
@@ -63,8 +66,8 @@ type Options struct {
 	// stage's own metrics, -metrics-listen and -metrics-file, already
 	// expose both.)
 	Batcher func(*Batcher)
-	// Marks, if set, counts the mark lines dropped (audit-ship's in-process
-	// batcher counts them in the shipper's metrics).
+	// Marks, if set, counts the mark lines dropped (an embedding program
+	// counts them in its own metrics).
 	Marks *atomic.Int64
 }
 
@@ -73,10 +76,6 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
-	}
-	clock := opt.Clock
-	if clock == nil {
-		clock = realClock{}
 	}
 	if f, ok := stdin.(*os.File); ok {
 		ndjson.SetPipeSize(f, 1<<20)
@@ -90,7 +89,7 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer ms.Close()
 	out := ndjson.NewWriter(ms.Stdout(stdout), 0)
-	b, err := NewBatcher(out, c.lim)
+	b, err := batcher.NewBatcher(batcher.TextOut(out), c.lim)
 	if err != nil {
 		return exitcode.New(exitcode.Usage, err)
 	}
@@ -104,10 +103,8 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	ms.CounterFunc(stagemetrics.NameMarksDropped, "Mark lines (audit-read's control lines for audit-verify) dropped: never batched.",
 		func() float64 { return float64(marks.Load()) })
-	h := newHandoff(handoffLimit)
-	go readLoop(h, stdin, c.maxLine, marks)
-	err = loop(ctx, h, b, clock, in)
-	h.stop()
+	err = batcher.Run(ctx, stdin, b, batcher.Config{Limits: c.lim, MaxLine: c.maxLine, Clock: opt.Clock, Marks: marks,
+		In: func(records, bytes int) { in.records.Add(float64(records)); in.bytes.Add(float64(bytes)) }})
 	if !c.quiet && !exitcode.IsBrokenPipe(err) {
 		s := summary(b)
 		if n := marks.Load(); n > 0 {
@@ -118,35 +115,36 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return err
 }
 
-// A preset holds a SIEM's default caps and its hard per-request limits
-// (0: none). The byte figures are of record lines before compression.
-type preset struct {
-	count     int
-	bytes     int64
-	hardCount int
-	hardBytes int64
-	limit     string // the hard limit in words, for the usage error
-}
+// The batcher's types, for tests and embedding programs.
+type (
+	Batcher = batcher.Batcher
+	Limits  = batcher.Limits
+	Clock   = batcher.Clock
+	Timer   = batcher.Timer
+)
 
-// presetFor returns the caps of --siem name. See cmd/audit-batch/doc.go for
-// where each figure comes from.
-func presetFor(name string) (preset, bool) {
-	switch name {
-	case "":
-		return preset{count: 500, bytes: 800_000}, true
-	case "splunk":
-		return preset{count: 500, bytes: 800_000, hardBytes: 1_000_000,
-			limit: "Splunk Cloud's HEC request limit of 1 MB"}, true
-	case "datadog":
-		return preset{count: 1000, bytes: 4_000_000, hardCount: 1000, hardBytes: 5_000_000,
-			limit: "Datadog Logs' request limit of 1000 logs and 5 MB uncompressed"}, true
-	case "elastic":
-		return preset{count: 10_000, bytes: 5_000_000, hardBytes: 100 << 20,
-			limit: "Elasticsearch's default http.max_content_length of 100 MiB"}, true
-	case "file":
-		return preset{count: 10_000, bytes: 8 << 20}, true
+// siemHelp is the --siem help: each preset, records/bytes (hard limits).
+func siemHelp() string {
+	s := "caps preset for the SIEM audit-ship sends to, records/bytes (hard limit):"
+	for i, d := range sinks.All {
+		p, _ := batcher.PresetFor(d.Kind)
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprintf(" %s %d/%d", d.Kind, p.Count, p.Bytes)
+		var hard []string
+		if p.HardCount > 0 {
+			hard = append(hard, fmt.Sprintf("records <= %d", p.HardCount))
+		}
+		if p.HardBytes > 0 {
+			hard = append(hard, fmt.Sprintf("bytes <= %d", p.HardBytes))
+		}
+		if len(hard) == 0 {
+			hard = []string{"none"}
+		}
+		s += " (" + strings.Join(hard, ", ") + ")"
 	}
-	return preset{}, false
+	return s
 }
 
 type config struct {
@@ -160,12 +158,12 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := cli.NewFlagSet(prog, envPrefix, synopsis, stderr)
 	var c config
-	def, _ := presetFor("")
-	fs.StringVar(&c.siem, "siem", "", "caps preset for the SIEM audit-ship sends to, records/bytes (hard limit): splunk 500/800000 (bytes <= 1000000), datadog 1000/4000000 (1000, 5000000), elastic 10000/5000000 (bytes <= 100 MiB), file 10000/8 MiB (none)")
-	fs.IntVar(&c.lim.MaxCount, "max-count", def.count, "records per batch; overrides the -siem preset, up to its hard limit")
-	fs.Int64Var(&c.lim.MaxBytes, "max-bytes", def.bytes, "bytes of record lines per batch (no '\\n', before compression); overrides the -siem preset, up to its hard limit")
-	fs.DurationVar(&c.lim.MinInterval, "min-interval", 50*time.Millisecond, "the batch interval after a collapse (quiet input, or a batch under half full closed by age)")
-	fs.DurationVar(&c.lim.MaxInterval, "max-interval", 5*time.Second, "the widest batch interval: no record waits longer for its batch to close")
+	def := batcher.NoSIEM
+	fs.StringVar(&c.siem, "siem", "", siemHelp())
+	fs.IntVar(&c.lim.MaxCount, "max-count", def.Count, "records per batch; overrides the -siem preset, up to its hard limit")
+	fs.Int64Var(&c.lim.MaxBytes, "max-bytes", def.Bytes, "bytes of record lines per batch (no '\\n', before compression); overrides the -siem preset, up to its hard limit")
+	fs.DurationVar(&c.lim.MinInterval, "min-interval", batcher.DefaultMinInterval, "the batch interval after a collapse (quiet input, or a batch under half full closed by age)")
+	fs.DurationVar(&c.lim.MaxInterval, "max-interval", batcher.DefaultMaxInterval, "the widest batch interval: no record waits longer for its batch to close")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum input line length in bytes")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr at exit")
 	c.metrics.Register(fs)
@@ -203,26 +201,26 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 		}
 	}
-	p, ok := presetFor(c.siem)
+	p, ok := batcher.PresetFor(c.siem)
 	if !ok {
-		return c, cli.Usagef("-siem %q: must be splunk, elastic, datadog or file", c.siem)
+		return c, cli.Usagef("-siem %q: must be %s", c.siem, sink.Kinds(sinks.All))
 	}
 	if !set["max-count"] {
-		c.lim.MaxCount = p.count
+		c.lim.MaxCount = p.Count
 	}
 	if !set["max-bytes"] {
-		c.lim.MaxBytes = p.bytes
+		c.lim.MaxBytes = p.Bytes
 	}
-	if p.hardCount > 0 && c.lim.MaxCount > p.hardCount {
-		return c, cli.Usagef("%s %d is above %s", countFrom, c.lim.MaxCount, p.limit)
+	if p.HardCount > 0 && c.lim.MaxCount > p.HardCount {
+		return c, cli.Usagef("%s %d is above %s", countFrom, c.lim.MaxCount, p.Limit)
 	}
-	if p.hardBytes > 0 && c.lim.MaxBytes > p.hardBytes {
-		return c, cli.Usagef("-max-bytes %d is above %s", c.lim.MaxBytes, p.limit)
+	if p.HardBytes > 0 && c.lim.MaxBytes > p.HardBytes {
+		return c, cli.Usagef("-max-bytes %d is above %s", c.lim.MaxBytes, p.Limit)
 	}
 	if c.maxLine < 1 {
 		return c, cli.Usagef("-max-line %d: must be >= 1", c.maxLine)
 	}
-	if err := c.lim.validate(); err != nil {
+	if err := c.lim.Validate(); err != nil {
 		return c, cli.Usagef("%s", flagNames(err.Error()))
 	}
 	return c, nil
@@ -232,77 +230,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 func flagNames(s string) string {
 	return strings.NewReplacer("max count", "-max-count", "max bytes", "-max-bytes",
 		"min interval", "-min-interval", "max interval", "-max-interval").Replace(s)
-}
-
-// loop moves lines from the handoff into the Batcher and calls Tick when
-// the Batcher's deadline comes, until the input ends (flush, then nil or
-// the input's error) or ctx is cancelled (take what was read, flush, return
-// ctx.Err()).
-func loop(ctx context.Context, h *handoff, b *Batcher, clock Clock, in inCounters) error {
-	timer := clock.NewTimer()
-	defer timer.Stop()
-	var c chunk
-	for {
-		if d, ok := b.Deadline(); ok {
-			timer.Reset(max(d.Sub(clock.Now()), 0))
-		} else {
-			timer.Stop()
-		}
-		select {
-		case <-ctx.Done():
-			h.take(&c)
-			if err := feed(b, clock, &c, in); err != nil {
-				return err
-			}
-			if err := b.Flush(); err != nil {
-				return err
-			}
-			return ctx.Err()
-		case <-h.wake:
-		case <-timer.C():
-		}
-		h.take(&c)
-		if len(c.ends) == 0 && c.err == nil {
-			// Nothing was waiting: the time-driven rules.
-			if err := b.Tick(clock.Now()); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := feed(b, clock, &c, in); err != nil {
-			return err
-		}
-		if c.err != nil {
-			// Everything before the end (or the bad line) goes out first.
-			if err := b.Flush(); err != nil {
-				return err
-			}
-			if c.err == io.EOF {
-				return nil
-			}
-			return c.err
-		}
-	}
-}
-
-// feed adds the lines of c to b. They arrived now; after a batch was
-// written (which may have blocked on a full pipe) the clock is read again.
-func feed(b *Batcher, clock Clock, c *chunk, in inCounters) error {
-	in.records.Add(float64(len(c.ends)))
-	in.bytes.Add(float64(len(c.buf)))
-	now := clock.Now()
-	start := 0
-	for i, end := range c.ends {
-		id := b.id.Load()
-		if err := b.Add(now, c.buf[start:end], c.seqs[i]); err != nil {
-			return err
-		}
-		if b.id.Load() != id {
-			now = clock.Now()
-		}
-		start = end
-	}
-	return nil
 }
 
 // inCounters count the record lines the batch loop takes in.
@@ -333,7 +260,7 @@ func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
 		"age (below half full: it collapses), seq, flush.", []string{metrics.LabelReason},
 		func(emit func(float64, ...string)) {
 			s := b.Stats()
-			for r := ClosedFull; r < numReasons; r++ {
+			for r := batcher.ClosedFull; r < batcher.NumReasons; r++ {
 				emit(float64(s.Closed[r]), r.String())
 			}
 		})
@@ -343,5 +270,5 @@ func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
 func summary(b *Batcher) string {
 	s := b.Stats()
 	return fmt.Sprintf("%s in %s (%d full, %d by age, %d at a seq drop, %d at end); interval %v",
-		cli.Count(s.Records, "record", ""), cli.Count(s.Batches, "batch", "batches"), s.Closed[ClosedFull], s.Closed[ClosedAge], s.Closed[ClosedSeq], s.Closed[ClosedFlush], b.Interval())
+		cli.Count(s.Records, "record", ""), cli.Count(s.Batches, "batch", "batches"), s.Closed[batcher.ClosedFull], s.Closed[batcher.ClosedAge], s.Closed[batcher.ClosedSeq], s.Closed[batcher.ClosedFlush], b.Interval())
 }

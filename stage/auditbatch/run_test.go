@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
@@ -202,7 +203,7 @@ func checkFraming(t *testing.T, out string) {
 				t.Fatalf("batch %d: line %d of %d is a header", h.ID, j+1, h.Count)
 			}
 			n += int64(len(l))
-			seq, err := recordSeq(nil, []byte(l))
+			seq, err := batcher.RecordSeq(nil, []byte(l))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +226,7 @@ func TestAgeCloseWhileStdinIdle(t *testing.T) {
 	p.waitArmed(t0.Add(50 * time.Millisecond)) // the batch is open
 	p.clk.Advance(50 * time.Millisecond)
 	p.expect(framed(group{50, []string{rec(1, 0)}}))
-	waitFor(t, "the age close to be counted", func() bool { return p.b.Stats().Closed[ClosedAge] == 1 })
+	waitFor(t, "the age close to be counted", func() bool { return p.b.Stats().Closed[batcher.ClosedAge] == 1 })
 	p.closeStdin()
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit code %d", code)

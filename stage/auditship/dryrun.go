@@ -53,35 +53,25 @@ func (c *capture) RoundTrip(req *http.Request) (*http.Response, error) {
 // and print them. Nothing is sent, no ack written, no file touched.
 func (c *config) runDry(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	cap := &capture{}
-	c.transport = cap
+	c.sink.Transport = cap
 	var marks atomic.Int64
-	in, batcherErr := c.framed(ctx, stdin, stderr, &marks)
 	batches := make(chan *ship.Batch, 1)
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	readErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		readErr <- ship.ReadBatchesMarks(rctx, in, batches, c.maxLine, &marks)
-	}()
+	go func() { readErr <- c.readBatches(rctx, stdin, stderr, batches, &marks) }()
 	b, ok := <-batches
 	stop()
 	cli.StopReading(stdin, exitcode.ErrStopped)
-	if closer, ok := in.(io.Closer); ok {
-		closer.Close()
-	}
 	for range batches {
 	}
 	rerr := <-readErr
-	berr := batcherErr()
 	if !ok {
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case rerr != nil:
 			return rerr
-		case berr != nil:
-			return berr
 		}
 		fmt.Fprintf(stdout, "%s --dry-run: the input holds no record: nothing would be sent\n", prog)
 		return nil
@@ -90,20 +80,8 @@ func (c *config) runDry(ctx context.Context, stdin io.Reader, stdout, stderr io.
 	first, last := recs[0].Seq, recs[len(recs)-1].Seq
 	fmt.Fprintf(stdout, "%s --dry-run: the first batch, seq %d..%d (%s), as --kind %s would send it; nothing was sent\n",
 		prog, first, last, cli.Count(int64(len(recs)), "record", ""), c.kind)
-	if c.kind == "file" {
-		where := "append to " + c.path
-		if c.dir {
-			where = "append to the per-day files audit-YYYY-MM-DD.ndjson in " + c.path
-		}
-		if c.gzip {
-			where += " (gzip-compressed; shown decoded)"
-		}
-		fmt.Fprintf(stdout, "\n%s:\n", where)
-		for _, r := range recs {
-			stdout.Write(r.Line)
-			io.WriteString(stdout, "\n")
-		}
-		return nil
+	if c.decl.DryRun != nil {
+		return c.decl.DryRun(c.sink, stdout, recs)
 	}
 	s, err := c.newSink(ctx)
 	if err != nil {

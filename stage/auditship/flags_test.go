@@ -4,7 +4,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,17 +88,17 @@ func TestAgentConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.kind != "splunk" || c.url != "https://http-inputs-acme.splunkcloud.com/services/collector/event" || c.token != "env:SPLUNK_HEC_TOKEN" ||
-		c.index != "declaragent_prod" || c.sourcetype != "declaragent:audit" || c.batchSize != 200 || c.batchInterval != 5*time.Second ||
+	if c.kind != "splunk" || c.sink.String("url") != "https://http-inputs-acme.splunkcloud.com/services/collector/event" || c.sink.String("token") != "env:SPLUNK_HEC_TOKEN" ||
+		c.sink.String("index") != "declaragent_prod" || c.sink.String("sourcetype") != "declaragent:audit" || c.batchSize != 200 || c.batchInterval != 5*time.Second ||
 		c.exporter != "splunk:default" || c.onPoison != "pause" {
 		t.Fatalf("config %+v", c)
 	}
-	if args := c.batchArgs(); !slices.Equal(args[len(args)-4:], []string{"--max-count", "200", "--max-interval", "5s"}) {
-		t.Fatalf("batch args %q", args)
+	if lim, err := c.batchLimits(); err != nil || lim.MaxCount != 200 || lim.MaxInterval != 5*time.Second {
+		t.Fatalf("batch limits %+v, %v", lim, err)
 	}
 	c, err = parse([]string{"--agent-config", agentYAML("elastic.yaml")}, io.Discard)
-	if err != nil || c.kind != "elastic" || c.url != "https://es.acme.internal:9200" || c.index != "declaragent-audit" ||
-		c.auth != "apiKey" || c.apiKey != "env:ELASTIC_API_KEY" {
+	if err != nil || c.kind != "elastic" || c.sink.String("url") != "https://es.acme.internal:9200" || c.sink.String("index") != "declaragent-audit" ||
+		c.sink.String("auth") != "apiKey" || c.sink.String("api-key") != "env:ELASTIC_API_KEY" {
 		t.Fatalf("elastic: %+v, %v", c, err)
 	}
 	if c.label("api-key") != "--agent-config "+agentYAML("elastic.yaml")+": audit.export.auth.apiKey (line 9)" {
@@ -107,13 +106,13 @@ func TestAgentConfigDefaults(t *testing.T) {
 	}
 	// A credential flag replaces the whole auth block.
 	c, err = parse([]string{"--agent-config", agentYAML("elastic.yaml"), "--bearer", "env:ES_TOKEN"}, io.Discard)
-	if err != nil || c.auth != "" || c.apiKey != "" || c.bearer != "env:ES_TOKEN" {
+	if err != nil || c.sink.String("auth") != "" || c.sink.String("api-key") != "" || c.sink.String("bearer") != "env:ES_TOKEN" {
 		t.Fatalf("elastic with --bearer: %+v, %v", c, err)
 	}
 
 	c, err = parse([]string{"--agent-config", agentYAML("datadog.yaml")}, io.Discard)
-	if err != nil || c.kind != "datadog" || c.apiKey != "env:DATADOG_API_KEY" || c.site != "datadoghq.eu" || c.service != "declaragent" ||
-		c.source != "declaragent:audit" || c.tags != "env:prod,team:platform" {
+	if err != nil || c.kind != "datadog" || c.sink.String("api-key") != "env:DATADOG_API_KEY" || c.sink.String("site") != "datadoghq.eu" || c.sink.String("service") != "declaragent" ||
+		c.sink.String("source") != "declaragent:audit" || c.sink.String("tags") != "env:prod,team:platform" {
 		t.Fatalf("datadog: %+v, %v", c, err)
 	}
 
@@ -122,7 +121,7 @@ func TestAgentConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.index != "other" || c.sourcetype != "from-env" || c.batchSize != 50 || c.url == "" || c.onPoison != "quarantine" {
+	if c.sink.String("index") != "other" || c.sink.String("sourcetype") != "from-env" || c.batchSize != 50 || c.sink.String("url") == "" || c.onPoison != "quarantine" {
 		t.Fatalf("overrides: %+v", c)
 	}
 }

@@ -10,17 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ship"
 	"github.com/auditpipe/auditpipe/lib/sink"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
-	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
 
 const prog = "audit-ship"
@@ -61,34 +61,13 @@ type config struct {
 	quiet      bool
 	check      bool
 	dryRun     bool
-	transport  http.RoundTripper // --dry-run's capture, else nil
 
 	agentConfig   string
 	batchSize     int
 	batchInterval time.Duration
-	secretTimeout time.Duration
 
-	// every network kind
-	url                                 string
-	gzip, insecureSkipVerify, allowHTTP bool
-	timeout                             time.Duration
-	caFile, certFile, keyFile           string
-
-	// splunk (index and source also elastic/datadog)
-	token, index, source, sourcetype, host string
-	indexerAck                             bool
-	ackTimeout                             time.Duration
-	channel                                string
-
-	// elastic
-	auth, apiKey, username, password, bearer, idField, docShape string
-
-	// datadog (apiKey above)
-	site, service, tags, hostname string
-
-	// file
-	path         string
-	dir, noFsync bool
+	decl *sink.Decl   // --kind's declaration
+	sink *sink.Values // the sinks' flags (lib/sink/<kind>/declare.go)
 
 	set    map[string]bool   // flags given on the command line, in the environment or the -config file
 	origin map[string]string // flag -> where a value from --agent-config came from
@@ -161,24 +140,17 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Quarantine: q, Acks: acks, Log: stderr, Metrics: m,
 	})
 
-	in, batcherErr := c.framed(ctx, stdin, stderr, &m.MarksDropped)
 	batches := make(chan *ship.Batch, 1)
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
 	readErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		readErr <- ship.ReadBatchesMarks(readCtx, in, batches, c.maxLine, &m.MarksDropped)
-	}()
+	go func() { readErr <- c.readBatches(readCtx, stdin, stderr, batches, &m.MarksDropped) }()
 	start := time.Now()
 	runErr := sh.Run(ctx, batches)
 	stopRead()
 	// The shipper is done (end of input, a stop, a pause, given up): a read
 	// blocked on a quiet stdin must not hold the exit.
 	cli.StopReading(stdin, exitcode.ErrStopped)
-	if closer, ok := in.(io.Closer); ok {
-		closer.Close()
-	}
 	// Hand over the acks still held (audit-ack slow, restarting or absent),
 	// for at most --drain-timeout.
 	if n := m.AcksHeld.Load(); n > 0 {
@@ -189,7 +161,6 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ackErr := acks.Close(actx)
 	cancel()
 	rerr := <-readErr
-	berr := batcherErr()
 	progress.Stop()
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, summary(c.exporter, m, time.Since(start)))
@@ -202,8 +173,6 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runErr
 	case rerr != nil && ctx.Err() == nil:
 		return rerr
-	case berr != nil && ctx.Err() == nil:
-		return berr
 	case ackErr != nil:
 		return fmt.Errorf("acks: %w", ackErr)
 	case m.AcksDropped.Load() > 0:
@@ -215,32 +184,54 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return nil
 }
 
-// framed returns stdin as batch framing: as it is if its first line is a
-// batch header, else through an in-process audit-batch with the preset of
-// the sink's SIEM.
-func (c *config) framed(ctx context.Context, stdin io.Reader, stderr io.Writer, marks *atomic.Int64) (io.Reader, func() error) {
+// readBatches sends stdin's batches to out, and closes it: read as they
+// are if the first line is a batch header, else made by the in-process
+// batcher (lib/batcher) with the preset of --kind. It returns nil at the
+// end of the input or once ctx is done, else why the input failed.
+func (c *config) readBatches(ctx context.Context, stdin io.Reader, stderr io.Writer, out chan<- *ship.Batch, marks *atomic.Int64) error {
+	defer close(out)
 	br := bufio.NewReaderSize(stdin, 1<<20)
 	first := firstLine(br)
 	if strings.HasPrefix(string(first), `{"batch"`) || len(first) == 0 {
 		if len(first) > 0 {
 			c.warnBatched(stderr)
 		}
-		return br, func() error { return nil }
+		return ship.ReadBatchesMarks(ctx, br, out, c.maxLine, marks)
 	}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	args := c.batchArgs()
-	go func() {
-		err := auditbatch.RunWith(ctx, args, br, pw, stderr, auditbatch.Options{Marks: marks})
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	return pr, func() error {
-		err := <-done
-		if errors.Is(err, io.ErrClosedPipe) || exitcode.IsBrokenPipe(err) {
-			return nil
-		}
+	lim, err := c.batchLimits()
+	if err != nil {
 		return err
+	}
+	b, err := batcher.NewBatcher(&shipOut{ctx: ctx, out: out}, lim)
+	if err != nil {
+		return exitcode.New(exitcode.Usage, err)
+	}
+	err = batcher.Run(ctx, br, b, batcher.Config{Limits: lim, MaxLine: c.maxLine, Marks: marks})
+	if ctx.Err() != nil {
+		return nil // stopped: the batch being made was never acked, it is read again from the cursor
+	}
+	return err
+}
+
+// shipOut hands the in-process batcher's batches to the shipper, as
+// ship.Batch values that own a copy of their lines.
+type shipOut struct {
+	ctx context.Context
+	out chan<- *ship.Batch
+	bd  ship.Builder
+}
+
+func (o *shipOut) Batch(h framing.Header, lines []byte) error {
+	sb, bad, err := o.bd.Build(h.ID, lines)
+	if err != nil {
+		seq, _ := batcher.RecordSeq(nil, bad)
+		return exitcode.Errorf(exitcode.Input, "the record of seq %d: %v", seq, err)
+	}
+	select {
+	case o.out <- sb:
+		return nil
+	case <-o.ctx.Done():
+		return o.ctx.Err()
 	}
 }
 

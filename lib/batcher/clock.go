@@ -1,4 +1,4 @@
-package auditbatch
+package batcher
 
 import "time"
 

@@ -1,4 +1,11 @@
-package auditbatch
+// Package batcher groups record lines into batches, closing a batch by
+// count, by bytes or by age under an adaptive interval (the rule is
+// cmd/audit-batch's doc), and hands each closed batch to an Out: as text
+// (TextOut, audit-batch's stdout) or in memory (audit-ship's in-process
+// batching). Records stay byte-exact; memory stays at about two batches
+// plus the handoff buffer. Presets holds each SIEM's default caps and hard
+// limits, from the sinks' declarations.
+package batcher
 
 import (
 	"fmt"
@@ -17,7 +24,8 @@ type Limits struct {
 	MaxInterval time.Duration // the widest interval, >= MinInterval
 }
 
-func (l Limits) validate() error {
+// Validate says what is wrong with l, if anything.
+func (l Limits) Validate() error {
 	switch {
 	case l.MaxCount < 1:
 		return fmt.Errorf("max count %d: must be >= 1", l.MaxCount)
@@ -39,7 +47,7 @@ const (
 	ClosedAge                 // its first record waited the interval: below half full, the interval collapses
 	ClosedSeq                 // the next record's seq is lower than the last one's: interval unchanged
 	ClosedFlush               // end of input, stop or input error: interval unchanged
-	numReasons
+	NumReasons
 )
 
 func (r Reason) String() string {
@@ -61,12 +69,39 @@ func (r Reason) String() string {
 type Stats struct {
 	Records int64             // records written in closed batches
 	Batches int64             // batches written
-	Closed  [numReasons]int64 // batches written, by Reason
+	Closed  [NumReasons]int64 // batches written, by Reason
 	Bytes   int64             // record bytes written (headers and '\n' not counted)
 }
 
-// Batcher groups record lines into batches and writes each, header first,
-// to an ndjson.Writer, flushing it after every batch. It owns the adaptive
+// Out receives each closed batch: its header and its record lines, each
+// followed by '\n'. lines is the Batcher's buffer: it is valid only until
+// Batch returns. An error stops the Batcher and is returned as it is.
+type Out interface {
+	Batch(h framing.Header, lines []byte) error
+}
+
+// TextOut writes each batch as audit-batch's framing, header line first,
+// to w, flushing it after every batch.
+func TextOut(w *ndjson.Writer) Out { return &textOut{w: w} }
+
+type textOut struct {
+	w   *ndjson.Writer
+	hdr []byte
+}
+
+func (t *textOut) Batch(h framing.Header, lines []byte) error {
+	t.hdr = framing.AppendHeader(t.hdr[:0], h)
+	err := t.w.Write(t.hdr)
+	if err == nil {
+		err = t.w.WriteRaw(lines)
+	}
+	if err == nil {
+		err = t.w.Flush()
+	}
+	return err
+}
+
+// Batcher groups record lines into batches and hands each to an Out. It owns the adaptive
 // interval; see the package documentation of cmd/audit-batch for the rule.
 //
 // Time is passed in (the now arguments) rather than read from a clock, so
@@ -75,7 +110,7 @@ type Stats struct {
 // goroutine; Interval and Stats may be called from any.
 type Batcher struct {
 	lim   Limits
-	w     *ndjson.Writer
+	out   Out
 	arena []byte // the open batch's record lines, each followed by '\n'
 	n     int    // records in the open batch
 	bytes int64  // their length without '\n'
@@ -83,21 +118,21 @@ type Batcher struct {
 	last  int64  // seq of the last record
 	start time.Time
 	quiet time.Time // when input last arrived: the queue drained at quiet+MinInterval
-	hdr   []byte
 
 	interval atomic.Int64 // nanoseconds
 	id       atomic.Int64 // last batch id written
 	records  atomic.Int64
 	written  atomic.Int64
-	closed   [numReasons]atomic.Int64
+	closed   [NumReasons]atomic.Int64
 }
 
-// NewBatcher returns a Batcher writing to w, its interval at lim.MinInterval.
-func NewBatcher(w *ndjson.Writer, lim Limits) (*Batcher, error) {
-	if err := lim.validate(); err != nil {
+// NewBatcher returns a Batcher handing batches to out, its interval at
+// lim.MinInterval.
+func NewBatcher(out Out, lim Limits) (*Batcher, error) {
+	if err := lim.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Batcher{lim: lim, w: w}
+	b := &Batcher{lim: lim, out: out}
 	b.interval.Store(int64(lim.MinInterval))
 	return b, nil
 }
@@ -202,15 +237,7 @@ func (b *Batcher) close(why Reason) error {
 		LastSeq:    b.last,
 		IntervalMs: iv.Milliseconds(),
 	}
-	b.hdr = framing.AppendHeader(b.hdr[:0], h)
-	err := b.w.Write(b.hdr)
-	if err == nil {
-		err = b.w.WriteRaw(b.arena)
-	}
-	if err == nil {
-		err = b.w.Flush()
-	}
-	if err != nil {
+	if err := b.out.Batch(h, b.arena); err != nil {
 		return fmt.Errorf("write batch %d: %w", h.ID, err)
 	}
 	b.id.Store(h.ID)

@@ -1,4 +1,4 @@
-package auditbatch
+package batcher
 
 import (
 	"errors"
@@ -175,7 +175,7 @@ func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 			marks.Add(1)
 			continue
 		}
-		seq, err := recordSeq(&p, line.Bytes)
+		seq, err := RecordSeq(&p, line.Bytes)
 		if err != nil {
 			h.finish(exitcode.Errorf(exitcode.Input, "line %d: %w", line.Num, err))
 			return

@@ -1,4 +1,4 @@
-package auditbatch
+package batcher
 
 import (
 	"bytes"
@@ -10,13 +10,13 @@ import (
 
 var seqPrefix = []byte(`{"seq":`)
 
-// recordSeq returns the seq of a record line (docs/contract.md section 2), which
+// RecordSeq returns the seq of a record line (docs/contract.md section 2), which
 // must be a non-negative integer. audit-batch does not verify records
 // (audit-verify did), it only needs the seq for the batch header, so the
 // usual line — one that starts {"seq":N, or {"seq":N} and ends with "}" —
 // costs a few nanoseconds; any other line is parsed with fastjson and must
 // be a JSON object with an integer "seq".
-func recordSeq(p *fastjson.Parser, line []byte) (int64, error) {
+func RecordSeq(p *fastjson.Parser, line []byte) (int64, error) {
 	if bytes.HasPrefix(line, seqPrefix) && line[len(line)-1] == '}' {
 		i := len(seqPrefix)
 		var n int64
