@@ -41,7 +41,7 @@ func TestUsage(t *testing.T) {
 		want string
 	}{
 		{nil, "--kind is required"},
-		{[]string{"--kind", "kafka"}, `unknown --kind "kafka"`},
+		{[]string{"--kind", "syslog"}, `unknown --kind "syslog"`},
 		{append(es, "--sourcetype", "x"), "--sourcetype applies to --kind splunk, not elastic"},
 		{[]string{"--kind", "datadog", "--index", "x"}, "--index applies to --kind splunk, elastic, not datadog"},
 		{[]string{"--kind", "splunk", "--tags", "a:b"}, "--tags applies to --kind datadog"},
