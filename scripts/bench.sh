@@ -3,7 +3,7 @@
 # measured in the same run (the machine is shared and noisy: compare ratios).
 #
 #   scripts/bench.sh [N [PART]]  N records (default 1000000), ~750-byte record lines;
-#                                PART (stages or pipeline) runs only that half
+#                                PART (stages, pipeline or kafka) runs only that part
 #
 # Measures, on one database of N records:
 #   read       audit-read --db > /dev/null                      vs  sqlite3 CLI dumping the same rows
@@ -14,6 +14,11 @@
 #              sqlite3 json | gzip -1 | curl (no verify, no cursor, one request)
 #   BENCH_ALL=1 adds: the pipeline with ship --gzip=false vs the shell without gzip, and
 #              read | verify | ship | ack (audit-ship batches itself) vs the gzip shell
+#   kafka      (PART kafka, or BENCH_KAFKA=1 after the pipeline rows) read | verify | ship
+#              --kind kafka (lz4, idempotent, acks=all) | ack into an in-memory 3-broker
+#              cluster (internal/tools/kfake, 6 partitions)  vs  the same pipeline shipping
+#              to the discarding HEC receiver (gzip), in the same run; BENCH_KAFKA_FLAGS adds
+#              audit-ship flags to the kafka row (e.g. "--compression zstd")
 # and the peak RSS of every stage (GNU time).
 #
 # The machine is shared and noisy (and hosts of one kind differ by up to 2x), so
@@ -30,9 +35,9 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-1000000}
 PART=${2:-all}
-case $PART in all|stages|pipeline) ;; *) echo "bench: PART must be stages or pipeline, not $PART" >&2; exit 2;; esac
+case $PART in all|stages|pipeline|kafka) ;; *) echo "bench: PART must be stages, pipeline or kafka, not $PART" >&2; exit 2;; esac
 [ -x /usr/bin/time ] || { echo "bench: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
-if [ "$PART" != stages ]; then
+if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
   for c in sqlite3 gzip curl; do
     command -v "$c" >/dev/null || { echo "bench: the pipeline rows need $c for the shell baseline (scripts/test.sh installs the sqlite3 CLI; or PART=stages)" >&2; exit 2; }
   done
@@ -76,7 +81,7 @@ model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || t
 echo "== host: ${model:-unknown CPU model}; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $N records, $mb MB of record lines; scripts/bench.sh $N $PART${BENCH_ALL:+ (BENCH_ALL=$BENCH_ALL)}"
 printf '%-50s %9s %14s %18s %9s\n' "row" "wall" "speed" "CPU per record" "peak RSS"
-if [ "$PART" != pipeline ]; then
+if [ "$PART" = all ] || [ "$PART" = stages ]; then
 t "$bin/audit-read --db $db --quiet";                        r_secs=$secs r_cpu=$cpus; row "audit-read --db" "$secs" "$rss"
 if command -v sqlite3 >/dev/null; then
   t "sqlite3 $db 'select seq, ts, tenant_id, kind, record_json, prev_hash, record_hash from audit_records order by seq'"
@@ -106,7 +111,7 @@ export BENCH_HEC_TOKEN=bench
 rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
 tck=$(getconf CLK_TCK)
 hec_cpu() { # CPU seconds the receiver has used so far (/proc/PID/stat utime+stime)
-  awk -v t="$tck" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$hec/stat"
+  awk -v t="$tck" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/${recv:-$hec}/stat"
 }
 timed() { # timed ROW STAGE: the GNU time prefix that writes STAGE's peak RSS and CPU seconds to its own file
   printf '/usr/bin/time -o %s/stage-%s-%s -f "%%M %%U %%S" ' "$dir" "$1" "$2"
@@ -128,7 +133,7 @@ run_staged() { # run_staged ROWID LABEL "STAGES..." CMD: run CMD (built with tim
   done
   p_cpu=$cpu; cpus=$cpu
   row "$label" "$secs" "$maxkb"
-  echo "  CPU us per record by stage:$cpul; total $(usrec "$cpu") (the HEC receiver, not counted: $(usrec "$(awk -v a="$h0" -v b="$h1" 'BEGIN { print b - a }')"))"
+  echo "  CPU us per record by stage:$cpul; total $(usrec "$cpu") (the ${recv_name:-HEC receiver}, not counted: $(usrec "$(awk -v a="$h0" -v b="$h1" 'BEGIN { print b - a }')"))"
   echo "  peak RSS by stage (MiB):$rssl"
 }
 pipeline() { # pipeline ROWID LABEL EXPORTER BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each exporter its own cursor
@@ -138,7 +143,9 @@ pipeline() { # pipeline ROWID LABEL EXPORTER BATCH(yes|no) SHIP-FLAGS...: one ru
   local cmd="$(timed "$id" read)$bin/audit-read --db $dir/acks.db --from-cursor $exp --new-cursor --quiet \
    | $(timed "$id" verify)$bin/audit-verify --db $dir/acks.db --from-cursor $exp --new-cursor --quiet"
   if [ "$batch" = yes ]; then cmd="$cmd | $(timed "$id" batch)$bin/audit-batch --siem splunk --quiet"; else stages="read verify ship ack"; fi
-  cmd="$cmd | $(timed "$id" ship)$bin/audit-ship --kind splunk --url $url --token env:BENCH_HEC_TOKEN --exporter $exp --acks - --quiet $* \
+  local sink="--kind splunk --url $url --token env:BENCH_HEC_TOKEN"
+  [ "$batch" != kafka ] || sink="--kind kafka --brokers $brokers --topic audit"
+  cmd="$cmd | $(timed "$id" ship)$bin/audit-ship $sink --exporter $exp --acks - --quiet $* \
    | $(timed "$id" ack)$bin/audit-ack --db $dir/acks.db --exporter $exp --new-cursor --quiet"
   run_staged "$id" "$label" "$stages" "$cmd"
   local cur; cur=$(sqlite3 "$dir/acks.db" "select last_seq from audit_export_cursor where exporter_name='$exp'" 2>/dev/null || echo '?')
@@ -156,12 +163,30 @@ shell() { # shell ROWID LABEL GZIP(yes|no): the shell a user might write, each p
   run_staged "$id" "$label" "$stages" "$cmd"
 }
 
+kafka_rows() { # the Kafka producer beside the HEC pipeline of the same shape (audit-ship batches itself)
+  rm -f "$dir/kfake.addr"
+  "$bin/kfake" --topic audit:6 --addr-file "$dir/kfake.addr" >/dev/null 2>"$dir/kfake.log" & kfk=$!
+  trap 'kill $hec $kfk 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do [ -s "$dir/kfake.addr" ] && break; sleep 0.1; done
+  brokers=$(cat "$dir/kfake.addr")
+  pipeline k0 "pipeline read|verify|ship|ack (HEC, gzip)" splunk:bench-k0 no
+  local h_secs=$p_secs h_cpu=$p_cpu
+  recv=$kfk recv_name="3-broker kfake cluster"
+  pipeline k1 "pipeline read|verify|ship --kind kafka|ack (${BENCH_KAFKA_FLAGS:-lz4})" kafka:bench-k1 kafka ${BENCH_KAFKA_FLAGS:-}
+  recv="" recv_name=""
+  vs "the HEC pipeline (above)" "$h_secs" "$h_cpu" "$p_secs" "$p_cpu"
+  echo "  (kfake keeps every record in this host's memory and shares its cores: a real cluster takes that work off the host)"
+  kill $kfk 2>/dev/null || true
+}
+if [ "$PART" = kafka ]; then kafka_rows; exit 0; fi
+
 # 1. The design card's pipeline as shipped: gzip on, against the shell with gzip.
 pipeline p1 "pipeline read|verify|batch|ship|ack (HEC, gzip)" splunk:bench yes
 g_secs=$p_secs g_cpu=$p_cpu
 shell s1 "  baseline: sqlite3 | gzip -1 | curl" yes
 s_secs=$p_secs s_cpu=$p_cpu
 vs "the gzip shell baseline" "$s_secs" "$s_cpu" "$g_secs" "$g_cpu"
+[ "${BENCH_KAFKA:-}" != 1 ] || kafka_rows
 [ "${BENCH_ALL:-}" = 1 ] || exit 0
 
 # 2. Without compression (a HEC on the same host, where gzip only costs CPU), against the shell without gzip.
