@@ -46,13 +46,14 @@ type Mark struct {
 	FromSeq  int64  // skip
 	ToSeq    int64  // skip
 	Hash     string // anchor: the record at Seq; skip: the record at ToSeq
-	Chain    string // anchor: the chain's id (auditdb.ChainID), "" if unknown
 
 	Verified, Tombstones int64 // skip
 	Breaks               int64 // skip: error findings among the left-out records
 	BreakSeq             int64
 	BreakReason          Reason
 	BreakDetail          string
+
+	Chain string // anchor: optional, the chain it anchors (auditdb.ChainID)
 }
 
 // Mark types and anchor sources.
@@ -113,21 +114,20 @@ func AppendMark(dst []byte, m *Mark) []byte {
 	return append(dst, "}}"...)
 }
 
-// IsChainID reports whether s is usable as a chain id: 1..128 characters
-// of A-Z a-z 0-9 . _ : - (a recordHash, 64 lowercase hex, is one; an
-// operator's --chain-id override may be another stable name). The same
-// rule as lib/auditdb.IsChainID.
-func IsChainID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
+// ValidChainID reports why id cannot be a chain id: a chain id is 1 to 128
+// bytes of [A-Za-z0-9._:-] (the recordHash of the chain's first record is
+// 64 lowercase hex, an override may be any such name).
+func ValidChainID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("chain id must be 1 to 128 bytes, has %d", len(id))
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for i := 0; i < len(id); i++ {
+		c := id[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
+			return fmt.Errorf("chain id %q: byte %d is not one of [A-Za-z0-9._:-]", id, i)
 		}
 	}
-	return true
+	return nil
 }
 
 func appendJSONString(dst []byte, s string) []byte {
@@ -144,13 +144,13 @@ type markJSON struct {
 		FromSeq     *int64  `json:"fromSeq"`
 		ToSeq       *int64  `json:"toSeq"`
 		Hash        *string `json:"hash"`
-		Chain       *string `json:"chain"`
 		Verified    int64   `json:"verified"`
 		Tombstones  int64   `json:"tombstones"`
 		Breaks      int64   `json:"breaks"`
 		BreakSeq    int64   `json:"breakSeq"`
 		BreakReason string  `json:"breakReason"`
 		BreakDetail string  `json:"breakDetail"`
+		Chain       *string `json:"chain"`
 	} `json:"mark"`
 }
 
@@ -178,6 +178,15 @@ func ParseMark(line []byte) (Mark, error) {
 	if j.Hash != nil {
 		m.Hash = *j.Hash
 	}
+	if j.Chain != nil {
+		if m.Type != MarkAnchor {
+			return Mark{}, fmt.Errorf("%s mark: has a chain", m.Type)
+		}
+		if err := ValidChainID(*j.Chain); err != nil {
+			return Mark{}, fmt.Errorf("%s mark: %v", m.Type, err)
+		}
+		m.Chain = *j.Chain
+	}
 	switch m.Type {
 	case MarkAnchor:
 		if j.Seq == nil || j.Hash == nil || *j.Seq < 0 {
@@ -195,12 +204,6 @@ func ParseMark(line []byte) (Mark, error) {
 		}
 		if (m.Seq == 0) != (m.Hash == "") || m.Hash != "" && !isHexHash([]byte(m.Hash)) {
 			return Mark{}, fmt.Errorf("anchor mark: hash must be 64 lowercase hex (\"\" only at seq 0)")
-		}
-		if j.Chain != nil {
-			if !IsChainID(*j.Chain) {
-				return Mark{}, fmt.Errorf("anchor mark: chain %q is not a chain id (1..128 of A-Z a-z 0-9 . _ : -)", *j.Chain)
-			}
-			m.Chain = *j.Chain
 		}
 	case MarkSkip:
 		if j.FromSeq == nil || j.ToSeq == nil || j.Hash == nil {

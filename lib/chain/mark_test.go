@@ -51,6 +51,7 @@ func TestParseMarkRefuses(t *testing.T) {
 		`{"mark":{"type":"anchor","source":"db-row","seq":-1,"hash":""}}`,
 		`{"mark":{"type":"anchor","source":"db-row","seq":4,"hash":"` + h + `","chain":""}}`,
 		`{"mark":{"type":"anchor","source":"db-row","seq":4,"hash":"` + h + `","chain":"a b"}}`,
+		`{"mark":{"type":"skip","fromSeq":5,"toSeq":6,"hash":"` + h + `","chain":"x"}}`,
 		`{"mark":{"type":"anchor","source":"db-row","seq":4,"hash":"` + h + `","chain":"` + strings.Repeat("a", 129) + `"}}`,
 		`{"mark":{"type":"skip","fromSeq":5,"toSeq":3,"hash":"` + h + `"}}`,
 		`{"mark":{"type":"skip","fromSeq":5,"toSeq":6,"hash":"` + h + `","verified":9}}`,
