@@ -35,7 +35,7 @@ var Decl = &sink.Decl{
 	// A batch's records must reach their partition in seq order: one Send
 	// at a time (the client pipelines its own produce requests).
 	Sequential: true,
-	Batch:      sink.Batch{Records: 10_000, Bytes: 8 << 20},
+	Batch:      sink.Batch{Records: 2000, Bytes: 2_000_000},
 	New:        declared,
 	DryRun:     dryRun,
 }
