@@ -2,6 +2,15 @@ package kafka
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +155,69 @@ func TestSASLAgainstKfake(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 to dir/ca.pem
+// and returns the server's TLS configuration.
+func selfSigned(t *testing.T, dir string) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kfake"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// TestTLSAgainstKfake: with --ca-file the client trusts the cluster's
+// certificate and connects (with SCRAM on top); without it, the system
+// roots refuse the self-signed certificate; without TLS the TLS listener
+// gets no answer it can use.
+func TestTLSAgainstKfake(t *testing.T) {
+	dir := t.TempDir()
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.TLS(selfSigned(t, dir)), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-512", "shipper", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ping := func(o Options) error {
+		opts, err := o.ClientOpts()
+		if err != nil {
+			return err
+		}
+		cl, err := kgo.NewClient(append(opts, kgo.RetryTimeout(time.Second))...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return cl.Ping(ctx)
+	}
+	base := Options{Brokers: c.ListenAddrs(), SASL: SASLScramSHA512, Username: "shipper", Password: source(t, "pw")}
+	trusted := base
+	trusted.CAFile = filepath.Join(dir, "ca.pem")
+	if err := ping(trusted); err != nil {
+		t.Fatalf("TLS with --ca-file: %v", err)
+	}
+	roots := base
+	roots.TLS = true
+	if err := ping(roots); err == nil {
+		t.Fatal("TLS against a self-signed certificate connected without --ca-file")
+	}
+	if err := ping(base); err == nil {
+		t.Fatal("a plaintext client talked to the TLS listener")
 	}
 }
