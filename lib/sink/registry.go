@@ -138,6 +138,7 @@ type Values struct {
 	Chain func() string
 
 	vals   map[string]*value
+	kinds  map[string][]string // flag -> the kinds that declare it
 	given  map[string]bool
 	origin map[string]string
 }
@@ -146,8 +147,9 @@ type Values struct {
 // the Values they parse into. It panics if two declarations of one flag
 // disagree on type or default (a programming error, caught by tests).
 func Bind(fs *flag.FlagSet, decls []*Decl) *Values {
-	v := &Values{vals: map[string]*value{}, given: map[string]bool{}, origin: map[string]string{}}
+	v := &Values{vals: map[string]*value{}, kinds: map[string][]string{}, given: map[string]bool{}, origin: map[string]string{}}
 	for _, f := range Table(decls) {
+		v.kinds[f.Name] = f.Kinds
 		val := &value{typ: f.Type}
 		if err := val.Set(f.Default); err != nil && f.Default != "" {
 			panic(fmt.Sprintf("sink flag --%s: default %q: %v", f.Name, f.Default, err))
@@ -167,6 +169,10 @@ func (v *Values) Parsed(fs *flag.FlagSet) {
 		}
 	})
 }
+
+// KindsOf returns the kinds that declare flag name, nil for a flag no
+// sink declares.
+func (v *Values) KindsOf(name string) []string { return v.kinds[name] }
 
 // Given reports whether flag name was given (not from agent.yaml).
 func (v *Values) Given(name string) bool { return v.given[name] }

@@ -16,6 +16,8 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+const ms = time.Millisecond
+
 // fakeClock moves only when Advance is called. Its timers fire (a
 // non-blocking send, like a runtime timer) when the clock passes them.
 type fakeClock struct {

@@ -82,12 +82,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	kindsOf := map[string][]string{}
-	for _, f := range sink.Table(sinks.All) {
-		kindsOf[f.Name] = f.Kinds
-	}
 	for _, name := range names {
-		if ks, ok := kindsOf[name]; ok && !slices.Contains(ks, c.kind) {
+		if ks := c.sink.KindsOf(name); ks != nil && !slices.Contains(ks, c.kind) {
 			return nil, cli.Usagef("--%s applies to --kind %s, not %s", name, strings.Join(ks, ", "), c.kind)
 		}
 	}

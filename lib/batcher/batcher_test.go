@@ -1,11 +1,10 @@
-package auditbatch
+package batcher
 
 import (
 	"bytes"
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/batcher"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
@@ -23,7 +22,7 @@ type machine struct {
 func newMachine(t *testing.T, lim Limits) *machine {
 	t.Helper()
 	out := new(bytes.Buffer)
-	b, err := batcher.NewBatcher(batcher.TextOut(ndjson.NewWriter(out, 0)), lim)
+	b, err := NewBatcher(TextOut(ndjson.NewWriter(out, 0)), lim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +95,7 @@ func TestIntervalWidensUnderSteadyLoad(t *testing.T) {
 		}
 	}
 	m.wantInterval(5 * time.Second)
-	if s := m.b.Stats(); s.Closed[batcher.ClosedFull] != 10 || s.Records != 100 || s.Batches != 10 {
+	if s := m.b.Stats(); s.Closed[ClosedFull] != 10 || s.Records != 100 || s.Batches != 10 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -125,7 +124,7 @@ func TestIntervalCollapsesWhenQueueDrains(t *testing.T) {
 		t.Fatalf("batches %+v, want the lone record at interval 50", hs)
 	}
 	m.wantDeadline(0, false) // nothing open, interval at min: no timer
-	if s := m.b.Stats(); s.Closed[batcher.ClosedAge] != 1 {
+	if s := m.b.Stats(); s.Closed[ClosedAge] != 1 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -264,7 +263,7 @@ func TestLimitsValidate(t *testing.T) {
 		{MaxCount: 1, MaxBytes: 1, MinInterval: ms / 2, MaxInterval: ms},
 		{MaxCount: 1, MaxBytes: 1, MinInterval: 2 * ms, MaxInterval: ms},
 	} {
-		if _, err := batcher.NewBatcher(nil, l); err == nil {
+		if _, err := NewBatcher(nil, l); err == nil {
 			t.Errorf("NewBatcher(%+v) accepted", l)
 		}
 	}
