@@ -9,7 +9,7 @@
 #   BENCH_SINKS="splunk elastic"  the sinks the pipeline rows measure (default: splunk elastic datadog file)
 #   BENCH_VLOGS=0                 no rows into VictoriaLogs (default: on when .tools/bin/victoria-logs
 #                                 or $AUDITPIPE_VICTORIALOGS is there)
-#   BENCH_KAFKA=1                 adds the kafka slot to the sinks (filled by the Kafka sink's author)
+#   BENCH_KAFKA=1                 adds the kafka rows (audit-ship --kind kafka into a 3-broker kfake, beside HEC)
 #   BENCH_ALL=1                   adds the splunk variants: ship --gzip=false, and no audit-batch
 #   BENCH_LATENCY="100 10000"     the steady append rates of PART latency, records/s
 #   BENCH_LATENCY_SECS=10         how long each latency rate runs
@@ -187,6 +187,7 @@ ship_args() {
     elastic) if [ "$2" = "$nullurl" ]; then echo "--url $2 --index bench"; else echo "--url $2/insert/elasticsearch --index bench"; fi ;;
     datadog) echo "--url $2 --api-key env:BENCH_DD_KEY --hostname bench" ;;
     file)    rm -f "$dir/out-$3.ndjson.gz"; echo "--path $dir/out-$3.ndjson.gz" ;;
+    kafka)   echo "--brokers $2 --topic audit" ;;
   esac
 }
 pipeline() { # pipeline ROWID LABEL KIND BASE-URL BATCH(yes|no) SHIP-FLAGS...: one run of the whole loop, each row its own cursor
@@ -256,12 +257,25 @@ sink_rows() {
   vs "the shell baseline ($bl)" "$p_secs" "$p_cpu" "$ps" "$pc"
 }
 
-# kafka_rows: the slot for the Kafka sink (BENCH_KAFKA=1). To fill: start a broker on 127.0.0.1,
-# add a kafka case to ship_args (audit-ship's target flags), run
-#   pipeline p-kafka "kafka: read|verify|batch|ship|ack" kafka BROKER yes
-# with recv= the broker's pid (its CPU is then given apart), and beside it a shell baseline
-# (e.g. sqlite3 record lines | kcat -P) measured with run_staged, then vs "..." as sink_rows does.
-kafka_rows() { echo "kafka: not measured yet (the slot for the Kafka sink; see kafka_rows in scripts/bench.sh)"; }
+# kafka_rows: read|verify|batch|ship --kind kafka|ack into an in-process 3-broker kfake cluster
+# (internal/tools/kfake, 6 partitions), beside the HEC pipeline of the same shape into the null
+# receiver, in the same run (there is no shell baseline for Kafka here: no kcat on this host).
+# kfake keeps every record in this host's memory and shares its cores; its CPU is given apart.
+# BENCH_KAFKA_FLAGS adds audit-ship flags (e.g. "--compression zstd").
+kafka_rows() {
+  rm -f "$dir/kfake.addr"
+  "$bin/kfake" --topic audit:6 --addr-file "$dir/kfake.addr" >/dev/null 2>"$dir/kfake.log" & local kfk=$!
+  recvs="$recvs $kfk"
+  for _ in $(seq 50); do [ -s "$dir/kfake.addr" ] && break; sleep 0.1; done
+  brokers=$(cat "$dir/kfake.addr")
+  pipeline p-kafka-hec "kafka: (HEC beside it) read|verify|batch|ship|ack (HEC, gzip) into null" splunk "$nullurl" yes
+  local h_secs=$p_secs h_cpu=$p_cpu
+  local r0=$recv n0=$recvname; recv=$kfk recvname="the 3-broker kfake cluster"
+  pipeline p-kafka "kafka: read|verify|batch|ship|ack (${BENCH_KAFKA_FLAGS:-lz4}) into kfake" kafka "$brokers" yes ${BENCH_KAFKA_FLAGS:-}
+  recv=$r0 recvname=$n0
+  vs "the HEC pipeline (above)" "$h_secs" "$h_cpu" "$p_secs" "$p_cpu"
+  echo "  (kfake keeps every record in this host's memory and shares its cores: a real cluster takes that work off the host)"
+}
 
 if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
   rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"

@@ -15,7 +15,8 @@
 #   $PREFIX/share/auditpipe/ack-service.sh            run by auditpipe-ack@.service
 #   $PREFIX/share/auditpipe/drain-once.sh, fanout.sh  cron drain, fan-out
 #   $PREFIX/share/auditpipe/prod.env.example          copy to /etc/auditpipe/prod.env
-#   $UNITDIR/auditpipe-ship@.service, auditpipe-ack@.service
+#   $PREFIX/share/auditpipe/kafka-producer.sh, kafka.env.example   auditpipe-kafka@.service
+#   $UNITDIR/auditpipe-ship@.service, auditpipe-ack@.service, auditpipe-kafka@.service
 # The units and scripts name $PREFIX where the examples say /usr/local.
 # Needs go (1.26) and install(1); run from anywhere in a clone.
 set -euo pipefail
@@ -35,12 +36,13 @@ install -d -m 0755 "$bindir" "$share" "$units"
 install -m 0755 "$build"/audit-* "$bindir/"
 # The examples name /usr/local; an installed copy names $PREFIX.
 subst() { sed -e "s#/usr/local/bin#$PREFIX/bin#g" -e "s#/usr/local/share/auditpipe#$PREFIX/share/auditpipe#g" "$1"; }
-for f in follow-service.sh ack-service.sh drain-once.sh fanout.sh; do
+for f in follow-service.sh ack-service.sh drain-once.sh fanout.sh kafka-producer.sh; do
   subst "examples/pipelines/$f" >"$build/$f"
   install -m 0755 "$build/$f" "$share/$f"
 done
 install -m 0644 examples/pipelines/systemd/prod.env.example "$share/prod.env.example"
-for u in auditpipe-ship@.service auditpipe-ack@.service; do
+install -m 0644 examples/pipelines/systemd/kafka.env.example "$share/kafka.env.example"
+for u in auditpipe-ship@.service auditpipe-ack@.service auditpipe-kafka@.service; do
   subst "examples/pipelines/systemd/$u" >"$build/$u"
   install -m 0644 "$build/$u" "$units/$u"
 done

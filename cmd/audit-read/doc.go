@@ -27,8 +27,8 @@ always or never decides it. Without marks a break among the rows a filter
 left out cannot travel in-band: audit-read then reports it itself, exit 3. Their
 layout is one key order, exactly (docs/design.md, "Marks"):
 
-	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>"}}
-	{"mark":{"type":"anchor","source":"db-row","seq":149,"hash":"<64 hex>"}}
+	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>","chain":"<64 hex>"}}
+	{"mark":{"type":"anchor","source":"db-row","seq":149,"hash":"<64 hex>","chain":"<64 hex>"}}
 	{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"<64 hex>","verified":16,"tombstones":0}}
 
 An anchor mark comes before the first line whenever the read does not start
@@ -39,7 +39,11 @@ and the database row's own record_hash stands in for it, which proves less,
 and audit-read says so), and with --from-seq N > 1 (source "db-row": the row
 before). audit-verify anchors on it, so acks that land between the starts of
 the two stages cannot make a finding. A read that finds nothing writes
-nothing.
+nothing. Its "chain" is the id of the database's chain (docs/contract.md
+section 5): the recordHash of its first record (seq 1), or --chain-id. A
+database whose first row is gone has no id of its own: the mark then goes
+without "chain" and a notice on stderr says to give --chain-id (a Kafka
+pipeline keys every record by it; see docs/fleet.md).
 
 A skip mark stands for a run of rows a filter left out (--tenant, --kind,
 --since, --until; in file mode also --from-seq and --to-seq). audit-read

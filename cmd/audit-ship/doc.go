@@ -9,6 +9,8 @@ Synopsis:
 	           [--index NAME|TEMPLATE] [flags] < batches
 	audit-ship --kind datadog --api-key REF [--site SITE] [--tags TAGS|TEMPLATE] [flags] < batches
 	audit-ship --kind file --path FILE|DIR [--dir] [--gzip] [flags] < batches
+	audit-ship --kind kafka --brokers HOST:PORT[,...] [--topic NAME|TEMPLATE] [--chain-id ID]
+	           [--tls] [--sasl MECH --username U --password REF] [flags] < records
 	audit-ship --agent-config agent.yaml [flags] < batches
 
 REF is a secret reference: env:NAME, file:PATH or exec:COMMAND (or
@@ -373,6 +375,51 @@ audit-ship stops at once
 A redelivery reaching back further than the records remembered is written
 again (at-least-once, as for the other sinks), never skipped unchecked.
 
+# Kafka
+
+--kind kafka produces each record to a Kafka topic (docs/fleet.md: many host
+databases into one topic, read centrally by audit-consume): one message per
+record, whose value is the record line byte for byte, whose key is the
+record's chain id (docs/contract.md section 5), with the headers seq,
+recordHash, tenant and chain. The key keeps each chain in one partition, in
+seq order: audit-ship sends one batch at a time (--inflight is 1), and the
+client keeps the order of a partition's records through its own retries.
+The producer is idempotent with acks from all in-sync replicas (acks=all):
+a broker that dies mid-send, a partition leader that moves, or a produce
+answer lost after the write makes the client resend, and the broker drops
+what it already holds, so no record is written twice within one run. A
+batch is acked only when Kafka acked every record of it; a record Kafka did
+not ack by --timeout fails the batch (retryable: the records not acked are
+sent again after the backoff; one Kafka may have written after all is then
+a duplicate that audit-consume drops by its seq, at-least-once as for the
+other sinks). A record over the topic's max.message.bytes (or the client's
+1 MB batch limit) is poison, too large (quarantined or paused, --on-poison).
+
+The chain id comes from, in this order: --chain-id; the leading mark lines of
+the input (audit-read's anchor mark carries "chain" when audit-ship reads
+audit-read's or audit-verify's output directly; audit-batch drops marks, so
+do not put audit-batch before a kafka audit-ship, it batches itself); a
+record at seq 1 with an empty prevHash names its chain by its own
+recordHash (a first drain from genesis). With none of them a batch fails as
+a configuration error naming --chain-id (exit 7 after --pause-after). One
+audit-ship ships one chain (a host's database); input of several chains
+(audit-consume's) is for the SIEM sinks.
+
+--topic is a name or a template (${tenant:id}, ${kind}, ${date:...}; Kafka's
+topic rules: letters, digits, . _ -, at most 249, starting with a letter or
+digit). audit-ship does not create topics: create it with the partitions the
+fleet needs (docs/fleet.md, "Sizing partitions"). An unknown topic, a
+refused SASL login (SASL_AUTHENTICATION_FAILED) and a missing ACL (topic
+WRITE, cluster IDEMPOTENT_WRITE) are configuration errors: --check says so
+with exit 7, a run stops after --pause-after of them in a row (exit 7). A broker that
+cannot be reached is retried. TLS: --tls, or any of --ca-file, --cert-file,
+--key-file, --insecure-skip-verify. SASL: --sasl plain, scram-sha-256 or
+scram-sha-512 with --username and --password REF (re-read on each new
+connection, so a rotated file is picked up); PLAIN without TLS to a broker
+other than loopback is refused unless --allow-insecure-sasl. --compression
+(default lz4) compresses the producer's batches. --dry-run prints the
+messages of the first batch (topic, key, headers, value) without connecting.
+
 # Progress
 
 When stderr is a terminal (and without --quiet), a progress line is redrawn
@@ -450,22 +497,25 @@ fails, printing the new table, when this one differs from them):
 	--channel VALUE
 	    splunk: X-Splunk-Request-Channel GUID (generated with --indexer-ack)
 	--timeout D (default 30s)
-	    splunk, elastic, datadog: per-request timeout
+	    splunk, elastic, datadog: per-request timeout; kafka: how long a record
+	    may wait for Kafka's ack before the batch is failed (retryable) and
+	    resent
 	--ca-file VALUE
-	    splunk, elastic, datadog: PEM CA bundle to trust instead of the system
-	    roots
+	    splunk, elastic, datadog, kafka: PEM CA bundle to trust instead of the
+	    system roots
 	--cert-file VALUE
-	    splunk, elastic, datadog: PEM client certificate
+	    splunk, elastic, datadog, kafka: PEM client certificate
 	--key-file VALUE
-	    splunk, elastic, datadog: PEM client key
+	    splunk, elastic, datadog, kafka: PEM client key
 	--insecure-skip-verify
-	    splunk, elastic, datadog: DANGEROUS: do not verify the SIEM's
+	    splunk, elastic, datadog, kafka: DANGEROUS: do not verify the SIEM's
 	    certificate
 	--allow-insecure-http
 	    splunk, elastic, datadog: allow a plain http:// URL to a non-loopback
 	    host (credentials sent unencrypted)
 	--secret-timeout D (default 10s)
-	    splunk, elastic, datadog: how long an exec: secret reference may run
+	    splunk, elastic, datadog, kafka: how long an exec: secret reference may
+	    run
 	--api-key VALUE
 	    elastic: encoded API key (auth apiKey), a reference: env:NAME,
 	    file:PATH or exec:COMMAND; datadog: API key, a reference: env:NAME,
@@ -474,9 +524,12 @@ fails, printing the new table, when this one differs from them):
 	    elastic: apiKey, basic, bearer or none (default: the kind of the
 	    credential flag given: --api-key, --username/--password or --bearer)
 	--username VALUE
-	    elastic: user name for basic auth (not a secret)
+	    elastic: user name for basic auth (not a secret); kafka: SASL user name
+	    (not a secret)
 	--password VALUE
-	    elastic: password reference for basic auth
+	    elastic: password reference for basic auth; kafka: SASL password
+	    reference: env:NAME, file:PATH or exec:COMMAND (re-read on every new
+	    connection)
 	--bearer VALUE
 	    elastic: bearer token reference (OAuth2 or service account token)
 	--id-field VALUE (default recordHash)
@@ -502,6 +555,29 @@ fails, printing the new table, when this one differs from them):
 	    audit-YYYY-MM-DD.ndjson[.gz]
 	--no-fsync
 	    file: do not fsync before acking (a power loss can lose acked batches)
+	--brokers VALUE
+	    kafka: bootstrap brokers, host:port[,host:port...]
+	--topic VALUE (default declaragent-audit)
+	    kafka: topic, or a template such as 'declaragent-audit-${tenant:id}'
+	    (placeholders ${tenant:id}, ${kind}, ${date:YYYY.MM.DD}); audit-ship
+	    does not create topics
+	--compression VALUE (default lz4)
+	    kafka: producer batch compression: none, gzip, snappy, lz4, zstd
+	--chain-id VALUE
+	    kafka: the chain id every record is keyed by (default: the chain
+	    audit-read's anchor mark names, or the recordHash of a seq 1 record;
+	    docs/contract.md section 5)
+	--client-id VALUE (default auditpipe)
+	    kafka: Kafka client id (broker logs and quotas)
+	--tls
+	    kafka: connect with TLS (implied by --ca-file, --cert-file, --key-file,
+	    --insecure-skip-verify)
+	--sasl VALUE
+	    kafka: SASL mechanism: plain, scram-sha-256, scram-sha-512 (with
+	    --username and --password)
+	--allow-insecure-sasl
+	    kafka: allow SASL PLAIN to a non-loopback broker without TLS (the
+	    password travels in clear)
 
 # Metrics
 
@@ -538,7 +614,8 @@ The committed cursor and the head of the log are audit-ack's metrics.
 	     the store holds (an Elasticsearch document of another chain under
 	     --id-field seq, a file archive of another chain)
 	7    the SIEM refused our configuration (401/403, an index not allowed):
-	     --pause-after refusals in a row, or --check (a refusal only); fix it, then restart
+	     --pause-after refusals in a row, or --check (a refusal only); fix it, then restart;
+	     kafka: an unknown topic, a refused SASL login or ACL, no chain id
 	8    incomplete, nothing lost: acks of delivered records not handed to
 	     audit-ack within --drain-timeout (no reader on the FIFO), or not
 	     written because audit-ack stopped first during a stop (--acks -), or

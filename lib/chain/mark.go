@@ -12,7 +12,7 @@ import (
 // every other stage drops it). Two types, each written in exactly this key
 // order (docs/design.md, "Marks"):
 //
-//	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>"}}
+//	{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"<64 hex>","chain":"<64 hex>"}}
 //	{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"<64 hex>","verified":16,"tombstones":0}}
 //	{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"<64 hex>","verified":15,"tombstones":0,"breaks":1,"breakSeq":50,"breakReason":"hash_mismatch","breakDetail":"…"}}
 //
@@ -23,7 +23,12 @@ import (
 // shipped hash: the database row's record_hash, which proves less), or
 // "db-row" (--from-seq: the row before the first one read). exporter is set
 // for the two cursor sources only. A cursor at 0 (nothing shipped yet) gives
-// seq 0 and hash "": the read starts at genesis.
+// seq 0 and hash "": the read starts at genesis. chain, when present, is the
+// id of the chain read (docs/contract.md section 5: the recordHash of its
+// first record, or the operator's --chain-id): the stages after audit-verify
+// key, route and label the records by it (Kafka's message key). An anchor
+// without chain (an older audit-read, a database whose first row is gone)
+// is as valid as before.
 //
 // A skip says audit-read left out the records fromSeq..toSeq (a filter
 // dropped them) after checking them with a Verifier of its own: toSeq's
@@ -47,6 +52,8 @@ type Mark struct {
 	BreakSeq             int64
 	BreakReason          Reason
 	BreakDetail          string
+
+	Chain string // anchor: optional, the chain it anchors (auditdb.ChainID)
 }
 
 // Mark types and anchor sources.
@@ -78,6 +85,10 @@ func AppendMark(dst []byte, m *Mark) []byte {
 		dst = strconv.AppendInt(dst, m.Seq, 10)
 		dst = append(dst, `,"hash":`...)
 		dst = appendJSONString(dst, m.Hash)
+		if m.Chain != "" {
+			dst = append(dst, `,"chain":`...)
+			dst = appendJSONString(dst, m.Chain)
+		}
 	case MarkSkip:
 		dst = append(dst, `,"fromSeq":`...)
 		dst = strconv.AppendInt(dst, m.FromSeq, 10)
@@ -103,6 +114,22 @@ func AppendMark(dst []byte, m *Mark) []byte {
 	return append(dst, "}}"...)
 }
 
+// ValidChainID reports why id cannot be a chain id: a chain id is 1 to 128
+// bytes of [A-Za-z0-9._:-] (the recordHash of the chain's first record is
+// 64 lowercase hex, an override may be any such name).
+func ValidChainID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("chain id must be 1 to 128 bytes, has %d", len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("chain id %q: byte %d is not one of [A-Za-z0-9._:-]", id, i)
+		}
+	}
+	return nil
+}
+
 func appendJSONString(dst []byte, s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return append(dst, b...)
@@ -123,6 +150,7 @@ type markJSON struct {
 		BreakSeq    int64   `json:"breakSeq"`
 		BreakReason string  `json:"breakReason"`
 		BreakDetail string  `json:"breakDetail"`
+		Chain       *string `json:"chain"`
 	} `json:"mark"`
 }
 
@@ -149,6 +177,15 @@ func ParseMark(line []byte) (Mark, error) {
 		Breaks: j.Breaks, BreakSeq: j.BreakSeq, BreakReason: Reason(j.BreakReason), BreakDetail: j.BreakDetail}
 	if j.Hash != nil {
 		m.Hash = *j.Hash
+	}
+	if j.Chain != nil {
+		if m.Type != MarkAnchor {
+			return Mark{}, fmt.Errorf("%s mark: has a chain", m.Type)
+		}
+		if err := ValidChainID(*j.Chain); err != nil {
+			return Mark{}, fmt.Errorf("%s mark: %v", m.Type, err)
+		}
+		m.Chain = *j.Chain
 	}
 	switch m.Type {
 	case MarkAnchor:

@@ -59,6 +59,10 @@
 //     tag starts with a letter and holds letters, digits and _ - : . /, at
 //     most 200 characters. Values: a-z 0-9 _ - (no ":" and no ",", so a
 //     value cannot add a tag or a key).
+//   - KafkaTopic: Kafka's topic rules: letters, digits, . _ and -; at most
+//     249 characters; starting with a letter or a digit here (a leading _
+//     is Kafka's internal topics', and "." or ".." are refused by Kafka).
+//     Values: a-z 0-9 _ -.
 package route
 
 import (
@@ -81,6 +85,7 @@ const (
 	ElasticIndex Rules = iota + 1 // an Elasticsearch index (or data stream, or alias) name
 	SplunkIndex                   // a Splunk index name
 	DatadogTags                   // a Datadog ddtags value: "k:v,k:v"
+	KafkaTopic                    // a Kafka topic name
 )
 
 func (r Rules) String() string {
@@ -91,6 +96,8 @@ func (r Rules) String() string {
 		return "Splunk index name"
 	case DatadogTags:
 		return "Datadog tags"
+	case KafkaTopic:
+		return "Kafka topic name"
 	}
 	return fmt.Sprintf("rules(%d)", uint8(r))
 }
@@ -100,6 +107,7 @@ const (
 	MaxElastic = 255
 	MaxSplunk  = 80
 	MaxTag     = 200
+	MaxKafka   = 249
 )
 
 // maxCache is how many rendered names a Template keeps; past it the cache
@@ -150,7 +158,7 @@ type key struct {
 // Parse parses and checks a template for rules. Its errors say what is
 // wrong and how to write it.
 func Parse(src string, rules Rules) (*Template, error) {
-	if rules < ElasticIndex || rules > DatadogTags {
+	if rules < ElasticIndex || rules > KafkaTopic {
 		return nil, fmt.Errorf("route: unknown rules %d", rules)
 	}
 	parts, err := tokenize(src)
@@ -513,6 +521,8 @@ func (t *Template) limit() int {
 		return MaxElastic
 	case SplunkIndex:
 		return MaxSplunk
+	case KafkaTopic:
+		return MaxKafka
 	}
 	return MaxTag
 }
@@ -523,6 +533,9 @@ func (t *Template) example() string {
 	}
 	if t.rules == SplunkIndex {
 		return "declaragent_${tenant:id}"
+	}
+	if t.rules == KafkaTopic {
+		return "declaragent-audit-${tenant:id}"
 	}
 	return "declaragent-${tenant:id}"
 }
@@ -541,6 +554,10 @@ func (t *Template) checkFirst(c byte) error {
 	case DatadogTags:
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
 			return fmt.Errorf("a Datadog tag must start with a letter, not %q", c)
+		}
+	case KafkaTopic:
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return fmt.Errorf("a Kafka topic name must start with a letter or a digit here, not %q (a leading _ is Kafka's internal topics')", c)
 		}
 	}
 	return nil
@@ -571,6 +588,10 @@ func (t *Template) checkLiteral(s string) error {
 		case DatadogTags:
 			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("_-:./", c)) {
 				return fmt.Errorf("a Datadog tag holds only letters, digits, _ - : . and /, not %q", c)
+			}
+		case KafkaTopic:
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+				return fmt.Errorf("a Kafka topic name holds only letters, digits, . _ and -, not %q", c)
 			}
 		}
 	}

@@ -48,6 +48,9 @@ func TestRender(t *testing.T) {
 		{"a-${date:YYYYMM}-${tenant:id}", ElasticIndex, "t1", "", "a-202511-t1"},
 		{"declaragent-${tenant:id}", ElasticIndex, "Ünïcode", "", "declaragent-_n_code-" + h8("Ünïcode")},
 		{"declaragent-audit", ElasticIndex, "acme", "", "declaragent-audit"},
+		{"declaragent.audit-${tenant:id}", KafkaTopic, "acme", "", "declaragent.audit-acme"},
+		{"Audit_${tenant:id}", KafkaTopic, "eu/acme.corp", "", "Audit_eu_acme_corp-" + h8("eu/acme.corp")},
+		{"audit-${tenant:id}", KafkaTopic, "Acme", "", "audit-acme-" + h8("Acme")},
 		{"env:prod, tenant:${tenant:id} ,kind:${kind},", DatadogTags, "acme", "tool_call", "env:prod,tenant:acme,kind:tool_call"},
 		{"tenant:${tenant:id}", DatadogTags, "a,b:c", "", "tenant:a_b_c-" + h8("a,b:c")},
 		{"tenant:${tenant:id}", DatadogTags, "eu/acme.corp", "", "tenant:eu_acme_corp-" + h8("eu/acme.corp")},
@@ -166,6 +169,11 @@ func TestParseErrors(t *testing.T) {
 		{"env:prod,1abc", DatadogTags, "must start with a letter"},
 		{"env:prod,t:${tenant:id} x", DatadogTags, "not ' '"},
 		{" , ,", DatadogTags, "empty"},
+		{"_audit-${tenant:id}", KafkaTopic, "must start with a letter or a digit"},
+		{".audit", KafkaTopic, "must start with a letter or a digit"},
+		{"audit/${tenant:id}", KafkaTopic, "holds only letters, digits, . _ and -"},
+		{"audit:x", KafkaTopic, "holds only"},
+		{strings.Repeat("a", 250), KafkaTopic, "over the limit of 249"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.src, tt.rules)

@@ -156,6 +156,10 @@ type Values struct {
 	Kind      string
 	Inflight  int               // --inflight
 	Transport http.RoundTripper // --dry-run's capture, else nil
+	// Chain, if set, gives the chain id audit-ship read from its input's
+	// leading marks ("" until known): the Kafka key of records whose
+	// Record.Chain is empty (until batches carry the chain).
+	Chain func() string
 
 	vals   map[string]*value
 	kinds  map[string][]string // flag -> the kinds that declare it

@@ -23,6 +23,7 @@ type Record struct {
 	PrevHash string
 	Line     []byte // the whole record line, exact bytes, no trailing newline
 	Raw      []byte // the exact bytes of the "record" value inside Line
+	Chain    string // the chain id (docs/contract.md section 5), "" until batches carry it (the Kafka sink then takes --chain-id or the marks')
 }
 
 // Status is what became of one record of a batch.

@@ -50,7 +50,7 @@ func TestMetricsFileDrain(t *testing.T) {
 	ls := []string{"exporter=splunk:prod", "vendor=splunk", "binary=audit-read"}
 	// Records only: the anchor mark line before them is not a record.
 	first, _, _ := bytes.Cut(stdout.Bytes(), []byte("\n"))
-	if !bytes.HasPrefix(first, []byte(`{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":0,"hash":""}}`)) {
+	if !bytes.HasPrefix(first, []byte(`{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":0,"hash":"","chain":"`)) {
 		t.Errorf("first line %s, want the cursor's anchor mark", first)
 	}
 	lineBytes := float64(stdout.Len() - len(first) - 1 - 300) // without the newlines

@@ -60,6 +60,7 @@ type config struct {
 	quiet       bool
 	quarantine  bool
 	marks       string // --marks: auto, always or never
+	chainID     string // --chain-id: overrides the database's own (auditdb.ChainID)
 	writeMarks  bool   // resolved from --marks and what stdout is
 	files       []string
 	metrics     stagemetrics.Flags
@@ -152,6 +153,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes (NDJSON input)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr")
 	fs.StringVar(&c.marks, "marks", "auto", "write audit-verify's mark lines (the start anchor, the holes a filter made): auto (unless stdout is a regular file or a terminal: an export holds records only), always, never")
+	fs.StringVar(&c.chainID, "chain-id", "", "the chain id the anchor mark carries, instead of the database's own (the recordHash of its first record): for a database whose first row is gone; 1..128 of A-Z a-z 0-9 . _ : -")
 	fs.BoolVar(&c.quarantine, "quarantine", false, "the input files are audit-ship quarantine files: emit the record line of each entry, byte for byte, once per record")
 	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
@@ -183,6 +185,10 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		return nil, cli.Usagef("--from-seq %d is after --to-seq %d", c.filter.FromSeq, c.filter.ToSeq)
 	case c.poll <= 0:
 		return nil, cli.Usagef("--poll must be positive")
+	case c.chainID != "" && c.db == "":
+		return nil, cli.Usagef("--chain-id needs --db (it names the database's chain)")
+	case c.chainID != "" && !chain.IsChainID(c.chainID):
+		return nil, cli.Usagef("--chain-id %q: want 1..128 of A-Z a-z 0-9 . _ : - (the chain's first recordHash, or a stable name of your own)", c.chainID)
 	}
 	return c, nil
 }
@@ -292,6 +298,13 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 		if !c.writeMarks {
 			return nil
 		}
+		// The chain's id, read when the mark goes out: a database empty
+		// at the start has its first row by now.
+		id, cerr := c.chain(ctx, db, stderr)
+		if cerr != nil {
+			return cerr
+		}
+		m.Chain = id
 		return writeMark(out, m)
 	}
 	flushHole := func() error {
@@ -482,6 +495,28 @@ func (c *config) startAnchor(ctx context.Context, db *auditdb.DB, f *auditdb.Fil
 		}
 	}
 	return nil, nil
+}
+
+// chain returns the id the anchor mark names: --chain-id, else the
+// database's own (docs/contract.md section 5). A database whose first row
+// is gone has none: the mark goes without it (the records still verify),
+// and a notice says how to name it.
+func (c *config) chain(ctx context.Context, db *auditdb.DB, stderr io.Writer) (string, error) {
+	if c.chainID != "" {
+		return c.chainID, nil
+	}
+	id, _, err := db.ChainID(ctx)
+	if errors.Is(err, auditdb.ErrNoGenesis) {
+		fmt.Fprintf(stderr, "%s: notice: the anchor mark names no chain: %v\n", prog, err)
+		return "", nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		return "", exitcode.New(exitcode.Database, err)
+	}
+	return id, nil
 }
 
 // filtering reports whether a filter other than the seq range is set: then

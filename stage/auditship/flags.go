@@ -44,6 +44,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.batchSize, "batch-size", 0, "plain-record input: records per batch of the in-process batcher (default the --kind preset, as audit-batch --siem)")
 	fs.DurationVar(&c.batchInterval, "batch-interval", 0, "plain-record input: longest a record waits for its batch (audit-batch --max-interval; default 5s)")
 	c.sink = sink.Bind(fs, sinks.All)
+	c.sink.Chain = c.markChain
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_SHIP"); err != nil {
 		return nil, err

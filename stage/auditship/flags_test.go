@@ -41,13 +41,13 @@ func TestUsage(t *testing.T) {
 		want string
 	}{
 		{nil, "--kind is required"},
-		{[]string{"--kind", "kafka"}, `unknown --kind "kafka"`},
+		{[]string{"--kind", "syslog"}, `unknown --kind "syslog"`},
 		{append(es, "--sourcetype", "x"), "--sourcetype applies to --kind splunk, not elastic"},
 		{[]string{"--kind", "datadog", "--index", "x"}, "--index applies to --kind splunk, elastic, not datadog"},
 		{[]string{"--kind", "splunk", "--tags", "a:b"}, "--tags applies to --kind datadog"},
 		{[]string{"--kind", "file", "--url", "https://x"}, "--url applies"},
-		{[]string{"--kind", "file", "--path", "p", "--timeout", "5s"}, "--timeout applies to --kind splunk, elastic, datadog, not file"},
-		{[]string{"--kind", "file", "--path", "p", "--secret-timeout", "5s"}, "--secret-timeout applies to --kind splunk, elastic, datadog, not file"},
+		{[]string{"--kind", "file", "--path", "p", "--timeout", "5s"}, "--timeout applies to --kind splunk, elastic, datadog, kafka, not file"},
+		{[]string{"--kind", "file", "--path", "p", "--secret-timeout", "5s"}, "--secret-timeout applies to --kind splunk, elastic, datadog, kafka, not file"},
 		{[]string{"--kind", "splunk", "--path", "p"}, "--path applies to --kind file, not splunk"},
 		{[]string{"--kind", "datadog", "--api-key", "env:AP_TEST_KEY", "--secret-timeout", "0s"}, "--secret-timeout must be positive"},
 		{append(es, "--api-key", "env:AP_TEST_KEY", "--bearer", "env:AP_TEST_KEY"), "apiKey and bearer auth given at once"},

@@ -14,8 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/batcher"
+	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
@@ -27,7 +30,7 @@ import (
 
 const prog = "audit-ship"
 
-const synopsis = `usage: audit-ship --kind splunk|elastic|datadog|file [flags] < batches-or-records
+const synopsis = `usage: audit-ship --kind splunk|elastic|datadog|file|kafka [flags] < batches-or-records
        audit-ship --agent-config agent.yaml [flags] < batches-or-records
 
 Delivers audit-batch's batches (or plain record lines, which it then batches
@@ -75,6 +78,11 @@ type config struct {
 	origin map[string]string // flag -> where a value from --agent-config came from
 
 	metrics stagemetrics.Flags // --metrics-listen, --metrics-file
+
+	// chain is the chain id the input's leading marks named (audit-read's
+	// anchor, audit-verify's chain mark), read before they are dropped:
+	// the Kafka key until batches carry the chain (sink.Values.Chain).
+	chain atomic.Pointer[string]
 }
 
 // Run is audit-ship with its I/O passed in.
@@ -193,7 +201,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (c *config) readBatches(ctx context.Context, stdin io.Reader, stderr io.Writer, out chan<- *ship.Batch, marks *atomic.Int64) error {
 	defer close(out)
 	br := bufio.NewReaderSize(stdin, 1<<20)
-	first := firstLine(br)
+	first := firstLine(br, c.noteMark)
 	if strings.HasPrefix(string(first), `{"batch"`) || len(first) == 0 {
 		if len(first) > 0 {
 			c.warnBatched(stderr)
@@ -263,10 +271,38 @@ func (c *config) warnBatched(stderr io.Writer) {
 	fmt.Fprintf(stderr, "%s: the input is already batched (audit-batch in the pipe): %s do not apply here; %s\n", prog, strings.Join(from, " and "), fix)
 }
 
+// noteMark keeps the chain id a leading mark line names (the first one):
+// {"mark":{"type":"anchor",...,"chain":"<id>"}} or
+// {"mark":{"type":"chain","chain":"<id>"}}. A mark without one, or one
+// that does not parse, is left to be dropped as before.
+func (c *config) noteMark(line []byte) {
+	if c.chain.Load() != nil {
+		return
+	}
+	var p fastjson.Parser
+	v, err := p.ParseBytes(line)
+	if err != nil {
+		return
+	}
+	id := string(v.GetStringBytes("mark", "chain"))
+	if chain.IsChainID(id) {
+		c.chain.Store(&id)
+	}
+}
+
+// markChain returns the chain the leading marks named, "" if none.
+func (c *config) markChain() string {
+	if p := c.chain.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // firstLine peeks at the start of the first line that is not a mark line
 // (batch.IsMark: both ReadBatches and the batcher drop those), without
-// consuming anything.
-func firstLine(br *bufio.Reader) []byte {
+// consuming anything. onMark, if set, sees each leading mark line (it
+// must not keep it).
+func firstLine(br *bufio.Reader, onMark func([]byte)) []byte {
 	skip := 0
 	for {
 		b, _ := br.Peek(skip + 64)
@@ -282,6 +318,9 @@ func firstLine(br *bufio.Reader) []byte {
 		for {
 			i := bytes.IndexByte(b[off:], '\n')
 			if i >= 0 {
+				if onMark != nil {
+					onMark(b[off : off+i])
+				}
 				skip = off + i + 1
 				break
 			}

@@ -153,7 +153,7 @@ func unitLines(t *testing.T, path string) [][2]string {
 	return kv
 }
 
-var units = []string{"auditpipe-ship@.service", "auditpipe-ack@.service"}
+var units = []string{"auditpipe-ship@.service", "auditpipe-ack@.service", "auditpipe-kafka@.service"}
 
 // TestInstallDestdir installs as a package build would (DESTDIR, the default
 // PREFIX) and checks that every executable path each unit names, and every
@@ -204,7 +204,7 @@ func TestInstallDestdir(t *testing.T) {
 			t.Errorf("%s has no ExecStart", u)
 		}
 	}
-	for _, f := range []string{"drain-once.sh", "fanout.sh", "follow-service.sh", "ack-service.sh", "prod.env.example"} {
+	for _, f := range []string{"drain-once.sh", "fanout.sh", "follow-service.sh", "ack-service.sh", "prod.env.example", "kafka-producer.sh", "kafka.env.example"} {
 		if _, err := os.Stat(filepath.Join(dest, "usr/local/share/auditpipe", f)); err != nil {
 			t.Error(err)
 		}
@@ -701,18 +701,21 @@ func TestResumeAfterCrash(t *testing.T) {
 // of this package or of tests/ops; a new file must be added here.
 func TestEveryExampleRun(t *testing.T) {
 	by := map[string]string{
-		"grafana/auditpipe.json":                    "tests/ops (TestDashboard)",
-		"pipelines/ack-service.sh":                  "TestSystemdScripts",
-		"pipelines/drain-once.sh":                   "TestCronDrain",
-		"pipelines/fanout.sh":                       "TestFanoutPorts",
-		"pipelines/follow-service.sh":               "TestSystemdScripts",
-		"pipelines/resume-after-crash.sh":           "TestResumeAfterCrash",
-		"pipelines/systemd/auditpipe-ack@.service":  "TestInstallDestdir, TestUnitsWritableDB, TestSystemdAnalyzeVerify, TestSystemdScripts",
-		"pipelines/systemd/auditpipe-ship@.service": "TestInstallDestdir, TestUnitsWritableDB, TestSystemdAnalyzeVerify, TestSystemdScripts",
-		"pipelines/systemd/prod.env.example":        "TestSystemdScripts, TestUnitsWritableDB",
-		"prometheus/alerts.yml":                     "tests/ops (promtool check rules, a real Prometheus)",
-		"prometheus/alerts_test.yml":                "tests/ops (promtool test rules)",
-		"prometheus/prometheus.yml":                 "TestFanoutPorts (promtool check config, every target scraped), tests/ops",
+		"grafana/auditpipe.json":                     "tests/ops (TestDashboard)",
+		"pipelines/ack-service.sh":                   "TestSystemdScripts",
+		"pipelines/drain-once.sh":                    "TestCronDrain",
+		"pipelines/fanout.sh":                        "TestFanoutPorts",
+		"pipelines/follow-service.sh":                "TestSystemdScripts",
+		"pipelines/resume-after-crash.sh":            "TestResumeAfterCrash",
+		"pipelines/systemd/auditpipe-ack@.service":   "TestInstallDestdir, TestUnitsWritableDB, TestSystemdAnalyzeVerify, TestSystemdScripts",
+		"pipelines/systemd/auditpipe-ship@.service":  "TestInstallDestdir, TestUnitsWritableDB, TestSystemdAnalyzeVerify, TestSystemdScripts",
+		"pipelines/systemd/prod.env.example":         "TestSystemdScripts, TestUnitsWritableDB",
+		"pipelines/kafka-producer.sh":                "TestKafkaProducerScript",
+		"pipelines/systemd/auditpipe-kafka@.service": "TestInstallDestdir, TestUnitsWritableDB, TestSystemdAnalyzeVerify, TestKafkaProducerScript",
+		"pipelines/systemd/kafka.env.example":        "TestKafkaProducerScript",
+		"prometheus/alerts.yml":                      "tests/ops (promtool check rules, a real Prometheus)",
+		"prometheus/alerts_test.yml":                 "tests/ops (promtool test rules)",
+		"prometheus/prometheus.yml":                  "TestFanoutPorts (promtool check config, every target scraped), tests/ops",
 	}
 	dir := filepath.Join(root, "examples")
 	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {

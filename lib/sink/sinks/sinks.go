@@ -7,6 +7,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/sink/datadog"
 	"github.com/auditpipe/auditpipe/lib/sink/elastic"
 	"github.com/auditpipe/auditpipe/lib/sink/file"
+	"github.com/auditpipe/auditpipe/lib/sink/kafka"
 	"github.com/auditpipe/auditpipe/lib/sink/splunk"
 )
 
@@ -16,4 +17,5 @@ var All = []*sink.Decl{
 	elastic.Decl,
 	datadog.Decl,
 	file.Decl,
+	kafka.Decl,
 }
