@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+
+	"github.com/auditpipe/auditpipe/lib/canon"
+	"github.com/auditpipe/auditpipe/lib/elide"
 )
 
 // Reason is the code of a finding. The codes are a public contract: they
@@ -590,13 +593,13 @@ func (v *Verifier) hashMatches(prevHash, b []byte) bool {
 // canonMatches canonicalises the record into v.canon and checks its hash.
 // v.canon is left empty when the record does not canonicalise.
 func (v *Verifier) canonMatches(r *Record) bool {
-	canon, err := Canonical(v.canon[:0], r.Raw)
+	c, err := canon.Append(v.canon[:0], r.Raw)
 	if err != nil {
 		v.canon = v.canon[:0]
 		return false
 	}
-	v.canon = canon
-	return v.hashMatches(r.PrevHash, canon)
+	v.canon = c
+	return v.hashMatches(r.PrevHash, c)
 }
 
 // add records a finding, extending the open range when it continues it.
@@ -649,10 +652,7 @@ func short(h []byte) string {
 	if len(h) == 0 {
 		return `""`
 	}
-	if len(h) > 12 {
-		return string(h[:12]) + "…"
-	}
-	return string(h)
+	return elide.Hash(h)
 }
 
 var newline = []byte{'\n'}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/jsonstr"
 )
 
@@ -67,12 +69,7 @@ func (f *fields) int(i int) (int64, error) {
 }
 
 // clip quotes at most 80 bytes of b for an error message.
-func clip(b []byte) string {
-	if len(b) > 80 {
-		return strconv.Quote(string(b[:80])) + "…"
-	}
-	return strconv.Quote(string(b))
-}
+func clip(b []byte) string { return elide.Quote(b, 80) }
 
 // appendString appends s as a JSON string the way JSON.stringify does
 // (lib/jsonstr). Invalid UTF-8 is replaced by U+FFFD (one per run of bad
@@ -85,15 +82,4 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // isHash reports whether s is 64 lowercase hex digits.
-func isHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+func isHash(s string) bool { return chain.IsHexHash(s) }

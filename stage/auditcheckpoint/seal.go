@@ -21,6 +21,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
@@ -111,7 +112,7 @@ func (st sealState) resume(path string) (*checkpoint.Builder, error) {
 	if err := checkName(st.Origin); err != nil {
 		return nil, bad("origin %q: %v", st.Origin, err)
 	}
-	if st.Size < 1 || !isHexHash(st.LastHash) {
+	if st.Size < 1 || !chain.IsHexHash(st.LastHash) {
 		return nil, bad("size %d, lastHash %q", st.Size, st.LastHash)
 	}
 	front := make([]tlog.Hash, len(st.Frontier))
@@ -511,7 +512,7 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		case rec.Seq == sealedAtStart:
 			res.replayed++
 			if string(rec.RecordHash) != st.LastHash {
-				res.failed = fmt.Sprintf("seq %d has recordHash %s, but the tree sealed at size %d ends with %s", rec.Seq, shortHash(string(rec.RecordHash)), sealedAtStart, shortHash(st.LastHash))
+				res.failed = fmt.Sprintf("seq %d has recordHash %s, but the tree sealed at size %d ends with %s", rec.Seq, elide.Hash(rec.RecordHash), sealedAtStart, elide.Hash(st.LastHash))
 				fmt.Fprintf(stderr, "%s: error: %s: the log was rewritten at or before seq %d since it was sealed, or this is another log\n", prog, res.failed, rec.Seq)
 				return res, nil
 			}
@@ -600,16 +601,4 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 		fmt.Fprintf(&b, "; %.0f records/s", float64(res.records)/secs)
 	}
 	return b.String()
-}
-
-func isHexHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/framing"
@@ -610,7 +611,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				// Marks are audit-read's own, for audit-verify on the same
 				// pipe; no export holds one (every stage after verify
 				// drops them). One in an input was put there by hand.
-				problem(fmt.Errorf("%s: line %d: a mark line (%s): exports never contain marks, so this input was edited; not passed on", display, line.Num, clipLine(b)))
+				problem(fmt.Errorf("%s: line %d: a mark line (%s): exports never contain marks, so this input was edited; not passed on", display, line.Num, elide.To(b, 80)))
 				continue
 			}
 			if c.quarantine {
@@ -671,13 +672,6 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 		return exitcode.New(exitcode.Input, fmt.Errorf("%d bad input line(s), the first: %w", st.problems, firstProblem))
 	}
 	return nil
-}
-
-func clipLine(b []byte) string {
-	if len(b) > 80 {
-		return string(b[:80]) + "…"
-	}
-	return string(b)
 }
 
 func (c *config) selects(r *chain.Record) bool {

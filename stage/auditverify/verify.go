@@ -21,6 +21,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/framing"
@@ -189,7 +190,7 @@ func (c *config) resolveAnchor(ctx context.Context, stderr io.Writer) (*chain.An
 	if c.anchor != "" {
 		seqs, h, ok := strings.Cut(c.anchor, ":")
 		seq, err := strconv.ParseInt(seqs, 10, 64)
-		if !ok || err != nil || seq < 0 || !isHexHash(h) {
+		if !ok || err != nil || seq < 0 || !chain.IsHexHash(h) {
 			return nil, cli.Usagef("--anchor must be SEQ:HASH with HASH 64 lowercase hex, got %q", c.anchor)
 		}
 		c.givenWhat = "--anchor " + c.anchor
@@ -442,9 +443,9 @@ func summary(st chain.Stats, rep *report, d time.Duration) string {
 	b.WriteString(cli.Count(st.Records, "record", ""))
 	switch {
 	case st.Records == 1:
-		fmt.Fprintf(&b, " (seq %d, head %s)", st.FirstSeq, shortHash(st.HeadHash))
+		fmt.Fprintf(&b, " (seq %d, head %s)", st.FirstSeq, elide.Hash(st.HeadHash))
 	case st.Records > 1:
-		fmt.Fprintf(&b, " (seq %d..%d, head %s)", st.FirstSeq, st.LastSeq, shortHash(st.HeadHash))
+		fmt.Fprintf(&b, " (seq %d..%d, head %s)", st.FirstSeq, st.LastSeq, elide.Hash(st.HeadHash))
 	}
 	fmt.Fprintf(&b, ", %d verified (%d fast, %d canonicalised)", st.Verified, st.FastPath, st.SlowPath)
 	if len(st.Tenants) > 0 {
@@ -498,26 +499,6 @@ func sortedTenants(m map[string]int64) []string {
 	}
 	sort.Strings(ts)
 	return ts
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12] + "…"
-	}
-	return h
-}
-
-func isHexHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 type jsonReport struct {
