@@ -514,10 +514,6 @@ func inStr(list []string, s string) bool {
 // flushEvery bounds how long a row waits in the output buffer in --follow.
 const flushEvery = 25 * time.Millisecond
 
-// headEvery is how often --follow reads the head of the log (MAX(seq), an
-// index lookup) for declaragent_audit_last_seq and the progress line.
-const headEvery = time.Second
-
 // setHead reads the head of the log once, capped at toSeq: the end of a
 // scan, for the progress line.
 func (c *config) setHead(ctx context.Context, db *auditdb.DB, toSeq int64) {
@@ -538,17 +534,14 @@ func (c *config) setHead(ctx context.Context, db *auditdb.DB, toSeq int64) {
 // keeps the last value: the follower reports database errors itself.
 func (c *config) pollHead(ctx context.Context, db *auditdb.DB, toSeq int64) (stop func()) {
 	gauge := c.ms.LastSeq()
-	return stagemetrics.Poll(ctx, headEvery, func(ctx context.Context) {
-		if h, err := db.HeadSeq(ctx); err == nil {
-			gauge.Set(float64(h))
-			if toSeq > 0 && toSeq < h {
-				h = toSeq
-			}
-			c.head.Store(h)
+	return db.WatchHead(ctx, func(h int64) {
+		gauge.Set(float64(h))
+		if toSeq > 0 && toSeq < h {
+			h = toSeq
 		}
+		c.head.Store(h)
 	})
 }
-
 func isWriteErr(err error) bool {
 	var dbe *auditdb.DBError
 	return !errors.As(err, &dbe)

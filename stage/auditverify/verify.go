@@ -387,18 +387,14 @@ func breakCounters(ms *stagemetrics.Stage) func(chain.Reason) prometheus.Counter
 }
 
 // pollHead keeps head at the database's MAX(seq), for the progress line's
-// time left, until the returned stop is called.
+// time left, until the returned stop is called; without a readable
+// database the head stays unknown.
 func (c *config) pollHead(ctx context.Context, head *atomic.Int64) (stop func()) {
-	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{})
+	stop, err := auditdb.WatchHeadAt(ctx, c.db, head.Store)
 	if err != nil {
 		return func() {}
 	}
-	stopPoll := stagemetrics.Poll(ctx, time.Second, func(ctx context.Context) {
-		if h, err := db.HeadSeq(ctx); err == nil {
-			head.Store(h)
-		}
-	})
-	return func() { stopPoll(); db.Close() }
+	return stop
 }
 
 const maxKept = 10000
