@@ -24,7 +24,7 @@ func TestImportRules(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, stderr.Bytes())
 	}
 	type pkg struct {
-		ImportPath                          string
+		ImportPath                         string
 		Imports, TestImports, XTestImports []string
 	}
 	var pkgs []pkg
