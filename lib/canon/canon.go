@@ -319,7 +319,7 @@ func (c *canonicalizer) key() (member, error) {
 	if escaped {
 		k := len(c.keys)
 		var a bool
-		c.keys, a = unescape(c.keys, c.raw[start:end])
+		c.keys, a = jsonstr.UnescapeWTF8(c.keys, c.raw[start:end])
 		m.key = c.keys[k:len(c.keys):len(c.keys)]
 		m.escaped = true
 		astral = a
@@ -341,7 +341,7 @@ func (c *canonicalizer) stringValue(dst []byte) ([]byte, error) {
 	}
 	dst = append(dst, '"')
 	if escaped {
-		c.str, _ = unescape(c.str[:0], c.raw[start:end])
+		c.str, _ = jsonstr.UnescapeWTF8(c.str[:0], c.raw[start:end])
 		dst = appendEscaped(dst, c.str)
 	} else {
 		dst = append(dst, c.raw[start:end]...)
@@ -373,73 +373,9 @@ var scanProblems = [...]string{
 	jsonstr.BadUTF8:            "invalid UTF-8 in string",
 }
 
-// unescape appends to dst the decoded form of s, the validated body of
-// a JSON string that contains escapes. The result is generalised UTF-8
-// ("WTF-8"): a \uXXXX escape of a surrogate that does not form a valid
-// pair with its neighbour is kept as the 3-byte encoding of the surrogate
-// code unit, so the result stands for the exact UTF-16 string of JS.
-// A valid pair becomes the 4-byte UTF-8 of the code point. astral reports
-// a code point above U+FFFF in the result.
-func unescape(dst, s []byte) (out []byte, astral bool) {
-	for i := 0; i < len(s); {
-		ch := s[i]
-		if ch != '\\' {
-			// Copy the run up to the next backslash (validated UTF-8).
-			j := i + 1
-			for j < len(s) && s[j] != '\\' {
-				j++
-			}
-			for _, b := range s[i:j] {
-				if b >= 0xF0 {
-					astral = true
-					break
-				}
-			}
-			dst = append(dst, s[i:j]...)
-			i = j
-			continue
-		}
-		switch s[i+1] {
-		case 'u':
-			u := rune(jsonstr.Hex4(s[i+2 : i+6]))
-			i += 6
-			if 0xD800 <= u && u < 0xDC00 && i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-				if lo := rune(jsonstr.Hex4(s[i+2 : i+6])); 0xDC00 <= lo && lo < 0xE000 {
-					dst = utf8.AppendRune(dst, 0x10000+(u-0xD800)<<10+(lo-0xDC00))
-					astral = true
-					i += 6
-					continue
-				}
-			}
-			if 0xD800 <= u && u < 0xE000 {
-				// Lone surrogate: generalised UTF-8 (utf8.AppendRune would
-				// write U+FFFD).
-				dst = append(dst, 0xED, byte(0x80|(u>>6)&0x3F), byte(0x80|u&0x3F))
-			} else {
-				dst = utf8.AppendRune(dst, u)
-			}
-			continue
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		default: // '"', '\\', '/'
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst, astral
-}
-
 const hexDigits = "0123456789abcdef"
 
-// appendEscaped appends s (generalised UTF-8, as from unescape) in
+// appendEscaped appends s (generalised UTF-8, as from jsonstr.UnescapeWTF8) in
 // JSON.stringify's escaped form, without the quotes.
 func appendEscaped(dst, s []byte) []byte {
 	start := 0

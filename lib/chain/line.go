@@ -3,8 +3,6 @@ package chain
 import (
 	"errors"
 	"fmt"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/jsonstr"
@@ -94,7 +92,7 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 			}
 			key := b[ks+1 : ke-1]
 			if esc {
-				key = unescapeInto(nil, key)
+				key = jsonstr.Unescape(nil, key)
 			}
 			i = jsonstr.SkipSpace(b, ke)
 			if i >= len(b) || b[i] != ':' {
@@ -244,7 +242,7 @@ func (p *LineParser) str(tok []byte) []byte {
 	for _, c := range inner {
 		if c == '\\' {
 			start := len(p.scratch)
-			p.scratch = unescapeInto(p.scratch, inner)
+			p.scratch = jsonstr.Unescape(p.scratch, inner)
 			return p.scratch[start:len(p.scratch):len(p.scratch)]
 		}
 	}
@@ -450,52 +448,6 @@ func skipNumber(b []byte, i int) (int, error) {
 		}
 	}
 	return i, nil
-}
-
-// unescapeInto appends the unescaped form of a validated JSON string body.
-// Lone surrogates become U+FFFD: this is for labels (tenantId, kind), never
-// for hashing.
-func unescapeInto(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch s[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := rune(jsonstr.Hex4(s[i+2 : i+6]))
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					r2 := rune(jsonstr.Hex4(s[i+2 : i+6]))
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-						dst = utf8.AppendRune(dst, d)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // " \ /
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst
 }
 
 // ParseEnvelope parses a record line for a stage that carries the record

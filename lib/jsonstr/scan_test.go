@@ -43,3 +43,28 @@ func TestHex4AndSkipSpace(t *testing.T) {
 		}
 	}
 }
+
+func TestUnescape(t *testing.T) {
+	tests := []struct {
+		in, plain, wtf8 string
+		astral          bool
+	}{
+		{`a\"b\\c\/d\b\f\n\r\t`, "a\"b\\c/d\b\f\n\r\t", "a\"b\\c/d\b\f\n\r\t", false},
+		{`\u00e9\u65E5`, "é日", "é日", false},
+		{`\ud83d\ude00`, "😀", "😀", true},
+		{`😀 \n`, "😀 \n", "😀 \n", true},
+		{`\ud83d`, "\ufffd", "\xed\xa0\xbd", false},                         // lone high
+		{`\ude00x`, "\ufffdx", "\xed\xb8\x80x", false},                      // lone low
+		{`\ud83d\u0041`, "\ufffdA", "\xed\xa0\xbdA", false},                 // high, then no low
+		{`\ude00\ud83d`, "\ufffd\ufffd", "\xed\xb8\x80\xed\xa0\xbd", false}, // the wrong order
+	}
+	for _, tt := range tests {
+		if got := string(Unescape([]byte("x"), []byte(tt.in))); got != "x"+tt.plain {
+			t.Errorf("Unescape(%s) = %q, want %q", tt.in, got[1:], tt.plain)
+		}
+		got, astral := UnescapeWTF8(nil, []byte(tt.in))
+		if string(got) != tt.wtf8 || astral != tt.astral {
+			t.Errorf("UnescapeWTF8(%s) = %q, %v; want %q, %v", tt.in, got, astral, tt.wtf8, tt.astral)
+		}
+	}
+}
