@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"hash"
 
+	"errors"
 	"github.com/auditpipe/auditpipe/lib/canon"
 	"github.com/auditpipe/auditpipe/lib/elide"
+	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
 // Reason is the code of a finding. The codes are a public contract: they
@@ -33,6 +35,19 @@ const (
 	ReasonTombstone      Reason = "tombstone"       // an erased row (notice, not tampering)
 	ReasonUnanchored     Reason = "unanchored"      // the first record's link could not be checked (notice)
 )
+
+// LineReason is the reason of the finding for a line lib/ndjson could not
+// deliver (LineError.Kind): line_too_long, truncated, else bad_json (a NUL
+// or invalid UTF-8).
+func LineReason(kind error) Reason {
+	switch {
+	case errors.Is(kind, ndjson.ErrTooLong):
+		return ReasonLineTooLong
+	case errors.Is(kind, ndjson.ErrTruncated):
+		return ReasonTruncated
+	}
+	return ReasonBadJSON
+}
 
 // Severity ranks findings. Only SeverityError fails verification.
 type Severity string

@@ -494,7 +494,7 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		}
 		var pass bool
 		if le != nil {
-			report(v.LineProblem(le.Num, lineReason(le.Kind), le.Error()))
+			report(v.LineProblem(le.Num, chain.LineReason(le.Kind), le.Error()))
 		} else {
 			var found []chain.Finding
 			pass, found = v.Check(line.Num, line.Bytes)
@@ -556,16 +556,6 @@ func (c *sealConfig) startAt(rec chain.Record, perr error, le *ndjson.LineError,
 		return &chain.Anchor{Seq: sealed, Hash: s.lastHash}, nil
 	}
 	return nil, nil // from seq 1, or a replay of sealed records
-}
-
-func lineReason(kind error) chain.Reason {
-	switch {
-	case errors.Is(kind, ndjson.ErrTooLong):
-		return chain.ReasonLineTooLong
-	case errors.Is(kind, ndjson.ErrTruncated):
-		return chain.ReasonTruncated
-	}
-	return chain.ReasonBadJSON
 }
 
 func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration) string {

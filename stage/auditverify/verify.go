@@ -304,7 +304,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 					rep.firstTooLong = fmt.Sprintf("line %d: %s", le.Num, detail)
 				}
 			}
-			done = v.LineProblem(le.Num, reasonOf(le.Kind), detail)
+			done = v.LineProblem(le.Num, chain.LineReason(le.Kind), detail)
 		}
 		for _, f := range done {
 			rep.print(stderr, f)
@@ -330,16 +330,6 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			}
 		}
 	}
-}
-
-func reasonOf(kind error) chain.Reason {
-	switch {
-	case errors.Is(kind, ndjson.ErrTooLong):
-		return chain.ReasonLineTooLong
-	case errors.Is(kind, ndjson.ErrTruncated):
-		return chain.ReasonTruncated
-	}
-	return chain.ReasonBadJSON
 }
 
 func displayName(n string) string {
