@@ -167,7 +167,7 @@ func (w *Writer) CommitAcks(ctx context.Context, exporter string, acks []AckSpan
 		if a.FirstSeq < 0 || a.LastSeq < a.FirstSeq {
 			return 0, fmt.Errorf("commit cursor: bad ack range %d..%d", a.FirstSeq, a.LastSeq)
 		}
-		if a.LastHash != "" && !chain.IsHexHash(a.LastHash) {
+		if a.LastHash != "" && !chain.IsHexHashString(a.LastHash) {
 			return 0, fmt.Errorf("commit cursor: last hash %q is not 64 lowercase hex digits", elide.To(a.LastHash, 40))
 		}
 	}

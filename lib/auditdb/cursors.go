@@ -265,7 +265,7 @@ func (w *Writer) MoveCursor(ctx context.Context, exporter string, seq int64, opt
 	if seq < 0 {
 		return CursorMove{}, exitcode.Errorf(exitcode.Usage, "move cursor %s: seq %d is negative (0 is the beginning of the log)", exporter, seq)
 	}
-	if opt.Hash != "" && !chain.IsHexHash(opt.Hash) {
+	if opt.Hash != "" && !chain.IsHexHashString(opt.Hash) {
 		return CursorMove{}, exitcode.Errorf(exitcode.Usage, "move cursor %s: --hash %q is not 64 lowercase hex digits", exporter, elide.To(opt.Hash, 40))
 	}
 	w.mu.Lock()
@@ -314,7 +314,7 @@ func (w *Writer) MoveCursor(ctx context.Context, exporter string, seq int64, opt
 				refusal = exitcode.Errorf(exitcode.Verify, "move cursor %s to seq %d: the row there has record_hash %s, not %s as --hash says: "+
 					"this database does not hold the record you mean (another database, or rewritten); the cursor is not moved", exporter, seq, have, opt.Hash)
 				return errRollback
-			case !chain.IsHexHash(have) || (string(w.hash(nil, prev, []byte(rec))) != have && !isErased(rec)):
+			case !chain.IsHexHashString(have) || (string(w.hash(nil, prev, []byte(rec))) != have && !isErased(rec)):
 				refusal = exitcode.Errorf(exitcode.Verify, "move cursor %s to seq %d: the row there does not match its own record_hash %q: "+
 					"tampering evidence (check with audit-read --db %s | audit-verify); the cursor is not moved", exporter, seq, elide.To(have, 40), w.path)
 				return errRollback

@@ -442,7 +442,7 @@ func (w *Writer) CommitCursor(ctx context.Context, exporter string, lastSeq int6
 	if lastSeq < 0 {
 		return 0, fmt.Errorf("commit cursor: negative seq %d", lastSeq)
 	}
-	if lastHash != "" && !chain.IsHexHash(lastHash) {
+	if lastHash != "" && !chain.IsHexHashString(lastHash) {
 		return 0, fmt.Errorf("commit cursor: last hash %q is not 64 lowercase hex digits", elide.To(lastHash, 40))
 	}
 	w.mu.Lock()

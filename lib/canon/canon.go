@@ -312,10 +312,12 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 func (c *canonicalizer) key() (member, error) {
 	var m member
 	start := c.pos + 1
-	end, escaped, astral, err := c.scanString()
-	if err != nil {
-		return m, err
+	end, escaped, astral, bad := jsonstr.Scan(c.raw, c.pos)
+	c.pos = end
+	if bad != jsonstr.OK {
+		return m, c.fail(scanProblems[bad])
 	}
+	end-- // the closing quote
 	if escaped {
 		k := len(c.keys)
 		var a bool
@@ -335,10 +337,12 @@ func (c *canonicalizer) key() (member, error) {
 // stringValue writes the string value at c.pos in JSON.stringify form.
 func (c *canonicalizer) stringValue(dst []byte) ([]byte, error) {
 	start := c.pos + 1
-	end, escaped, _, err := c.scanString()
-	if err != nil {
-		return dst, err
+	end, escaped, _, bad := jsonstr.Scan(c.raw, c.pos)
+	c.pos = end
+	if bad != jsonstr.OK {
+		return dst, c.fail(scanProblems[bad])
 	}
+	end-- // the closing quote
 	dst = append(dst, '"')
 	if escaped {
 		c.str, _ = jsonstr.UnescapeWTF8(c.str[:0], c.raw[start:end])
@@ -349,21 +353,8 @@ func (c *canonicalizer) stringValue(dst []byte) ([]byte, error) {
 	return append(dst, '"'), nil
 }
 
-// scanString validates the string whose opening quote is at c.pos, leaves
-// c.pos after its closing quote and returns the offset of the closing quote.
-// escaped reports backslash escapes; astral reports a literal code point
-// above U+FFFF (meaningful only when !escaped).
-func (c *canonicalizer) scanString() (end int, escaped, astral bool, err error) {
-	end, escaped, astral, p := jsonstr.Scan(c.raw, c.pos)
-	if p == jsonstr.OK {
-		c.pos = end
-		return end - 1, escaped, astral, nil
-	}
-	c.pos = end
-	return 0, false, false, c.fail(scanProblems[p])
-}
-
-// scanProblems words jsonstr.Scan's problems for an Error.
+// scanProblems words jsonstr.Scan's problems for an Error, at the offset
+// Scan gives (key and stringValue call Scan directly: it is the hot loop).
 var scanProblems = [...]string{
 	jsonstr.Unterminated:       "unexpected end of input in string",
 	jsonstr.UnterminatedEscape: "unexpected end of input in string escape",

@@ -86,9 +86,9 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 				return r, badJSON(i, "expected a string key")
 			}
 			ks := i
-			ke, esc, err := scanString(b, i)
-			if err != nil {
-				return r, err
+			ke, esc, _, bad := jsonstr.Scan(b, i)
+			if bad != jsonstr.OK {
+				return r, scanError(b, i, ke, bad)
 			}
 			key := b[ks+1 : ke-1]
 			if esc {
@@ -101,6 +101,7 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 			i = jsonstr.SkipSpace(b, i+1)
 			vs := i
 			var ve, kindStart, kindEnd int
+			var err error
 			if string(key) == "record" && i < len(b) && b[i] == '{' {
 				ve, kindStart, kindEnd, err = skipRecord(b, i)
 			} else {
@@ -200,9 +201,9 @@ func skipRecord(b []byte, i int) (end, kindStart, kindEnd int, err error) {
 			return 0, 0, 0, badJSON(i, "expected a string key")
 		}
 		ks := i
-		e, _, err := scanString(b, i)
-		if err != nil {
-			return 0, 0, 0, err
+		e, _, _, bad := jsonstr.Scan(b, i)
+		if bad != jsonstr.OK {
+			return 0, 0, 0, scanError(b, i, e, bad)
 		}
 		isKind := string(b[ks:e]) == `"kind"`
 		i = jsonstr.SkipSpace(b, e)
@@ -298,25 +299,24 @@ func parseInt(b []byte) (int64, bool) {
 	return n, true
 }
 
-// scanString scans a JSON string starting at b[i] == '"' and returns the
-// index after the closing quote and whether it contains escapes.
-func scanString(b []byte, i int) (int, bool, error) {
-	end, esc, _, p := jsonstr.Scan(b, i)
+// scanError words jsonstr.Scan's problem p, found at b[at] in the string
+// token starting at b[start], as a ParseError. (The scanner is called
+// directly where a string is scanned, not through a wrapper: it is the hot
+// loop of Parse.)
+func scanError(b []byte, start, at int, p jsonstr.Problem) error {
 	switch p {
-	case jsonstr.OK:
-		return end, esc, nil
 	case jsonstr.Unterminated:
-		return 0, false, badJSON(i, "unterminated string")
+		return badJSON(start, "unterminated string")
 	case jsonstr.UnterminatedEscape:
-		return 0, false, badJSON(end, "unterminated escape")
+		return badJSON(at, "unterminated escape")
 	case jsonstr.BadUnicodeEscape:
-		return 0, false, badJSON(end, `bad \u escape`)
+		return badJSON(at, `bad \u escape`)
 	case jsonstr.BadEscape:
-		return 0, false, badJSON(end, fmt.Sprintf("bad escape \\%c", b[end+1]))
+		return badJSON(at, fmt.Sprintf("bad escape \\%c", b[at+1]))
 	case jsonstr.BadUTF8:
-		return 0, false, badJSON(end, "invalid UTF-8 in string")
+		return badJSON(at, "invalid UTF-8 in string")
 	default:
-		return 0, false, badJSON(end, fmt.Sprintf("control character 0x%02x in string (must be escaped)", b[end]))
+		return badJSON(at, fmt.Sprintf("control character 0x%02x in string (must be escaped)", b[at]))
 	}
 }
 
@@ -331,8 +331,11 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	}
 	switch c := b[i]; {
 	case c == '"':
-		e, _, err := scanString(b, i)
-		return e, err
+		e, _, _, bad := jsonstr.Scan(b, i)
+		if bad != jsonstr.OK {
+			return 0, scanError(b, i, e, bad)
+		}
+		return e, nil
 	case c == '{':
 		i = jsonstr.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
@@ -343,14 +346,15 @@ func skipValue(b []byte, i, depth int) (int, error) {
 			if i >= len(b) || b[i] != '"' {
 				return 0, badJSON(i, "expected a string key")
 			}
-			e, _, err := scanString(b, i)
-			if err != nil {
-				return 0, err
+			e, _, _, bad := jsonstr.Scan(b, i)
+			if bad != jsonstr.OK {
+				return 0, scanError(b, i, e, bad)
 			}
 			i = jsonstr.SkipSpace(b, e)
 			if i >= len(b) || b[i] != ':' {
 				return 0, badJSON(i, "expected ':' after key")
 			}
+			var err error
 			i, err = skipValue(b, jsonstr.SkipSpace(b, i+1), depth+1)
 			if err != nil {
 				return 0, err
@@ -570,8 +574,8 @@ func (p *LineParser) shapeString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, 0, false
 	}
-	e, _, err := scanString(b, i)
-	if err != nil {
+	e, _, _, bad := jsonstr.Scan(b, i)
+	if bad != jsonstr.OK {
 		return nil, 0, false
 	}
 	return p.str(b[i:e]), e, true

@@ -82,4 +82,4 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // isHash reports whether s is 64 lowercase hex digits.
-func isHash(s string) bool { return chain.IsHexHash(s) }
+func isHash(s string) bool { return chain.IsHexHashString(s) }

@@ -112,7 +112,7 @@ func (st sealState) resume(path string) (*checkpoint.Builder, error) {
 	if err := checkName(st.Origin); err != nil {
 		return nil, bad("origin %q: %v", st.Origin, err)
 	}
-	if st.Size < 1 || !chain.IsHexHash(st.LastHash) {
+	if st.Size < 1 || !chain.IsHexHashString(st.LastHash) {
 		return nil, bad("size %d, lastHash %q", st.Size, st.LastHash)
 	}
 	front := make([]tlog.Hash, len(st.Frontier))

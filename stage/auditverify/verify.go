@@ -190,7 +190,7 @@ func (c *config) resolveAnchor(ctx context.Context, stderr io.Writer) (*chain.An
 	if c.anchor != "" {
 		seqs, h, ok := strings.Cut(c.anchor, ":")
 		seq, err := strconv.ParseInt(seqs, 10, 64)
-		if !ok || err != nil || seq < 0 || !chain.IsHexHash(h) {
+		if !ok || err != nil || seq < 0 || !chain.IsHexHashString(h) {
 			return nil, cli.Usagef("--anchor must be SEQ:HASH with HASH 64 lowercase hex, got %q", c.anchor)
 		}
 		c.givenWhat = "--anchor " + c.anchor
