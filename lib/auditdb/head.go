@@ -2,7 +2,6 @@ package auditdb
 
 import (
 	"context"
-	"os"
 	"sync"
 	"time"
 )
@@ -27,23 +26,23 @@ func (db *DB) WatchHead(ctx context.Context, set func(head int64)) (stop func())
 
 // WatchHeadAt is WatchHead on a read-only connection of its own to the
 // database at path, so that it never waits behind the caller's own work
-// (a cursor commit); when the file at path is replaced (a restore), it
-// reads the new one. stop also closes the connection. The error is
+// (a cursor commit); when another file is put at path (a restore: the
+// identity Follow watches, statID), it reads that one. stop also closes the connection. The error is
 // OpenReader's.
 func WatchHeadAt(ctx context.Context, path string, set func(head int64)) (stop func(), err error) {
 	db, err := OpenReader(ctx, path, ReaderOptions{})
 	if err != nil {
 		return nil, err
 	}
-	fi, _ := os.Stat(path)
+	id, _ := statID(path)
 	var mu sync.Mutex // db is swapped when the file at the path is replaced
 	stopPoll := every(ctx, HeadEvery, func(ctx context.Context) {
 		mu.Lock()
 		defer mu.Unlock()
-		if now, err := os.Stat(path); err == nil && (fi == nil || !os.SameFile(fi, now)) {
+		if now, ok := statID(path); ok && now != id {
 			if ndb, err := OpenReader(ctx, path, ReaderOptions{}); err == nil {
 				db.Close()
-				db, fi = ndb, now
+				db, id = ndb, now
 			}
 		}
 		if h, err := db.HeadSeq(ctx); err == nil {
