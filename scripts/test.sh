@@ -6,7 +6,7 @@
 # 1. Installs what the tests need when it is missing: the sqlite3 CLI (the
 #    other-tool writer of the compatibility tests), Prometheus and promtool
 #    (tests/ops, the alert rules) and Node.js (the reference canonical form
-#    in lib/chain and lib/jsonstr), through apt-get when run as root on
+#    in lib/canon and lib/jsonstr), through apt-get when run as root on
 #    Debian/Ubuntu (otherwise it says what to install); and VictoriaLogs (the
 #    real log store the tests ship to) with scripts/install-victorialogs.sh
 #    (go install into .tools/bin, no root needed).

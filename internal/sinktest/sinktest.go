@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/lib/canon"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/secret"
 	"github.com/auditpipe/auditpipe/lib/sink"
@@ -69,7 +70,7 @@ func Records(n, size int, ts0 int64, prev string) []sink.Record {
 		if pad := size - len(rec) - 230; pad > 0 {
 			rec = rec[:len(rec)-1] + `,"pad":"` + strings.Repeat("x", pad) + `"}`
 		}
-		canon, err := chain.Canonical(nil, []byte(rec))
+		canon, err := canon.Append(nil, []byte(rec))
 		if err != nil {
 			panic(fmt.Sprintf("sinktest: canonical %s: %v", rec, err))
 		}

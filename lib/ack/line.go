@@ -2,6 +2,7 @@ package ack
 
 import (
 	"fmt"
+	"github.com/auditpipe/auditpipe/lib/chain"
 	"strconv"
 
 	"github.com/valyala/fastjson"
@@ -52,7 +53,7 @@ func (a Ack) Validate() error {
 	if a.LastSeq < a.FirstSeq {
 		return fmt.Errorf("ack: \"firstSeq\" %d is above \"lastSeq\" %d", a.FirstSeq, a.LastSeq)
 	}
-	if !isHash(a.LastHash) {
+	if !chain.IsHexHashString(a.LastHash) {
 		return fmt.Errorf("ack: \"lastHash\" must be 64 lowercase hex digits, got %s", jsonfield.Clip([]byte(a.LastHash)))
 	}
 	if a.Count < 1 {
@@ -236,18 +237,4 @@ func Parse(p *fastjson.Parser, line []byte) (Ack, error) {
 		return Ack{}, err
 	}
 	return a, nil
-}
-
-// isHash reports whether s is 64 lowercase hex digits.
-func isHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/ack"
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
 
@@ -153,8 +155,8 @@ func (w *Writer) CommitAcks(ctx context.Context, exporter string, acks []AckSpan
 		if a.FirstSeq < 0 || a.LastSeq < a.FirstSeq {
 			return 0, fmt.Errorf("commit cursor: bad ack range %d..%d", a.FirstSeq, a.LastSeq)
 		}
-		if a.LastHash != "" && !isHexHash(a.LastHash) {
-			return 0, fmt.Errorf("commit cursor: last hash %q is not 64 lowercase hex digits", clip(a.LastHash))
+		if a.LastHash != "" && !chain.IsHexHashString(a.LastHash) {
+			return 0, fmt.Errorf("commit cursor: last hash %q is not 64 lowercase hex digits", elide.To(a.LastHash, 40))
 		}
 	}
 	w.mu.Lock()

@@ -17,6 +17,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
 
@@ -263,8 +265,8 @@ func (w *Writer) MoveCursor(ctx context.Context, exporter string, seq int64, opt
 	if seq < 0 {
 		return CursorMove{}, exitcode.Errorf(exitcode.Usage, "move cursor %s: seq %d is negative (0 is the beginning of the log)", exporter, seq)
 	}
-	if opt.Hash != "" && !isHexHash(opt.Hash) {
-		return CursorMove{}, exitcode.Errorf(exitcode.Usage, "move cursor %s: --hash %q is not 64 lowercase hex digits", exporter, clip(opt.Hash))
+	if opt.Hash != "" && !chain.IsHexHashString(opt.Hash) {
+		return CursorMove{}, exitcode.Errorf(exitcode.Usage, "move cursor %s: --hash %q is not 64 lowercase hex digits", exporter, elide.To(opt.Hash, 40))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -312,9 +314,9 @@ func (w *Writer) MoveCursor(ctx context.Context, exporter string, seq int64, opt
 				refusal = exitcode.Errorf(exitcode.Verify, "move cursor %s to seq %d: the row there has record_hash %s, not %s as --hash says: "+
 					"this database does not hold the record you mean (another database, or rewritten); the cursor is not moved", exporter, seq, have, opt.Hash)
 				return errRollback
-			case !isHexHash(have) || (string(w.hash(nil, prev, []byte(rec))) != have && !isErased(rec)):
+			case !chain.IsHexHashString(have) || (string(w.hash(nil, prev, []byte(rec))) != have && !isErased(rec)):
 				refusal = exitcode.Errorf(exitcode.Verify, "move cursor %s to seq %d: the row there does not match its own record_hash %q: "+
-					"tampering evidence (check with audit-read --db %s | audit-verify); the cursor is not moved", exporter, seq, clip(have), w.path)
+					"tampering evidence (check with audit-read --db %s | audit-verify); the cursor is not moved", exporter, seq, elide.To(have, 40), w.path)
 				return errRollback
 			}
 			to.LastHash = have

@@ -19,7 +19,9 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/auditpipe/auditpipe/lib/canon"
 	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
 
@@ -61,7 +63,7 @@ type WriterOptions struct {
 	// BusyTimeout bounds the wait for the write lock, held by the daemon or
 	// another writer, before ErrLocked. Default DefaultBusyTimeout.
 	BusyTimeout time.Duration
-	// Canonical and Hash default to chain.Canonical and chain.AppendHexHash.
+	// Canonical and Hash default to canon.Append and chain.AppendHexHash.
 	// They are fields so that tests can substitute them.
 	Canonical func(dst, raw []byte) ([]byte, error)
 	Hash      func(dst []byte, prevHash string, canonical []byte) []byte
@@ -107,7 +109,7 @@ func OpenWriter(ctx context.Context, path string, opt WriterOptions) (*Writer, e
 		opt.BusyTimeout = DefaultBusyTimeout
 	}
 	if opt.Canonical == nil {
-		opt.Canonical = chain.Canonical
+		opt.Canonical = canon.Append
 	}
 	if opt.Hash == nil {
 		opt.Hash = chain.AppendHexHash
@@ -395,7 +397,7 @@ func (w *Writer) prepare(raw []byte, nowMS int64) error {
 	if ts := o.Get("ts"); ts != nil {
 		f, err := ts.Float64()
 		if ts.Type() != fastjson.TypeNumber || err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			return fmt.Errorf("event ts %s is not an integer number of milliseconds", clip(ts.String()))
+			return fmt.Errorf("event ts %s is not an integer number of milliseconds", elide.To(ts.String(), 40))
 		}
 		e.ts = int64(f)
 	} else {
@@ -427,13 +429,6 @@ func nonEmptyString(v *fastjson.Value) []byte {
 	return v.GetStringBytes()
 }
 
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
 // CommitCursor moves exporter's cursor to lastSeq, recording lastHash (the
 // record_hash at lastSeq) beside it, and returns the cursor's value after
 // the commit. Both tables are upserted in one durable transaction, each
@@ -447,8 +442,8 @@ func (w *Writer) CommitCursor(ctx context.Context, exporter string, lastSeq int6
 	if lastSeq < 0 {
 		return 0, fmt.Errorf("commit cursor: negative seq %d", lastSeq)
 	}
-	if lastHash != "" && !isHexHash(lastHash) {
-		return 0, fmt.Errorf("commit cursor: last hash %q is not 64 lowercase hex digits", clip(lastHash))
+	if lastHash != "" && !chain.IsHexHashString(lastHash) {
+		return 0, fmt.Errorf("commit cursor: last hash %q is not 64 lowercase hex digits", elide.To(lastHash, 40))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -528,17 +523,4 @@ func (w *Writer) Cursor(ctx context.Context, exporter string) (Cursor, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return readCursor(ctx, w.db, w.path, w.busy, exporter)
-}
-
-func isHexHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/canon"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
 
@@ -192,7 +192,7 @@ func TestAppendInjectedFuncs(t *testing.T) {
 		Create: true,
 		Canonical: func(dst, raw []byte) ([]byte, error) {
 			calls++
-			return chain.Canonical(dst, raw)
+			return canon.Append(dst, raw)
 		},
 		Hash: func(dst []byte, prev string, canonical []byte) []byte {
 			return append(dst, fmt.Sprintf("%064d", len(prev)+len(canonical))...)
@@ -283,7 +283,7 @@ func TestConcurrentAppenders(t *testing.T) {
 		if r.Prev != prev {
 			t.Fatalf("seq %d: prev_hash %.12s, previous record_hash %.12s: the chain forked", r.Seq, r.Prev, prev)
 		}
-		c, err := chain.Canonical(nil, []byte(r.Rec))
+		c, err := canon.Append(nil, []byte(r.Rec))
 		if err != nil || string(c) != r.Rec {
 			t.Fatalf("seq %d: record_json not canonical: %s", r.Seq, r.Rec)
 		}

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// isHexHashRef is the byte-at-a-time definition isHexHash must match.
+// isHexHashRef is the byte-at-a-time definition IsHexHash must match.
 func isHexHashRef(b []byte) bool {
 	if len(b) != 64 {
 		return false
@@ -28,23 +28,23 @@ func TestIsHexHashEveryByteEveryPosition(t *testing.T) {
 		"0000000000000000000000000000000000000000000000000000000000000000",
 		"9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a",
 	} {
-		if !isHexHash([]byte(base)) {
-			t.Fatalf("isHexHash(%q) = false", base)
+		if !IsHexHash([]byte(base)) {
+			t.Fatalf("IsHexHash(%q) = false", base)
 		}
 		for pos := range 64 {
 			for c := range 256 {
 				b := []byte(base)
 				b[pos] = byte(c)
-				if got, want := isHexHash(b), isHexHashRef(b); got != want {
-					t.Fatalf("byte %#02x at %d of %q: isHexHash = %v, want %v", c, pos, base, got, want)
+				if got, want := IsHexHash(b), isHexHashRef(b); got != want {
+					t.Fatalf("byte %#02x at %d of %q: IsHexHash = %v, want %v", c, pos, base, got, want)
 				}
 			}
 		}
 	}
 	for _, n := range []int{0, 1, 63, 65, 128} {
 		b := bytes.Repeat([]byte("a"), n)
-		if isHexHash(b) {
-			t.Errorf("isHexHash of %d bytes = true", n)
+		if IsHexHash(b) {
+			t.Errorf("IsHexHash of %d bytes = true", n)
 		}
 	}
 }
@@ -57,8 +57,11 @@ func FuzzIsHexHash(f *testing.F) {
 		// reaches the word loop.
 		fit := append(b[:min(len(b), 64):min(len(b), 64)], bytes.Repeat([]byte("0"), 64-min(len(b), 64))...)
 		for _, x := range [][]byte{b, fit} {
-			if got, want := isHexHash(x), isHexHashRef(x); got != want {
-				t.Fatalf("isHexHash(%q) = %v, want %v", x, got, want)
+			if got, want := IsHexHash(x), isHexHashRef(x); got != want {
+				t.Fatalf("IsHexHash(%q) = %v, want %v", x, got, want)
+			}
+			if got := IsHexHashString(string(x)); got != IsHexHash(x) {
+				t.Fatalf("IsHexHashString(%q) = %v, not as for the bytes", x, got)
 			}
 		}
 	})
@@ -71,7 +74,7 @@ func BenchmarkIsHexHash(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		f    func([]byte) bool
-	}{{"words", isHexHash}, {"bytes-baseline", isHexHashRef}} {
+	}{{"words", IsHexHash}, {"bytes-baseline", isHexHashRef}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				if !c.f(h) {

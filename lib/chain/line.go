@@ -1,11 +1,11 @@
 package chain
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/auditpipe/auditpipe/lib/elide"
+	"github.com/auditpipe/auditpipe/lib/jsonstr"
 )
 
 // Record is one parsed record line (docs/contract.md section 2). Its byte slices
@@ -70,37 +70,38 @@ const (
 func (p *LineParser) Parse(b []byte) (Record, error) {
 	var r Record
 	p.scratch = p.scratch[:0]
-	i := skipWS(b, 0)
+	i := jsonstr.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return r, badJSON(i, "a record line must be a JSON object")
 	}
 	i++
 	var seen int
-	i = skipWS(b, i)
+	i = jsonstr.SkipSpace(b, i)
 	if i < len(b) && b[i] == '}' {
 		i++
 	} else {
 		for {
-			i = skipWS(b, i)
+			i = jsonstr.SkipSpace(b, i)
 			if i >= len(b) || b[i] != '"' {
 				return r, badJSON(i, "expected a string key")
 			}
 			ks := i
-			ke, esc, err := scanString(b, i)
-			if err != nil {
-				return r, err
+			ke, esc, _, bad := jsonstr.Scan(b, i)
+			if bad != jsonstr.OK {
+				return r, scanError(b, i, ke, bad)
 			}
 			key := b[ks+1 : ke-1]
 			if esc {
-				key = unescapeInto(nil, key)
+				key = jsonstr.Unescape(nil, key)
 			}
-			i = skipWS(b, ke)
+			i = jsonstr.SkipSpace(b, ke)
 			if i >= len(b) || b[i] != ':' {
 				return r, badJSON(i, "expected ':' after key")
 			}
-			i = skipWS(b, i+1)
+			i = jsonstr.SkipSpace(b, i+1)
 			vs := i
 			var ve, kindStart, kindEnd int
+			var err error
 			if string(key) == "record" && i < len(b) && b[i] == '{' {
 				ve, kindStart, kindEnd, err = skipRecord(b, i)
 			} else {
@@ -116,45 +117,45 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 				bit = fSeq
 				n, ok := parseInt(val)
 				if !ok || n < 1 {
-					return r, badField(vs, "seq must be a positive integer, got %s", clip(val))
+					return r, badField(vs, "seq must be a positive integer, got %s", elide.To(val, 80))
 				}
 				r.Seq = n
 			case "ts":
 				bit = fTS
 				n, ok := parseInt(val)
 				if !ok {
-					return r, badField(vs, "ts must be an integer (ms since the epoch), got %s", clip(val))
+					return r, badField(vs, "ts must be an integer (ms since the epoch), got %s", elide.To(val, 80))
 				}
 				r.TS = n
 			case "tenantId":
 				bit = fTenant
 				if val[0] != '"' {
-					return r, badField(vs, "tenantId must be a string, got %s", clip(val))
+					return r, badField(vs, "tenantId must be a string, got %s", elide.To(val, 80))
 				}
 				r.TenantID = p.str(val)
 			case "kind":
 				bit = fKind
 				if val[0] != '"' {
-					return r, badField(vs, "kind must be a string, got %s", clip(val))
+					return r, badField(vs, "kind must be a string, got %s", elide.To(val, 80))
 				}
 				r.Kind = p.str(val)
 			case "record":
 				bit = fRecord
 				if val[0] != '{' {
-					return r, badField(vs, "record must be an object, got %s", clip(val))
+					return r, badField(vs, "record must be an object, got %s", elide.To(val, 80))
 				}
 				r.Raw = val
 				r.RecordKind = p.str(b[kindStart:kindEnd])
 			case "prevHash":
 				bit = fPrev
-				if val[0] != '"' || !(len(val) == 2 || isHexHash(val[1:len(val)-1])) {
-					return r, badField(vs, "prevHash must be empty or 64 lowercase hex characters, got %s", clip(val))
+				if val[0] != '"' || !(len(val) == 2 || IsHexHash(val[1:len(val)-1])) {
+					return r, badField(vs, "prevHash must be empty or 64 lowercase hex characters, got %s", elide.To(val, 80))
 				}
 				r.PrevHash = val[1 : len(val)-1]
 			case "recordHash":
 				bit = fHash
-				if val[0] != '"' || !isHexHash(val[1:len(val)-1]) {
-					return r, badField(vs, "recordHash must be 64 lowercase hex characters, got %s", clip(val))
+				if val[0] != '"' || !IsHexHash(val[1:len(val)-1]) {
+					return r, badField(vs, "recordHash must be 64 lowercase hex characters, got %s", elide.To(val, 80))
 				}
 				r.RecordHash = val[1 : len(val)-1]
 			}
@@ -164,7 +165,7 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 				}
 				seen |= bit
 			}
-			i = skipWS(b, ve)
+			i = jsonstr.SkipSpace(b, ve)
 			if i < len(b) && b[i] == ',' {
 				i++
 				continue
@@ -176,7 +177,7 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 			return r, badJSON(i, "expected ',' or '}' in object")
 		}
 	}
-	if i = skipWS(b, i); i != len(b) {
+	if i = jsonstr.SkipSpace(b, i); i != len(b) {
 		return r, badJSON(i, "unexpected data after the JSON object")
 	}
 	if seen != fAll {
@@ -190,26 +191,26 @@ func (p *LineParser) Parse(b []byte) (Record, error) {
 // keeps; 0, 0 when it has none).
 func skipRecord(b []byte, i int) (end, kindStart, kindEnd int, err error) {
 	none := true
-	i = skipWS(b, i+1)
+	i = jsonstr.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, 0, 0, nil
 	}
 	for {
-		i = skipWS(b, i)
+		i = jsonstr.SkipSpace(b, i)
 		if i >= len(b) || b[i] != '"' {
 			return 0, 0, 0, badJSON(i, "expected a string key")
 		}
 		ks := i
-		e, _, err := scanString(b, i)
-		if err != nil {
-			return 0, 0, 0, err
+		e, _, _, bad := jsonstr.Scan(b, i)
+		if bad != jsonstr.OK {
+			return 0, 0, 0, scanError(b, i, e, bad)
 		}
 		isKind := string(b[ks:e]) == `"kind"`
-		i = skipWS(b, e)
+		i = jsonstr.SkipSpace(b, e)
 		if i >= len(b) || b[i] != ':' {
 			return 0, 0, 0, badJSON(i, "expected ':' after key")
 		}
-		vs := skipWS(b, i+1)
+		vs := jsonstr.SkipSpace(b, i+1)
 		i, err = skipValue(b, vs, 2)
 		if err != nil {
 			return 0, 0, 0, err
@@ -217,7 +218,7 @@ func skipRecord(b []byte, i int) (end, kindStart, kindEnd int, err error) {
 		if isKind && b[vs] == '"' {
 			kindStart, kindEnd, none = vs, i, false
 		}
-		i = skipWS(b, i)
+		i = jsonstr.SkipSpace(b, i)
 		if i < len(b) && b[i] == ',' {
 			i++
 			continue
@@ -242,7 +243,7 @@ func (p *LineParser) str(tok []byte) []byte {
 	for _, c := range inner {
 		if c == '\\' {
 			start := len(p.scratch)
-			p.scratch = unescapeInto(p.scratch, inner)
+			p.scratch = jsonstr.Unescape(p.scratch, inner)
 			return p.scratch[start:len(p.scratch):len(p.scratch)]
 		}
 	}
@@ -269,38 +270,6 @@ func badJSON(i int, msg string) error {
 
 func badField(i int, format string, args ...any) error {
 	return &ParseError{Reason: ReasonBadField, Col: i + 1, Msg: fmt.Sprintf(format, args...)}
-}
-
-func clip(b []byte) string {
-	if len(b) > 80 {
-		return string(b[:77]) + "..."
-	}
-	return string(b)
-}
-
-// isHexHash reports whether b is 64 lowercase hex digits. Every line
-// carries two such hashes and every stage checks them, so it tests eight
-// bytes at a time: a byte is a digit when adding 0x50 sets its top bit and
-// adding 0x46 does not (0x30 <= c <= 0x39), and a letter a-f likewise with
-// 0x1f and 0x19. No byte carries into the next, since each is below 0x80
-// (checked first) and no sum reaches 0x100.
-func isHexHash(b []byte) bool {
-	if len(b) != 64 {
-		return false
-	}
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	for i := 0; i < 64; i += 8 {
-		v := binary.LittleEndian.Uint64(b[i:])
-		if v&msb != 0 {
-			return false
-		}
-		digit := (v + lsb*0x50) &^ (v + lsb*0x46)
-		letter := (v + lsb*0x1f) &^ (v + lsb*0x19)
-		if (digit|letter)&msb != msb {
-			return false
-		}
-	}
-	return true
 }
 
 // parseInt parses a JSON integer token (no fraction, no exponent) into int64.
@@ -330,103 +299,25 @@ func parseInt(b []byte) (int64, bool) {
 	return n, true
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
+// scanError words jsonstr.Scan's problem p, found at b[at] in the string
+// token starting at b[start], as a ParseError. (The scanner is called
+// directly where a string is scanned, not through a wrapper: it is the hot
+// loop of Parse.)
+func scanError(b []byte, start, at int, p jsonstr.Problem) error {
+	switch p {
+	case jsonstr.Unterminated:
+		return badJSON(start, "unterminated string")
+	case jsonstr.UnterminatedEscape:
+		return badJSON(at, "unterminated escape")
+	case jsonstr.BadUnicodeEscape:
+		return badJSON(at, `bad \u escape`)
+	case jsonstr.BadEscape:
+		return badJSON(at, fmt.Sprintf("bad escape \\%c", b[at+1]))
+	case jsonstr.BadUTF8:
+		return badJSON(at, "invalid UTF-8 in string")
+	default:
+		return badJSON(at, fmt.Sprintf("control character 0x%02x in string (must be escaped)", b[at]))
 	}
-	return i
-}
-
-// strSpecial marks the bytes that end the fast scan of a string body.
-var strSpecial = func() (t [256]bool) {
-	for c := 0; c < 0x20; c++ {
-		t[c] = true
-	}
-	t['"'] = true
-	t['\\'] = true
-	for c := 0x80; c < 0x100; c++ {
-		t[c] = true
-	}
-	return t
-}()
-
-// scanString scans a JSON string starting at b[i] == '"' and returns the
-// index after the closing quote and whether it contains escapes.
-func scanString(b []byte, i int) (int, bool, error) {
-	start := i
-	i++
-	esc := false
-	for {
-		// Eight bytes at a time while none is '"', '\\', a control byte
-		// or non-ASCII (which is checked to be valid UTF-8 below).
-		for i+8 <= len(b) {
-			v := binary.LittleEndian.Uint64(b[i:])
-			// ((v - 0x20…) | v) & msb flags a byte below 0x20 (it borrows) or
-			// from 0x80 up; a borrow into the next byte only adds false
-			// positives, which the byte loop below sorts out.
-			if hasZero(v^0x2222222222222222)|hasZero(v^0x5c5c5c5c5c5c5c5c)|(((v-lsb*0x20)|v)&msb) != 0 {
-				break
-			}
-			i += 8
-		}
-		for i < len(b) && !strSpecial[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			return 0, false, badJSON(start, "unterminated string")
-		}
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, esc, nil
-		case c == '\\':
-			esc = true
-			if i+1 >= len(b) {
-				return 0, false, badJSON(i, "unterminated escape")
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
-					return 0, false, badJSON(i, `bad \u escape`)
-				}
-				i += 6
-			default:
-				return 0, false, badJSON(i, fmt.Sprintf("bad escape \\%c", b[i+1]))
-			}
-		case c >= 0xc2 && c <= 0xdf && i+1 < len(b) && b[i+1]&0xc0 == 0x80:
-			i += 2 // a two-byte sequence (é, ü, …)
-		case c >= 0xe1 && c <= 0xec && i+2 < len(b) && b[i+1]&0xc0 == 0x80 && b[i+2]&0xc0 == 0x80:
-			i += 3 // a three-byte sequence without the overlong (e0) or surrogate (ed) cases
-		case c >= 0x80:
-			r, n := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && n <= 1 {
-				return 0, false, badJSON(i, "invalid UTF-8 in string")
-			}
-			i += n
-		default:
-			return 0, false, badJSON(i, fmt.Sprintf("control character 0x%02x in string (must be escaped)", c))
-		}
-	}
-}
-
-const lsb, msb = 0x0101010101010101, 0x8080808080808080
-
-// hasZero is non-zero iff some byte of x is zero.
-func hasZero(x uint64) uint64 { return (x - lsb) & ^x & msb }
-
-func isHex4(b []byte) bool {
-	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // skipValue validates the JSON value starting at b[i] and returns the index
@@ -440,31 +331,35 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	}
 	switch c := b[i]; {
 	case c == '"':
-		e, _, err := scanString(b, i)
-		return e, err
+		e, _, _, bad := jsonstr.Scan(b, i)
+		if bad != jsonstr.OK {
+			return 0, scanError(b, i, e, bad)
+		}
+		return e, nil
 	case c == '{':
-		i = skipWS(b, i+1)
+		i = jsonstr.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, nil
 		}
 		for {
-			i = skipWS(b, i)
+			i = jsonstr.SkipSpace(b, i)
 			if i >= len(b) || b[i] != '"' {
 				return 0, badJSON(i, "expected a string key")
 			}
-			e, _, err := scanString(b, i)
-			if err != nil {
-				return 0, err
+			e, _, _, bad := jsonstr.Scan(b, i)
+			if bad != jsonstr.OK {
+				return 0, scanError(b, i, e, bad)
 			}
-			i = skipWS(b, e)
+			i = jsonstr.SkipSpace(b, e)
 			if i >= len(b) || b[i] != ':' {
 				return 0, badJSON(i, "expected ':' after key")
 			}
-			i, err = skipValue(b, skipWS(b, i+1), depth+1)
+			var err error
+			i, err = skipValue(b, jsonstr.SkipSpace(b, i+1), depth+1)
 			if err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
+			i = jsonstr.SkipSpace(b, i)
 			if i < len(b) && b[i] == ',' {
 				i++
 				continue
@@ -475,17 +370,17 @@ func skipValue(b []byte, i, depth int) (int, error) {
 			return 0, badJSON(i, "expected ',' or '}' in object")
 		}
 	case c == '[':
-		i = skipWS(b, i+1)
+		i = jsonstr.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, nil
 		}
 		for {
 			var err error
-			i, err = skipValue(b, skipWS(b, i), depth+1)
+			i, err = skipValue(b, jsonstr.SkipSpace(b, i), depth+1)
 			if err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
+			i = jsonstr.SkipSpace(b, i)
 			if i < len(b) && b[i] == ',' {
 				i++
 				continue
@@ -559,68 +454,6 @@ func skipNumber(b []byte, i int) (int, error) {
 	return i, nil
 }
 
-// unescapeInto appends the unescaped form of a validated JSON string body.
-// Lone surrogates become U+FFFD: this is for labels (tenantId, kind), never
-// for hashing.
-func unescapeInto(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch s[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := rune(hex4(s[i+2 : i+6]))
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					r2 := rune(hex4(s[i+2 : i+6]))
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-						dst = utf8.AppendRune(dst, d)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // " \ /
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst
-}
-
-func hex4(b []byte) int {
-	n := 0
-	for _, c := range b[:4] {
-		n <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			n |= int(c - '0')
-		case c >= 'a' && c <= 'f':
-			n |= int(c-'a') + 10
-		default:
-			n |= int(c-'A') + 10
-		}
-	}
-	return n
-}
-
 // ParseEnvelope parses a record line for a stage that carries the record
 // without reading it (audit-batch, audit-ship): a line in audit-read's
 // layout has everything but the record object checked strictly, and the
@@ -688,7 +521,7 @@ func (p *LineParser) parseShape(b []byte) (r Record, ok bool) {
 	}
 	r.RecordHash = b[n-66 : n-2]
 	h := n - 66 - len(shapeHash) // where `,"recordHash":"` starts
-	if !isHexHash(r.RecordHash) || !hasAt(b, h, shapeHash) || b[h-1] != '"' {
+	if !IsHexHash(r.RecordHash) || !hasAt(b, h, shapeHash) || b[h-1] != '"' {
 		return r, false
 	}
 	var end int // where `,"prevHash":"` starts: the record ends there
@@ -701,7 +534,7 @@ func (p *LineParser) parseShape(b []byte) (r Record, ok bool) {
 			return r, false
 		}
 		r.PrevHash = b[h-65 : h-1]
-		if !isHexHash(r.PrevHash) {
+		if !IsHexHash(r.PrevHash) {
 			return r, false
 		}
 	}
@@ -741,8 +574,8 @@ func (p *LineParser) shapeString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, 0, false
 	}
-	e, _, err := scanString(b, i)
-	if err != nil {
+	e, _, _, bad := jsonstr.Scan(b, i)
+	if bad != jsonstr.OK {
 		return nil, 0, false
 	}
 	return p.str(b[i:e]), e, true

@@ -202,7 +202,7 @@ func ParseMark(line []byte) (Mark, error) {
 		default:
 			return Mark{}, fmt.Errorf("anchor mark: unknown source %q", m.Source)
 		}
-		if (m.Seq == 0) != (m.Hash == "") || m.Hash != "" && !isHexHash([]byte(m.Hash)) {
+		if (m.Seq == 0) != (m.Hash == "") || m.Hash != "" && !IsHexHashString(m.Hash) {
 			return Mark{}, fmt.Errorf("anchor mark: hash must be 64 lowercase hex (\"\" only at seq 0)")
 		}
 	case MarkSkip:
@@ -210,7 +210,7 @@ func ParseMark(line []byte) (Mark, error) {
 			return Mark{}, fmt.Errorf("skip mark: needs fromSeq, toSeq and hash")
 		}
 		m.FromSeq, m.ToSeq = *j.FromSeq, *j.ToSeq
-		if m.FromSeq < 1 || m.ToSeq < m.FromSeq-1 || !isHexHash([]byte(m.Hash)) && !(m.ToSeq == 0 && m.Hash == "") {
+		if m.FromSeq < 1 || m.ToSeq < m.FromSeq-1 || !IsHexHashString(m.Hash) && !(m.ToSeq == 0 && m.Hash == "") {
 			return Mark{}, fmt.Errorf("skip mark: bad range %d..%d or hash", m.FromSeq, m.ToSeq)
 		}
 		if m.Verified < 0 || m.Tombstones < 0 || m.Breaks < 0 || m.Verified+m.Tombstones > m.ToSeq-m.FromSeq+1 {

@@ -6,6 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+
+	"errors"
+	"github.com/auditpipe/auditpipe/lib/canon"
+	"github.com/auditpipe/auditpipe/lib/elide"
+	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
 // Reason is the code of a finding. The codes are a public contract: they
@@ -30,6 +35,19 @@ const (
 	ReasonTombstone      Reason = "tombstone"       // an erased row (notice, not tampering)
 	ReasonUnanchored     Reason = "unanchored"      // the first record's link could not be checked (notice)
 )
+
+// LineReason is the reason of the finding for a line lib/ndjson could not
+// deliver (LineError.Kind): line_too_long, truncated, else bad_json (a NUL
+// or invalid UTF-8).
+func LineReason(kind error) Reason {
+	switch {
+	case errors.Is(kind, ndjson.ErrTooLong):
+		return ReasonLineTooLong
+	case errors.Is(kind, ndjson.ErrTruncated):
+		return ReasonTruncated
+	}
+	return ReasonBadJSON
+}
 
 // Severity ranks findings. Only SeverityError fails verification.
 type Severity string
@@ -590,13 +608,13 @@ func (v *Verifier) hashMatches(prevHash, b []byte) bool {
 // canonMatches canonicalises the record into v.canon and checks its hash.
 // v.canon is left empty when the record does not canonicalise.
 func (v *Verifier) canonMatches(r *Record) bool {
-	canon, err := Canonical(v.canon[:0], r.Raw)
+	c, err := canon.Append(v.canon[:0], r.Raw)
 	if err != nil {
 		v.canon = v.canon[:0]
 		return false
 	}
-	v.canon = canon
-	return v.hashMatches(r.PrevHash, canon)
+	v.canon = c
+	return v.hashMatches(r.PrevHash, c)
 }
 
 // add records a finding, extending the open range when it continues it.
@@ -649,10 +667,7 @@ func short(h []byte) string {
 	if len(h) == 0 {
 		return `""`
 	}
-	if len(h) > 12 {
-		return string(h[:12]) + "…"
-	}
-	return string(h)
+	return elide.Hash(h)
 }
 
 var newline = []byte{'\n'}

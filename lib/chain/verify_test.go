@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/auditpipe/auditpipe/lib/ndjson"
 )
 
 // testChain builds n record lines whose records are already canonical.
@@ -333,5 +335,19 @@ func TestVerifyMixedPaths(t *testing.T) {
 	}
 	if st := v.Stats(); st.FastPath != 10 || st.SlowPath != 5 || st.Verified != 15 {
 		t.Fatalf("fast %d slow %d verified %d, want 10, 5, 15", st.FastPath, st.SlowPath, st.Verified)
+	}
+}
+
+func TestLineReason(t *testing.T) {
+	for kind, want := range map[error]Reason{
+		ndjson.ErrTooLong:     ReasonLineTooLong,
+		ndjson.ErrTruncated:   ReasonTruncated,
+		ndjson.ErrNUL:         ReasonBadJSON,
+		ndjson.ErrInvalidUTF8: ReasonBadJSON,
+		fmt.Errorf("wrapped: %w", ndjson.ErrTooLong): ReasonLineTooLong,
+	} {
+		if got := LineReason(kind); got != want {
+			t.Errorf("LineReason(%v) = %s, want %s", kind, got, want)
+		}
 	}
 }

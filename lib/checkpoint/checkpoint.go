@@ -11,6 +11,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"encoding/hex"
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -253,33 +256,11 @@ func checkName(s string) error {
 // characters (docs/contract.md section 2), the 32 bytes that are a leaf's data.
 func decodeRecordHash(h []byte) ([32]byte, error) {
 	var raw [32]byte
-	if len(h) != 64 {
+	if !chain.IsHexHash(h) {
 		return raw, fmt.Errorf("%w: %q", ErrBadRecordHash, clip(string(h)))
 	}
-	for i := 0; i < 64; i += 2 {
-		hi, ok1 := unhex(h[i])
-		lo, ok2 := unhex(h[i+1])
-		if !ok1 || !ok2 {
-			return raw, fmt.Errorf("%w: %q", ErrBadRecordHash, clip(string(h)))
-		}
-		raw[i/2] = hi<<4 | lo
-	}
+	hex.Decode(raw[:], h)
 	return raw, nil
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+func clip(s string) string { return elide.To(s, 80) }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/auditpipe/auditpipe/lib/canon"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -81,7 +82,7 @@ func NewProof(store HashStore, cp Checkpoint, line []byte) (Proof, error) {
 	}
 	record := bytes.Clone(rec.Raw)
 	if !recordMatches(string(rec.PrevHash), record, string(rec.RecordHash)) {
-		canon, err := chain.Canonical(nil, rec.Raw)
+		canon, err := canon.Append(nil, rec.Raw)
 		if err != nil || !recordMatches(string(rec.PrevHash), canon, string(rec.RecordHash)) {
 			return Proof{}, fmt.Errorf("new proof: seq %d: %w", rec.Seq, ErrRecordMismatch)
 		}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/auditpipe/auditpipe/lib/jsonstr"
 	"github.com/valyala/fastjson"
 
 	"github.com/auditpipe/auditpipe/lib/jsonfield"
@@ -219,23 +220,16 @@ func hasLetterEscape(b []byte) bool {
 // looksLikeHeader reports whether b starts, after optional whitespace, as
 // {"batch": does; used only to classify lines that are not valid JSON.
 func looksLikeHeader(b []byte) bool {
-	i := skipWS(b, 0)
+	i := jsonstr.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	i = skipWS(b, i+1)
+	i = jsonstr.SkipSpace(b, i+1)
 	if !bytes.HasPrefix(b[i:], []byte(`"batch"`)) {
 		return false
 	}
-	i = skipWS(b, i+len(`"batch"`))
+	i = jsonstr.SkipSpace(b, i+len(`"batch"`))
 	return i < len(b) && b[i] == ':'
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 // MaxChain is the longest chain id, in bytes.

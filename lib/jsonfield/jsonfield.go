@@ -9,6 +9,7 @@ package jsonfield
 
 import (
 	"fmt"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -77,12 +78,7 @@ func (f *Fields) Int(i int) (int64, error) {
 }
 
 // Clip quotes at most 80 bytes of b for an error message.
-func Clip(b []byte) string {
-	if len(b) > 80 {
-		return strconv.Quote(string(b[:80])) + "…"
-	}
-	return strconv.Quote(string(b))
-}
+func Clip(b []byte) string { return elide.Quote(b, 80) }
 
 // AppendString appends s as a JSON string the way JSON.stringify does
 // (lib/jsonstr). Invalid UTF-8 is replaced by U+FFFD (one per run of bad

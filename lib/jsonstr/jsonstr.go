@@ -1,22 +1,10 @@
-// Package jsonstr writes JSON string literals the way ECMAScript's
-// JSON.stringify writes them: '"' and '\' escaped, \b \f \n \r \t in short
-// form, the other bytes below 0x20 as \u00xx (lowercase hex), and every
-// other byte as it is (non-ASCII, U+2028, '<'; invalid UTF-8 too, which the
-// stages reject before it gets here), so the decoded string is byte for
-// byte the input.
-//
-// It is on the hot path twice: audit-read writes every row's strings with
-// it, and every HTTP sink wraps each whole record line in a JSON string (a
-// record line has a '"' every dozen bytes or so). So it works a word at a
-// time and copies ahead: each 8-byte word is stored to the output
-// unconditionally, and an exact mask flags the bytes of the word that need
-// escaping. Each flagged byte is then escaped from the word still in a
-// register: its escape is stored where it was, and the rest of the word is
-// stored again right after the escape (the bytes that land past the word
-// are overwritten by the stores that follow). No byte-by-byte loop, no copy
-// call per run, and no reload of the input per escape. The last bytes, fewer
-// than eight, go through the same loop padded to a word with spaces, whose
-// output is then dropped.
+// Package jsonstr is JSON's string syntax done by hand on the hot path.
+// Append writes a string literal byte for byte as ECMAScript's
+// JSON.stringify does ('"' and '\' escaped, \b \f \n \r \t short, other
+// bytes below 0x20 as \u00xx, every other byte as it is), so the decoded
+// string is exactly the input. Scan checks a string token as RFC 8259
+// requires and says what it holds; Hex4 and SkipSpace are the two other
+// lexical pieces every hand-written JSON reader here needs.
 package jsonstr
 
 import (
@@ -40,6 +28,18 @@ const lsb, msb = 0x0101010101010101, 0x8080808080808080
 const window = 64 + 8
 
 // Append appends b as a JSON string literal to dst.
+//
+// It works a word at a time and copies ahead: each 8-byte word is stored
+// to the output unconditionally, and an exact mask flags the bytes of the
+// word that need escaping. Each flagged byte is then escaped from the word
+// still in a register: its escape is stored where it was, and the rest of
+// the word is stored again right after the escape (the bytes that land
+// past the word are overwritten by the stores that follow). No
+// byte-by-byte loop, no copy call per run, and no reload of the input per
+// escape. The last bytes, fewer than eight, go through the same loop
+// padded to a word with spaces, whose output is then dropped. (Audit-read
+// writes every row's strings with it, and every HTTP sink wraps each whole
+// record line in a JSON string.)
 func Append(dst, b []byte) []byte {
 	j := len(dst)
 	out := slices.Grow(dst, len(b)+len(b)/8+window)

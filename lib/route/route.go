@@ -1,68 +1,11 @@
-// Package route renders per-record destinations: the index a record goes to
-// in Splunk or Elasticsearch, or the tags of its Datadog log, from a
-// template such as
-//
-//	declaragent_${tenant:id}
-//	declaragent-audit-${date:YYYY.MM.DD}
-//	env:prod,tenant:${tenant:id},kind:${kind}
-//
-// A template is parsed once, at startup, against the naming rules of its
-// target (Rules); a template that is malformed, names an unknown
-// placeholder, or can never give a valid name is an error then, not a
-// rejected record later. Render is called for every record; for a tenant,
-// kind and day it has seen before it returns the cached name without
-// allocating.
-//
-// # Placeholders
-//
-//	${tenant:id}        the record's tenantId ("_system" for chain-wide entries)
-//	${kind}             the record's kind (tool_call, secret_read, …)
-//	${date:FORMAT}      the record's ts as a UTC date; FORMAT holds YYYY, MM
-//	                    and DD and separators, e.g. ${date:YYYY.MM.DD}
-//
-// Nothing else is expanded: "$" outside "${…}" is a literal character (and
-// invalid in every target), and an unknown ${…} is an error.
-//
-// # Safety
-//
-// The text of the template is the operator's; the values are the records',
-// and so, in a multi-tenant log, partly the tenants'. A value can never
-// choose where a name starts (a template must begin with literal text:
-// declaragent_${tenant:id}, not ${tenant:id}), so no tenant can route into
-// "_internal", ".security" or "-x". A value is used as it stands only if
-// every byte of it is in the target's safe set (below) and it fits its
-// share of the length limit; otherwise it is lowercased, every other
-// character becomes "_", it is cut to fit, and "-" and the first 8 hex
-// digits of the SHA-256 of the original value are appended. So "Acme" and
-// "acme" do not share an index ("acme-6d2c1a0e…" against "acme"), and
-// "x/../_bulk" becomes "x_____bulk-<hash>": no value can bring a "/", a
-// quote, a comma or a control character into a name. (Names are also
-// JSON-escaped by the sinks and never put into a URL.) Two different values
-// can only share a name if one of them is already of the form
-// "<safe>-<8 hex digits>" and the hashes coincide.
-//
-// The length limit is shared equally among the ${tenant:id} and ${kind}
-// placeholders of a name after the literal text and dates are counted.
-//
-// # Targets
-//
-//   - ElasticIndex: Elasticsearch's index rules: lowercase; none of
-//     \ / * ? " < > | , # : or space; not starting with - _ + or . (the
-//     last: hidden and system indices); at most 255 bytes. Values: a-z 0-9
-//     _ -.
-//   - SplunkIndex: lowercase letters, digits, _ and -; not starting with _
-//     or -; never containing "kvstore"; at most 80 characters. (Splunk's
-//     documentation gives the character set; the length is a conservative
-//     bound of ours.) Values: a-z 0-9 _ -. If a value next to literal text
-//     spells "kvstore", it becomes "kvst_re".
-//   - DatadogTags: comma-separated tags, blanks around each removed; each
-//     tag starts with a letter and holds letters, digits and _ - : . /, at
-//     most 200 characters. Values: a-z 0-9 _ - (no ":" and no ",", so a
-//     value cannot add a tag or a key).
-//   - KafkaTopic: Kafka's topic rules: letters, digits, . _ and -; at most
-//     249 characters; starting with a letter or a digit here (a leading _
-//     is Kafka's internal topics', and "." or ".." are refused by Kafka).
-//     Values: a-z 0-9 _ -.
+// Package route renders per-record destinations (a Splunk or Elasticsearch
+// index, Datadog tags, a Kafka topic) from a template such as declaragent_${tenant:id}.
+// A template is checked once, at startup, against its target's naming
+// rules; a record's values can never choose where a name starts nor bring
+// a character the target forbids, and two different values never share a
+// name by accident. Placeholders, targets and the escaping rule:
+// docs/design.md, "lib/route".
+
 package route
 
 import (

@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"os/exec"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // ErrTimeout: an exec: command did not finish within its timeout.
@@ -73,14 +73,7 @@ func scrub(stderr, stdout []byte) string {
 		}
 	}
 	text = strings.Join(strings.Fields(text), " ")
-	if len(text) > shownStderr {
-		cut := shownStderr
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text = text[:cut] + "…"
-	}
-	return text
+	return elide.To(text, shownStderr)
 }
 
 // capped keeps the first max bytes written to it and notes whether more

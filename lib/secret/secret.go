@@ -1,64 +1,10 @@
-// Package secret resolves secret references: the way every auditpipe binary
-// is given a token, an API key or a password.
-//
-// A reference names where the secret lives, never the secret itself:
-//
-//	env:NAME      the value of environment variable NAME
-//	file:PATH     the contents of the file PATH (relative to the working
-//	              directory; no ~ expansion)
-//	exec:COMMAND  the standard output of COMMAND, run without a shell
-//	              (see below), e.g. exec:vault kv get -field=token secret/hec
-//
-// Declaragent's agent.yaml spelling of the same references is accepted too:
-// ${secret:env:NAME}, ${secret:file:PATH} and ${secret:exec:COMMAND} mean
-// env:NAME, file:PATH and exec:COMMAND. ${secret:vault:PATH} (Declaragent's
-// built-in Vault resolver) and ${secret:NAME} (its own secret store) cannot
-// be read by auditpipe and are refused with ErrResolver, whose text says
-// to fetch the secret with the vault CLI through exec: instead.
-//
-// Trailing whitespace (spaces, tabs, CR, LF) is removed from the value, so a
-// file written by `echo token > f` or an editor, or a command's final
-// newline, works; leading whitespace is kept. An empty value is an error. A
-// file or a command output larger than MaxFileSize is refused: it is not a
-// secret.
-//
-// # exec:
-//
-// COMMAND is split into words at blanks, with no shell: single quotes keep
-// everything up to the next single quote, double quotes keep everything up
-// to the next unescaped double quote (a backslash escapes " and \ inside
-// them), and outside quotes a backslash escapes the next character. There is
-// no $VAR, ~ or glob expansion and no pipe or redirection; for those, name
-// a script (exec:/usr/local/libexec/hec-token) or spell the shell out
-// (exec:sh -c '…'). The first word is looked up in PATH. The command
-// inherits the environment (VAULT_ADDR, VAULT_TOKEN, …), gets no standard
-// input, and must finish within Options.ExecTimeout (DefaultExecTimeout,
-// 10s): it is then killed, and the resolution fails. Its standard output
-// is the secret. A command that exits non-zero fails the resolution; the
-// error names the command line (it is configuration, not a secret), its
-// exit status and the first part of its standard error with anything that
-// came out on standard output masked. Standard error of a command that
-// succeeds is discarded. The command runs again on every Refresh (after a
-// 401/403), so a rotated secret needs no restart.
-//
-// A literal value (anything without a known scheme) is refused. Command
-// lines are visible to every user on the host (ps, /proc/PID/cmdline), so a
-// token given as a flag value leaks; an environment variable or a file
-// readable only by the service user does not. The refusal never echoes the
-// literal back.
-//
-// File permissions are not checked: a secret file should be mode 0400 or
-// 0600 and owned by the user auditpipe runs as (with systemd, prefer
-// LoadCredential= and file:$CREDENTIALS_DIRECTORY/NAME; with Kubernetes, a
-// mounted Secret). Checking would only produce a warning nobody reads, and
-// a group-readable file is legitimate when the group is the service's own.
-//
-// Nothing in this package prints a secret: errors name the reference
-// ("file:/run/secrets/hec"), and Secret and Source format as their reference
-// under every fmt verb, in slog and in JSON.
-//
-// Source re-resolves a reference on demand, so a sink can pick up a token
-// rotated in its file after the SIEM answers 401/403, without a restart.
+// Package secret resolves secret references (env:NAME, file:PATH,
+// exec:COMMAND, and agent.yaml's ${secret:…} spelling of them): the way
+// every binary is given a token. A literal value is refused, nothing here
+// ever prints a secret (errors, fmt, slog and JSON show the reference), and
+// a Source resolves again on demand so a rotated secret needs no restart.
+// The rules of each scheme: docs/design.md, "lib/secret".
+
 package secret
 
 import (

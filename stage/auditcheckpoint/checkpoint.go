@@ -246,10 +246,3 @@ func displayName(n string) string {
 	}
 	return n
 }
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12] + "…"
-	}
-	return h
-}

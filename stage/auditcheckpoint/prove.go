@@ -16,6 +16,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
@@ -124,7 +125,7 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	} else if _, err := stdout.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("write stdout: %w", err)
 	}
-	fmt.Fprintf(stderr, "%s: proof of seq %d (recordHash %s) in %s at size %d\n", prog, p.Seq, shortHash(p.RecordHash), cp.Origin, cp.Size)
+	fmt.Fprintf(stderr, "%s: proof of seq %d (recordHash %s) in %s at size %d\n", prog, p.Seq, elide.Hash(p.RecordHash), cp.Origin, cp.Size)
 	return nil
 }
 
@@ -337,6 +338,6 @@ func runCheckProof(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		what = "record content and recordHash"
 	}
 	fmt.Fprintf(stderr, "%s: proof OK: seq %d (recordHash %s; %s) is in %s at size %d, signed by a trusted key\n",
-		prog, seq, shortHash(recordHash), what, cp.Origin, cp.Size)
+		prog, seq, elide.Hash(recordHash), what, cp.Origin, cp.Size)
 	return nil
 }

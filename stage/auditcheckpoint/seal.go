@@ -21,6 +21,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
@@ -111,7 +112,7 @@ func (st sealState) resume(path string) (*checkpoint.Builder, error) {
 	if err := checkName(st.Origin); err != nil {
 		return nil, bad("origin %q: %v", st.Origin, err)
 	}
-	if st.Size < 1 || !isHexHash(st.LastHash) {
+	if st.Size < 1 || !chain.IsHexHashString(st.LastHash) {
 		return nil, bad("size %d, lastHash %q", st.Size, st.LastHash)
 	}
 	front := make([]tlog.Hash, len(st.Frontier))
@@ -493,7 +494,7 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		}
 		var pass bool
 		if le != nil {
-			report(v.LineProblem(le.Num, lineReason(le.Kind), le.Error()))
+			report(v.LineProblem(le.Num, chain.LineReason(le.Kind), le.Error()))
 		} else {
 			var found []chain.Finding
 			pass, found = v.Check(line.Num, line.Bytes)
@@ -511,7 +512,7 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		case rec.Seq == sealedAtStart:
 			res.replayed++
 			if string(rec.RecordHash) != st.LastHash {
-				res.failed = fmt.Sprintf("seq %d has recordHash %s, but the tree sealed at size %d ends with %s", rec.Seq, shortHash(string(rec.RecordHash)), sealedAtStart, shortHash(st.LastHash))
+				res.failed = fmt.Sprintf("seq %d has recordHash %s, but the tree sealed at size %d ends with %s", rec.Seq, elide.Hash(rec.RecordHash), sealedAtStart, elide.Hash(st.LastHash))
 				fmt.Fprintf(stderr, "%s: error: %s: the log was rewritten at or before seq %d since it was sealed, or this is another log\n", prog, res.failed, rec.Seq)
 				return res, nil
 			}
@@ -557,16 +558,6 @@ func (c *sealConfig) startAt(rec chain.Record, perr error, le *ndjson.LineError,
 	return nil, nil // from seq 1, or a replay of sealed records
 }
 
-func lineReason(kind error) chain.Reason {
-	switch {
-	case errors.Is(kind, ndjson.ErrTooLong):
-		return chain.ReasonLineTooLong
-	case errors.Is(kind, ndjson.ErrTruncated):
-		return chain.ReasonTruncated
-	}
-	return chain.ReasonBadJSON
-}
-
 func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -600,16 +591,4 @@ func (s *sealer) summary(res streamResult, sealedAtStart int64, d time.Duration)
 		fmt.Fprintf(&b, "; %.0f records/s", float64(res.records)/secs)
 	}
 	return b.String()
-}
-
-func isHexHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -218,7 +218,7 @@ func (c *verifyConfig) readLog(ctx context.Context, chk *checkpoint.Checker, v *
 			}
 			var le *ndjson.LineError
 			if errors.As(err, &le) {
-				rep.addChain(stderr, v.LineProblem(le.Num, lineReason(le.Kind), le.Error()))
+				rep.addChain(stderr, v.LineProblem(le.Num, chain.LineReason(le.Kind), le.Error()))
 				continue
 			}
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/auditpipe/auditpipe/lib/jsonstr"
 	"github.com/valyala/fastjson"
 )
 
@@ -53,14 +54,14 @@ func parseQuarantined(p *fastjson.Parser, b []byte) (quarantined, error) {
 // disagree on which one counts, and audit-ship never writes that. b must be
 // valid JSON.
 func memberSpan(b []byte, key string) (start, end int, err error) {
-	i := skipWS(b, 0)
+	i := jsonstr.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return 0, 0, errors.New("not an object")
 	}
 	i++
 	found := false
 	for {
-		i = skipWS(b, i)
+		i = jsonstr.SkipSpace(b, i)
 		if i < len(b) && b[i] == '}' {
 			break
 		}
@@ -73,11 +74,11 @@ func memberSpan(b []byte, key string) (start, end int, err error) {
 		if err != nil { // a JSON escape Go does not share (\/): compare raw
 			name = string(b[ks+1 : ke-1])
 		}
-		i = skipWS(b, ke)
+		i = jsonstr.SkipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
 			return 0, 0, errors.New("malformed object")
 		}
-		i = skipWS(b, i+1)
+		i = jsonstr.SkipSpace(b, i+1)
 		ve, err := skipValue(b, i)
 		if err != nil {
 			return 0, 0, err
@@ -88,7 +89,7 @@ func memberSpan(b []byte, key string) (start, end int, err error) {
 			}
 			start, end, found = i, ve, true
 		}
-		i = skipWS(b, ve)
+		i = jsonstr.SkipSpace(b, ve)
 		if i < len(b) && b[i] == ',' {
 			i++
 			continue
@@ -99,13 +100,6 @@ func memberSpan(b []byte, key string) (start, end int, err error) {
 		return 0, 0, fmt.Errorf("no %q member", key)
 	}
 	return start, end, nil
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
 }
 
 // skipValue returns the end of the JSON value starting at b[i].

@@ -21,6 +21,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/framing"
@@ -549,10 +550,6 @@ func inStr(list []string, s string) bool {
 // flushEvery bounds how long a row waits in the output buffer in --follow.
 const flushEvery = 25 * time.Millisecond
 
-// headEvery is how often --follow reads the head of the log (MAX(seq), an
-// index lookup) for declaragent_audit_last_seq and the progress line.
-const headEvery = time.Second
-
 // setHead reads the head of the log once, capped at toSeq: the end of a
 // scan, for the progress line.
 func (c *config) setHead(ctx context.Context, db *auditdb.DB, toSeq int64) {
@@ -573,17 +570,14 @@ func (c *config) setHead(ctx context.Context, db *auditdb.DB, toSeq int64) {
 // keeps the last value: the follower reports database errors itself.
 func (c *config) pollHead(ctx context.Context, db *auditdb.DB, toSeq int64) (stop func()) {
 	gauge := c.ms.LastSeq()
-	return stagemetrics.Poll(ctx, headEvery, func(ctx context.Context) {
-		if h, err := db.HeadSeq(ctx); err == nil {
-			gauge.Set(float64(h))
-			if toSeq > 0 && toSeq < h {
-				h = toSeq
-			}
-			c.head.Store(h)
+	return db.WatchHead(ctx, func(h int64) {
+		gauge.Set(float64(h))
+		if toSeq > 0 && toSeq < h {
+			h = toSeq
 		}
+		c.head.Store(h)
 	})
 }
-
 func isWriteErr(err error) bool {
 	var dbe *auditdb.DBError
 	return !errors.As(err, &dbe)
@@ -646,7 +640,7 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 				// Marks are audit-read's own, for audit-verify on the same
 				// pipe; no export holds one (every stage after verify
 				// drops them). One in an input was put there by hand.
-				problem(fmt.Errorf("%s: line %d: a mark line (%s): exports never contain marks, so this input was edited; not passed on", display, line.Num, clipLine(b)))
+				problem(fmt.Errorf("%s: line %d: a mark line (%s): exports never contain marks, so this input was edited; not passed on", display, line.Num, elide.To(b, 80)))
 				continue
 			}
 			if c.quarantine {
@@ -707,13 +701,6 @@ func (c *config) readFiles(ctx context.Context, stdin io.Reader, out *ndjson.Wri
 		return exitcode.New(exitcode.Input, fmt.Errorf("%d bad input line(s), the first: %w", st.problems, firstProblem))
 	}
 	return nil
-}
-
-func clipLine(b []byte) string {
-	if len(b) > 80 {
-		return string(b[:80]) + "…"
-	}
-	return string(b)
 }
 
 func (c *config) selects(r *chain.Record) bool {

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/auditpipe/auditpipe/lib/ack"
+	"github.com/auditpipe/auditpipe/lib/canon"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 )
@@ -39,7 +40,7 @@ func makeChain(t testing.TB, n int, ts0 int64, tenants ...string) []line {
 	for i := range out {
 		seq, ts, tenant := int64(i+1), ts0+int64(i), tenants[i%len(tenants)]
 		rec := fmt.Sprintf(`{"ts":%d,"tenantId":%q,"kind":"tool_call","msg":"%s","n":1.50,"i":%d}`, ts, tenant, awkward[i%len(awkward)], i)
-		canon, err := chain.Canonical(nil, []byte(rec))
+		canon, err := canon.Append(nil, []byte(rec))
 		if err != nil {
 			t.Fatalf("canonical %s: %v", rec, err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/auditdb"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
+	"github.com/auditpipe/auditpipe/lib/elide"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
 	"github.com/auditpipe/auditpipe/lib/framing"
@@ -190,7 +191,7 @@ func (c *config) resolveAnchor(ctx context.Context, stderr io.Writer) (*chain.An
 	if c.anchor != "" {
 		seqs, h, ok := strings.Cut(c.anchor, ":")
 		seq, err := strconv.ParseInt(seqs, 10, 64)
-		if !ok || err != nil || seq < 0 || !isHexHash(h) {
+		if !ok || err != nil || seq < 0 || !chain.IsHexHashString(h) {
 			return nil, cli.Usagef("--anchor must be SEQ:HASH with HASH 64 lowercase hex, got %q", c.anchor)
 		}
 		c.givenWhat = "--anchor " + c.anchor
@@ -304,7 +305,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 					rep.firstTooLong = fmt.Sprintf("line %d: %s", le.Num, detail)
 				}
 			}
-			done = v.LineProblem(le.Num, reasonOf(le.Kind), detail)
+			done = v.LineProblem(le.Num, chain.LineReason(le.Kind), detail)
 		}
 		for _, f := range done {
 			rep.print(stderr, f)
@@ -330,16 +331,6 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			}
 		}
 	}
-}
-
-func reasonOf(kind error) chain.Reason {
-	switch {
-	case errors.Is(kind, ndjson.ErrTooLong):
-		return chain.ReasonLineTooLong
-	case errors.Is(kind, ndjson.ErrTruncated):
-		return chain.ReasonTruncated
-	}
-	return chain.ReasonBadJSON
 }
 
 func displayName(n string) string {
@@ -387,18 +378,14 @@ func breakCounters(ms *stagemetrics.Stage) func(chain.Reason) prometheus.Counter
 }
 
 // pollHead keeps head at the database's MAX(seq), for the progress line's
-// time left, until the returned stop is called.
+// time left, until the returned stop is called; without a readable
+// database the head stays unknown.
 func (c *config) pollHead(ctx context.Context, head *atomic.Int64) (stop func()) {
-	db, err := auditdb.OpenReader(ctx, c.db, auditdb.ReaderOptions{})
+	stop, err := auditdb.WatchHeadAt(ctx, c.db, head.Store)
 	if err != nil {
 		return func() {}
 	}
-	stopPoll := stagemetrics.Poll(ctx, time.Second, func(ctx context.Context) {
-		if h, err := db.HeadSeq(ctx); err == nil {
-			head.Store(h)
-		}
-	})
-	return func() { stopPoll(); db.Close() }
+	return stop
 }
 
 const maxKept = 10000
@@ -443,9 +430,9 @@ func summary(st chain.Stats, rep *report, d time.Duration) string {
 	b.WriteString(cli.Count(st.Records, "record", ""))
 	switch {
 	case st.Records == 1:
-		fmt.Fprintf(&b, " (seq %d, head %s)", st.FirstSeq, shortHash(st.HeadHash))
+		fmt.Fprintf(&b, " (seq %d, head %s)", st.FirstSeq, elide.Hash(st.HeadHash))
 	case st.Records > 1:
-		fmt.Fprintf(&b, " (seq %d..%d, head %s)", st.FirstSeq, st.LastSeq, shortHash(st.HeadHash))
+		fmt.Fprintf(&b, " (seq %d..%d, head %s)", st.FirstSeq, st.LastSeq, elide.Hash(st.HeadHash))
 	}
 	fmt.Fprintf(&b, ", %d verified (%d fast, %d canonicalised)", st.Verified, st.FastPath, st.SlowPath)
 	if len(st.Tenants) > 0 {
@@ -499,26 +486,6 @@ func sortedTenants(m map[string]int64) []string {
 	}
 	sort.Strings(ts)
 	return ts
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12] + "…"
-	}
-	return h
-}
-
-func isHexHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 type jsonReport struct {

@@ -1,4 +1,4 @@
-package chain
+package canon
 
 import (
 	"bufio"
@@ -28,7 +28,11 @@ var canonSeed = flag.Uint64("canon.seed", 0, "seed for TestCanonicalNode (0: $CA
 
 var canonVectorFiles = []string{"chain-public.ndjson", "chain-public.canonical.ndjson"}
 
-// canonVectorSHA256 pins the golden vectors in testdata/: the 40-record
+// vectorDir holds the golden vectors: lib/chain's, where docs/contract.md
+// names them (the chain tests replay the same records).
+var vectorDir = filepath.Join("..", "chain", "testdata")
+
+// canonVectorSHA256 pins the golden vectors in lib/chain/testdata/: the 40-record
 // chain and its canonical forms were produced by a JavaScript engine
 // (Declaragent's), and are the project's reference for the canonical form
 // and the chain hash (docs/contract.md). They are copied into the
@@ -39,16 +43,16 @@ var canonVectorSHA256 = map[string]string{
 	"chain-public.canonical.ndjson": "72a4a35d1112cbf7bea3f5ab9a432a72e192cec70758f24f0a52ffac93dff303",
 }
 
-// TestCanonicalVectorCopies checks that testdata/ holds the golden vectors
+// TestCanonicalVectorCopies checks that lib/chain/testdata/ holds the golden vectors
 // byte for byte as they were produced.
 func TestCanonicalVectorCopies(t *testing.T) {
 	for _, name := range canonVectorFiles {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
+		b, err := os.ReadFile(filepath.Join(vectorDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := fmt.Sprintf("%x", sha256.Sum256(b)); got != canonVectorSHA256[name] {
-			t.Errorf("testdata/%s has SHA-256 %s, want %s: the golden vectors were changed; restore them (git checkout lib/chain/testdata)", name, got, canonVectorSHA256[name])
+			t.Errorf("lib/chain/testdata/%s has SHA-256 %s, want %s: the golden vectors were changed; restore them (git checkout lib/chain/testdata)", name, got, canonVectorSHA256[name])
 		}
 	}
 }
@@ -127,11 +131,11 @@ func canonLoadVectors(t *testing.T, dir string) []canonVector {
 }
 
 func TestCanonicalGolden(t *testing.T) {
-	for name, dir := range map[string]string{"testdata": "testdata"} {
+	for name, dir := range map[string]string{"testdata": vectorDir} {
 		t.Run(name, func(t *testing.T) {
 			prev := ""
 			for _, v := range canonLoadVectors(t, dir) {
-				got, err := Canonical(nil, v.record)
+				got, err := Append(nil, v.record)
 				if err != nil {
 					t.Errorf("seq %d: Canonical: %v", v.seq, err)
 					continue
@@ -142,19 +146,27 @@ func TestCanonicalGolden(t *testing.T) {
 				if v.prevHash != prev {
 					t.Errorf("seq %d: prevHash %q, previous recordHash %q", v.seq, v.prevHash, prev)
 				}
-				if h := string(AppendHexHash(nil, v.prevHash, got)); h != v.recordHash || h != v.canonHash {
-					t.Errorf("seq %d: AppendHexHash = %s, record line says %s, canonical file says %s",
+				if h := chainHash(v.prevHash, got); h != v.recordHash || h != v.canonHash {
+					t.Errorf("seq %d: chain hash = %s, record line says %s, canonical file says %s",
 						v.seq, h, v.recordHash, v.canonHash)
 				}
 				// The canonical form is a fixed point.
-				again, err := Canonical(nil, v.canonical)
+				again, err := Append(nil, v.canonical)
 				if err != nil || !bytes.Equal(again, v.canonical) {
-					t.Errorf("seq %d: Canonical(canonical) = %s, %v", v.seq, again, err)
+					t.Errorf("seq %d: Append(canonical) = %s, %v", v.seq, again, err)
 				}
 				prev = v.recordHash
 			}
 		})
 	}
+}
+
+// chainHash is the chain hash of docs/contract.md section 3, hex:
+// SHA-256(prevHash "\n" canonical). (lib/chain's AppendHexHash, which
+// lib/canon cannot import: lib/chain imports it.)
+func chainHash(prev string, canonical []byte) string {
+	sum := sha256.Sum256(append([]byte(prev+"\n"), canonical...))
+	return fmt.Sprintf("%x", sum)
 }
 
 func TestCanonicalCases(t *testing.T) {
@@ -284,12 +296,12 @@ func TestCanonicalCases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Canonical([]byte("prefix:"), []byte(tt.in))
+			got, err := Append([]byte("prefix:"), []byte(tt.in))
 			if err != nil {
-				t.Fatalf("Canonical(%q): %v", tt.in, err)
+				t.Fatalf("Append(%q): %v", tt.in, err)
 			}
 			if want := "prefix:" + tt.want; string(got) != want {
-				t.Errorf("Canonical(%q)\n got %q\nwant %q", tt.in, got, want)
+				t.Errorf("Append(%q)\n got %q\nwant %q", tt.in, got, want)
 			}
 		})
 	}
@@ -350,13 +362,13 @@ func TestCanonicalErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := []byte("prefix:")
-			got, err := Canonical(dst, []byte(tt.in))
+			got, err := Append(dst, []byte(tt.in))
 			if err == nil {
-				t.Fatalf("Canonical(%q) = %q, want an error", tt.in, got)
+				t.Fatalf("Append(%q) = %q, want an error", tt.in, got)
 			}
-			var ce *CanonicalError
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Errorf("error %v is %T, want *CanonicalError", err, err)
+				t.Errorf("error %v is %T, want *Error", err, err)
 			} else if ce.Offset < 0 || ce.Offset > len(tt.in) {
 				t.Errorf("error offset %d outside the input (%d bytes)", ce.Offset, len(tt.in))
 			}
@@ -388,9 +400,9 @@ func TestCanonicalCompareUTF16(t *testing.T) {
 			b = append(slices.Clone(a[:r.IntN(len(a)+1)]), b...)
 		}
 		want := slices.Compare(a, b)
-		got := canonCompareUTF16(canonWTF8(a), canonWTF8(b))
+		got := compareUTF16(canonWTF8(a), canonWTF8(b))
 		if got != want {
-			t.Fatalf("canonCompareUTF16(%U, %U) = %d, want %d", a, b, got, want)
+			t.Fatalf("compareUTF16(%U, %U) = %d, want %d", a, b, got, want)
 		}
 	}
 }
@@ -399,20 +411,20 @@ func TestCanonicalCompareUTF16(t *testing.T) {
 // full comparison.
 func TestCanonicalPrefix(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	member := func() canonMember {
+	newMember := func() member {
 		var u []uint16
 		for range r.IntN(4) {
 			u = append(u, canonKeyPieces[r.IntN(len(canonKeyPieces))]...)
 		}
-		m := canonMember{key: canonWTF8(u), ord: r.IntN(3)}
+		m := member{key: canonWTF8(u), ord: r.IntN(3)}
 		m.astral = bytes.ContainsFunc(m.key, func(r rune) bool { return r > 0xffff })
-		m.index, m.isIndex = canonArrayIndex(m.key)
-		m.prefix = canonPrefix(&m)
+		m.index, m.isIndex = arrayIndex(m.key)
+		m.prefix = keyPrefix(&m)
 		return m
 	}
 	for range 300000 {
-		a, b := member(), member()
-		if a.prefix < b.prefix && canonCompareMembers(&a, &b) >= 0 {
+		a, b := newMember(), newMember()
+		if a.prefix < b.prefix && compareMembers(&a, &b) >= 0 {
 			t.Fatalf("prefix of %q (%x) < prefix of %q (%x), but the key sorts after", a.key, a.prefix, b.key, b.prefix)
 		}
 	}
@@ -742,7 +754,7 @@ func TestCanonicalNode(t *testing.T) {
 	}
 	var failures, errs int
 	for i, d := range docs {
-		got, err := Canonical(nil, d)
+		got, err := Append(nil, d)
 		var msg string
 		if lines[i] == "ERR" {
 			errs++
@@ -810,34 +822,34 @@ func FuzzCanonical(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out, err := Canonical(nil, data)
-		if valid := json.Valid(data); utf8.Valid(data) && !canonDeeperThan(data, MaxCanonicalDepth) && valid != (err == nil) {
-			t.Fatalf("Canonical(%q): err %v, but encoding/json Valid = %v", data, err, valid)
+		out, err := Append(nil, data)
+		if valid := json.Valid(data); utf8.Valid(data) && !canonDeeperThan(data, MaxDepth) && valid != (err == nil) {
+			t.Fatalf("Append(%q): err %v, but encoding/json Valid = %v", data, err, valid)
 		}
 		if err != nil {
-			var ce *CanonicalError
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("error %v is %T, want *CanonicalError", err, err)
+				t.Fatalf("error %v is %T, want *Error", err, err)
 			}
 			return
 		}
 		if !canonDeeperThan(out, 250) { // fastjson's own limit is 300
 			if err := fastjson.ValidateBytes(out); err != nil {
-				t.Fatalf("Canonical(%q) = %q, which fastjson rejects: %v", data, out, err)
+				t.Fatalf("Append(%q) = %q, which fastjson rejects: %v", data, out, err)
 			}
 		} else if !json.Valid(out) {
-			t.Fatalf("Canonical(%q) = %q, which is not valid JSON", data, out)
+			t.Fatalf("Append(%q) = %q, which is not valid JSON", data, out)
 		}
-		again, err := Canonical(nil, out)
+		again, err := Append(nil, out)
 		if err != nil {
-			t.Fatalf("Canonical(%q) = %q; Canonical of that: %v", data, out, err)
+			t.Fatalf("Append(%q) = %q; Canonical of that: %v", data, out, err)
 		}
 		if !bytes.Equal(again, out) {
-			t.Fatalf("not idempotent: Canonical(%q) = %q, then %q", data, out, again)
+			t.Fatalf("not idempotent: Append(%q) = %q, then %q", data, out, again)
 		}
 		// Tabs and line ends are always escaped; spaces only occur in strings.
 		if bytes.ContainsAny(out, "\t\n\r") {
-			t.Fatalf("Canonical(%q) = %q contains raw whitespace", data, out)
+			t.Fatalf("Append(%q) = %q contains raw whitespace", data, out)
 		}
 	})
 }
@@ -855,7 +867,7 @@ func TestCanonicalBenchRecord(t *testing.T) {
 	if n := len(canonBenchRecord); n < 450 || n > 600 {
 		t.Errorf("benchmark record is %d bytes, want about 500", n)
 	}
-	if _, err := Canonical(nil, []byte(canonBenchRecord)); err != nil {
+	if _, err := Append(nil, []byte(canonBenchRecord)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -867,7 +879,7 @@ func BenchmarkCanonical(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if buf, err = Canonical(buf[:0], raw); err != nil {
+		if buf, err = Append(buf[:0], raw); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -877,7 +889,7 @@ func BenchmarkCanonical(b *testing.B) {
 // BenchmarkCanonicalCanonical measures input that is already canonical,
 // as record_json from the database is.
 func BenchmarkCanonicalCanonical(b *testing.B) {
-	raw, err := Canonical(nil, []byte(canonBenchRecord))
+	raw, err := Append(nil, []byte(canonBenchRecord))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -885,7 +897,7 @@ func BenchmarkCanonicalCanonical(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if buf, err = Canonical(buf[:0], raw); err != nil {
+		if buf, err = Append(buf[:0], raw); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -945,17 +957,17 @@ func TestCanonicalManyDuplicates(t *testing.T) {
 			want = fmt.Appendf(want, "%q:%d", k, last[k])
 		}
 		want = append(want, '}')
-		got, err := Canonical(nil, in)
+		got, err := Append(nil, in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Fatalf("Canonical(%s)\n got %s\nwant %s", in, got, want)
+			t.Fatalf("Append(%s)\n got %s\nwant %s", in, got, want)
 		}
 	}
 }
 
-// canonAppendEscapedBytewise is canonAppendEscaped as it was before it
+// canonAppendEscapedBytewise is appendEscaped as it was before it
 // skipped plain words: the baseline of BenchmarkCanonAppendEscaped and the
 // reference of TestCanonAppendEscapedWords.
 func canonAppendEscapedBytewise(dst, s []byte) []byte {
@@ -972,8 +984,8 @@ func canonAppendEscapedBytewise(dst, s []byte) []byte {
 				dst = append(dst, s[start:i]...)
 				u := rune(s[i]&0x0F)<<12 | rune(s[i+1]&0x3F)<<6 | rune(s[i+2]&0x3F)
 				dst = append(dst, '\\', 'u',
-					canonHexDigits[u>>12], canonHexDigits[u>>8&0xF],
-					canonHexDigits[u>>4&0xF], canonHexDigits[u&0xF])
+					hexDigits[u>>12], hexDigits[u>>8&0xF],
+					hexDigits[u>>4&0xF], hexDigits[u&0xF])
 				i += 3
 				start = i
 				continue
@@ -998,7 +1010,7 @@ func canonAppendEscapedBytewise(dst, s []byte) []byte {
 		case '\t':
 			dst = append(dst, '\\', 't')
 		default:
-			dst = append(dst, '\\', 'u', '0', '0', canonHexDigits[ch>>4], canonHexDigits[ch&0xF])
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&0xF])
 		}
 		i++
 		start = i
@@ -1011,7 +1023,7 @@ func TestCanonAppendEscapedWords(t *testing.T) {
 		for _, c := range []string{"\"", "\\", "\x00", "\x1f", "\n", "\xed\xa0\x80", "\xed\x9f\xbf", "é", "😀", "\x7f", " "} {
 			for p := 0; p <= n; p++ {
 				s := []byte(strings.Repeat("x", p) + c + strings.Repeat("y", n-p))
-				if got, want := canonAppendEscaped([]byte("a"), s), canonAppendEscapedBytewise([]byte("a"), s); !bytes.Equal(got, want) {
+				if got, want := appendEscaped([]byte("a"), s), canonAppendEscapedBytewise([]byte("a"), s); !bytes.Equal(got, want) {
 					t.Fatalf("%q: got %q, want %q", s, got, want)
 				}
 			}
@@ -1026,7 +1038,7 @@ func BenchmarkCanonAppendEscaped(b *testing.B) {
 	b.SetBytes(int64(len(s)))
 	b.Run("words", func(b *testing.B) {
 		for b.Loop() {
-			dst = canonAppendEscaped(dst[:0], s)
+			dst = appendEscaped(dst[:0], s)
 		}
 	})
 	b.Run("bytewise-baseline", func(b *testing.B) {
@@ -1034,4 +1046,15 @@ func BenchmarkCanonAppendEscaped(b *testing.B) {
 			dst = canonAppendEscapedBytewise(dst[:0], s)
 		}
 	})
+}
+
+func TestAppendAllocs(t *testing.T) {
+	if canonRace {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	raw := []byte(canonBenchRecord)
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = Append(buf[:0], raw) }); n != 0 {
+		t.Errorf("Append allocates %v times per call", n)
+	}
 }

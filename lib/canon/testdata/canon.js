@@ -1,5 +1,5 @@
 'use strict';
-// Reference canonicaliser for TestCanonicalNode (canonical_test.go).
+// Reference canonicaliser for TestCanonicalNode (canon_test.go).
 //
 // usage: node canon.js IN OUT
 //

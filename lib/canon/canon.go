@@ -1,4 +1,4 @@
-package chain
+package canon
 
 import (
 	"bytes"
@@ -9,25 +9,27 @@ import (
 	"sync"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/auditpipe/auditpipe/lib/jsonstr"
 )
 
-// MaxCanonicalDepth is the deepest nesting of arrays and objects that
-// Canonical accepts. Deeper input is rejected with an error rather than
+// MaxDepth is the deepest nesting of arrays and objects that
+// Append accepts. Deeper input is rejected with an error rather than
 // risking unbounded recursion.
-const MaxCanonicalDepth = 1000
+const MaxDepth = 1000
 
-// CanonicalError reports input that Canonical cannot canonicalise: invalid
-// JSON, invalid UTF-8 or nesting deeper than MaxCanonicalDepth.
-type CanonicalError struct {
+// Error reports input that Append cannot canonicalise: invalid
+// JSON, invalid UTF-8 or nesting deeper than MaxDepth.
+type Error struct {
 	Offset int    // byte offset in the input where the problem was found
 	Msg    string // what was wrong, lowercase
 }
 
-func (e *CanonicalError) Error() string {
+func (e *Error) Error() string {
 	return "canonical: " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
 }
 
-// Canonical appends to dst the canonical form of the JSON value in raw:
+// Append appends to dst the canonical form of the JSON value in raw:
 // what ECMAScript computes as JSON.stringify(deepSortKeys(JSON.parse(raw))).
 // See docs/contract.md section 3.
 //
@@ -48,14 +50,14 @@ func (e *CanonicalError) Error() string {
 // The input must be valid UTF-8 (upstream stages reject anything else); an
 // invalid byte sequence inside a string is an error, as are raw control
 // characters in strings, trailing data, and nesting deeper than
-// MaxCanonicalDepth. On error dst is returned unchanged (same length) and
-// the error is a *CanonicalError. dst must not overlap raw.
+// MaxDepth. On error dst is returned unchanged (same length) and
+// the error is a *Error. dst must not overlap raw.
 //
-// Canonical is safe for concurrent use; it keeps its scratch space in a
+// Append is safe for concurrent use; it keeps its scratch space in a
 // sync.Pool and allocates nothing per call in the steady state beyond the
 // growth of dst.
-func Canonical(dst, raw []byte) ([]byte, error) {
-	c := canonPool.Get().(*canonicalizer)
+func Append(dst, raw []byte) ([]byte, error) {
+	c := pool.Get().(*canonicalizer)
 	start := len(dst)
 	c.raw = raw
 	c.pos = 0
@@ -75,9 +77,9 @@ func Canonical(dst, raw []byte) ([]byte, error) {
 	return out, nil
 }
 
-var canonPool = sync.Pool{New: func() any { return new(canonicalizer) }}
+var pool = sync.Pool{New: func() any { return new(canonicalizer) }}
 
-// canonicalizer is the scratch state of one Canonical call.
+// canonicalizer is the scratch state of one Append call.
 type canonicalizer struct {
 	raw   []byte
 	pos   int
@@ -85,21 +87,21 @@ type canonicalizer struct {
 
 	// members is a stack of object members: each object pushes its members,
 	// sorts them (through order), writes them out and pops them.
-	members    []canonMember
-	membersMax int         // high-water mark of len(members), to clear on release
-	order      []canonItem // the sort order of the object being written
-	keys       []byte      // decoded keys that contained escapes (WTF-8)
-	tmp        []byte      // an object's member values while they are reordered
-	str        []byte      // one decoded string value that contained escapes
+	members    []member
+	membersMax int    // high-water mark of len(members), to clear on release
+	order      []item // the sort order of the object being written
+	keys       []byte // decoded keys that contained escapes (WTF-8)
+	tmp        []byte // an object's member values while they are reordered
+	str        []byte // one decoded string value that contained escapes
 }
 
-// canonMember is one member of the object being canonicalised.
-type canonMember struct {
+// member is one member of the object being canonicalised.
+type member struct {
 	key    []byte // decoded key: generalised UTF-8, lone surrogates included
 	vStart int    // value's canonical bytes are tmp[vStart:vEnd] ...
 	vEnd   int    // ... (offsets in dst until the object is complete)
 	ord    int    // position in the source object, for "last one wins"
-	prefix uint64 // see canonPrefix
+	prefix uint64 // see keyPrefix
 	index  uint32 // numeric value when isIndex
 	// isIndex: key is an ECMAScript array index (enumerated first).
 	isIndex bool
@@ -111,37 +113,30 @@ type canonMember struct {
 	escaped bool
 }
 
-const canonMaxRetain = 1 << 20
+const maxRetain = 1 << 20
 
 func (c *canonicalizer) release() {
 	clear(c.members[:c.membersMax])
 	c.members = c.members[:0]
 	c.membersMax = 0
 	c.raw = nil
-	if cap(c.keys) > canonMaxRetain || cap(c.tmp) > canonMaxRetain ||
-		cap(c.str) > canonMaxRetain || cap(c.members) > canonMaxRetain/64 ||
-		cap(c.order) > canonMaxRetain/16 {
+	if cap(c.keys) > maxRetain || cap(c.tmp) > maxRetain ||
+		cap(c.str) > maxRetain || cap(c.members) > maxRetain/64 ||
+		cap(c.order) > maxRetain/16 {
 		return // let the GC have a state that grew on an outsized input
 	}
 	c.keys = c.keys[:0]
 	c.tmp = c.tmp[:0]
 	c.str = c.str[:0]
-	canonPool.Put(c)
+	pool.Put(c)
 }
 
 func (c *canonicalizer) fail(msg string) error {
-	return &CanonicalError{Offset: c.pos, Msg: msg}
+	return &Error{Offset: c.pos, Msg: msg}
 }
 
 func (c *canonicalizer) skipSpace() {
-	for c.pos < len(c.raw) {
-		switch c.raw[c.pos] {
-		case ' ', '\t', '\n', '\r':
-			c.pos++
-		default:
-			return
-		}
-	}
+	c.pos = jsonstr.SkipSpace(c.raw, c.pos)
 }
 
 // value canonicalises the value at c.pos (whitespace already skipped).
@@ -179,8 +174,8 @@ func (c *canonicalizer) literal(dst []byte, lit string) ([]byte, error) {
 
 func (c *canonicalizer) enter() error {
 	c.depth++
-	if c.depth > MaxCanonicalDepth {
-		return c.fail("nesting deeper than " + strconv.Itoa(MaxCanonicalDepth))
+	if c.depth > MaxDepth {
+		return c.fail("nesting deeper than " + strconv.Itoa(MaxDepth))
 	}
 	return nil
 }
@@ -279,9 +274,9 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 	ms := c.members[first:]
 	order := c.order[:0]
 	for i := range ms {
-		order = append(order, canonItem{ms[i].prefix, int32(i)})
+		order = append(order, item{ms[i].prefix, int32(i)})
 	}
-	canonSort(order, ms)
+	sortItems(order, ms)
 	c.order = order
 	c.tmp = append(c.tmp[:0], dst[base:]...)
 	dst = append(dst[:base], '{')
@@ -289,7 +284,7 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 	for i, it := range order {
 		m := &ms[it.i]
 		// Equal keys are adjacent and in source order: keep only the last.
-		if i+1 < len(order) && canonSameKey(m, &ms[order[i+1].i]) {
+		if i+1 < len(order) && sameKey(m, &ms[order[i+1].i]) {
 			continue
 		}
 		if string(m.key) == "__proto__" {
@@ -301,7 +296,7 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 		n++
 		dst = append(dst, '"')
 		if m.escaped {
-			dst = canonAppendEscaped(dst, m.key)
+			dst = appendEscaped(dst, m.key)
 		} else {
 			dst = append(dst, m.key...)
 		}
@@ -314,17 +309,19 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 
 // key parses the object key at c.pos (an opening quote) and returns a member
 // with the key fields filled in.
-func (c *canonicalizer) key() (canonMember, error) {
-	var m canonMember
+func (c *canonicalizer) key() (member, error) {
+	var m member
 	start := c.pos + 1
-	end, escaped, astral, err := c.scanString()
-	if err != nil {
-		return m, err
+	end, escaped, astral, bad := jsonstr.Scan(c.raw, c.pos)
+	c.pos = end
+	if bad != jsonstr.OK {
+		return m, c.fail(scanProblems[bad])
 	}
+	end-- // the closing quote
 	if escaped {
 		k := len(c.keys)
 		var a bool
-		c.keys, a = canonUnescape(c.keys, c.raw[start:end])
+		c.keys, a = jsonstr.UnescapeWTF8(c.keys, c.raw[start:end])
 		m.key = c.keys[k:len(c.keys):len(c.keys)]
 		m.escaped = true
 		astral = a
@@ -332,188 +329,52 @@ func (c *canonicalizer) key() (canonMember, error) {
 		m.key = c.raw[start:end:end]
 	}
 	m.astral = astral
-	m.index, m.isIndex = canonArrayIndex(m.key)
-	m.prefix = canonPrefix(&m)
+	m.index, m.isIndex = arrayIndex(m.key)
+	m.prefix = keyPrefix(&m)
 	return m, nil
 }
 
 // stringValue writes the string value at c.pos in JSON.stringify form.
 func (c *canonicalizer) stringValue(dst []byte) ([]byte, error) {
 	start := c.pos + 1
-	end, escaped, _, err := c.scanString()
-	if err != nil {
-		return dst, err
+	end, escaped, _, bad := jsonstr.Scan(c.raw, c.pos)
+	c.pos = end
+	if bad != jsonstr.OK {
+		return dst, c.fail(scanProblems[bad])
 	}
+	end-- // the closing quote
 	dst = append(dst, '"')
 	if escaped {
-		c.str, _ = canonUnescape(c.str[:0], c.raw[start:end])
-		dst = canonAppendEscaped(dst, c.str)
+		c.str, _ = jsonstr.UnescapeWTF8(c.str[:0], c.raw[start:end])
+		dst = appendEscaped(dst, c.str)
 	} else {
 		dst = append(dst, c.raw[start:end]...)
 	}
 	return append(dst, '"'), nil
 }
 
-// scanString validates the string whose opening quote is at c.pos, leaves
-// c.pos after its closing quote and returns the offset of the closing quote.
-// escaped reports backslash escapes; astral reports a literal code point
-// above U+FFFF (meaningful only when !escaped).
-func (c *canonicalizer) scanString() (end int, escaped, astral bool, err error) {
-	raw := c.raw
-	i := c.pos + 1
-	for i < len(raw) {
-		// Eight bytes at a time while none is '"', '\\', a control byte or
-		// non-ASCII (see scanString in line.go for the bit tricks).
-		for i+8 <= len(raw) {
-			v := binary.LittleEndian.Uint64(raw[i:])
-			if hasZero(v^(lsb*'"'))|hasZero(v^(lsb*'\\'))|(((v-lsb*0x20)|v)&msb) != 0 {
-				break
-			}
-			i += 8
-		}
-		if i >= len(raw) {
-			break
-		}
-		ch := raw[i]
-		switch {
-		case ch == '"':
-			c.pos = i + 1
-			return i, escaped, astral, nil
-		case ch == '\\':
-			escaped = true
-			if i+1 >= len(raw) {
-				c.pos = i
-				return 0, false, false, c.fail("unexpected end of input in string escape")
-			}
-			switch raw[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(raw) || canonHex4(raw[i+2:i+6]) < 0 {
-					c.pos = i
-					return 0, false, false, c.fail("invalid \\u escape in string")
-				}
-				i += 6
-			default:
-				c.pos = i
-				return 0, false, false, c.fail("invalid escape in string")
-			}
-		case ch < 0x20:
-			c.pos = i
-			return 0, false, false, c.fail("control character in string")
-		case ch < utf8.RuneSelf:
-			i++
-		default:
-			r, size := utf8.DecodeRune(raw[i:])
-			if r == utf8.RuneError && size == 1 {
-				c.pos = i
-				return 0, false, false, c.fail("invalid UTF-8 in string")
-			}
-			if size == 4 {
-				astral = true
-			}
-			i += size
-		}
-	}
-	c.pos = i
-	return 0, false, false, c.fail("unexpected end of input in string")
+// scanProblems words jsonstr.Scan's problems for an Error, at the offset
+// Scan gives (key and stringValue call Scan directly: it is the hot loop).
+var scanProblems = [...]string{
+	jsonstr.Unterminated:       "unexpected end of input in string",
+	jsonstr.UnterminatedEscape: "unexpected end of input in string escape",
+	jsonstr.BadEscape:          "invalid escape in string",
+	jsonstr.BadUnicodeEscape:   "invalid \\u escape in string",
+	jsonstr.ControlByte:        "control character in string",
+	jsonstr.BadUTF8:            "invalid UTF-8 in string",
 }
 
-// canonUnescape appends to dst the decoded form of s, the validated body of
-// a JSON string that contains escapes. The result is generalised UTF-8
-// ("WTF-8"): a \uXXXX escape of a surrogate that does not form a valid
-// pair with its neighbour is kept as the 3-byte encoding of the surrogate
-// code unit, so the result stands for the exact UTF-16 string of JS.
-// A valid pair becomes the 4-byte UTF-8 of the code point. astral reports
-// a code point above U+FFFF in the result.
-func canonUnescape(dst, s []byte) (out []byte, astral bool) {
-	for i := 0; i < len(s); {
-		ch := s[i]
-		if ch != '\\' {
-			// Copy the run up to the next backslash (validated UTF-8).
-			j := i + 1
-			for j < len(s) && s[j] != '\\' {
-				j++
-			}
-			for _, b := range s[i:j] {
-				if b >= 0xF0 {
-					astral = true
-					break
-				}
-			}
-			dst = append(dst, s[i:j]...)
-			i = j
-			continue
-		}
-		switch s[i+1] {
-		case 'u':
-			u := rune(canonHex4(s[i+2 : i+6]))
-			i += 6
-			if 0xD800 <= u && u < 0xDC00 && i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-				if lo := rune(canonHex4(s[i+2 : i+6])); 0xDC00 <= lo && lo < 0xE000 {
-					dst = utf8.AppendRune(dst, 0x10000+(u-0xD800)<<10+(lo-0xDC00))
-					astral = true
-					i += 6
-					continue
-				}
-			}
-			if 0xD800 <= u && u < 0xE000 {
-				// Lone surrogate: generalised UTF-8 (utf8.AppendRune would
-				// write U+FFFD).
-				dst = append(dst, 0xED, byte(0x80|(u>>6)&0x3F), byte(0x80|u&0x3F))
-			} else {
-				dst = utf8.AppendRune(dst, u)
-			}
-			continue
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		default: // '"', '\\', '/'
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst, astral
-}
+const hexDigits = "0123456789abcdef"
 
-// canonHex4 returns the value of four hex digits, or -1.
-func canonHex4(b []byte) int {
-	v := 0
-	for _, ch := range b[:4] {
-		var d byte
-		switch {
-		case '0' <= ch && ch <= '9':
-			d = ch - '0'
-		case 'a' <= ch && ch <= 'f':
-			d = ch - 'a' + 10
-		case 'A' <= ch && ch <= 'F':
-			d = ch - 'A' + 10
-		default:
-			return -1
-		}
-		v = v<<4 | int(d)
-	}
-	return v
-}
-
-const canonHexDigits = "0123456789abcdef"
-
-// canonAppendEscaped appends s (generalised UTF-8, as from canonUnescape) in
+// appendEscaped appends s (generalised UTF-8, as from jsonstr.UnescapeWTF8) in
 // JSON.stringify's escaped form, without the quotes.
-func canonAppendEscaped(dst, s []byte) []byte {
+func appendEscaped(dst, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// Eight plain ASCII bytes at a time (0xED is not ASCII).
 		if i+8 <= len(s) {
 			v := binary.LittleEndian.Uint64(s[i:])
-			if hasZero(v^(lsb*'"'))|hasZero(v^(lsb*'\\'))|(((v-lsb*0x20)|v)&msb) == 0 {
+			if jsonstr.PlainWord(v) {
 				i += 8
 				continue
 			}
@@ -529,8 +390,8 @@ func canonAppendEscaped(dst, s []byte) []byte {
 				dst = append(dst, s[start:i]...)
 				u := rune(s[i]&0x0F)<<12 | rune(s[i+1]&0x3F)<<6 | rune(s[i+2]&0x3F)
 				dst = append(dst, '\\', 'u',
-					canonHexDigits[u>>12], canonHexDigits[u>>8&0xF],
-					canonHexDigits[u>>4&0xF], canonHexDigits[u&0xF])
+					hexDigits[u>>12], hexDigits[u>>8&0xF],
+					hexDigits[u>>4&0xF], hexDigits[u&0xF])
 				i += 3
 				start = i
 				continue
@@ -555,7 +416,7 @@ func canonAppendEscaped(dst, s []byte) []byte {
 		case '\t':
 			dst = append(dst, '\\', 't')
 		default:
-			dst = append(dst, '\\', 'u', '0', '0', canonHexDigits[ch>>4], canonHexDigits[ch&0xF])
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&0xF])
 		}
 		i++
 		start = i
@@ -563,9 +424,9 @@ func canonAppendEscaped(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
-// canonArrayIndex reports whether key is an ECMAScript array index: the
+// arrayIndex reports whether key is an ECMAScript array index: the
 // canonical decimal form of an integer in [0, 2^32-2].
-func canonArrayIndex(key []byte) (uint32, bool) {
+func arrayIndex(key []byte) (uint32, bool) {
 	if len(key) == 0 || len(key) > 10 || (key[0] == '0' && len(key) > 1) {
 		return 0, false
 	}
@@ -582,20 +443,20 @@ func canonArrayIndex(key []byte) (uint32, bool) {
 	return uint32(v), true
 }
 
-// canonItem is one entry of the sort order of an object's members.
-type canonItem struct {
+// item is one entry of the sort order of an object's members.
+type item struct {
 	prefix uint64 // the member's prefix
 	i      int32  // index of the member
 }
 
-// canonPrefix returns a number whose order is consistent with
-// canonCompareMembers: if canonPrefix(a) < canonPrefix(b) then a sorts
+// keyPrefix returns a number whose order is consistent with
+// compareMembers: if keyPrefix(a) < keyPrefix(b) then a sorts
 // before b. Most keys are told apart by it, without a call to the full
 // comparison. Array indices map to their value. Other keys map to 1<<63
 // plus their first 7 bytes, big-endian, where a key that ends is padded with
 // 0x00 and everything from the first non-ASCII byte on is 0xFF: a
 // non-ASCII character's first UTF-16 code unit is above every ASCII one.
-func canonPrefix(m *canonMember) uint64 {
+func keyPrefix(m *member) uint64 {
 	if m.isIndex {
 		return uint64(m.index)
 	}
@@ -614,16 +475,16 @@ func canonPrefix(m *canonMember) uint64 {
 	return p
 }
 
-// canonSort sorts items by prefix, then by canonCompareMembers.
-func canonSort(items []canonItem, ms []canonMember) {
-	less := func(x, y canonItem) bool {
+// sortItems sorts items by prefix, then by compareMembers.
+func sortItems(items []item, ms []member) {
+	less := func(x, y item) bool {
 		if x.prefix != y.prefix {
 			return x.prefix < y.prefix
 		}
-		return canonCompareMembers(&ms[x.i], &ms[y.i]) < 0
+		return compareMembers(&ms[x.i], &ms[y.i]) < 0
 	}
 	if len(items) > 24 {
-		slices.SortFunc(items, func(x, y canonItem) int {
+		slices.SortFunc(items, func(x, y item) int {
 			if less(x, y) {
 				return -1
 			}
@@ -644,10 +505,10 @@ func canonSort(items []canonItem, ms []canonMember) {
 	}
 }
 
-// canonCompareMembers orders members as they come out of deepSortKeys:
+// compareMembers orders members as they come out of deepSortKeys:
 // array indices numerically, then the other keys by UTF-16 code units;
 // equal keys by source order.
-func canonCompareMembers(a, b *canonMember) int {
+func compareMembers(a, b *member) int {
 	if a.isIndex != b.isIndex {
 		if a.isIndex {
 			return -1
@@ -659,7 +520,7 @@ func canonCompareMembers(a, b *canonMember) int {
 	case a.isIndex:
 		r = cmp.Compare(a.index, b.index)
 	case a.astral || b.astral:
-		r = canonCompareUTF16(a.key, b.key)
+		r = compareUTF16(a.key, b.key)
 	default:
 		// Without code points above U+FFFF, UTF-8 byte order (lone
 		// surrogates included) is UTF-16 code unit order.
@@ -671,16 +532,16 @@ func canonCompareMembers(a, b *canonMember) int {
 	return cmp.Compare(a.ord, b.ord)
 }
 
-func canonSameKey(a, b *canonMember) bool {
+func sameKey(a, b *member) bool {
 	if a.isIndex || b.isIndex {
 		return a.isIndex == b.isIndex && a.index == b.index
 	}
 	return bytes.Equal(a.key, b.key)
 }
 
-// canonCompareUTF16 compares two generalised UTF-8 strings by their UTF-16
+// compareUTF16 compares two generalised UTF-8 strings by their UTF-16
 // code units, as Array.prototype.sort does by default.
-func canonCompareUTF16(a, b []byte) int {
+func compareUTF16(a, b []byte) int {
 	// Skip the common prefix, backing up to the start of a code point. The
 	// prefix is shared, so a continuation byte at i in a means that a code
 	// point is split at i in both strings.
@@ -709,11 +570,11 @@ func canonCompareUTF16(a, b []byte) int {
 			}
 		}
 		if na == 0 {
-			na, a = canonUnits(a, &ua)
+			na, a = utf16Units(a, &ua)
 			pa = 0
 		}
 		if nb == 0 {
-			nb, b = canonUnits(b, &ub)
+			nb, b = utf16Units(b, &ub)
 			pb = 0
 		}
 		if x, y := ua[pa], ub[pb]; x != y {
@@ -724,9 +585,9 @@ func canonCompareUTF16(a, b []byte) int {
 	}
 }
 
-// canonUnits decodes the first code point of s (generalised UTF-8, known to
+// utf16Units decodes the first code point of s (generalised UTF-8, known to
 // be well formed) into UTF-16 code units.
-func canonUnits(s []byte, u *[2]uint16) (int, []byte) {
+func utf16Units(s []byte, u *[2]uint16) (int, []byte) {
 	ch := s[0]
 	switch {
 	case ch < 0x80:
@@ -812,12 +673,12 @@ func (c *canonicalizer) number(dst []byte) ([]byte, error) {
 		// JSON.stringify writes as null.
 		return append(dst, "null"...), nil
 	}
-	return canonAppendNumber(dst, f), nil
+	return appendNumber(dst, f), nil
 }
 
-// canonAppendNumber appends ECMAScript's Number::toString(f) (radix 10) for
+// appendNumber appends ECMAScript's Number::toString(f) (radix 10) for
 // a finite f.
-func canonAppendNumber(dst []byte, f float64) []byte {
+func appendNumber(dst []byte, f float64) []byte {
 	if f == 0 {
 		return append(dst, '0') // both +0 and -0
 	}
