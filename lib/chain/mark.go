@@ -25,6 +25,24 @@ import (
 // for the two cursor sources only. A cursor at 0 (nothing shipped yet) gives
 // seq 0 and hash "": the read starts at genesis.
 //
+// A chain mark (issue 15) names the chain the record lines after it belong
+// to, up to the next chain mark: many chains (one per host database)
+// travel interleaved through Kafka, and audit-consume writes one before each
+// run of another chain's records. It may carry the chain's anchor, the last
+// seq and recordHash delivered for that chain (audit-consume's stored
+// anchor), in which case the chain's next record must be seq+1 linking to
+// hash; seq 0 with hash "" anchors on genesis explicitly:
+//
+//	{"mark":{"type":"chain","chain":"<id>"}}
+//	{"mark":{"type":"chain","chain":"<id>","seq":41,"hash":"<64 hex>"}}
+//
+// An anchor mark may name its chain too (audit-read, when it knows the
+// database's chain id), as a last key: ...,"hash":"<64 hex>","chain":"<id>"}}.
+// A chain id is the recordHash of the chain's first record (64 lowercase
+// hex) or an operator's override: 1 to 128 bytes of [A-Za-z0-9._:-] either
+// way (see ValidChainID), so that it is safe in a log line, a metric label
+// and a Kafka key.
+//
 // A skip says audit-read left out the records fromSeq..toSeq (a filter
 // dropped them) after checking them with a Verifier of its own: toSeq's
 // recordHash is hash, so the next record links to it; verified records
@@ -47,12 +65,16 @@ type Mark struct {
 	BreakSeq             int64
 	BreakReason          Reason
 	BreakDetail          string
+
+	Chain    string // chain: the chain's id; anchor: optional, the chain it anchors
+	Anchored bool   // chain: Seq and Hash carry the chain's anchor
 }
 
 // Mark types and anchor sources.
 const (
 	MarkAnchor = "anchor"
 	MarkSkip   = "skip"
+	MarkChain  = "chain"
 
 	SourceCursor    = "cursor"
 	SourceCursorRow = "cursor-row"
@@ -78,6 +100,19 @@ func AppendMark(dst []byte, m *Mark) []byte {
 		dst = strconv.AppendInt(dst, m.Seq, 10)
 		dst = append(dst, `,"hash":`...)
 		dst = appendJSONString(dst, m.Hash)
+		if m.Chain != "" {
+			dst = append(dst, `,"chain":`...)
+			dst = appendJSONString(dst, m.Chain)
+		}
+	case MarkChain:
+		dst = append(dst, `,"chain":`...)
+		dst = appendJSONString(dst, m.Chain)
+		if m.Anchored {
+			dst = append(dst, `,"seq":`...)
+			dst = strconv.AppendInt(dst, m.Seq, 10)
+			dst = append(dst, `,"hash":`...)
+			dst = appendJSONString(dst, m.Hash)
+		}
 	case MarkSkip:
 		dst = append(dst, `,"fromSeq":`...)
 		dst = strconv.AppendInt(dst, m.FromSeq, 10)
@@ -103,6 +138,32 @@ func AppendMark(dst []byte, m *Mark) []byte {
 	return append(dst, "}}"...)
 }
 
+// ValidChainID reports why id cannot be a chain id: a chain id is 1 to 128
+// bytes of [A-Za-z0-9._:-] (the recordHash of the chain's first record is
+// 64 lowercase hex, an override may be any such name).
+func ValidChainID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("chain id must be 1 to 128 bytes, has %d", len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("chain id %q: byte %d is not one of [A-Za-z0-9._:-]", id, i)
+		}
+	}
+	return nil
+}
+
+// AppendChainMark appends the chain mark for id, without a newline; with
+// an anchor (seq, hash) when a is not nil.
+func AppendChainMark(dst []byte, id string, a *Anchor) []byte {
+	m := Mark{Type: MarkChain, Chain: id}
+	if a != nil {
+		m.Anchored, m.Seq, m.Hash = true, a.Seq, a.Hash
+	}
+	return AppendMark(dst, &m)
+}
+
 func appendJSONString(dst []byte, s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return append(dst, b...)
@@ -123,6 +184,7 @@ type markJSON struct {
 		BreakSeq    int64   `json:"breakSeq"`
 		BreakReason string  `json:"breakReason"`
 		BreakDetail string  `json:"breakDetail"`
+		Chain       *string `json:"chain"`
 	} `json:"mark"`
 }
 
@@ -150,7 +212,34 @@ func ParseMark(line []byte) (Mark, error) {
 	if j.Hash != nil {
 		m.Hash = *j.Hash
 	}
+	if j.Chain != nil {
+		if m.Type != MarkAnchor && m.Type != MarkChain {
+			return Mark{}, fmt.Errorf("%s mark: has a chain", m.Type)
+		}
+		if err := ValidChainID(*j.Chain); err != nil {
+			return Mark{}, fmt.Errorf("%s mark: %v", m.Type, err)
+		}
+		m.Chain = *j.Chain
+	}
 	switch m.Type {
+	case MarkChain:
+		if j.Chain == nil {
+			return Mark{}, fmt.Errorf("chain mark: no chain")
+		}
+		if j.Source != "" || j.Exporter != "" || j.FromSeq != nil || j.ToSeq != nil || j.Verified != 0 || j.Tombstones != 0 ||
+			j.Breaks != 0 || j.BreakSeq != 0 || j.BreakReason != "" || j.BreakDetail != "" {
+			return Mark{}, fmt.Errorf("chain mark: only chain, seq and hash belong in it")
+		}
+		if (j.Seq == nil) != (j.Hash == nil) {
+			return Mark{}, fmt.Errorf("chain mark: seq and hash go together (the chain's anchor) or not at all")
+		}
+		if j.Seq != nil {
+			m.Anchored = true
+			m.Seq = *j.Seq
+			if m.Seq < 0 || (m.Seq == 0) != (m.Hash == "") || m.Hash != "" && !isHexHash([]byte(m.Hash)) {
+				return Mark{}, fmt.Errorf("chain mark: anchor must be seq >= 0 and hash 64 lowercase hex (\"\" only at seq 0)")
+			}
+		}
 	case MarkAnchor:
 		if j.Seq == nil || j.Hash == nil || *j.Seq < 0 {
 			return Mark{}, fmt.Errorf("anchor mark: needs seq >= 0 and hash")
