@@ -90,6 +90,9 @@ func (m *Multi) Chains() []*ChainState {
 	return out
 }
 
+// Chain is the state of chain id (nil when it was never seen).
+func (m *Multi) Chain(id string) *ChainState { return m.chains[id] }
+
 // Len is the number of chains held in memory.
 func (m *Multi) Len() int { return len(m.chains) }
 
@@ -185,9 +188,18 @@ func (m *Multi) Check(num int64, line []byte) (pass bool, done []Finding) {
 	pass, f := v.Check(num, line)
 	m.collect(s, f)
 	if !started && v.stats.Records > recs && v.stats.FirstSeq > 1 {
-		// First seen in the middle, with no anchor: not trusted.
+		// First seen in the middle, with no anchor: not trusted. (The
+		// verifier's own unanchored notice, which advises flags of one
+		// chain, gives way to the hold.)
+		kept := m.findings[:0]
+		for _, f := range append(m.findings, v.Flush()...) {
+			if f.Reason != ReasonUnanchored {
+				kept = append(kept, f)
+			}
+		}
+		m.findings = kept
 		m.hold(s, num, v.stats.FirstSeq, ReasonUnanchored,
-			fmt.Sprintf("its first record here is seq %d and no anchor came for it (a chain mark with seq and hash): its link to seq %d is not checked, so it is not trusted", v.stats.FirstSeq, v.stats.FirstSeq-1),
+			fmt.Sprintf("unanchored: first seen at seq %d with no anchor in its chain mark, so its link to seq %d is not checked", v.stats.FirstSeq, v.stats.FirstSeq-1),
 			"give it an anchor (the last seq and recordHash delivered, from the host's cursor: audit-consume --set-anchor CHAIN=SEQ:HASH), or consume the topic from its earliest offset")
 		return false, m.findings
 	}

@@ -296,3 +296,19 @@ func FuzzMulti(f *testing.F) {
 		}
 	})
 }
+
+func TestHoldRoundTrip(t *testing.T) {
+	h := Hold{Chain: "chain-a", Seq: 7, Reason: "hash_mismatch"}
+	line := AppendHold(nil, h)
+	if string(line) != `{"hold":{"chain":"chain-a","seq":7,"reason":"hash_mismatch"}}` {
+		t.Fatalf("AppendHold = %s", line)
+	}
+	if g, err := ParseHold(line); err != nil || g != h {
+		t.Fatalf("ParseHold = %+v, %v", g, err)
+	}
+	for _, l := range []string{`{"hold":{}}`, `{"hold":{"chain":"a b","seq":1}}`, `{"hold":{"chain":"a","seq":-1}}`, `{"hold":`, `{"hold":{"chain":"a"}}`} {
+		if _, err := ParseHold([]byte(l)); err == nil {
+			t.Errorf("ParseHold(%s) accepted", l)
+		}
+	}
+}
