@@ -1,0 +1,474 @@
+package auditconsume_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/auditpipe/auditpipe/lib/chain"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/framing"
+	"github.com/auditpipe/auditpipe/stage/auditconsume"
+	"github.com/auditpipe/auditpipe/stage/auditverify"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CONSUME_TEST_CHILD") == "1" {
+		os.Exit(auditconsume.Main())
+	}
+	os.Exit(m.Run())
+}
+
+const topic = "audit"
+
+// hostChain is a chain of n record lines in audit-read's layout, distinct
+// per host; its id is the recordHash of its first record.
+func hostChain(host string, n int) (id string, lines []string) {
+	prev := ""
+	for i := 1; i <= n; i++ {
+		rec := fmt.Sprintf(`{"actor":"agent:%s","kind":"tool_call","n":%d,"tenantId":"acme","ts":%d}`, host, i, 1764244800000+int64(i))
+		s := sha256.Sum256([]byte(prev + "\n" + rec))
+		h := hex.EncodeToString(s[:])
+		lines = append(lines, fmt.Sprintf(`{"seq":%d,"ts":%d,"tenantId":"acme","kind":"tool_call","record":%s,"prevHash":%q,"recordHash":%q}`, i, 1764244800000+int64(i), rec, prev, h))
+		prev = h
+	}
+	return hashOf(lines[0]), lines
+}
+
+func hashOf(line string) string {
+	i := strings.Index(line, `"recordHash":"`)
+	return line[i+14 : i+78]
+}
+
+func seqOf(line string) int64 {
+	var n int64
+	fmt.Sscanf(line, `{"seq":%d,`, &n)
+	return n
+}
+
+type fleet struct {
+	ids   []string
+	lines map[string][]string
+}
+
+func newFleet(hosts, n int) *fleet {
+	f := &fleet{lines: map[string][]string{}}
+	for h := 0; h < hosts; h++ {
+		id, l := hostChain(fmt.Sprintf("host%d", h), n)
+		f.ids = append(f.ids, id)
+		f.lines[id] = l
+	}
+	return f
+}
+
+func (f *fleet) total() int {
+	n := 0
+	for _, l := range f.lines {
+		n += len(l)
+	}
+	return n
+}
+
+// startCluster starts a 3-broker kfake cluster on 127.0.0.1 with the
+// topic in 4 partitions.
+func startCluster(t *testing.T) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(4, topic)) // listens on 127.0.0.1
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return strings.Join(c.ListenAddrs(), ",")
+}
+
+// produce ships records [from, to) of each chain, interleaved, keyed by
+// chain id (as audit-ship --kind kafka does).
+func produce(t *testing.T, brokers string, f *fleet, from, to int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		for _, id := range f.ids {
+			if i < len(f.lines[id]) {
+				recs = append(recs, &kgo.Record{Key: []byte(id), Value: []byte(f.lines[id][i]),
+					Headers: []kgo.RecordHeader{{Key: "chain", Value: []byte(id)}}})
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// delivered is what a fake shipper got, per chain in order.
+type delivered struct {
+	mu    sync.Mutex
+	seqs  map[string][]int64
+	marks int
+	delay time.Duration // per record: a slow SIEM
+}
+
+func (d *delivered) count(id string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.seqs[id])
+}
+
+func (d *delivered) distinct(id string) map[int64]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := map[int64]bool{}
+	for _, s := range d.seqs[id] {
+		m[s] = true
+	}
+	return m
+}
+
+// fakeShip plays audit-ship after the chain wiring: it reads
+// audit-verify's output (chain marks, then record lines), "delivers" each
+// record and writes an ack line naming its chain to the FIFO.
+func fakeShip(t *testing.T, r io.Reader, fifo string, d *delivered) {
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer w.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	cur := ""
+	for sc.Scan() {
+		l := sc.Text()
+		if framing.IsMark([]byte(l)) {
+			m, err := chain.ParseMark([]byte(l))
+			if err != nil || m.Type != chain.MarkChain {
+				t.Errorf("shipper got mark %s (%v)", l, err)
+				continue
+			}
+			cur = m.Chain
+			d.mu.Lock()
+			d.marks++
+			d.mu.Unlock()
+			continue
+		}
+		seq := seqOf(l)
+		time.Sleep(d.delay)
+		d.mu.Lock()
+		d.seqs[cur] = append(d.seqs[cur], seq)
+		d.mu.Unlock()
+		ack := framing.AppendAck(nil, framing.Ack{Exporter: "kafka:test", FirstSeq: seq, LastSeq: seq, LastHash: hashOf(l), Count: 1})
+		// the "chain" field (lib/ack, helper h3) added by hand until then
+		ack = append(bytes.TrimSuffix(ack, []byte("}}")), []byte(`,"chain":"`+cur+`"}}`+"\n")...)
+		if _, err := w.Write(ack); err != nil {
+			return // the consumer is gone (killed): its acks are lost, as in life
+		}
+	}
+}
+
+// pipeline is audit-consume | audit-verify --holds FIFO | fake shipper,
+// in-process.
+type pipeline struct {
+	cancel     context.CancelFunc
+	done       chan struct{}
+	consumeErr error
+	verifyErr  error
+	stderr     *syncBuf
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startPipeline(t *testing.T, brokers, group, dir string, d *delivered, extra ...string) *pipeline {
+	t.Helper()
+	fifo := filepath.Join(dir, group+"-"+fmt.Sprint(time.Now().UnixNano())+".fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pipeline{cancel: cancel, done: make(chan struct{}), stderr: &syncBuf{}}
+	cr, cw := io.Pipe()
+	vr, vw := io.Pipe()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		args := append([]string{"--brokers", brokers, "--topic", topic, "--group", group, "--acks", fifo, "--commit-interval", "100ms", "--drain", "2s"}, extra...)
+		p.consumeErr = auditconsume.Run(ctx, args, nil, cw, p.stderr)
+		cw.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		p.verifyErr = auditverify.Run(context.Background(), []string{"--holds", fifo, "--quiet"}, cr, vw, p.stderr)
+		cr.CloseWithError(io.ErrClosedPipe)
+		vw.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		fakeShip(t, vr, fifo, d)
+		io.Copy(io.Discard, vr)
+	}()
+	go func() { wg.Wait(); close(p.done) }()
+	return p
+}
+
+func (p *pipeline) stop(t *testing.T) {
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pipeline did not stop\n%s", p.stderr.String())
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool, stderr func() string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s\n%s", what, stderr())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkChain: what a group delivered of a chain is, in order, 1..n with
+// duplicates only as replays (each record at most... re-delivered runs),
+// and nothing missing.
+func checkChain(t *testing.T, what string, d *delivered, id string, n int) {
+	t.Helper()
+	got := d.distinct(id)
+	for s := int64(1); s <= int64(n); s++ {
+		if !got[s] {
+			t.Errorf("%s: chain %s seq %d lost", what, id[:8], s)
+			return
+		}
+	}
+	if len(got) != n {
+		t.Errorf("%s: chain %s delivered %d distinct seqs, want %d", what, id[:8], len(got), n)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seqs := d.seqs[id]
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Errorf("%s: chain %s out of order: seq %d after %d", what, id[:8], seqs[i], seqs[i-1])
+			return
+		}
+	}
+}
+
+// Two groups (one per SIEM) each get everything, in order per chain; one
+// tampered chain stops alone in both, the other chains are delivered whole.
+func TestFanOutAndTamperedChain(t *testing.T) {
+	brokers := startCluster(t)
+	f := newFleet(3, 60)
+	bad := f.ids[1]
+	f.lines[bad] = append([]string(nil), f.lines[bad]...)
+	f.lines[bad][29] = strings.Replace(f.lines[bad][29], `"actor":"agent:`, `"actor":"agent:x`, 1) // seq 30
+	produce(t, brokers, f, 0, 30)
+	dir := t.TempDir()
+	ds := map[string]*delivered{"splunk": {seqs: map[string][]int64{}}, "elastic": {seqs: map[string][]int64{}}}
+	ps := map[string]*pipeline{}
+	for g, d := range ds {
+		ps[g] = startPipeline(t, brokers, g, dir, d)
+	}
+	produce(t, brokers, f, 30, 60)
+	for g, d := range ds {
+		p := ps[g]
+		waitFor(t, g+" delivering", func() bool {
+			return d.count(f.ids[0]) >= 60 && d.count(f.ids[2]) >= 60 && d.count(bad) >= 29
+		}, p.stderr.String)
+		waitFor(t, g+" hold", func() bool { return strings.Contains(p.stderr.String(), "held by audit-verify at seq 30") }, p.stderr.String)
+		p.stop(t)
+		checkChain(t, g, d, f.ids[0], 60)
+		checkChain(t, g, d, f.ids[2], 60)
+		checkChain(t, g, d, bad, 29)
+		if got := d.distinct(bad); got[30] || got[31] {
+			t.Errorf("%s: the tampered chain passed seq 30 or later", g)
+		}
+		if code := exitcode.Of(p.verifyErr); code != exitcode.Verify {
+			t.Errorf("%s: audit-verify exit %d (%v), want 3", g, code, p.verifyErr)
+		}
+		if p.consumeErr != nil {
+			t.Errorf("%s: audit-consume: %v", g, p.consumeErr)
+		}
+		for _, s := range []string{"error hash_mismatch: chain " + bad + " seq 30", "error chain_held: chain " + bad + " seq 30"} {
+			if !strings.Contains(p.stderr.String(), s) {
+				t.Errorf("%s: stderr lacks %q\n%s", g, s, p.stderr.String())
+			}
+		}
+	}
+
+	// A restart of one group resumes every chain from its stored anchor:
+	// nothing of the intact chains again, the tampered chain held again.
+	d := &delivered{seqs: map[string][]int64{}}
+	p := startPipeline(t, brokers, "splunk", dir, d)
+	waitFor(t, "restart hold", func() bool { return strings.Contains(p.stderr.String(), "held by audit-verify at seq 30") }, p.stderr.String)
+	time.Sleep(500 * time.Millisecond)
+	p.stop(t)
+	if n := d.count(f.ids[0]) + d.count(f.ids[2]) + d.count(bad); n != 0 {
+		t.Errorf("restart delivered %d records again, want 0 (anchors)\n%s", n, p.stderr.String())
+	}
+}
+
+// Two consumers in one group, the second joining mid-stream (a rebalance):
+// every record of every chain is delivered (duplicates allowed, none
+// lost), each chain in order within each consumer's pipeline.
+func TestRebalanceTwoConsumers(t *testing.T) {
+	brokers := startCluster(t)
+	f := newFleet(6, 80)
+	produce(t, brokers, f, 0, 40)
+	dir := t.TempDir()
+	d1 := &delivered{seqs: map[string][]int64{}, delay: 5 * time.Millisecond}
+	d2 := &delivered{seqs: map[string][]int64{}, delay: 5 * time.Millisecond}
+	p1 := startPipeline(t, brokers, "siem", dir, d1, "--max-in-flight", "50")
+	waitFor(t, "first consumer", func() bool { return d1.count(f.ids[0]) > 10 }, p1.stderr.String)
+	p2 := startPipeline(t, brokers, "siem", dir, d2, "--max-in-flight", "50")
+	produce(t, brokers, f, 40, 80)
+	waitFor(t, "the second consumer to get a partition", func() bool {
+		n := 0
+		for _, id := range f.ids {
+			n += d2.count(id)
+		}
+		return n > 0
+	}, p2.stderr.String)
+	union := func() bool {
+		for _, id := range f.ids {
+			a, b := d1.distinct(id), d2.distinct(id)
+			for s := range b {
+				a[s] = true
+			}
+			if len(a) < 80 {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, "all delivered by the two", union, func() string { return p1.stderr.String() + p2.stderr.String() })
+	p1.stop(t)
+	p2.stop(t)
+	for _, id := range f.ids {
+		a, b := d1.distinct(id), d2.distinct(id)
+		for s := range b {
+			a[s] = true
+		}
+		for s := int64(1); s <= 80; s++ {
+			if !a[s] {
+				t.Errorf("chain %s seq %d lost", id[:8], s)
+			}
+		}
+	}
+	for _, p := range []*pipeline{p1, p2} {
+		if p.verifyErr != nil || p.consumeErr != nil {
+			t.Errorf("verify %v consume %v\n%s", p.verifyErr, p.consumeErr, p.stderr.String())
+		}
+	}
+	if d2.count(f.ids[0])+d2.count(f.ids[1])+d2.count(f.ids[2])+d2.count(f.ids[3])+d2.count(f.ids[4])+d2.count(f.ids[5]) == 0 {
+		t.Errorf("the second consumer got no partition")
+	}
+}
+
+// A consumer killed with -9 (a subprocess) after part of its records were
+// acked: a new consumer in the group gets the rest, nothing lost; what was
+// acked and committed is not delivered again.
+func TestConsumerKilledRedelivers(t *testing.T) {
+	brokers := startCluster(t)
+	f := newFleet(3, 50)
+	produce(t, brokers, f, 0, 50)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "acks.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "--brokers", brokers, "--topic", topic, "--group", "siem", "--acks", fifo, "--commit-interval", "50ms", "--max-in-flight", "20", "--session-timeout", "6s")
+	cmd.Env = append(os.Environ(), "CONSUME_TEST_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuf
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d1 := &delivered{seqs: map[string][]int64{}, delay: 2 * time.Millisecond}
+	vr, vw := io.Pipe()
+	go func() {
+		err := auditverify.Run(context.Background(), []string{"--quiet"}, out, vw, &stderr)
+		vw.CloseWithError(err)
+	}()
+	shipped := make(chan struct{})
+	go func() { fakeShip(t, vr, fifo, d1); io.Copy(io.Discard, vr); close(shipped) }()
+	waitFor(t, "part delivered", func() bool { return d1.count(f.ids[0])+d1.count(f.ids[1])+d1.count(f.ids[2]) >= 40 }, stderr.String)
+	time.Sleep(200 * time.Millisecond) // a commit or two
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	<-shipped
+
+	d2 := &delivered{seqs: map[string][]int64{}}
+	p := startPipeline(t, brokers, "siem", dir, d2)
+	all := func() bool {
+		for _, id := range f.ids {
+			a, b := d1.distinct(id), d2.distinct(id)
+			for s := range b {
+				a[s] = true
+			}
+			if len(a) < 50 {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, "the rest delivered after the kill", all, p.stderr.String)
+	p.stop(t)
+	if p.verifyErr != nil || p.consumeErr != nil {
+		t.Fatalf("verify %v consume %v\n%s", p.verifyErr, p.consumeErr, p.stderr.String())
+	}
+	again := 0
+	for _, id := range f.ids {
+		for s := range d2.distinct(id) {
+			if d1.distinct(id)[s] {
+				again++
+			}
+		}
+	}
+	if again >= d1.count(f.ids[0])+d1.count(f.ids[1])+d1.count(f.ids[2]) {
+		t.Errorf("every record delivered before the kill came again (%d): nothing was committed", again)
+	}
+	t.Logf("killed after %d delivered; redelivered %d (not yet committed at the kill); lost 0", d1.count(f.ids[0])+d1.count(f.ids[1])+d1.count(f.ids[2]), again)
+}
