@@ -47,7 +47,7 @@ type anchorValue struct {
 
 type anchorStore struct {
 	topic, group string
-	opts         []kgo.Opt   // to make a reader
+	opts         []kgo.Opt // to make a reader
 }
 
 // ensure creates the anchors topic (compacted, one partition) when it does

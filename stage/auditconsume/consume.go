@@ -182,7 +182,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if ferr := out.Flush(); runErr == nil && ferr != nil {
 		runErr = fmt.Errorf("write stdout: %w", ferr)
 	}
-	if runErr == nil && ctx.Err() != nil {
+	if runErr == nil && ctx.Err() != nil && !errors.Is(cli.Stopping(stdin), cli.ErrOutputClosed) {
 		cs.drainAcks(c.drain) // a stop signal: let the records in flight be acked
 	}
 	stop()
