@@ -187,6 +187,7 @@ func (m *Multi) Check(num int64, line []byte) (pass bool, done []Finding) {
 	recs := v.stats.Records
 	pass, f := v.Check(num, line)
 	m.collect(s, f)
+	v.trim()
 	if !started && v.stats.Records > recs && v.stats.FirstSeq > 1 {
 		// First seen in the middle, with no anchor: not trusted. (The
 		// verifier's own unanchored notice, which advises flags of one
@@ -321,4 +322,18 @@ func (m *Multi) Stats() Stats {
 		}
 	}
 	return t
+}
+
+// trimCap is the most scratch space a chain's verifier keeps between its
+// records: a chain that met a large record (escaped strings, the slow
+// path) does not hold a buffer that size for as long as it lives.
+const trimCap = 1024
+
+func (v *Verifier) trim() {
+	if cap(v.canon) > trimCap {
+		v.canon = nil
+	}
+	if cap(v.parser.scratch) > trimCap {
+		v.parser.scratch = nil
+	}
 }
