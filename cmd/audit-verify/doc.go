@@ -164,7 +164,7 @@ chain's records after a chain mark naming it (issue 15; lib/chain):
 A chain id is the recordHash of the chain's first record (or an override):
 1 to 128 bytes of [A-Za-z0-9._:-]. A stdin that starts with a chain mark is
 verified chain by chain, each with its own state (a Verifier with a
--chain-window window; about 6 KiB a chain with the default 64, see
+-chain-window window; about 3.8 KB a chain with the default 64, see
 BenchmarkMemoryPerChain): a chain first seen is anchored by its chain
 mark's seq and hash (audit-consume's stored anchor: the last seq delivered
 and its recordHash), or else by the genesis rule (its first record must be
