@@ -472,3 +472,85 @@ func TestConsumerKilledRedelivers(t *testing.T) {
 	}
 	t.Logf("killed after %d delivered; redelivered %d (not yet committed at the kill); lost 0", d1.count(f.ids[0])+d1.count(f.ids[1])+d1.count(f.ids[2]), again)
 }
+
+// startChild runs audit-consume as a process (the binary's Main), its
+// stdout a pipe to the test.
+func startChild(t *testing.T, brokers, group, fifo string, extra ...string) (*exec.Cmd, io.ReadCloser, *syncBuf) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--brokers", brokers, "--topic", topic, "--group", group, "--acks", fifo, "--commit-interval", "50ms", "--session-timeout", "6s"}, extra...)...)
+	cmd.Env = append(os.Environ(), "CONSUME_TEST_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuf
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out, &stderr
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("audit-consume did not exit within 30 s")
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+// SIGTERM: audit-consume stops fetching, lets the records in flight be
+// acked, stores the anchors, commits and exits 0; the next consumer of the
+// group writes nothing of what was acked. A closed stdout: exit 141.
+func TestConsumeSignals(t *testing.T) {
+	brokers := startCluster(t)
+	f := newFleet(2, 20)
+	produce(t, brokers, f, 0, 20)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "acks.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out, stderr := startChild(t, brokers, "siem", fifo)
+	d := &delivered{seqs: map[string][]int64{}}
+	shipped := make(chan struct{})
+	go func() { fakeShip(t, out, fifo, d); close(shipped) }()
+	waitFor(t, "all delivered", func() bool { return d.count(f.ids[0]) == 20 && d.count(f.ids[1]) == 20 }, stderr.String)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd); code != 0 {
+		t.Fatalf("SIGTERM: exit %d, want 0\n%s", code, stderr.String())
+	}
+	<-shipped
+	if !strings.Contains(stderr.String(), "40 records written") {
+		t.Errorf("summary: %s", stderr.String())
+	}
+
+	// The group resumes after what was acked: nothing is written again.
+	cmd, out, stderr = startChild(t, brokers, "siem", fifo)
+	got := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(out); got <- string(b) }()
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd); code != 0 {
+		t.Fatalf("second SIGTERM: exit %d\n%s", code, stderr.String())
+	}
+	if s := <-got; s != "" {
+		t.Fatalf("a restart after everything was acked wrote %q\n%s", s, stderr.String())
+	}
+
+	// Closed output: the next stage went away.
+	cmd, out, stderr = startChild(t, brokers, "other-group", fifo)
+	br := bufio.NewReader(out)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatalf("no output: %v\n%s", err, stderr.String())
+	}
+	out.Close()
+	if code := exitCode(t, cmd); code != exitcode.Pipe {
+		t.Fatalf("closed stdout: exit %d, want 141\n%s", code, stderr.String())
+	}
+}
