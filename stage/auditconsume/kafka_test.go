@@ -87,13 +87,36 @@ func (f *fleet) total() int {
 // startCluster starts a 3-broker kfake cluster on 127.0.0.1 with the
 // topic in 4 partitions.
 func startCluster(t *testing.T) string {
+	_, addrs := startClusterC(t)
+	return addrs
+}
+
+func startClusterC(t *testing.T) (*kfake.Cluster, string) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(4, topic)) // listens on 127.0.0.1
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return strings.Join(c.ListenAddrs(), ",")
+	return c, strings.Join(c.ListenAddrs(), ",")
+}
+
+// produceRange ships records [from, to) of one chain again (a shipper that
+// restarted sends a batch twice: at-least-once).
+func produceRange(t *testing.T, brokers string, f *fleet, id string, from, to int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		recs = append(recs, &kgo.Record{Key: []byte(id), Value: []byte(f.lines[id][i])})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // produce ships records [from, to) of each chain, interleaved, keyed by
@@ -573,5 +596,92 @@ func TestConsumeSignals(t *testing.T) {
 	out.Close()
 	if code := exitCode(t, cmd); code != exitcode.Pipe {
 		t.Fatalf("closed stdout: exit %d, want 141\n%s", code, stderr.String())
+	}
+}
+
+// Records shipped twice (a host's shipper restarted mid-batch) and a
+// partition leader moved mid-stream: every record delivered once (audit-
+// verify proves the duplicates and drops them), none left in flight, and a
+// restart writes nothing again (everything acked was committed).
+func TestDuplicatesAndLeaderMoves(t *testing.T) {
+	c, brokers := startClusterC(t)
+	f := newFleet(3, 40)
+	produce(t, brokers, f, 0, 20)
+	produceRange(t, brokers, f, f.ids[0], 10, 20) // seq 11..20 of chain 0 again
+	dir := t.TempDir()
+	d := &delivered{seqs: map[string][]int64{}, delay: time.Millisecond}
+	p := startPipeline(t, brokers, "siem", dir, d)
+	waitFor(t, "first half", func() bool { return d.count(f.ids[1]) >= 10 }, p.stderr.String)
+	for part := int32(0); part < 4; part++ { // every leader moves to another broker
+		if err := c.MoveTopicPartition(topic, part, (c.LeaderFor(topic, part)+1)%3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(t, brokers, f, 20, 40)
+	produceRange(t, brokers, f, f.ids[2], 35, 40) // the tail of chain 2 again
+	waitFor(t, "everything", func() bool {
+		return d.count(f.ids[0]) >= 40 && d.count(f.ids[1]) >= 40 && d.count(f.ids[2]) >= 40
+	}, p.stderr.String)
+	time.Sleep(300 * time.Millisecond) // the acks of the tail's duplicates
+	p.stop(t)
+	for _, id := range f.ids {
+		if d.count(id) != 40 {
+			t.Errorf("chain %s delivered %d records, want each of the 40 once", id[:8], d.count(id))
+		}
+		checkChain(t, "siem", d, id, 40)
+	}
+	if p.verifyErr != nil || p.consumeErr != nil {
+		t.Fatalf("verify %v consume %v\n%s", p.verifyErr, p.consumeErr, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), " 0 in flight at exit") {
+		t.Errorf("records left in flight:\n%s", p.stderr.String())
+	}
+	d2 := &delivered{seqs: map[string][]int64{}}
+	p2 := startPipeline(t, brokers, "siem", dir, d2)
+	time.Sleep(1500 * time.Millisecond)
+	p2.stop(t)
+	if n := d2.count(f.ids[0]) + d2.count(f.ids[1]) + d2.count(f.ids[2]); n != 0 {
+		t.Errorf("a restart delivered %d records again\n%s", n, p2.stderr.String())
+	}
+}
+
+// Back-pressure: with nothing acked, audit-consume writes --max-in-flight
+// records and no more.
+func TestMaxInFlight(t *testing.T) {
+	brokers := startCluster(t)
+	f := newFleet(3, 40)
+	produce(t, brokers, f, 0, 40)
+	fifo := filepath.Join(t.TempDir(), "acks.fifo")
+	cr, cw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- auditconsume.Run(ctx, []string{"--brokers", brokers, "--topic", topic, "--group", "g", "--acks", fifo, "--max-in-flight", "7", "--drain", "0s"}, nil, cw, &stderr)
+		cw.Close()
+	}()
+	var mu sync.Mutex
+	records := 0
+	go func() {
+		sc := bufio.NewScanner(cr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			if !framing.IsMark(sc.Bytes()) {
+				mu.Lock()
+				records++
+				mu.Unlock()
+			}
+		}
+	}()
+	waitFor(t, "7 records", func() bool { mu.Lock(); defer mu.Unlock(); return records >= 7 }, stderr.String)
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if records != 7 {
+		t.Fatalf("%d records written with none acked, want --max-in-flight 7", records)
 	}
 }
