@@ -3,7 +3,6 @@ package auditverify_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/stage/auditappend"
 	"github.com/auditpipe/auditpipe/stage/auditread"
 	"github.com/auditpipe/auditpipe/stage/auditsample"
@@ -252,5 +253,34 @@ func TestOneChainNamedDownstream(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ = fmt.Sprint
+// A held chain is counted in auditpipe_verify_breaks_total{reason="chain_held"},
+// a series that exists at 0 from the start (an alert on its increase sees
+// the first hold); no series carries a chain id.
+func TestManyChainsMetric(t *testing.T) {
+	f := newFleet(t, 2, 10)
+	bad := f.ids[1]
+	f.lines[bad] = append([]string(nil), f.lines[bad]...)
+	f.lines[bad][4] = strings.Replace(f.lines[bad][4], `"durationMs":`, `"durationMz":`, 1)
+	for _, tc := range []struct {
+		in   string
+		want float64
+	}{{newFleetStream(t, 2), 0}, {f.stream(2, nil), 1}} {
+		file := filepath.Join(t.TempDir(), "verify.prom")
+		var stdout, stderr bytes.Buffer
+		_ = auditverify.Run(context.Background(), []string{"--metrics-file", file, "--quiet"}, strings.NewReader(tc.in), &stdout, &stderr)
+		mf, err := metricstest.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := mf.Value(metrics.NameVerifyBreaks, "reason=chain_held"); !ok || v != tc.want {
+			t.Errorf("chain_held = %v (present %v), want %v", v, ok, tc.want)
+		}
+		for _, l := range mf.Labels(metrics.NameVerifyBreaks) {
+			if strings.Contains(fmt.Sprint(l), bad) {
+				t.Errorf("a series carries a chain id: %v", l)
+			}
+		}
+	}
+}
+
+func newFleetStream(t *testing.T, n int) string { return newFleet(t, n, 5).stream(2, nil) }

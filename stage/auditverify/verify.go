@@ -419,6 +419,7 @@ var reasons = []chain.Reason{
 	chain.ReasonEquivocation, chain.ReasonBadJSON, chain.ReasonBadField, chain.ReasonTruncated,
 	chain.ReasonLineTooLong, chain.ReasonDuplicate, chain.ReasonTombstone, chain.ReasonUnanchored,
 	chain.ReasonReplayUnproven, chain.ReasonFiltered, chain.ReasonBadMark, chain.ReasonMarkIgnored,
+	chain.ReasonChainHeld,
 }
 
 // breakCounters makes the break counter of every reason and returns them
