@@ -32,7 +32,7 @@ restart is not an end of file) carries two kinds of lines:
 
   - ack lines, as audit-ack reads them (lib/framing.ParseAck; moving to
     lib/ack), with a "chain" field naming the chain the ack is for:
-    {"ack":{"exporter":"splunk:prod","firstSeq":1,"lastSeq":9,"lastHash":"<64 hex>","count":9,"quarantined":[],"chain":"<id>"}}
+    {"ack":{"exporter":"splunk:prod","chain":"<id>","firstSeq":1,"lastSeq":9,"lastHash":"<64 hex>","count":9,"quarantined":[]}}
     An ack without "chain" is reported once and not applied.
   - hold lines from audit-verify --holds: {"hold":{"chain":"<id>","seq":17,"reason":"hash_mismatch"}}
 
