@@ -290,12 +290,11 @@ func (p *partState) noteSeen(off int64, epoch int32) {
 	}
 }
 
+// isFatal: a Kafka error that retrying will not cure (authorization,
+// an unsupported version); the client retries the others itself.
 func isFatal(err error) bool {
-	var ke interface{ IsRetriable() bool }
-	if errors.As(err, &ke) {
-		return !ke.IsRetriable()
-	}
-	return false
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable
 }
 
 // recordChain gives a Kafka record's chain (its key, else its "chain"
