@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/auditpipe/auditpipe/lib/chain"
@@ -104,10 +105,16 @@ func (c *config) hold(f chain.Finding, stderr io.Writer) {
 		return
 	}
 	if c.holdW == nil {
-		w, err := os.OpenFile(c.holds, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		// Non-blocking open: a FIFO nobody reads (the consumer is gone)
+		// must not stop the verification of every other chain.
+		w, err := os.OpenFile(c.holds, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: --holds: %v (the consumer is not told that chain %s is held)\n", prog, err, f.Chain)
-			c.holds = ""
+			return
+		}
+		if err := syscall.SetNonblock(int(w.Fd()), false); err != nil {
+			w.Close()
+			fmt.Fprintf(stderr, "%s: --holds: %v\n", prog, err)
 			return
 		}
 		c.holdW = w

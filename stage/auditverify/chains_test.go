@@ -10,7 +10,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/auditpipe/auditpipe/internal/metricstest"
 	"github.com/auditpipe/auditpipe/lib/chain"
@@ -284,3 +286,32 @@ func TestManyChainsMetric(t *testing.T) {
 }
 
 func newFleetStream(t *testing.T, n int) string { return newFleet(t, n, 5).stream(2, nil) }
+
+// --holds naming a FIFO nobody reads (the consumer is gone): the hold is
+// said on stderr and every other chain is still verified, not blocked.
+func TestHoldsFIFOWithoutReader(t *testing.T) {
+	f := newFleet(t, 2, 6)
+	bad := f.ids[0]
+	f.lines[bad] = append([]string(nil), f.lines[bad]...)
+	f.lines[bad][1] = strings.Replace(f.lines[bad][1], `"durationMs":`, `"durationMz":`, 1)
+	fifo := filepath.Join(t.TempDir(), "acks.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- auditverify.Run(context.Background(), []string{"--holds", fifo, "--quiet"}, strings.NewReader(f.stream(2, nil)), &stdout, &stderr)
+	}()
+	select {
+	case err := <-done:
+		if exitcode.Of(err) != exitcode.Verify || !strings.Contains(stderr.String(), "--holds: ") {
+			t.Fatalf("exit %v\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("audit-verify blocked on a FIFO nobody reads")
+	}
+	if got := perChain(t, stdout.String()); len(got[f.ids[1]]) != 6 {
+		t.Fatalf("the intact chain passed %d records, want 6", len(got[f.ids[1]]))
+	}
+}
