@@ -56,10 +56,15 @@ func (s *anchorStore) ensure(ctx context.Context, cl *kgo.Client) error {
 	adm := kadm.NewClient(cl)
 	compact := "compact"
 	_, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, s.topic)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("anchors topic %s: %w", s.topic, err)
+	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil
 	}
-	return nil
+	// Not allowed to create topics: fine if it exists already (made by
+	// the operator, compacted).
+	if ends, lerr := adm.ListEndOffsets(ctx, s.topic); lerr == nil && ends.Error() == nil {
+		return nil
+	}
+	return fmt.Errorf("anchors topic %s: %w (create it: one partition, cleanup.policy=compact)", s.topic, err)
 }
 
 // load reads the anchors of the group: the last one written for each chain.
