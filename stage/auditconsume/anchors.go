@@ -61,7 +61,7 @@ func (s *anchorStore) ensure(ctx context.Context, cl *kgo.Client) error {
 	}
 	// Not allowed to create topics: fine if it exists already (made by
 	// the operator, compacted).
-	if ends, lerr := adm.ListEndOffsets(ctx, s.topic); lerr == nil && ends.Error() == nil {
+	if ends, lerr := adm.ListEndOffsets(ctx, s.topic); lerr == nil && ends.Error() == nil && len(ends[s.topic]) > 0 {
 		return nil
 	}
 	return fmt.Errorf("anchors topic %s: %w (create it: one partition, cleanup.policy=compact)", s.topic, err)
