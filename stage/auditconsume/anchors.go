@@ -64,7 +64,11 @@ func (s *anchorStore) ensure(ctx context.Context, cl *kgo.Client) error {
 	if ends, lerr := adm.ListEndOffsets(ctx, s.topic); lerr == nil && ends.Error() == nil && len(ends[s.topic]) > 0 {
 		return nil
 	}
-	return fmt.Errorf("anchors topic %s: %w (create it: one partition, cleanup.policy=compact)", s.topic, err)
+	var ke *kerr.Error
+	if errors.As(err, &ke) { // the broker answered: refused
+		return fmt.Errorf("anchors topic %s: %w (create it: one partition, cleanup.policy=compact)", s.topic, err)
+	}
+	return fmt.Errorf("anchors topic %s: %w (are --brokers right and reachable?)", s.topic, err)
 }
 
 // load reads the anchors of the group: the last one written for each chain.
