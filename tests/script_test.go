@@ -44,7 +44,8 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits": exits,
+			"exits":    exits,
+			"chainmix": chainmix,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("VECTORS", vectorsDir())

@@ -152,6 +152,70 @@ claims is still a seq_gap. To replay a saved audit-read output that you
 trust, give it on stdin. Marks are never passed
 on.
 
+# Many chains
+
+A fleet ships many databases (chains) through one Kafka topic, and
+audit-consume writes their record lines interleaved, each run of one
+chain's records after a chain mark naming it (issue 15; lib/chain):
+
+	{"mark":{"type":"chain","chain":"<id>"}}
+	{"mark":{"type":"chain","chain":"<id>","seq":41,"hash":"<64 hex>"}}
+
+A chain id is the recordHash of the chain's first record (or an override):
+1 to 128 bytes of [A-Za-z0-9._:-]. A stdin that starts with a chain mark is
+verified chain by chain, each with its own state (a Verifier with a
+-chain-window window; about 3.8 KB a chain with the default 64, see
+BenchmarkMemoryPerChain): a chain first seen is anchored by its chain
+mark's seq and hash (audit-consume's stored anchor: the last seq delivered
+and its recordHash), or else by the genesis rule (its first record must be
+seq 1 with an empty prevHash). A chain first seen in the middle with no
+anchor is held, not trusted. A chain that comes again with an anchor (the
+consumer started over after a rebalance) is proven by the replay that
+follows when the anchor is at or below what was verified, and resumes at
+the anchor when it is past it (another consumer verified and delivered the
+records between).
+
+In fail-closed mode a chain that breaks is held on its own: none of its
+later records are passed on, and the other chains keep flowing. Its finding
+names the chain, the seq and the fix:
+
+	audit-verify: error hash_mismatch: chain <id> seq 17 line 67: recordHash 3f1c… does not match the record (computed 7dd5…)
+	audit-verify: error chain_held: chain <id> seq 17 line 67: held at seq 17 (hash_mismatch at seq 17): none of
+	  its later records are passed on; the other chains go on. Fix: find out what changed the chain at seq 17 on the
+	  host it comes from (audit-verify --db on its database); the chain stays held in every run until its records
+	  verify, and nothing of it is lost: the consumer keeps its partition's committed offset at its first record not delivered
+
+With -holds FIFO (audit-consume's -acks FIFO) audit-verify also writes a
+hold line {"hold":{"chain":"<id>","seq":17,"reason":"hash_mismatch"}} there,
+so the consumer stops counting the held chain's records in flight (they will
+never be acked) while keeping the partition's committed offset at the
+chain's first record not delivered. At the end the exit code is 3 when any
+chain was held (or, in report mode, broke), after every other chain's
+records were passed on: "chain verification failed: 1 of 3 chains held; the
+other chains' records were passed on (first: ...)". The JSON report has a
+"chains" array: each chain's records, verified, lastSeq, headHash, held,
+heldSeq, heldReason and refused records. -anchor and -from-cursor are for
+one chain: with a stream of many they are a usage error (exit 2). A chain
+mark after records, or naming another chain in one chain's stream, is a
+bad_mark. The summary line says "N records in M chains (H held)".
+
+Metrics: a held chain is counted in auditpipe_verify_breaks_total with
+reason="chain_held" (a bounded label); the chain itself is named in the
+finding line and the report, never in a metric label: chain ids are as many
+as the hosts that ever shipped (or an attacker who can write to the topic
+cares to mint), and a label per chain would be an unbounded number of
+series. Alert on increase(auditpipe_verify_breaks_total{reason="chain_held"}[5m]) > 0
+and read the chain from the log.
+
+Downstream, audit-verify writes a chain mark (without anchor) before each
+run of another chain's records. With one chain, it writes one chain mark
+before the first record only when asked (--chain-mark) and the anchor mark
+named the chain: audit-ship --kind kafka keys the records by it. By
+default what audit-verify writes holds records only, so that
+audit-verify | gzip > export.gz is an export audit-read can replay.
+audit-batch and seal drop marks (lib/framing.IsMark); audit-ship reads the
+leading ones for the chain id, then drops them.
+
 # Duplicates
 
 At-least-once delivery means an archive or a SIEM copy can hold a batch
@@ -185,6 +249,13 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	-duplicates drop|pass      drop (default): duplicates are counted, not passed on; pass: pass on
 	                           those the window proves record by record (a longer run is only proven
 	                           when it reaches the head, after it went by, so it is dropped)
+	-chain-window N            many chains: each chain's duplicate window (default 64; 40 bytes an entry)
+	-max-chains N              many chains: chains verified at once (default 100000); a chain first seen
+	                           beyond it is held (chain_held, named once), not passed on
+	-holds PATH                many chains: write a hold line for each chain held to this FIFO or file
+	                           (audit-consume's -acks FIFO)
+	-chain-mark                one chain: write a chain mark naming the chain audit-read's anchor named
+	                           before the first record (for audit-ship --kind kafka); off by default
 	-quiet                     no summary line at exit
 
 At exit a summary goes to stderr: records, seq range, head hash, counts per
@@ -234,7 +305,8 @@ each other. Nothing of it is written when stderr is not a terminal.
 	1    runtime failure (I/O)
 	2    usage; a configuration mistake seen in the input (see Anchors), nothing passed on;
 	     or the exporter's verify lock is held by another pipeline (its pid named) or cannot be made (give -lock-dir)
-	3    verification failed: evidence of tampering or corruption
+	3    verification failed: evidence of tampering or corruption; with many chains, a chain was
+	     held (the other chains' records were passed on)
 	4    an input file could not be opened or decompressed; a record larger than --max-line
 	5    the database for -from-cursor could not be read
 	141  stdout closed by the next stage (quiet)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/auditpipe/auditpipe/lib/framing"
 	"strconv"
 )
 
@@ -30,6 +31,24 @@ import (
 // without chain (an older audit-read, a database whose first row is gone)
 // is as valid as before.
 //
+// A chain mark (issue 15) names the chain the record lines after it belong
+// to, up to the next chain mark: many chains (one per host database)
+// travel interleaved through Kafka, and audit-consume writes one before each
+// run of another chain's records. It may carry the chain's anchor, the last
+// seq and recordHash delivered for that chain (audit-consume's stored
+// anchor), in which case the chain's next record must be seq+1 linking to
+// hash; seq 0 with hash "" anchors on genesis explicitly:
+//
+//	{"mark":{"type":"chain","chain":"<id>"}}
+//	{"mark":{"type":"chain","chain":"<id>","seq":41,"hash":"<64 hex>"}}
+//
+// An anchor mark may name its chain too (audit-read, when it knows the
+// database's chain id), as a last key: ...,"hash":"<64 hex>","chain":"<id>"}}.
+// A chain id is the recordHash of the chain's first record (64 lowercase
+// hex) or an operator's override: 1 to 128 bytes of [A-Za-z0-9._:-] either
+// way (see ValidChainID), so that it is safe in a log line, a metric label
+// and a Kafka key.
+//
 // A skip says audit-read left out the records fromSeq..toSeq (a filter
 // dropped them) after checking them with a Verifier of its own: toSeq's
 // recordHash is hash, so the next record links to it; verified records
@@ -53,13 +72,15 @@ type Mark struct {
 	BreakReason          Reason
 	BreakDetail          string
 
-	Chain string // anchor: optional, the chain it anchors (auditdb.ChainID)
+	Chain    string // chain: the chain's id; anchor: optional, the chain it anchors
+	Anchored bool   // chain: Seq and Hash carry the chain's anchor
 }
 
 // Mark types and anchor sources.
 const (
 	MarkAnchor = "anchor"
 	MarkSkip   = "skip"
+	MarkChain  = "chain"
 
 	SourceCursor    = "cursor"
 	SourceCursorRow = "cursor-row"
@@ -89,6 +110,15 @@ func AppendMark(dst []byte, m *Mark) []byte {
 			dst = append(dst, `,"chain":`...)
 			dst = appendJSONString(dst, m.Chain)
 		}
+	case MarkChain:
+		dst = append(dst, `,"chain":`...)
+		dst = appendJSONString(dst, m.Chain)
+		if m.Anchored {
+			dst = append(dst, `,"seq":`...)
+			dst = strconv.AppendInt(dst, m.Seq, 10)
+			dst = append(dst, `,"hash":`...)
+			dst = appendJSONString(dst, m.Hash)
+		}
 	case MarkSkip:
 		dst = append(dst, `,"fromSeq":`...)
 		dst = strconv.AppendInt(dst, m.FromSeq, 10)
@@ -117,17 +147,16 @@ func AppendMark(dst []byte, m *Mark) []byte {
 // ValidChainID reports why id cannot be a chain id: a chain id is 1 to 128
 // bytes of [A-Za-z0-9._:-] (the recordHash of the chain's first record is
 // 64 lowercase hex, an override may be any such name).
-func ValidChainID(id string) error {
-	if id == "" || len(id) > 128 {
-		return fmt.Errorf("chain id must be 1 to 128 bytes, has %d", len(id))
+func ValidChainID(id string) error { return framing.ValidChainID(id) }
+
+// AppendChainMark appends the chain mark for id, without a newline; with
+// an anchor (seq, hash) when a is not nil.
+func AppendChainMark(dst []byte, id string, a *Anchor) []byte {
+	m := Mark{Type: MarkChain, Chain: id}
+	if a != nil {
+		m.Anchored, m.Seq, m.Hash = true, a.Seq, a.Hash
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return fmt.Errorf("chain id %q: byte %d is not one of [A-Za-z0-9._:-]", id, i)
-		}
-	}
-	return nil
+	return AppendMark(dst, &m)
 }
 
 func appendJSONString(dst []byte, s string) []byte {
@@ -179,7 +208,7 @@ func ParseMark(line []byte) (Mark, error) {
 		m.Hash = *j.Hash
 	}
 	if j.Chain != nil {
-		if m.Type != MarkAnchor {
+		if m.Type != MarkAnchor && m.Type != MarkChain {
 			return Mark{}, fmt.Errorf("%s mark: has a chain", m.Type)
 		}
 		if err := ValidChainID(*j.Chain); err != nil {
@@ -188,6 +217,24 @@ func ParseMark(line []byte) (Mark, error) {
 		m.Chain = *j.Chain
 	}
 	switch m.Type {
+	case MarkChain:
+		if j.Chain == nil {
+			return Mark{}, fmt.Errorf("chain mark: no chain")
+		}
+		if j.Source != "" || j.Exporter != "" || j.FromSeq != nil || j.ToSeq != nil || j.Verified != 0 || j.Tombstones != 0 ||
+			j.Breaks != 0 || j.BreakSeq != 0 || j.BreakReason != "" || j.BreakDetail != "" {
+			return Mark{}, fmt.Errorf("chain mark: only chain, seq and hash belong in it")
+		}
+		if (j.Seq == nil) != (j.Hash == nil) {
+			return Mark{}, fmt.Errorf("chain mark: seq and hash go together (the chain's anchor) or not at all")
+		}
+		if j.Seq != nil {
+			m.Anchored = true
+			m.Seq = *j.Seq
+			if m.Seq < 0 || (m.Seq == 0) != (m.Hash == "") || m.Hash != "" && !IsHexHashString(m.Hash) {
+				return Mark{}, fmt.Errorf("chain mark: anchor must be seq >= 0 and hash 64 lowercase hex (\"\" only at seq 0)")
+			}
+		}
 	case MarkAnchor:
 		if j.Seq == nil || j.Hash == nil || *j.Seq < 0 {
 			return Mark{}, fmt.Errorf("anchor mark: needs seq >= 0 and hash")

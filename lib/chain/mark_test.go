@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
 func TestMarkRoundTrip(t *testing.T) {
@@ -26,6 +28,16 @@ func TestMarkRoundTrip(t *testing.T) {
 			`{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"` + h + `","verified":16,"tombstones":0}}`},
 		{Mark{Type: MarkSkip, FromSeq: 42, ToSeq: 57, Hash: h, Verified: 15, Breaks: 1, BreakSeq: 50, BreakReason: ReasonHashMismatch, BreakDetail: "x"},
 			`{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"` + h + `","verified":15,"tombstones":0,"breaks":1,"breakSeq":50,"breakReason":"hash_mismatch","breakDetail":"x"}}`},
+		// issue 15: the chain mark, bare and with the chain's anchor, and
+		// an anchor mark naming its chain
+		{Mark{Type: MarkChain, Chain: h},
+			`{"mark":{"type":"chain","chain":"` + h + `"}}`},
+		{Mark{Type: MarkChain, Chain: "host-7.db:override", Anchored: true, Seq: 41, Hash: h},
+			`{"mark":{"type":"chain","chain":"host-7.db:override","seq":41,"hash":"` + h + `"}}`},
+		{Mark{Type: MarkChain, Chain: h, Anchored: true},
+			`{"mark":{"type":"chain","chain":"` + h + `","seq":0,"hash":""}}`},
+		{Mark{Type: MarkAnchor, Source: SourceCursor, Exporter: "kafka:fleet", Seq: 41, Hash: h, Chain: h},
+			`{"mark":{"type":"anchor","source":"cursor","exporter":"kafka:fleet","seq":41,"hash":"` + h + `","chain":"` + h + `"}}`},
 	}
 	for _, tc := range cases {
 		got := string(AppendMark(nil, &tc.m))
@@ -59,6 +71,22 @@ func TestParseMarkRefuses(t *testing.T) {
 		`{"mark":{"type":"skip","fromSeq":5,"toSeq":6,"hash":"` + h + `","evil":1}}`,
 		`{"mark":{"type":"skip","fromSeq":5,"toSeq":6,"hash":"` + h + `"}}{}`,
 		`{"mark":`,
+		`{"mark":{"type":"chain"}}`,
+		`{"mark":{"type":"chain","chain":""}}`,
+		`{"mark":{"type":"chain","chain":"a b"}}`,
+		`{"mark":{"type":"chain","chain":"a\nb"}}`,
+		`{"mark":{"type":"chain","chain":"` + strings.Repeat("a", 129) + `"}}`,
+		`{"mark":{"type":"chain","chain":7}}`,
+		`{"mark":{"type":"chain","chain":"c","seq":4}}`,
+		`{"mark":{"type":"chain","chain":"c","hash":"` + h + `"}}`,
+		`{"mark":{"type":"chain","chain":"c","seq":4,"hash":""}}`,
+		`{"mark":{"type":"chain","chain":"c","seq":0,"hash":"` + h + `"}}`,
+		`{"mark":{"type":"chain","chain":"c","seq":-1,"hash":""}}`,
+		`{"mark":{"type":"chain","chain":"c","source":"cursor"}}`,
+		`{"mark":{"type":"chain","chain":"c","fromSeq":1}}`,
+		`{"mark":{"type":"chain","chain":"c","evil":1}}`,
+		`{"mark":{"type":"skip","fromSeq":5,"toSeq":6,"hash":"` + h + `","chain":"c"}}`,
+		`{"mark":{"type":"anchor","source":"db-row","seq":4,"hash":"` + h + `","chain":"x y"}}`,
 	} {
 		if m, err := ParseMark([]byte(l)); err == nil {
 			t.Errorf("ParseMark(%s) = %+v, want an error", l, m)
@@ -178,6 +206,9 @@ func FuzzParseMark(f *testing.F) {
 	f.Add([]byte(`{"mark":{"type":"anchor","source":"cursor","exporter":"splunk:prod","seq":41,"hash":"` + h + `"}}`))
 	f.Add([]byte(`{"mark":{"type":"skip","fromSeq":42,"toSeq":57,"hash":"` + h + `","verified":15,"tombstones":0,"breaks":1,"breakSeq":50,"breakReason":"hash_mismatch","breakDetail":"x"}}`))
 	f.Add([]byte(`{"mark":{"type":"skip","fromSeq":1,"toSeq":0,"hash":""}}`))
+	f.Add([]byte(`{"mark":{"type":"chain","chain":"` + h + `"}}`))
+	f.Add([]byte(`{"mark":{"type":"chain","chain":"c-1","seq":3,"hash":"` + h + `"}}`))
+	f.Add([]byte(`{"mark":{"type":"anchor","source":"db-row","seq":9,"hash":"` + h + `","chain":"` + h + `"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseMark(b)
 		if err != nil {
@@ -208,4 +239,31 @@ func TestSkipTombstonesReported(t *testing.T) {
 		}
 	}
 	t.Fatalf("no tombstone notice: %v", g.findings)
+}
+
+// Every chain mark is a mark line to the other stages (lib/framing.IsMark,
+// which audit-batch, audit-ship and seal use to drop marks).
+func TestChainMarkIsMark(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	for _, a := range []*Anchor{nil, {Seq: 0}, {Seq: 5, Hash: h}} {
+		line := AppendChainMark(nil, h, a)
+		if !bytes.HasPrefix(line, MarkPrefix) || !framing.IsMark(line) {
+			t.Errorf("%s is not a mark line", line)
+		}
+		m, err := ParseMark(line)
+		if err != nil || m.Type != MarkChain || m.Chain != h || m.Anchored != (a != nil) {
+			t.Errorf("ParseMark(%s) = %+v, %v", line, m, err)
+		}
+	}
+}
+
+func TestValidChainID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		strings.Repeat("0f", 32): true, "host-1": true, "a.b_c:d-E9": true, strings.Repeat("x", 128): true,
+		"": false, strings.Repeat("x", 129): false, "a b": false, "a/b": false, "é": false, "a\x00": false, `a"b`: false,
+	} {
+		if err := ValidChainID(id); (err == nil) != ok {
+			t.Errorf("ValidChainID(%q) = %v, want ok %v", id, err, ok)
+		}
+	}
 }

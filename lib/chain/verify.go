@@ -61,6 +61,8 @@ const (
 // SeverityOf gives the severity of each reason.
 func SeverityOf(r Reason) Severity {
 	switch r {
+	case ReasonChainHeld:
+		return SeverityError
 	case ReasonDuplicate, ReasonReplayUnproven, ReasonMarkIgnored:
 		return SeverityWarning
 	case ReasonTombstone, ReasonUnanchored, ReasonFiltered:
@@ -73,6 +75,8 @@ func SeverityOf(r Reason) Severity {
 // a range of seqs and input lines. Seqs are 0 where unknown (a line that
 // could not be parsed).
 type Finding struct {
+	// Chain names the chain in a stream of many (issue 15; "" for one).
+	Chain     string   `json:"chain,omitempty"`
 	Reason    Reason   `json:"reason"`
 	Severity  Severity `json:"severity"`
 	FirstSeq  int64    `json:"firstSeq"`
@@ -102,6 +106,9 @@ func (f Finding) String() string {
 	n := ""
 	if f.Count > 1 {
 		n = fmt.Sprintf(" (%d records)", f.Count)
+	}
+	if f.Chain != "" {
+		seq = " chain " + f.Chain + seq
 	}
 	return fmt.Sprintf("%s %s:%s%s%s: %s", f.Severity, f.Reason, seq, line, n, f.Detail)
 }

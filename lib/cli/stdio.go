@@ -464,3 +464,22 @@ func (s *runState) set(cause int32) bool {
 	}
 	return false
 }
+
+// MarksFor says whether a stage writes in-band mark lines to stdout by
+// default: to a pipe, a FIFO or a socket (the next stage), not into a
+// regular file or onto a terminal, since an export holds records only and
+// audit-verify does not trust a mark found in a file.
+func MarksFor(stdout io.Writer) bool {
+	if o, ok := stdout.(interface{ File() *os.File }); ok && o.File() != nil {
+		stdout = o.File()
+	}
+	f, ok := stdout.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return true
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return true
+	}
+	return !fi.Mode().IsRegular() && fi.Mode()&os.ModeCharDevice == 0
+}

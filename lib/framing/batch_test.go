@@ -193,3 +193,16 @@ func TestIsMark(t *testing.T) {
 		}
 	}
 }
+
+// The chain mark (lib/chain, issue 15) is a mark line: the stages that drop
+// marks drop it.
+func TestIsMarkChainMark(t *testing.T) {
+	for _, l := range []string{
+		`{"mark":{"type":"chain","chain":"0f0f"}}`,
+		`{"mark":{"type":"chain","chain":"0f0f","seq":0,"hash":""}}`,
+	} {
+		if !IsMark([]byte(l)) {
+			t.Errorf("IsMark(%s) = false", l)
+		}
+	}
+}

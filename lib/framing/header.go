@@ -247,11 +247,32 @@ func CheckChain(what, id string) error {
 	if len(id) > MaxChain {
 		return fmt.Errorf("%s: \"chain\" is %d bytes, at most %d", what, len(id), MaxChain)
 	}
+	if i := badChainByte(id); i >= 0 {
+		return fmt.Errorf("%s: \"chain\" %s: byte %d is not one of [A-Za-z0-9._:-]", what, jsonfield.Clip([]byte(id)), i)
+	}
+	return nil
+}
+
+// ValidChainID reports why id cannot be a chain id (the rule of CheckChain,
+// worded for a flag or a mark rather than a line's field).
+func ValidChainID(id string) error {
+	if id == "" || len(id) > MaxChain {
+		return fmt.Errorf("chain id must be 1 to %d bytes, has %d", MaxChain, len(id))
+	}
+	if i := badChainByte(id); i >= 0 {
+		return fmt.Errorf("chain id %q: byte %d is not one of [A-Za-z0-9._:-]", id, i)
+	}
+	return nil
+}
+
+// badChainByte returns the index of the first byte of id outside
+// [A-Za-z0-9._:-], or -1.
+func badChainByte(id string) int {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return fmt.Errorf("%s: \"chain\" %s: byte %d is not one of [A-Za-z0-9._:-]", what, jsonfield.Clip([]byte(id)), i)
+			return i
 		}
 	}
-	return nil
+	return -1
 }

@@ -9,7 +9,10 @@ import "bytes"
 //
 //	{"mark":{"type":"anchor",...}}
 //
-// audit-verify consumes mark lines and never passes them on. Every other
+// or, since issue 15, the chain mark {"mark":{"type":"chain","chain":...}}
+// that names the chain the record lines after it belong to (audit-consume
+// writes it for audit-verify, and audit-verify writes it downstream before
+// each run of a chain's records). audit-verify consumes the marks it reads. Every other
 // stage that meets one (audit-batch, audit-ship, audit-checkpoint seal)
 // drops it and never ships it: a mark is not a record. The fields of each
 // type are audit-verify's contract (lib/chain, docs/design.md).

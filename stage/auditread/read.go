@@ -100,7 +100,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		c.writeMarks = true
 	case "never":
 	case "auto":
-		c.writeMarks = marksFor(stdout)
+		c.writeMarks = cli.MarksFor(stdout)
 	default:
 		return cli.Usagef("--marks must be auto, always or never, not %q", c.marks)
 	}
@@ -724,23 +724,4 @@ func in(list []string, b []byte) bool {
 		}
 	}
 	return false
-}
-
-// marksFor is --marks auto: marks go to a pipe, a FIFO or a socket (the
-// next stage, audit-verify), not into a regular file or onto a terminal,
-// since an export holds records only and audit-verify does not trust a
-// mark in a file.
-func marksFor(stdout io.Writer) bool {
-	if o, ok := stdout.(interface{ File() *os.File }); ok && o.File() != nil {
-		stdout = o.File()
-	}
-	f, ok := stdout.(interface{ Stat() (os.FileInfo, error) })
-	if !ok {
-		return true
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return true
-	}
-	return !fi.Mode().IsRegular() && fi.Mode()&os.ModeCharDevice == 0
 }

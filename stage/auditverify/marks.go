@@ -29,9 +29,22 @@ func (c *config) mark(ctx context.Context, v *chain.Verifier, name string, num i
 		}
 		return v.Note(num, chain.ReasonBadMark, err.Error()), nil
 	}
+	if m.Type == chain.MarkChain {
+		// One chain's stream (many chains start at a chain mark before
+		// anything else): only its own chain may be named.
+		if m.Chain == c.chainID {
+			return nil, nil
+		}
+		what := "after the records of one chain"
+		if c.chainID != "" {
+			what = "in the stream of chain " + c.chainID
+		}
+		return v.Note(num, chain.ReasonBadMark, fmt.Sprintf("a chain mark for chain %s %s: a stream of many chains starts with its first chain mark, before any record (audit-consume writes it so)", m.Chain, what)), nil
+	}
 	if m.Type == chain.MarkAnchor && !c.firstSeen {
 		c.firstSeen = true
 		c.hasMarks = true
+		c.chainID = m.Chain
 		if m.Seq > 0 {
 			c.markAnchor = &chain.Anchor{Seq: m.Seq, Hash: m.Hash}
 		}

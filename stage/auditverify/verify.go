@@ -70,6 +70,19 @@ type config struct {
 	firstSeen  bool
 	hasMarks   bool // an anchor mark came: the read's own anchor is in force
 	markAnchor *chain.Anchor
+
+	// Chains (issue 15, chains.go).
+	chainWindow int
+	maxChains   int
+	holds       string       // --holds: where hold lines go
+	holdW       *os.File     // opened at the first hold
+	chainID     string       // one chain: the chain its anchor mark named
+	chainMarked bool         // one chain: its chain mark was written downstream
+	marksOut    bool         // one chain: write the chain mark (--chain-mark)
+	chainMark   bool         // --chain-mark
+	recordsSeen bool         // a record line came (a chain mark then no longer starts many chains)
+	multi       *chain.Multi // many chains: a chain mark came first
+	lastOut     string       // many chains: the chain of the last record written
 }
 
 // Run is audit-verify with its I/O passed in.
@@ -86,6 +99,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	fs.IntVar(&c.window, "window", 4096, "recent records remembered to prove a duplicate record by record (a longer replay is proven as a run when it reaches the head)")
 	fs.StringVar(&c.duplicates, "duplicates", "drop", "drop: records delivered twice (proven identical) are counted and not passed on; pass: pass on those the window proves record by record")
+	fs.IntVar(&c.chainWindow, "chain-window", 64, "many chains (audit-consume's stream): each chain's duplicate window; 40 bytes an entry per chain")
+	fs.IntVar(&c.maxChains, "max-chains", 100000, "many chains: the most chains verified at once; a chain first seen beyond it is held (not passed on)")
+	fs.StringVar(&c.holds, "holds", "", "many chains: write a hold line for each chain held to this file or FIFO (audit-consume's --acks), so the consumer stops counting its records in flight")
+	fs.BoolVar(&c.chainMark, "chain-mark", false, "write a chain mark naming the chain (from audit-read's anchor) before the first record, for audit-ship --kind kafka; off by default, so that what audit-verify writes holds records only")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr (findings are still printed)")
 	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
@@ -136,9 +153,17 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stderr = pl.Writer(stderr)
 	}
 	start := time.Now()
+	c.marksOut = c.chainMark
 	runErr := c.run(ctx, v, stdin, out, stderr, rep)
 	if ferr := out.Flush(); runErr == nil && ferr != nil {
 		runErr = fmt.Errorf("write stdout: %w", ferr)
+	}
+	if c.multi != nil {
+		for _, f := range c.multi.Finish() {
+			rep.print(stderr, f)
+		}
+		pl.Stop()
+		return c.endChains(runErr, stderr, rep, start)
 	}
 	for _, f := range v.Finish() {
 		rep.print(stderr, f)
@@ -270,6 +295,28 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			return true, nil // asked to stop: what passed is verified; exit cleanly
 		}
 		line, err := r.Next()
+		if err == nil && name == "-" && c.multi == nil && !c.recordsSeen && !c.hasMarks && isChainMark(line.Bytes) {
+			if uerr := c.startChains(); uerr != nil {
+				return true, uerr
+			}
+		}
+		if c.multi != nil {
+			if err == io.EOF {
+				return false, nil
+			}
+			if err := c.chainLine(name, line, err, out, stderr, rep); err != nil {
+				return false, err
+			}
+			if r.Buffered() == 0 {
+				for _, f := range c.multi.Flush() {
+					rep.print(stderr, f)
+				}
+				if err := out.Flush(); err != nil {
+					return false, fmt.Errorf("write stdout: %w", err)
+				}
+			}
+			continue
+		}
 		var done []chain.Finding
 		pass := false
 		switch {
@@ -284,6 +331,7 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 			}
 		case err == nil:
 			c.flow.Read(len(line.Bytes))
+			c.recordsSeen = true
 			if !c.firstSeen {
 				if uerr := c.first(ctx, v, line.Bytes, stderr); uerr != nil {
 					return true, uerr
@@ -312,6 +360,13 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 		}
 		if failClosed && (v.Failed() || v.InputFailed()) {
 			return true, nil
+		}
+		if pass && c.chainID != "" && !c.chainMarked && c.marksOut {
+			// The anchor named the chain: say it downstream, once.
+			c.chainMarked = true
+			if err := out.Write(chain.AppendChainMark(nil, c.chainID, nil)); err != nil {
+				return false, fmt.Errorf("write stdout: %w", err)
+			}
 		}
 		if pass {
 			if err := out.Write(line.Bytes); err != nil {
@@ -360,6 +415,7 @@ var reasons = []chain.Reason{
 	chain.ReasonEquivocation, chain.ReasonBadJSON, chain.ReasonBadField, chain.ReasonTruncated,
 	chain.ReasonLineTooLong, chain.ReasonDuplicate, chain.ReasonTombstone, chain.ReasonUnanchored,
 	chain.ReasonReplayUnproven, chain.ReasonFiltered, chain.ReasonBadMark, chain.ReasonMarkIgnored,
+	chain.ReasonChainHeld,
 }
 
 // breakCounters makes the break counter of every reason and returns them
@@ -429,9 +485,9 @@ func summary(st chain.Stats, rep *report, d time.Duration) string {
 	var b strings.Builder
 	b.WriteString(cli.Count(st.Records, "record", ""))
 	switch {
-	case st.Records == 1:
+	case st.Records == 1 && st.FirstSeq > 0:
 		fmt.Fprintf(&b, " (seq %d, head %s)", st.FirstSeq, elide.Hash(st.HeadHash))
-	case st.Records > 1:
+	case st.Records > 1 && st.FirstSeq > 0: // (many chains: per chain, in the report)
 		fmt.Fprintf(&b, " (seq %d..%d, head %s)", st.FirstSeq, st.LastSeq, elide.Hash(st.HeadHash))
 	}
 	fmt.Fprintf(&b, ", %d verified (%d fast, %d canonicalised)", st.Verified, st.FastPath, st.SlowPath)
@@ -513,10 +569,16 @@ type jsonReport struct {
 	Findings   []chain.Finding `json:"findings"`
 	Dropped    int64           `json:"findingsNotListed"`
 	RunError   string          `json:"runError,omitempty"`
+	// Chains: a stream of many chains, each chain's state (issue 15).
+	Chains []chainReport `json:"chains,omitempty"`
 }
 
 func writeReport(path string, st chain.Stats, rep *report, anchor *chain.Anchor, runErr error, failed bool) error {
-	jr := jsonReport{OK: !failed && runErr == nil && st.InputErrors == 0, Records: st.Records, Verified: st.Verified, FastPath: st.FastPath,
+	return writeReportWith(path, st, rep, anchor, runErr, failed, nil)
+}
+
+func writeReportWith(path string, st chain.Stats, rep *report, anchor *chain.Anchor, runErr error, failed bool, chains []chainReport) error {
+	jr := jsonReport{Chains: chains, OK: !failed && runErr == nil && st.InputErrors == 0, Records: st.Records, Verified: st.Verified, FastPath: st.FastPath,
 		SlowPath: st.SlowPath, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, HeadHash: st.HeadHash, Anchor: anchor,
 		Tenants: st.Tenants, Breaks: map[string]int64{}, Errors: st.Errors, Findings: rep.findings, Dropped: rep.dropped,
 		Holes: st.Holes, Filtered: st.Filtered, Duplicates: st.Duplicates, Unproven: st.Unproven, TooLarge: st.InputErrors}

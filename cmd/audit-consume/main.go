@@ -1,0 +1,9 @@
+package main
+
+import (
+	"os"
+
+	"github.com/auditpipe/auditpipe/stage/auditconsume"
+)
+
+func main() { os.Exit(auditconsume.Main()) }
