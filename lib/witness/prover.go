@@ -149,3 +149,19 @@ func (p *Prover) Advance(to int64) error {
 	p.frontier, p.base = front, to
 	return nil
 }
+
+// Snapshot returns the base, its frontier and the leaf hashes after it, to
+// persist (NewProverFrom restores it).
+func (p *Prover) Snapshot() (base int64, frontier, leaves []tlog.Hash) {
+	return p.base, append([]tlog.Hash(nil), p.frontier...), append([]tlog.Hash(nil), p.leaves...)
+}
+
+// NewProverFrom restores a Snapshot.
+func NewProverFrom(base int64, frontier, leaves []tlog.Hash) (*Prover, error) {
+	p, err := NewProver(base, frontier)
+	if err != nil {
+		return nil, err
+	}
+	p.leaves = append([]tlog.Hash(nil), leaves...)
+	return p, nil
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Submitter asks witnesses to cosign a log's newest checkpoint, in the
@@ -31,7 +33,7 @@ type Submitter struct {
 	// MinBackoff and MaxBackoff bound the retry delays (default 1s, 5m).
 	MinBackoff, MaxBackoff time.Duration
 	// MaxPending bounds the leaf hashes kept for proofs to a witness that
-	// is behind (default 4Mi leaves, 128 MiB). Past it, a witness that is
+	// is behind (default 1Mi leaves, 32 MiB in memory and about 43 MiB in seal's state file). Past it, a witness that is
 	// still behind can no longer be proven consistent by this run: that is
 	// reported through OnAlarm as ErrTooFarBehind.
 	MaxPending int
@@ -67,6 +69,7 @@ type wstate struct {
 type Status struct {
 	Name      string
 	Size      int64     // the largest size it cosigned in this run (0: none)
+	Holds     int64     // the size it holds, as last learnt (at the start: the run's base)
 	LastOK    time.Time // when (zero: never)
 	LastError error     // the newest failure, if the newest try failed
 	Refused   error     // the alarm, if it refused
@@ -81,7 +84,12 @@ func (s *Submitter) Start(prover *Prover) {
 	s.prover = prover
 	s.size = prover.Size()
 	s.wake = make(chan struct{}, 1)
+	seen := map[string]bool{}
 	for _, w := range s.Witnesses {
+		if seen[w.String()] {
+			continue // one witness given twice is asked once
+		}
+		seen[w.String()] = true
 		s.ws = append(s.ws, &wstate{w: w, size: prover.Base(), cosigned: map[int64][]byte{}})
 	}
 	s.started = true
@@ -162,7 +170,7 @@ func (s *Submitter) Statuses() []Status {
 	defer s.mu.Unlock()
 	var out []Status
 	for _, w := range s.ws {
-		out = append(out, Status{Name: w.w.Name(), Size: w.best, LastOK: w.when, LastError: w.lastErr, Refused: w.refused})
+		out = append(out, Status{Name: w.w.Name(), Size: w.best, Holds: max(w.size, w.best), LastOK: w.when, LastError: w.lastErr, Refused: w.refused})
 	}
 	return out
 }
@@ -354,7 +362,7 @@ func (s *Submitter) trim() {
 	}
 	limit := s.MaxPending
 	if limit <= 0 {
-		limit = 4 << 20
+		limit = 1 << 20
 	}
 	if over := s.prover.Size() - int64(limit); low < over {
 		low = over
@@ -362,4 +370,11 @@ func (s *Submitter) trim() {
 	if low > s.prover.Base() {
 		s.prover.Advance(low)
 	}
+}
+
+// Snapshot returns the Prover's state (see Prover.Snapshot).
+func (s *Submitter) Snapshot() (base int64, frontier, leaves []tlog.Hash) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prover.Snapshot()
 }

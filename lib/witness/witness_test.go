@@ -2,9 +2,9 @@ package witness_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
 const prog = "audit-checkpoint"
@@ -252,4 +254,52 @@ func shortHash(h string) string {
 		return h[:12] + "…"
 	}
 	return h
+}
+
+// witnessFlags are --witness-key, --quorum and --max-unwitnessed: the
+// witnesses a verifier demands cosignatures from.
+type witnessFlags struct {
+	keys           fileList
+	quorum         int
+	maxUnwitnessed time.Duration
+}
+
+func (w *witnessFlags) register(flags *flag.FlagSet, unwitnessed bool) {
+	flags.Var(&w.keys, "witness-key", "witness key file: one witness a line, VKEY or VKEY=URL (a seal --witness-file serves); repeatable")
+	flags.IntVar(&w.quorum, "quorum", -1, "how many of the --witness-key witnesses must have cosigned a checkpoint (default: all of them)")
+	if unwitnessed {
+		flags.DurationVar(&w.maxUnwitnessed, "max-unwitnessed", 0, "tolerate log-signed checkpoints past the newest witnessed one while the first record they add is younger than this (0: never)")
+	}
+}
+
+// load returns the witness keys and the quorum (0: no witnesses).
+func (w *witnessFlags) load() (note.Verifiers, int, error) {
+	if len(w.keys) == 0 {
+		if w.quorum > 0 {
+			return nil, 0, cli.Usagef("--quorum %d needs --witness-key", w.quorum)
+		}
+		return nil, 0, nil
+	}
+	var vkeys []string
+	for _, f := range w.keys {
+		ws, err := witness.ReadWitnessFile(f)
+		if err != nil {
+			return nil, 0, exitcode.New(exitcode.Usage, fmt.Errorf("--witness-key: %w", err))
+		}
+		for _, x := range ws {
+			vkeys = append(vkeys, x.String())
+		}
+	}
+	vs, list, err := witness.NewVerifiers(vkeys...)
+	if err != nil {
+		return nil, 0, exitcode.New(exitcode.Usage, fmt.Errorf("--witness-key: %w", err))
+	}
+	q := w.quorum
+	switch {
+	case q < 0:
+		q = len(list)
+	case q == 0 || q > len(list):
+		return nil, 0, cli.Usagef("--quorum %d: want 1..%d (the witnesses configured)", q, len(list))
+	}
+	return vs, q, nil
 }

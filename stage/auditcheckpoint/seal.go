@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
+	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
 const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [flags] < records
@@ -60,6 +63,9 @@ type sealConfig struct {
 	quiet      bool
 	metrics    stagemetrics.Flags
 	flow       *stagemetrics.Flow // while running
+	witnesses  fileList           // --witness VKEY=URL
+	witFiles   fileList           // --witness-file FILE
+	witFlush   time.Duration
 }
 
 // The metrics of seal beside a Flow's (records and bytes in and out, the
@@ -67,6 +73,15 @@ type sealConfig struct {
 const (
 	NameCheckpointsWritten = "auditpipe_checkpoints_written_total"
 	NameSealedSize         = "auditpipe_checkpoint_sealed_size"
+	// With --witness: seconds since the oldest checkpoint that some
+	// configured witness has not cosigned (directly or through a later
+	// one) was signed; 0 while every witness has cosigned the newest.
+	NameUnwitnessedSeconds = "auditpipe_checkpoint_unwitnessed_seconds"
+	// The largest tree size every witness cosigned in this run.
+	NameWitnessedSize = "auditpipe_checkpoint_witnessed_size"
+	// Witnesses that refused a checkpoint (a split view, a rollback, a
+	// corrupt cosignature): an alarm, never retried.
+	NameWitnessRefusals = "auditpipe_witness_refusals_total"
 )
 
 // sealState is seal's --state file: where the tree stood at the last
@@ -85,6 +100,38 @@ type sealState struct {
 	LastHash string   `json:"lastHash"`
 	Frontier []string `json:"frontier"`
 	Note     string   `json:"note"`
+	// With --witness: what the consistency proofs for a witness that is
+	// behind need (the tree's frontier at the smallest size a witness may
+	// hold, and the leaf hashes after it), so that a witness down when a
+	// run stopped is brought up to date by the next.
+	Witness *witnessJournal `json:"witness,omitempty"`
+}
+
+type witnessJournal struct {
+	Base     int64    `json:"base"`
+	Frontier []string `json:"frontier"`
+	Leaves   string   `json:"leaves"` // base64 of the leaf hashes, 32 bytes each
+}
+
+func (j *witnessJournal) prover() (*witness.Prover, error) {
+	var front, leaves []tlog.Hash
+	for _, f := range j.Frontier {
+		h, err := tlog.ParseHash(f)
+		if err != nil {
+			return nil, err
+		}
+		front = append(front, h)
+	}
+	raw, err := base64.StdEncoding.DecodeString(j.Leaves)
+	if err != nil || len(raw)%32 != 0 {
+		return nil, fmt.Errorf("witness leaves are not base64 of 32-byte hashes")
+	}
+	for i := 0; i < len(raw); i += 32 {
+		var h tlog.Hash
+		copy(h[:], raw[i:])
+		leaves = append(leaves, h)
+	}
+	return witness.NewProverFrom(j.Base, front, leaves)
 }
 
 func readSealState(path string) (sealState, error) {
@@ -149,6 +196,8 @@ type sealer struct {
 	root     string // its root
 	written  int    // checkpoints written by this run
 	err      error  // the first failure to seal: sealing stops
+	sub      *witness.Submitter
+	cosigned int // cosigned notes appended
 }
 
 // add appends the record that follows the tree, and seals if the size is a
@@ -163,6 +212,10 @@ func (s *sealer) add(seq int64, recordHash []byte) error {
 		return fmt.Errorf("internal error: the verified stream does not extend the tree: %w", err)
 	}
 	s.lastHash = string(recordHash)
+	if s.sub != nil {
+		raw, _ := hex.DecodeString(string(recordHash)) // Append checked the form
+		s.sub.AppendLeaf(raw)
+	}
 	if s.cfg.every > 0 && s.b.Size()%s.cfg.every == 0 {
 		return s.sealLocked()
 	}
@@ -192,6 +245,19 @@ func (s *sealer) sealLocked() error {
 		for _, h := range s.b.Frontier() {
 			st.Frontier = append(st.Frontier, h.String())
 		}
+		if s.sub != nil {
+			base, front, leaves := s.sub.Snapshot()
+			j := &witnessJournal{Base: base, Frontier: []string{}}
+			for _, h := range front {
+				j.Frontier = append(j.Frontier, h.String())
+			}
+			raw := make([]byte, 0, 32*len(leaves))
+			for _, h := range leaves {
+				raw = append(raw, h[:]...)
+			}
+			j.Leaves = base64.StdEncoding.EncodeToString(raw)
+			st.Witness = j
+		}
 		data, _ := json.Marshal(st) // strings and ints always marshal
 		if werr := writeFileAtomic(s.cfg.state, append(data, '\n'), 0o600); werr != nil {
 			err = fmt.Errorf("write state: %w", werr)
@@ -206,7 +272,25 @@ func (s *sealer) sealLocked() error {
 	}
 	s.sealed, s.root = s.b.Size(), s.b.Root().String()
 	s.written++
+	if s.sub != nil {
+		s.sub.Checkpoint(msg, s.sealed)
+	}
 	return nil
+}
+
+// appendCosigned appends a checkpoint note with witness cosignatures to
+// --out: the same body as a line before it, more signatures.
+func (s *sealer) appendCosigned(msg []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	if err := appendSynced(s.out, msg); err != nil {
+		s.err = fmt.Errorf("append cosigned checkpoint: %w", err)
+		return
+	}
+	s.cosigned++
 }
 
 func syncDir(dir string) error {
@@ -272,9 +356,35 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	flags.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	flags.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
 	flags.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	flags.Var(&c.witnesses, "witness", "a witness to cosign each checkpoint, as VKEY=URL (its cosignature/v1 key and submission URL; repeatable)")
+	flags.Var(&c.witFiles, "witness-file", "a file of witnesses, one VKEY=URL a line ('#' comments; repeatable)")
+	flags.DurationVar(&c.witFlush, "witness-flush", 10*time.Second, "at the end of a run, how long to wait for witnesses that are behind")
 	c.metrics.Register(flags)
 	if err := parse(flags, args, env, 0); err != nil {
 		return err
+	}
+	var wits []witness.Witness
+	for _, w := range c.witnesses {
+		pw, err := witness.ParseWitness(w)
+		if err == nil && pw.URL == "" {
+			err = fmt.Errorf("%s: no URL (want VKEY=URL)", pw.Name())
+		}
+		if err != nil {
+			return cli.Usagef("--witness: %v", err)
+		}
+		wits = append(wits, pw)
+	}
+	for _, f := range c.witFiles {
+		ws, err := witness.ReadWitnessFile(f)
+		if err != nil {
+			return cli.Usagef("--witness-file: %v", err)
+		}
+		for _, w := range ws {
+			if w.URL == "" {
+				return cli.Usagef("--witness-file %s: witness %s has no URL (want VKEY=URL)", f, w.Name())
+			}
+		}
+		wits = append(wits, ws...)
 	}
 	switch {
 	case c.signerPath == "":
@@ -369,6 +479,58 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	})
 	stdout = ms.Stdout(stdout)
 
+	// Witnesses: asked in the background after each checkpoint; a witness
+	// that is down never holds up the records.
+	var alarms []string
+	var alarmMu sync.Mutex
+	subCtx, subCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer subCancel()
+	var subWG sync.WaitGroup
+	if len(wits) > 0 {
+		p, err := witness.NewProver(s.b.Size(), s.b.Frontier())
+		if j := st.Witness; j != nil && err == nil {
+			p, err = j.prover()
+			if err == nil && p.Size() != s.b.Size() {
+				err = fmt.Errorf("its witness leaves end at %d, not at the state's size %d", p.Size(), s.b.Size())
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: damaged seal state: %v", c.state, err)
+			}
+		}
+		if err != nil {
+			return exitcode.New(exitcode.Failure, err)
+		}
+		sub := &witness.Submitter{Client: &witness.Client{UserAgent: "auditpipe audit-checkpoint"}, Witnesses: wits,
+			OnCosigned: func(size int64, msg []byte) { s.appendCosigned(msg) },
+			OnAlarm: func(w witness.Witness, err error) {
+				alarmMu.Lock()
+				alarms = append(alarms, err.Error())
+				alarmMu.Unlock()
+				fmt.Fprintf(stderr, "%s: error witness_refused: %v; this witness is not asked again by this run\n", prog, err)
+			},
+			OnRetry: func(w witness.Witness, err error, next time.Duration) {
+				fmt.Fprintf(stderr, "%s: warning witness_unreachable: %v; retrying the newest checkpoint in %s (records keep flowing)\n", prog, err, next)
+			}}
+		sub.Start(p)
+		s.mu.Lock()
+		s.sub = sub
+		if st.Note != "" && st.Size == s.sealed {
+			sub.Checkpoint([]byte(st.Note), st.Size)
+		}
+		s.mu.Unlock()
+		ms.GaugeFunc(NameUnwitnessedSeconds, "Seconds since the oldest checkpoint some configured witness has not cosigned was signed (0: every witness cosigned the newest).", func() float64 {
+			return sub.Unwitnessed().Seconds()
+		})
+		ms.GaugeFunc(NameWitnessedSize, "The largest tree size every configured witness cosigned in this run.", func() float64 {
+			return float64(sub.WitnessedSize())
+		})
+		ms.CounterFunc(NameWitnessRefusals, "Witnesses that refused a checkpoint (split view, rollback, corrupt cosignature): an alarm, never retried.", func() float64 {
+			return float64(sub.Refusals())
+		})
+		subWG.Add(1)
+		go func() { defer subWG.Done(); sub.Run(subCtx) }()
+	}
+
 	// The timer: sign every --interval, and at once on the first signal.
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -403,6 +565,18 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := s.sealNow(); err != nil && runErr == nil {
 		runErr = err
 	}
+	if s.sub != nil {
+		subCancel()
+		subWG.Wait()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.witFlush)
+		s.sub.Flush(fctx)
+		cancel()
+		for _, w := range s.sub.Statuses() {
+			if w.Refused == nil && w.Size < s.sealed && !c.quiet {
+				fmt.Fprintf(stderr, "%s: warning unwitnessed: witness %s has not cosigned the newest checkpoint, size %d (last error: %v); the next run asks again with a proof from the size it holds\n", prog, w.Name, s.sealed, w.LastError)
+			}
+		}
+	}
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, s.summary(res, st.Size, time.Since(start)))
 	}
@@ -411,6 +585,9 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if res.failed != "" {
 		return exitcode.Errorf(exitcode.Verify, "chain verification failed: %s; nothing after seq %d was sealed", res.failed, s.sealed)
+	}
+	if len(alarms) > 0 {
+		return exitcode.Errorf(exitcode.Verify, "%d witness(es) refused a checkpoint: %s", len(alarms), strings.Join(alarms, "; "))
 	}
 	return nil
 }

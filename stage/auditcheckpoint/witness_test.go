@@ -1,0 +1,134 @@
+package auditcheckpoint
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/auditpipe/auditpipe/internal/fake/witnessfake"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
+)
+
+// witnessSetup: a log key, a fake witness that knows it, and the files.
+func witnessSetup(t *testing.T) (dir, skey, vkey string, w *witnessfake.Witness, wfile string) {
+	t.Helper()
+	dir = t.TempDir()
+	skey, vkey = keys(t, dir, "log")
+	w, err := witnessfake.Start("witness.test/w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	pub, _ := os.ReadFile(vkey)
+	if err := w.AddLog(testOrigin, strings.TrimSpace(string(pub))); err != nil {
+		t.Fatal(err)
+	}
+	wfile = filepath.Join(dir, "witnesses")
+	os.WriteFile(wfile, []byte("# the witnesses\n"+w.VKey+"="+w.URL+"\n"), 0o644)
+	return
+}
+
+func TestWitnessSealAndVerify(t *testing.T) {
+	ctx := context.Background()
+	dir, skey, vkey, w, wfile := witnessSetup(t)
+	out, state := filepath.Join(dir, "cp.ndjson"), filepath.Join(dir, "seal.state")
+	r := run(t, ctx, records(1, 30, 0, ""), "seal", "--signer", skey, "--out", out, "--state", state, "--every", "10", "--witness-file", wfile)
+	if r.code != 0 || w.Size(testOrigin) != 30 {
+		t.Fatalf("seal: %d %s; witness at %d", r.code, r.stderr, w.Size(testOrigin))
+	}
+	data, _ := os.ReadFile(out)
+	if !strings.Contains(string(data), `\n— witness.test/w1 `) {
+		t.Fatalf("no cosigned checkpoint in %s", data)
+	}
+	r = run(t, ctx, records(1, 30, 0, ""), "verify", "--verifier", vkey, "--checkpoints", out, "--state", filepath.Join(dir, "t.state"), "--init", "--witness-key", wfile)
+	if r.code != 0 {
+		t.Fatalf("verify: %d %s", r.code, r.stderr)
+	}
+
+	// A cosignature byte flipped in the stored copy: bad_cosignature.
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	last := lines[len(lines)-1]
+	i := strings.LastIndex(last, " ")
+	sig := strings.TrimSuffix(last[i+1:], `\n"}`)
+	raw, _ := base64.StdEncoding.DecodeString(sig)
+	raw[20] ^= 1
+	lines[len(lines)-1] = last[:i+1] + base64.StdEncoding.EncodeToString(raw) + `\n"}`
+	bad := filepath.Join(dir, "bad.ndjson")
+	os.WriteFile(bad, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	r = run(t, ctx, records(1, 30, 0, ""), "verify", "--verifier", vkey, "--checkpoints", bad, "--state", filepath.Join(dir, "t2.state"), "--init", "--witness-key", wfile)
+	if r.code != exitcode.Verify || !strings.Contains(r.stderr, "error bad_cosignature: ") || !strings.Contains(r.stderr, "the cosignature of witness witness.test/w1") {
+		t.Fatalf("flipped cosignature: %d %s", r.code, r.stderr)
+	}
+}
+
+// TestWitnessSplitView: the log key is stolen and signs a rewritten log.
+// The witness refuses the second view (seal exits 3, witness_refused), and
+// a verifier shown the rewritten log with its log-signed checkpoints
+// refuses it too (unwitnessed), while one without witnesses would not.
+func TestWitnessSplitView(t *testing.T) {
+	ctx := context.Background()
+	dir, skey, vkey, w, wfile := witnessSetup(t)
+	out := filepath.Join(dir, "cp.ndjson")
+	if r := run(t, ctx, records(1, 20, 0, ""), "seal", "--signer", skey, "--out", out, "--every", "10", "--witness-file", wfile); r.code != 0 {
+		t.Fatalf("seal: %d %s", r.code, r.stderr)
+	}
+	forged := filepath.Join(dir, "forged.ndjson")
+	forkLog := records(1, 25, 5, "-rewritten")
+	r := run(t, ctx, forkLog, "seal", "--signer", skey, "--out", forged, "--every", "10", "--witness-file", wfile)
+	if r.code != exitcode.Verify || !strings.Contains(r.stderr, "error witness_refused: witness witness.test/w1") {
+		t.Fatalf("forged seal: %d %s", r.code, r.stderr)
+	}
+	if w.Size(testOrigin) != 20 {
+		t.Fatalf("the witness moved to %d", w.Size(testOrigin))
+	}
+	// Without witnesses the forged view verifies (trust on first use)...
+	r = run(t, ctx, forkLog, "verify", "--verifier", vkey, "--checkpoints", forged, "--state", filepath.Join(dir, "a.state"), "--init")
+	if r.code != 0 {
+		t.Fatalf("verify without witnesses: %d %s", r.code, r.stderr)
+	}
+	// ...with the quorum it does not.
+	r = run(t, ctx, forkLog, "verify", "--verifier", vkey, "--checkpoints", forged, "--state", filepath.Join(dir, "b.state"), "--init", "--witness-key", wfile)
+	if r.code != exitcode.Verify || !strings.Contains(r.stderr, "error unwitnessed: seq 1..25, size 25, checkpoint line 3: seqs 1..25 are signed by the log but no checkpoint covering them carries 1 witness cosignatures") {
+		t.Fatalf("verify with the quorum: %d %s", r.code, r.stderr)
+	}
+}
+
+// TestWitnessDownAndBack: shipping goes on while the witness is down; the
+// next run, with it back, gets the newest checkpoint cosigned; verify
+// passes and names the gap.
+func TestWitnessDownAndBack(t *testing.T) {
+	ctx := context.Background()
+	dir, skey, vkey, w, wfile := witnessSetup(t)
+	out, state := filepath.Join(dir, "cp.ndjson"), filepath.Join(dir, "seal.state")
+	if r := run(t, ctx, records(1, 10, 0, ""), "seal", "--signer", skey, "--out", out, "--state", state, "--every", "10", "--witness-file", wfile); r.code != 0 {
+		t.Fatalf("seal: %d %s", r.code, r.stderr)
+	}
+	w.SetDown(true)
+	r := run(t, ctx, records(11, 30, 0, ""), "seal", "--signer", skey, "--out", out, "--state", state, "--every", "10", "--witness-file", wfile, "--witness-flush", "200ms")
+	if r.code != 0 || !strings.Contains(r.stderr, "warning witness_unreachable: witness witness.test/w1: HTTP 503") ||
+		!strings.Contains(r.stderr, "warning unwitnessed: witness witness.test/w1 has not cosigned the newest checkpoint, size 30") {
+		t.Fatalf("seal while down: %d %s", r.code, r.stderr)
+	}
+	if got := r.stdout; got != string(records(11, 30, 0, "")) {
+		t.Fatal("records were not passed on while the witness was down")
+	}
+	// Verify now: the newest witnessed size is 10.
+	r = run(t, ctx, records(1, 30, 0, ""), "verify", "--verifier", vkey, "--checkpoints", out, "--state", filepath.Join(dir, "a.state"), "--init", "--witness-key", wfile)
+	if r.code != exitcode.Verify || !strings.Contains(r.stderr, "error unwitnessed: seq 11..30, size 30") {
+		t.Fatalf("verify while down: %d %s", r.code, r.stderr)
+	}
+	w.SetDown(false)
+	if r := run(t, ctx, records(31, 40, 0, ""), "seal", "--signer", skey, "--out", out, "--state", state, "--every", "10", "--witness-file", wfile); r.code != 0 {
+		t.Fatalf("seal back: %d %s", r.code, r.stderr)
+	}
+	if w.Size(testOrigin) != 40 {
+		t.Fatalf("witness at %d, want 40", w.Size(testOrigin))
+	}
+	r = run(t, ctx, records(1, 40, 0, ""), "verify", "--verifier", vkey, "--checkpoints", out, "--state", filepath.Join(dir, "b.state"), "--init", "--witness-key", wfile)
+	if r.code != 0 || !strings.Contains(r.stderr, "note unwitnessed_gap: the checkpoints of sizes [20] had fewer than 1 witness cosignatures") {
+		t.Fatalf("verify after: %d %s", r.code, r.stderr)
+	}
+}
