@@ -30,6 +30,7 @@ install_deps() {
 	command -v sqlite3 >/dev/null || need+=(sqlite3)
 	{ command -v promtool && command -v prometheus; } >/dev/null || need+=(prometheus)
 	command -v node >/dev/null || need+=(nodejs)
+	command -v ssh-agent >/dev/null || need+=(openssh-client)
 	if ((${#need[@]})); then
 		if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
 			log "apt-get install ${need[*]}"
@@ -41,6 +42,7 @@ install_deps() {
 		fi
 	fi
 	scripts/install-victorialogs.sh
+	scripts/install-litewitness.sh
 }
 
 if [[ ${AUDITPIPE_NO_INSTALL:-} != 1 ]]; then
