@@ -152,6 +152,40 @@ sizes, matched, unchecked, consistencyProofs(OK), covered, findings (with
 the notes concerned, verbatim), the chain's records, verified, tombstones,
 errors and findings, and the trusted state before and after.
 
+# Witnesses
+
+seal --witness VKEY=URL (repeatable) or --witness-file FILE (one VKEY=URL a
+line, '#' comments) asks C2SP tlog-witness witnesses to cosign each new
+checkpoint (add-checkpoint with the witness's old size and a consistency
+proof; Ed25519 cosignature/v1). VKEY is the witness's vkey
+(name+keyid+base64 of 0x04 and the key); URL its submission prefix. It runs
+in the background: records flow while a witness is down or slow. Each
+cosigned note is appended to --out as one more line (same body, more
+signatures). A witness that is down is retried with backoff (1 s to 5 min)
+with the newest checkpoint, and "warning witness_unreachable: ..." says so;
+the state file keeps the leaf hashes a lagging witness needs (at most 1Mi),
+so the next run catches it up. A refusal (the witness holds another tree:
+422 or 409, a rollback of the witness, a corrupt cosignature, 403/404) is
+"error witness_refused: ...", never retried, and the run exits 3 after
+passing every record on. Metrics: auditpipe_checkpoint_unwitnessed_seconds,
+auditpipe_checkpoint_witnessed_size, auditpipe_witness_refusals_total
+(alerts AuditCheckpointUnwitnessed and AuditWitnessRefused in
+examples/prometheus/alerts.yml). --witness-flush D (default 10s) bounds
+the last try at the end of a run.
+
+verify --witness-key FILE (repeatable; VKEY or VKEY=URL lines, so a
+--witness-file serves) --quorum K (default: all the witnesses given)
+--max-unwitnessed D: a checkpoint counts as witnessed only with the log's
+signature and K cosignatures; the trusted state advances only to a
+witnessed checkpoint. Findings: bad_cosignature (a configured witness's
+cosignature does not verify) and unwitnessed (signed sizes past the newest
+witnessed one, unless the first record after it is younger than
+--max-unwitnessed: a split view made with the stolen log key lands here).
+Checkpoints without the quorum below a witnessed one are a note
+("note unwitnessed_gap: ..."), not a failure: witnesses were down for a
+while and nothing is lost. prove and check-proof do not take witness keys
+yet: check the bundle's checkpoint with verify.
+
 # prove and check-proof
 
 prove reads the log from seq 1 (stdin or files) and writes an inclusion
@@ -210,8 +244,10 @@ different files), or in a file named by -config. "audit-checkpoint COMMAND
 
 	keygen:      -name -signer -verifier
 	seal:        -signer -origin -every -interval -out -state -max-line -window -quiet
+	             -witness (repeatable) -witness-file (repeatable) -witness-flush
 	             -metrics-listen -metrics-file -metrics-exporter -metrics-linger
 	verify:      -verifier (repeatable) -checkpoints -state -init -origin -max-unsealed -report -max-line -window -quiet
+	             -witness-key (repeatable) -quorum -max-unwitnessed
 	prove:       -verifier (repeatable) -checkpoints -seq -size -origin -out -max-line
 	check-proof: -verifier (repeatable) -origin
 
