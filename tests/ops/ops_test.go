@@ -19,6 +19,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/metrics"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
+	"github.com/auditpipe/auditpipe/stage/auditcheckpoint"
 )
 
 // root is the repository root.
@@ -61,6 +62,8 @@ var known = map[string]bool{
 	stagemetrics.NameBisects: true, stagemetrics.NameShipBusySeconds: true, stagemetrics.NameShipLastAckedSeq: true,
 	stagemetrics.NameExportFailingSince: true, stagemetrics.NameShipAcksHeld: true, stagemetrics.NameMarksDropped: true,
 	auditbatch.NameBatchMaxIntervalMs: true, auditbatch.NameBatchesClosed: true,
+	auditcheckpoint.NameCheckpointsWritten: true, auditcheckpoint.NameSealedSize: true,
+	auditcheckpoint.NameUnwitnessedSeconds: true, auditcheckpoint.NameWitnessedSize: true, auditcheckpoint.NameWitnessRefusals: true,
 }
 
 var metricNameRE = regexp.MustCompile(`\b(?:declaragent_audit|auditpipe)_[a-z_]+\b`)
