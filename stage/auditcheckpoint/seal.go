@@ -66,6 +66,8 @@ type sealConfig struct {
 	witnesses  fileList           // --witness VKEY=URL
 	witFiles   fileList           // --witness-file FILE
 	witFlush   time.Duration
+	extSigner  string // --external-signer COMMAND
+	extKey     string // --external-signer-key FILE
 }
 
 // The metrics of seal beside a Flow's (records and bytes in and out, the
@@ -347,7 +349,9 @@ func scanCheckpointFile(path, want string) (n int, found bool, err error) {
 func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	flags, env := newFlagSet("seal", sealSynopsis, stderr)
 	var c sealConfig
-	flags.StringVar(&c.signerPath, "signer", "", "signer key file from keygen (mode 0600)")
+	flags.StringVar(&c.signerPath, "signer", "", "signer key: a file from keygen (mode 0600), or a secret reference: file:PATH, env:NAME, exec:COMMAND (the key text)")
+	flags.StringVar(&c.extSigner, "external-signer", "", "sign with this command instead (KMS, HSM): message on stdin, base64 Ed25519 signature on stdout; needs --external-signer-key")
+	flags.StringVar(&c.extKey, "external-signer-key", "", "the verifier key file of the --external-signer's key (each signature is checked against it)")
 	flags.StringVar(&c.origin, "origin", "", "the log's origin, the first line of every checkpoint (default: the signer key's name)")
 	flags.Int64Var(&c.every, "every", 10000, "sign when the tree's size is a multiple of N (0: not by count)")
 	flags.DurationVar(&c.interval, "interval", time.Minute, "sign this often if records arrived since the last checkpoint (0: not by time)")
@@ -387,8 +391,12 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		wits = append(wits, ws...)
 	}
 	switch {
-	case c.signerPath == "":
-		return cli.Usagef("--signer is required")
+	case c.signerPath == "" && c.extSigner == "":
+		return cli.Usagef("--signer is required (or --external-signer with --external-signer-key)")
+	case c.signerPath != "" && c.extSigner != "":
+		return cli.Usagef("--signer and --external-signer exclude each other")
+	case (c.extSigner == "") != (c.extKey == ""):
+		return cli.Usagef("--external-signer and --external-signer-key go together")
 	case c.out == "":
 		return cli.Usagef("--out is required")
 	case c.every < 0 || c.interval < 0:
@@ -396,7 +404,17 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case c.state != "" && c.state == c.out:
 		return cli.Usagef("--state and --out must be different files")
 	}
-	signer, err := checkpoint.LoadSigner(c.signerPath)
+	var signer note.Signer
+	var err error
+	if c.extSigner != "" {
+		vk, rerr := os.ReadFile(c.extKey)
+		if rerr != nil {
+			return exitcode.New(exitcode.Usage, fmt.Errorf("--external-signer-key: %w", rerr))
+		}
+		signer, err = checkpoint.NewExternalSigner(c.extSigner, string(vk))
+	} else {
+		signer, err = checkpoint.OpenSigner(ctx, c.signerPath)
+	}
 	if err != nil {
 		return exitcode.New(exitcode.Usage, err)
 	}
