@@ -140,6 +140,8 @@ type Report struct {
 	// that had no quorum themselves (witnessed later: a gap, not a loss).
 	Witnessed       int64
 	UnwitnessedGaps []int64
+	// The keys added by key rotations followed ("line L: name+hash").
+	Rotations []string
 	// State is what to persist (WriteState) for the next run: the largest
 	// checkpoint that the log matches, consistent with the trusted state. It
 	// is nil when no checkpoint matched, or when there is any finding: a
@@ -185,6 +187,11 @@ type Checker struct {
 	firstTS   int64
 
 	report *Report
+
+	trust          *trustSet
+	rotations      []*rotation
+	rotated        []string
+	pendingTrusted *State
 }
 
 type signed struct {
@@ -239,12 +246,16 @@ func NewChecker(opt Options) (*Checker, error) {
 		opt.Window = 4096
 	}
 	c := &Checker{opt: opt, b: NewBuilder(opt.Origin), win: make([]winEntry, opt.Window)}
+	c.trust = &trustSet{base: opt.Verifiers}
 	if t := opt.Trusted; t != nil {
 		if t.Origin != opt.Origin {
 			return nil, fmt.Errorf("new checker: the trusted state is of origin %q, not %q", t.Origin, opt.Origin)
 		}
 		cp, err := t.Open(opt.Verifiers)
-		if err != nil {
+		if errors.Is(err, ErrUnknownKey) {
+			// Perhaps signed by a key a rotation in the checkpoint file adds.
+			c.pendingTrusted = t
+		} else if err != nil {
 			c.noteProblem(err, 0, []byte(t.Note), "the trusted state")
 		} else {
 			c.trusted = &signed{cp: cp, where: "the trusted state", trusted: true}
@@ -284,17 +295,28 @@ func (c *Checker) ReadCheckpoints(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("read checkpoints: %w", err)
 	}
 	defer rd.Close()
+	// Key rotations first (wherever they are in the file), then the
+	// checkpoints, under the keys they add.
+	var pending []pendingNote
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		line, err := rd.Next()
 		if err == io.EOF {
+			c.followRotations()
+			for _, p := range pending {
+				if p.finding != nil {
+					c.add1(*p.finding)
+					continue
+				}
+				c.add(p.msg, p.line, fmt.Sprintf("the checkpoint at line %d", p.line))
+			}
 			return nil
 		}
 		var le *ndjson.LineError
 		if errors.As(err, &le) {
-			c.add1(Finding{Reason: ReasonMalformed, Line: le.Num, Detail: "checkpoint file " + le.Error()})
+			pending = append(pending, pendingNote{finding: &Finding{Reason: ReasonMalformed, Line: le.Num, Detail: "checkpoint file " + le.Error()}})
 			continue
 		}
 		if err != nil {
@@ -302,6 +324,16 @@ func (c *Checker) ReadCheckpoints(ctx context.Context, r io.Reader) error {
 		}
 		members, err := strictObject(line.Bytes, false)
 		var note string
+		if err == nil {
+			if v, ok := members["rotation"]; ok {
+				if json.Unmarshal(v, &note) != nil {
+					err = errors.New(`"rotation" is not a string`)
+				} else {
+					c.rotations = append(c.rotations, &rotation{msg: []byte(note), line: line.Num})
+					continue
+				}
+			}
+		}
 		if err == nil {
 			v, ok := members["checkpoint"]
 			switch {
@@ -312,12 +344,18 @@ func (c *Checker) ReadCheckpoints(ctx context.Context, r io.Reader) error {
 			}
 		}
 		if err != nil {
-			c.add1(Finding{Reason: ReasonMalformed, Line: line.Num,
-				Detail: fmt.Sprintf("checkpoint file line %d: %v", line.Num, err)})
+			pending = append(pending, pendingNote{finding: &Finding{Reason: ReasonMalformed, Line: line.Num,
+				Detail: fmt.Sprintf("checkpoint file line %d: %v", line.Num, err)}})
 			continue
 		}
-		c.add([]byte(note), line.Num, fmt.Sprintf("the checkpoint at line %d", line.Num))
+		pending = append(pending, pendingNote{msg: []byte(note), line: line.Num})
 	}
+}
+
+type pendingNote struct {
+	msg     []byte
+	line    int64
+	finding *Finding // a line that was not a checkpoint
 }
 
 // AppendCheckpoint writes one line of a checkpoint file: {"checkpoint":"<note>"}
@@ -333,7 +371,7 @@ func AppendCheckpoint(w io.Writer, msg []byte) error {
 }
 
 func (c *Checker) add(msg []byte, line int64, where string) {
-	cp, err := Open(msg, c.opt.Verifiers)
+	cp, err := Open(msg, c.trust)
 	if err != nil {
 		c.noteProblem(err, line, msg, where)
 		return
@@ -380,6 +418,15 @@ func (c *Checker) add1(f Finding) {
 // seal groups the checkpoints by size, once they are all in.
 func (c *Checker) seal() {
 	c.started = true
+	if t := c.pendingTrusted; t != nil {
+		cp, err := t.Open(c.trust)
+		if err != nil {
+			c.noteProblem(err, 0, []byte(t.Note), "the trusted state")
+		} else {
+			c.trusted = &signed{cp: cp, where: "the trusted state", trusted: true}
+			c.cps = append([]*signed{c.trusted}, c.cps...)
+		}
+	}
 	bySize := make(map[int64]*sizeEntry)
 	for _, s := range c.cps {
 		e := bySize[s.cp.Size]
@@ -565,7 +612,7 @@ func (c *Checker) Finish() Report {
 		c.seal()
 	}
 	L := c.b.size
-	r := &Report{LogSize: L, Duplicates: c.dups, Checkpoints: len(c.cps), Sizes: len(c.entries), Covered: c.covered}
+	r := &Report{LogSize: L, Duplicates: c.dups, Checkpoints: len(c.cps), Sizes: len(c.entries), Covered: c.covered, Rotations: c.rotated}
 	c.equivocations()
 	c.rollback()
 	c.tail(r)

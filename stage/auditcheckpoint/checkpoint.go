@@ -39,6 +39,7 @@ Commands:
   verify       check a log against the checkpoints and the trusted state of the last run
   prove        write an inclusion proof bundle for one record
   check-proof  check an inclusion proof bundle offline, with the verifier key alone
+  rotate       announce a new signing key in the checkpoint file, signed by the old one
 
 "audit-checkpoint COMMAND -h" prints a command's flags; each flag is also
 settable as AUDIT_CHECKPOINT_<COMMAND>_<FLAG> (dashes as underscores).
@@ -76,8 +77,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runProve(ctx, rest, stdin, stdout, stderr)
 	case "check-proof":
 		err = runCheckProof(ctx, rest, stdin, stdout, stderr)
+	case "rotate":
+		err = runRotate(ctx, rest, stdout, stderr)
 	default:
-		return cli.Usagef("unknown command %q (want keygen, seal, verify, prove or check-proof; -h for help)", cmd)
+		return cli.Usagef("unknown command %q (want keygen, seal, verify, prove, check-proof or rotate; -h for help)", cmd)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", args[0], err)

@@ -133,6 +133,12 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		printFinding(stderr, f)
 	}
 	rep.fill(r, v.Stats())
+	rep.Rotations = r.Rotations
+	for _, k := range r.Rotations {
+		if !c.quiet {
+			fmt.Fprintf(stderr, "%s: note key rotation followed: the checkpoint file's %s is trusted (announced by a trusted key)\n", prog, k)
+		}
+	}
 	if quorum > 0 {
 		rep.Witnessed, rep.UnwitnessedGaps = &r.Witnessed, r.UnwitnessedGaps
 		if len(r.UnwitnessedGaps) > 0 && !c.quiet {
@@ -342,7 +348,9 @@ type verifyReport struct {
 	// of cosignatures, and the signed sizes below it that lacked it.
 	Witnessed       *int64  `json:"witnessed,omitempty"`
 	UnwitnessedGaps []int64 `json:"unwitnessedGaps,omitempty"`
-	RunError        string  `json:"runError,omitempty"`
+	// Keys trusted through key rotations in the checkpoint file.
+	Rotations []string `json:"rotations,omitempty"`
+	RunError  string   `json:"runError,omitempty"`
 }
 
 type chainReport struct {
