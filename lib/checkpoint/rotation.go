@@ -140,3 +140,15 @@ func (c *Checker) applyRotation(r *rotation) {
 	c.trust.extra = append(c.trust.extra, nv)
 	c.rotated = append(c.rotated, fmt.Sprintf("line %d: %s+%08x", r.line, nv.Name(), nv.KeyHash()))
 }
+
+// FollowRotations returns the trusted keys vs extended by the keys that
+// the key rotation notes announce, followed from vs as verify follows them,
+// and the findings about rotations that could not be followed.
+func FollowRotations(vs note.Verifiers, origin string, rotations [][]byte) (note.Verifiers, []Finding) {
+	c := &Checker{opt: Options{Verifiers: vs, Origin: origin}, trust: &trustSet{base: vs}}
+	for i, r := range rotations {
+		c.rotations = append(c.rotations, &rotation{msg: r, line: int64(i + 1)})
+	}
+	c.followRotations()
+	return c.trust, c.findings
+}

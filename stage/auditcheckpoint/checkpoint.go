@@ -189,6 +189,7 @@ func resolveOrigin(flagOrigin, stateOrigin string, verifierFiles []string) (stri
 // checkpointLine is one line of a checkpoint file.
 type checkpointLine struct {
 	Checkpoint *string `json:"checkpoint"`
+	Rotation   *string `json:"rotation"`
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

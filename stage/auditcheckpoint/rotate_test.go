@@ -47,6 +47,15 @@ func TestRotate(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("verify 2: %d %s", r.code, r.stderr)
 	}
+	// prove follows the rotations too (the bundle is checked with the
+	// current key: it carries no rotation).
+	proof := filepath.Join(dir, "p.json")
+	if r := run(t, ctx, records(1, 40, 0, ""), "prove", "--verifier", v1, "--checkpoints", out, "--seq", "35", "--out", proof); r.code != 0 {
+		t.Fatalf("prove: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, ctx, nil, "check-proof", "--verifier", v3, proof); r.code != 0 {
+		t.Fatalf("check-proof: %d %s", r.code, r.stderr)
+	}
 	// Without the rotation lines, k3's checkpoints are unknown_key.
 	data, _ := os.ReadFile(out)
 	var kept []string

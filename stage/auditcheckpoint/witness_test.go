@@ -48,6 +48,17 @@ func TestWitnessSealAndVerify(t *testing.T) {
 		t.Fatalf("verify: %d %s", r.code, r.stderr)
 	}
 
+	// prove picks the newest witnessed checkpoint; check-proof demands the quorum.
+	proof := filepath.Join(dir, "proof.json")
+	r = run(t, ctx, records(1, 30, 0, ""), "prove", "--verifier", vkey, "--checkpoints", out, "--seq", "7", "--out", proof, "--witness-key", wfile)
+	if r.code != 0 {
+		t.Fatalf("prove: %d %s", r.code, r.stderr)
+	}
+	r = run(t, ctx, nil, "check-proof", "--verifier", vkey, "--witness-key", wfile, proof)
+	if r.code != 0 || !strings.Contains(r.stdout, `"size":30`) {
+		t.Fatalf("check-proof: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+
 	// A cosignature byte flipped in the stored copy: bad_cosignature.
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	last := lines[len(lines)-1]
@@ -88,6 +99,19 @@ func TestWitnessSplitView(t *testing.T) {
 	r = run(t, ctx, forkLog, "verify", "--verifier", vkey, "--checkpoints", forged, "--state", filepath.Join(dir, "a.state"), "--init")
 	if r.code != 0 {
 		t.Fatalf("verify without witnesses: %d %s", r.code, r.stderr)
+	}
+	// prove and check-proof with the quorum refuse it too.
+	r = run(t, ctx, forkLog, "prove", "--verifier", vkey, "--checkpoints", forged, "--seq", "7", "--witness-key", wfile)
+	if r.code != exitcode.Verify || !strings.Contains(r.stderr, "with 1 witness cosignatures (3 signed by the log alone): unwitnessed") {
+		t.Fatalf("prove forged: %d %s", r.code, r.stderr)
+	}
+	proof := filepath.Join(dir, "forged-proof.json")
+	if r := run(t, ctx, forkLog, "prove", "--verifier", vkey, "--checkpoints", forged, "--seq", "7", "--out", proof); r.code != 0 {
+		t.Fatalf("prove forged without witnesses: %d %s", r.code, r.stderr)
+	}
+	r = run(t, ctx, nil, "check-proof", "--verifier", vkey, "--witness-key", wfile, proof)
+	if r.code != exitcode.Verify || !strings.Contains(r.stderr, "unwitnessed: its checkpoint (size 25) carries 0 of the 1 witness cosignatures required") {
+		t.Fatalf("check-proof forged: %d %s", r.code, r.stderr)
 	}
 	// ...with the quorum it does not.
 	r = run(t, ctx, forkLog, "verify", "--verifier", vkey, "--checkpoints", forged, "--state", filepath.Join(dir, "b.state"), "--init", "--witness-key", wfile)
