@@ -39,6 +39,10 @@ type Submitter struct {
 	MaxPending int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Cosigned is, per witness vkey, the largest size it is known to have
+	// cosigned before this run (from the checkpoint file): a witness that
+	// answers with a smaller size was rolled back.
+	Cosigned map[string]int64
 
 	mu      sync.Mutex
 	prover  *Prover
@@ -63,6 +67,7 @@ type wstate struct {
 	refused  error
 	lastErr  error
 	cosigned map[int64][]byte // cosignature lines for the newest checkpoint
+	before   int64            // the largest size it cosigned before this run
 }
 
 // Status is one witness's state, for metrics and the summary.
@@ -90,7 +95,14 @@ func (s *Submitter) Start(prover *Prover) {
 			continue // one witness given twice is asked once
 		}
 		seen[w.String()] = true
-		s.ws = append(s.ws, &wstate{w: w, size: prover.Base(), cosigned: map[int64][]byte{}})
+		ws := &wstate{w: w, size: prover.Base(), cosigned: map[int64][]byte{}}
+		if n := s.Cosigned[w.String()]; n > 0 {
+			ws.before = n
+			if n >= prover.Base() && n <= prover.Size() {
+				ws.size = n
+			}
+		}
+		s.ws = append(s.ws, ws)
 	}
 	s.started = true
 }
@@ -291,6 +303,9 @@ func (s *Submitter) try(ctx context.Context, w *wstate, msg []byte, size int64) 
 				return
 			case w.best > 0 && ce.Size < w.best:
 				s.refuse(w, fmt.Errorf("witness %s was rolled back: it now holds size %d but cosigned size %d at %s in this run; a witness that forgets what it cosigned cannot stop a split view", w.w.Name(), ce.Size, w.best, w.when.UTC().Format(time.RFC3339)))
+				return
+			case ce.Size < w.before:
+				s.refuse(w, fmt.Errorf("witness %s was rolled back: it now holds size %d but its cosignature of size %d is in the checkpoint file; a witness that forgets what it cosigned cannot stop a split view", w.w.Name(), ce.Size, w.before))
 				return
 			case ce.Size == old:
 				// The same size twice: the witness holds another root at it.

@@ -346,6 +346,63 @@ func scanCheckpointFile(path, want string) (n int, found bool, err error) {
 	return n, found, nil
 }
 
+// dedupWitnesses drops a witness given twice (same key): it is one witness.
+func dedupWitnesses(ws []witness.Witness) []witness.Witness {
+	var out []witness.Witness
+	seen := map[string]bool{}
+	for _, w := range ws {
+		if !seen[w.String()] {
+			seen[w.String()] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// witnessedBefore returns, per witness (by vkey), the largest size of
+// origin it cosigned in the checkpoint file path: what the witness must
+// still hold, so that a witness rolled back between runs is caught.
+func witnessedBefore(path, origin string, wits []witness.Witness) (map[string]int64, error) {
+	out := map[string]int64{}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var list []note.Verifier
+	byName := map[string]string{}
+	for _, w := range wits {
+		list = append(list, w.Verifier)
+		byName[fmt.Sprintf("%s+%08x", w.Name(), w.KeyHash())] = w.String()
+	}
+	vs := note.VerifierList(list...)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 4*checkpoint.MaxNoteSize)
+	for sc.Scan() {
+		var l checkpointLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Checkpoint == nil || !strings.HasPrefix(*l.Checkpoint, origin+"\n") {
+			continue
+		}
+		cs, err := witness.Cosignatures([]byte(*l.Checkpoint), vs)
+		if err != nil || len(cs) == 0 {
+			continue // verify reports a bad cosignature
+		}
+		lines := strings.SplitN(*l.Checkpoint, "\n", 3)
+		var size int64
+		if _, err := fmt.Sscanf(lines[1], "%d", &size); err != nil {
+			continue
+		}
+		for _, c := range cs {
+			k := byName[c.Witness+"+"+c.KeyID]
+			out[k] = max(out[k], size)
+		}
+	}
+	return out, sc.Err()
+}
+
 func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	flags, env := newFlagSet("seal", sealSynopsis, stderr)
 	var c sealConfig
@@ -390,6 +447,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		wits = append(wits, ws...)
 	}
+	wits = dedupWitnesses(wits)
 	switch {
 	case c.signerPath == "" && c.extSigner == "":
 		return cli.Usagef("--signer is required (or --external-signer with --external-signer-key)")
@@ -518,7 +576,11 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return exitcode.New(exitcode.Failure, err)
 		}
-		sub := &witness.Submitter{Client: &witness.Client{UserAgent: "auditpipe audit-checkpoint"}, Witnesses: wits,
+		before, err := witnessedBefore(c.out, c.origin, wits)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", c.out, err)
+		}
+		sub := &witness.Submitter{Client: &witness.Client{UserAgent: "auditpipe audit-checkpoint"}, Witnesses: wits, Cosigned: before,
 			OnCosigned: func(size int64, msg []byte) { s.appendCosigned(msg) },
 			OnAlarm: func(w witness.Witness, err error) {
 				alarmMu.Lock()

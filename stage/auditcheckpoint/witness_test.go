@@ -156,3 +156,39 @@ func TestWitnessDownAndBack(t *testing.T) {
 		t.Fatalf("verify after: %d %s", r.code, r.stderr)
 	}
 }
+
+// TestWitnessRefusals: a witness rolled back between runs, and one that
+// answers with a corrupt cosignature: each an alarm (exit 3) with its
+// finding; the records are passed on all the same.
+func TestWitnessRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(w *witnessfake.Witness)
+		want string
+	}{
+		{"rolled back", func(w *witnessfake.Witness) { w.RollBack(testOrigin, 1) },
+			"error witness_refused: witness witness.test/w1 was rolled back: it now holds size 10 but its cosignature of size 20 is in the checkpoint file"},
+		{"corrupt cosignature", func(w *witnessfake.Witness) { w.SetCorrupt(true) },
+			"error witness_refused: witness witness.test/w1: bad cosignature: the cosignature of witness witness.test/w1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir, skey, _, w, wfile := witnessSetup(t)
+			out, state := filepath.Join(dir, "cp.ndjson"), filepath.Join(dir, "seal.state")
+			if r := run(t, ctx, records(1, 20, 0, ""), "seal", "--signer", skey, "--out", out, "--state", state, "--every", "10", "--witness-file", wfile); r.code != 0 {
+				t.Fatalf("seal: %d %s", r.code, r.stderr)
+			}
+			tc.do(w)
+			r := run(t, ctx, records(21, 30, 0, ""), "seal", "--signer", skey, "--out", out, "--state", state, "--every", "10", "--witness-file", wfile)
+			if r.code != exitcode.Verify || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("seal: %d %s\nwant %q", r.code, r.stderr, tc.want)
+			}
+			if r.stdout != string(records(21, 30, 0, "")) {
+				t.Fatal("the records were not passed on")
+			}
+			if n := strings.Count(r.stderr, "witness_refused"); n != 1 {
+				t.Fatalf("%d witness_refused lines, want 1 (never retried)", n)
+			}
+		})
+	}
+}
