@@ -15,9 +15,6 @@ import (
 // the stolen log key signs a rewritten log: litewitness refuses it (seal
 // exits 3, witness_refused) and the quorum verifier refuses it (unwitnessed).
 func TestRealWitness(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts litewitness")
-	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	skey, vkey := keys(t, dir, "log")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditpipe/auditpipe/internal/fake/witnessfake"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
@@ -190,5 +191,24 @@ func TestWitnessRefusals(t *testing.T) {
 				t.Fatalf("%d witness_refused lines, want 1 (never retried)", n)
 			}
 		})
+	}
+}
+
+// TestWitnessHung: a witness that never answers does not hold up the
+// records, and the run ends within the --witness-flush bound, saying the
+// newest checkpoint is not witnessed.
+func TestWitnessHung(t *testing.T) {
+	ctx := context.Background()
+	dir, skey, _, w, wfile := witnessSetup(t)
+	w.SetDelay(time.Hour)
+	out := filepath.Join(dir, "cp.ndjson")
+	start := time.Now()
+	r := run(t, ctx, records(1, 30, 0, ""), "seal", "--signer", skey, "--out", out, "--every", "10", "--witness-file", wfile, "--witness-flush", "300ms")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("seal took %s with a hung witness", d)
+	}
+	if r.code != 0 || r.stdout != string(records(1, 30, 0, "")) ||
+		!strings.Contains(r.stderr, "warning unwitnessed: witness witness.test/w1 has not cosigned the newest checkpoint, size 30") {
+		t.Fatalf("seal: %d %s", r.code, r.stderr)
 	}
 }

@@ -42,6 +42,7 @@ type Witness struct {
 	corrupt bool
 	history map[string][]logState // every state, to roll back to
 	calls   int
+	stop    chan struct{}
 }
 
 type logState struct {
@@ -56,14 +57,17 @@ func Start(name string) (*Witness, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Witness{Name: name, VKey: vkey, signer: s, logs: map[string]*logState{}, history: map[string][]logState{}}
+	w := &Witness{Name: name, VKey: vkey, signer: s, logs: map[string]*logState{}, history: map[string][]logState{}, stop: make(chan struct{})}
 	w.srv = httptest.NewServer(http.HandlerFunc(w.serve))
 	w.URL = w.srv.URL
 	return w, nil
 }
 
-// Close stops the witness.
-func (w *Witness) Close() { w.srv.Close() }
+// Close stops the witness (a delayed answer is abandoned).
+func (w *Witness) Close() {
+	close(w.stop)
+	w.srv.Close()
+}
 
 // AddLog makes the witness know the log origin with the log's verifier key
 // vkey (a note key, as checkpoint.GenerateKey makes), at size 0.
@@ -124,10 +128,13 @@ func (w *Witness) serve(rw http.ResponseWriter, r *http.Request) {
 	w.calls++
 	down, delay := w.down, w.delay
 	w.mu.Unlock()
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if delay > 0 {
 		select {
 		case <-time.After(delay):
 		case <-r.Context().Done():
+			return
+		case <-w.stop:
 			return
 		}
 	}
@@ -139,7 +146,6 @@ func (w *Witness) serve(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "not found", http.StatusNotFound)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
