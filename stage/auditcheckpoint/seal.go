@@ -45,8 +45,15 @@ state already covers are passed through, and the last of them must have the
 recordHash that was sealed, or seal stops (exit 3: the log changed since).
 A stream that starts past the state's size + 1 is refused.
 
+With --witness VKEY=URL (or --witness-file) each checkpoint is sent to C2SP
+tlog-witnesses in the background; cosigned notes are appended to --out. A
+witness that is down is retried with backoff (records keep flowing); one
+that refuses (another tree, rolled back, a bad cosignature) is reported
+once and the run exits 3 after passing every record on.
+
 Examples:
   audit-read --db audit.db | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state >/dev/null
+  ... | audit-checkpoint seal --signer env:CKPT_KEY --out checkpoints.ndjson --state seal.state --witness-file witnesses.txt | ...
   audit-read --db audit.db --from-cursor splunk:prod | audit-verify --db audit.db --from-cursor splunk:prod \
     | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state --every 10000 --interval 1m \
     | audit-batch | audit-ship ...`

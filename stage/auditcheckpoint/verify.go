@@ -33,8 +33,18 @@ The first run has no state: pass --init to trust the checkpoints on first
 use. Without --init a missing state file is an error: a state that vanished
 would otherwise silently reset trust.
 
+With --witness-key (witness vkeys, one a line; VKEY=URL lines serve too) a
+checkpoint counts only with the log's signature and --quorum K witness
+cosignatures (default: all the witnesses given); signed sizes past the
+newest witnessed one are "unwitnessed" (unless younger than
+--max-unwitnessed), and the trusted state advances only to a witnessed
+checkpoint. Key rotation lines ({"rotation":...}, from audit-checkpoint
+rotate) are followed from the --verifier keys.
+
 Examples:
   audit-read --db audit.db | audit-checkpoint verify --verifier ckpt.pub --checkpoints checkpoints.ndjson --state trusted.state --init
+  audit-read --db audit.db | audit-checkpoint verify --verifier ckpt.pub --checkpoints checkpoints.ndjson --state trusted.state \
+      --witness-key witnesses.txt --quorum 2 --max-unwitnessed 30m
   audit-read --db audit.db | audit-checkpoint verify --verifier ckpt.pub --verifier ckpt-2027.pub \
       --checkpoints witness-copy.ndjson --state trusted.state --max-unsealed 15m --report verify.json`
 
