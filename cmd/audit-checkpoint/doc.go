@@ -10,6 +10,7 @@ Synopsis:
 	audit-checkpoint prove --verifier FILE... --checkpoints FILE --seq N [--size S] [--witness-key FILE... --quorum K] [--out FILE] [RECORDS ...]
 	audit-checkpoint check-proof --verifier FILE... [--witness-key FILE... --quorum K] [PROOF]
 	audit-checkpoint rotate --signer KEY --new-signer KEY --new-verifier FILE --out FILE
+	audit-checkpoint check-store --verifier FILE... --checkpoints FILE [--reference FILE] [--every N] [--witness-key FILE...] [RECORDS ...]
 
 # Why
 
@@ -245,6 +246,27 @@ and exits 0, or exits 3 if anything does not verify (a byte changed
 anywhere in the bundle, an unknown key, another origin than --origin or
 the key's name).
 
+# check-store
+
+Checks a store's copy of the log (a SIEM's, fetched back with audit-fetch,
+record lines in seq order) against the checkpoints the store holds
+(--checkpoints, {"checkpoint":…} lines; rotation lines are followed), and
+names what the store lost as ranges of seq, each on stderr as "error
+REASON: seq A..B, size S: detail", exit 3:
+
+	store_missing_records     seqs the store lacks (a gap, or a tail cut before the
+	                          largest signed size), with the checkpoint that signed them
+	store_missing_checkpoint  a checkpoint of --reference (the shipper's --out), or a
+	                          multiple of --every, that the store lacks
+	store_altered             a record whose content does not hash to its recordHash, a
+	                          broken chain link, or a root at a signed size that is not
+	                          the signed one (said once: larger sizes differ too)
+	unwitnessed               with --witness-key: records past the newest checkpoint the
+	                          store holds with the quorum of cosignatures
+
+Checkpoints reach the SIEM today by the cron examples below; shipping them
+through audit-ship beside the records is designed in docs/design.md.
+
 # Shipping the checkpoints
 
 A checkpoint file on the same disk as the log proves little against someone
@@ -286,6 +308,7 @@ different files), or in a file named by -config. "audit-checkpoint COMMAND
 	prove:       -verifier (repeatable) -checkpoints -seq -size -origin -out -max-line -witness-key (repeatable) -quorum
 	check-proof: -verifier (repeatable) -origin -witness-key (repeatable) -quorum
 	rotate:      -signer -new-signer -new-verifier -out -origin
+	check-store: -verifier (repeatable) -checkpoints -reference -every -origin -max-line -witness-key (repeatable) -quorum
 
 -max-line caps a record line (default 64 MiB, as in every stage).
 

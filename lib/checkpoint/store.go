@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
@@ -234,4 +235,15 @@ func (s *StoreChecker) Finish() StoreReport {
 	}
 	r.Findings = s.findings
 	return r
+}
+
+// AddRecord adds a parsed record line of the store: Add, after checking
+// that its content hashes to its recordHash (an erased row, a tombstone,
+// is taken by its recordHash alone).
+func (s *StoreChecker) AddRecord(rec chain.Record) error {
+	if string(rec.RecordKind) != "erased" && !recordMatches(string(rec.PrevHash), rec.Raw, string(rec.RecordHash)) {
+		s.add(Finding{Reason: ReasonStoreAltered, FirstSeq: rec.Seq, LastSeq: rec.Seq,
+			Detail: fmt.Sprintf("the store's seq %d does not hash to its recordHash %.12s…: its content was altered in the store", rec.Seq, rec.RecordHash)})
+	}
+	return s.Add(rec.Seq, string(rec.RecordHash), string(rec.PrevHash))
 }

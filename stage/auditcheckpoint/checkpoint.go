@@ -40,6 +40,7 @@ Commands:
   prove        write an inclusion proof bundle for one record
   check-proof  check an inclusion proof bundle offline, with the verifier key alone
   rotate       announce a new signing key in the checkpoint file, signed by the old one
+  check-store  check a store's (SIEM's) copy of the log and name what it lost as seq ranges
 
 "audit-checkpoint COMMAND -h" prints a command's flags; each flag is also
 settable as AUDIT_CHECKPOINT_<COMMAND>_<FLAG> (dashes as underscores).
@@ -79,8 +80,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runCheckProof(ctx, rest, stdin, stdout, stderr)
 	case "rotate":
 		err = runRotate(ctx, rest, stdout, stderr)
+	case "check-store":
+		err = runCheckStore(ctx, rest, stdin, stdout, stderr)
 	default:
-		return cli.Usagef("unknown command %q (want keygen, seal, verify, prove, check-proof or rotate; -h for help)", cmd)
+		return cli.Usagef("unknown command %q (want keygen, seal, verify, prove, check-proof, rotate or check-store; -h for help)", cmd)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", args[0], err)
