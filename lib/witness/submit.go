@@ -140,7 +140,8 @@ func (s *Submitter) now() time.Time {
 	return time.Now()
 }
 
-// allAt reports whether every witness that has not refused cosigned size n.
+// allAt reports whether every witness (one that refused included: the log
+// is not witnessed by it) cosigned size n.
 func (s *Submitter) allAt(n int64) bool {
 	for _, w := range s.ws {
 		if w.best < n {
@@ -230,35 +231,32 @@ func (s *Submitter) Flush(ctx context.Context) {
 
 // round tries each due witness and returns how long to wait for the next.
 func (s *Submitter) round(ctx context.Context) time.Duration {
-	wait := time.Hour
-	for i := range s.ws {
-		if ctx.Err() != nil {
-			return wait
-		}
-		s.mu.Lock()
-		w := s.ws[i]
-		msg, size := s.latest, s.size
-		due := w.refused == nil && msg != nil && w.best < size
-		if due && s.now().Before(w.next) {
-			if d := w.next.Sub(s.now()); d < wait {
-				wait = d
-			}
-			due = false
-		}
-		s.mu.Unlock()
-		if !due {
+	// The witnesses are asked in parallel: a slow one does not delay the
+	// others' cosignatures.
+	var wg sync.WaitGroup
+	s.mu.Lock()
+	msg, size := s.latest, s.size
+	for _, w := range s.ws {
+		if w.refused != nil || msg == nil || w.best >= size || s.now().Before(w.next) {
 			continue
 		}
-		s.try(ctx, w, msg, size)
-		s.mu.Lock()
-		if w.refused == nil && w.best < s.size {
-			if d := w.next.Sub(s.now()); d < wait {
-				wait = max(d, 0)
-			}
-		}
-		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.try(ctx, w, msg, size)
+		}()
 	}
+	s.mu.Unlock()
+	wg.Wait()
 	s.trim()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wait := time.Hour
+	for _, w := range s.ws {
+		if w.refused == nil && s.latest != nil && w.best < s.size {
+			wait = min(wait, max(w.next.Sub(s.now()), 0))
+		}
+	}
 	return wait
 }
 

@@ -52,7 +52,7 @@ func TestCheckStore(t *testing.T) {
 		{"record altered", write("alt.ndjson", recLines, nil), allCps, nil, nil},
 		{"unwitnessed tail", write("whole3.ndjson", recLines, nil),
 			write("cp-unwit.ndjson", cpLines, func(i int) bool {
-				return strings.Contains(cpLines[i], "— witness.test/w1") && strings.Contains(cpLines[i], `test/log\n30\n`)
+				return strings.Contains(cpLines[i], "— witness.test/w1")
 			}),
 			[]string{"--witness-key", wfile},
 			[]string{"error unwitnessed: seq 1..30: the store's seqs 1..30 are not covered by a checkpoint it holds with 1 witness cosignatures (the newest such is of size 0)"}},
