@@ -9,7 +9,10 @@
 #    in lib/chain and lib/jsonstr), through apt-get when run as root on
 #    Debian/Ubuntu (otherwise it says what to install); and VictoriaLogs (the
 #    real log store the tests ship to) with scripts/install-victorialogs.sh
-#    (go install into .tools/bin, no root needed).
+#    and litewitness + witnessctl (the real C2SP witness of the witness
+#    tests; its key lives in ssh-agent, from openssh-client) with
+#    scripts/install-litewitness.sh (go install into .tools/bin, no root
+#    needed).
 # 2. go vet; under CI=true also `go mod tidy -diff` (go.mod must be tidy).
 # 3. Every test (unit, fuzz seed corpora, testscript pipelines, the real
 #    VictoriaLogs round trips, and with no arguments the tests behind a
