@@ -197,7 +197,8 @@ cosigned note is appended to --out as one more line (same body, more
 signatures). A witness that is down is retried with backoff (1 s to 5 min)
 with the newest checkpoint, and "warning witness_unreachable: ..." says so;
 the state file keeps the leaf hashes a lagging witness needs (at most 1Mi),
-so the next run catches it up. A refusal (the witness holds another tree:
+so the next run catches it up (one further behind is "warning
+witness_behind", not asked again by the run, not an exit 3). A refusal (the witness holds another tree:
 422 or 409, a rollback of the witness, a corrupt cosignature, 403/404) is
 "error witness_refused: ...", never retried, and the run exits 3 after
 passing every record on. Metrics: auditpipe_checkpoint_unwitnessed_seconds,

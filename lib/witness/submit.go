@@ -28,6 +28,9 @@ type Submitter struct {
 	OnCosigned func(size int64, cosigned []byte)
 	// OnAlarm is called once per witness that refused.
 	OnAlarm func(w Witness, err error)
+	// OnBehind is called once per witness this run cannot prove
+	// consistency to (ErrTooFarBehind).
+	OnBehind func(w Witness, err error)
 	// OnRetry is called after each failure that will be retried.
 	OnRetry func(w Witness, err error, next time.Duration)
 	// MinBackoff and MaxBackoff bound the retry delays (default 1s, 5m).
@@ -35,7 +38,8 @@ type Submitter struct {
 	// MaxPending bounds the leaf hashes kept for proofs to a witness that
 	// is behind (default 1Mi leaves, 32 MiB in memory and about 43 MiB in seal's state file). Past it, a witness that is
 	// still behind can no longer be proven consistent by this run: that is
-	// reported through OnAlarm as ErrTooFarBehind.
+	// reported once through OnBehind (ErrTooFarBehind): not an alarm, a
+	// limit; the witness is not asked again by this run.
 	MaxPending int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -64,7 +68,8 @@ type wstate struct {
 	when     time.Time // when it last cosigned
 	next     time.Time // the earliest next try
 	backoff  time.Duration
-	refused  error
+	refused  error // set: not asked again (an alarm, unless behind)
+	behind   bool  // refused only because no proof is possible
 	lastErr  error
 	cosigned map[int64][]byte // cosignature lines for the newest checkpoint
 	before   int64            // the largest size it cosigned before this run
@@ -77,7 +82,8 @@ type Status struct {
 	Holds     int64     // the size it holds, as last learnt (at the start: the run's base)
 	LastOK    time.Time // when (zero: never)
 	LastError error     // the newest failure, if the newest try failed
-	Refused   error     // the alarm, if it refused
+	Refused   error     // the alarm, if it refused (or why it was given up, with Behind)
+	Behind    bool      // given up: too far behind for this run to prove (not an alarm)
 }
 
 // Start begins at a tree of size base with that frontier (the seal state);
@@ -183,7 +189,7 @@ func (s *Submitter) Statuses() []Status {
 	defer s.mu.Unlock()
 	var out []Status
 	for _, w := range s.ws {
-		out = append(out, Status{Name: w.w.Name(), Size: w.best, Holds: max(w.size, w.best), LastOK: w.when, LastError: w.lastErr, Refused: w.refused})
+		out = append(out, Status{Name: w.w.Name(), Size: w.best, Holds: max(w.size, w.best), LastOK: w.when, LastError: w.lastErr, Refused: w.refused, Behind: w.behind})
 	}
 	return out
 }
@@ -194,7 +200,7 @@ func (s *Submitter) Refusals() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, w := range s.ws {
-		if w.refused != nil {
+		if w.refused != nil && !w.behind {
 			n++
 		}
 	}
@@ -267,7 +273,7 @@ func (s *Submitter) try(ctx context.Context, w *wstate, msg []byte, size int64) 
 		proof, perr := s.prover.Prove(old, size)
 		s.mu.Unlock()
 		if perr != nil {
-			s.refuse(w, fmt.Errorf("witness %s holds size %d: %w (%v): it was down when an earlier run stopped, or it was rolled back; the log stays unwitnessed by it until a run proves from size %d", w.w.Name(), old, ErrTooFarBehind, perr, old))
+			s.giveUp(w, fmt.Errorf("witness %s holds size %d: %w (%v); the log stays unwitnessed by it until a run can prove consistency from size %d", w.w.Name(), old, ErrTooFarBehind, perr, old))
 			return
 		}
 		lines, err := s.Client.AddCheckpoint(ctx, w.w, old, proof, msg)
@@ -350,6 +356,18 @@ func (s *Submitter) retry(w *wstate, err error) {
 	s.mu.Unlock()
 	if cb != nil {
 		cb(w.w, err, d)
+	}
+}
+
+// giveUp stops asking a witness this run cannot prove consistency to; it
+// is not counted as a refusal.
+func (s *Submitter) giveUp(w *wstate, err error) {
+	s.mu.Lock()
+	w.refused, w.behind, w.lastErr = err, true, err
+	cb := s.OnBehind
+	s.mu.Unlock()
+	if cb != nil {
+		cb(w.w, err)
 	}
 }
 

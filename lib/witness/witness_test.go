@@ -417,3 +417,32 @@ func leaf(h string) []byte {
 	}
 	return raw
 }
+
+// TestSubmitterTooFarBehind: a witness further behind than MaxPending
+// cannot be proven to by this run: reported once (OnBehind), not an alarm,
+// not asked again.
+func TestSubmitterTooFarBehind(t *testing.T) {
+	ctx := context.Background()
+	l := newLog(t)
+	f := startFake(t, l, "w.example/one")
+	s, ev := submitter(l, parse(t, f))
+	s.MaxPending = 5
+	var behind []string
+	s.OnBehind = func(w witness.Witness, err error) { behind = append(behind, err.Error()) }
+	feed(t, l, s, 4)
+	s.Flush(ctx)
+	f.SetDown(true)
+	feed(t, l, s, 20)
+	s.Flush(ctx)
+	f.SetDown(false)
+	feed(t, l, s, 1)
+	s.Flush(ctx)
+	feed(t, l, s, 1)
+	s.Flush(ctx)
+	if len(behind) != 1 || !strings.Contains(behind[0], "witness w.example/one holds size 4: the witness is further behind than this run keeps the tree for") {
+		t.Fatalf("behind %q", behind)
+	}
+	if len(ev.alarms) != 0 || s.Refusals() != 0 || s.Unwitnessed() == 0 {
+		t.Fatalf("alarms %q, refusals %d, unwitnessed %v", ev.alarms, s.Refusals(), s.Unwitnessed())
+	}
+}

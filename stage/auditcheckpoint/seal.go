@@ -595,6 +595,9 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 				alarmMu.Unlock()
 				fmt.Fprintf(stderr, "%s: error witness_refused: %v; this witness is not asked again by this run\n", prog, err)
 			},
+			OnBehind: func(w witness.Witness, err error) {
+				fmt.Fprintf(stderr, "%s: warning witness_behind: %v; this witness is not asked again by this run\n", prog, err)
+			},
 			OnRetry: func(w witness.Witness, err error, next time.Duration) {
 				fmt.Fprintf(stderr, "%s: warning witness_unreachable: %v; retrying the newest checkpoint in %s (records keep flowing)\n", prog, err, next)
 			}}
