@@ -6,10 +6,17 @@
 #      audit-ack, which commits the cursor,
 #   3. read every record back from the store and re-verify the chain.
 # Without network access to install VictoriaLogs it ships to the file sink.
-# Usage: scripts/demo.sh [N]      (N records, default 20000)
+# With --witness, the pipeline also seals signed checkpoints (audit-checkpoint
+# seal) cosigned by a real witness, litewitness (installed into .tools/bin
+# by scripts/install-litewitness.sh; its key in a dedicated ssh-agent), then
+# verifies the log with the witness quorum and shows the witness refusing a
+# second view signed with the same log key.
+# Usage: scripts/demo.sh [--witness] [N]      (N records, default 20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PWD/bin:$PATH"
+witness=
+if [ "${1:-}" = --witness ]; then witness=1; shift; fi
 N=${1:-${N:-20000}}
 work=$PWD/.demo
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -51,6 +58,35 @@ else
   sinkargs=(--kind file --path "$work/archive.ndjson.gz" --gzip)
 fi
 
+seal=(cat)
+if [ -n "$witness" ]; then
+  step "install litewitness into .tools/bin (first run only)"
+  scripts/install-litewitness.sh
+  tools=${AUDITPIPE_TOOLS_BIN:-$PWD/.tools/bin}
+  lw=$(mktemp -d /tmp/lwdemo.XXXXXX)   # a short path: the agent's socket
+  step "start litewitness with its key in a dedicated ssh-agent"
+  ssh-keygen -q -t ed25519 -N '' -f "$lw/key"
+  ssh-agent -D -a "$lw/sock" >/dev/null 2>&1 &
+  pids+=($!)
+  trap 'cleanup; rm -rf "$lw"' EXIT
+  for _ in $(seq 50); do [ -S "$lw/sock" ] && break; sleep 0.1; done
+  SSH_AUTH_SOCK="$lw/sock" ssh-add -q "$lw/key"
+  audit-checkpoint keygen --name demo.auditpipe.example/log --signer "$work/ckpt.key" --verifier "$work/ckpt.pub" >/dev/null
+  "$tools/witnessctl" add-log -db "$lw/w.db" -origin demo.auditpipe.example/log
+  "$tools/witnessctl" add-key -db "$lw/w.db" -origin demo.auditpipe.example/log -key "$(cat "$work/ckpt.pub")"
+  wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 17380)
+  "$tools/litewitness" -db "$lw/w.db" -name witness.demo.example/w1 -ssh-agent "$lw/sock" \
+    -key "$(ssh-keygen -l -E sha256 -f "$lw/key.pub" | awk '{print $2}')" -listen "127.0.0.1:$wport" >"$work/litewitness.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q 'vkey=' "$work/litewitness.log" 2>/dev/null && curl -fs "http://127.0.0.1:$wport/" >/dev/null 2>&1 && break; sleep 0.1; done
+  wvkey=$(sed -n 's/.*vkey=\([^ ]*\).*/\1/p' "$work/litewitness.log" | head -1)
+  [ -n "$wvkey" ] || { cat "$work/litewitness.log" >&2; exit 1; }
+  echo "$wvkey=http://127.0.0.1:$wport" >"$work/witnesses.txt"
+  echo "demo: witness $wvkey on 127.0.0.1:$wport" >&2
+  seal=(audit-checkpoint seal --signer "$work/ckpt.key" --out "$work/checkpoints.ndjson" --state "$work/seal.state"
+        --every 5000 --witness-file "$work/witnesses.txt")
+fi
+
 step "start audit-ack on $work/acks.fifo (commits the cursor of $exporter)"
 mkfifo -m 600 "$work/acks.fifo"
 audit-ack --fifo "$work/acks.fifo" --db "$work/audit.db" --exporter "$exporter" &
@@ -60,6 +96,7 @@ pids+=($ackpid)
 step "ship: audit-read | audit-verify | audit-batch | audit-ship ($kind)"
 audit-read --db "$work/audit.db" --from-cursor "$exporter" \
   | audit-verify --db "$work/audit.db" --from-cursor "$exporter" \
+  | "${seal[@]}" \
   | audit-batch --siem "$kind" \
   | audit-ship "${sinkargs[@]}" --exporter "$exporter" --acks "$work/acks.fifo" \
       --quarantine "$work/quarantine.ndjson"
@@ -83,5 +120,24 @@ if [ "$kind" = splunk ]; then
   audit-fetch --kind splunk --url "http://127.0.0.1:$port" | audit-verify >/dev/null
 else
   audit-read "$work/archive.ndjson.gz" | audit-verify >/dev/null
+fi
+if [ -n "$witness" ]; then
+  step "verify the log against the checkpoints with the witness quorum"
+  audit-read --db "$work/audit.db" | audit-checkpoint verify --verifier "$work/ckpt.pub" \
+    --checkpoints "$work/checkpoints.ndjson" --state "$work/trusted.state" --init --witness-key "$work/witnesses.txt"
+  echo "the newest checkpoint, cosigned by the witness:" >&2
+  tail -n 1 "$work/checkpoints.ndjson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checkpoint"], end="")' >&2 || tail -n 1 "$work/checkpoints.ndjson" >&2
+  step "attack: the stolen log key signs another log; the witness refuses it"
+  audit-sample --count "$N" --awkward | audit-append --db "$work/forged.db"
+  set +e
+  audit-read --db "$work/forged.db" | audit-checkpoint seal --signer "$work/ckpt.key" --out "$work/forged.ndjson" \
+    --every 5000 --witness-file "$work/witnesses.txt" >/dev/null
+  rc=$?
+  audit-read --db "$work/forged.db" | audit-checkpoint verify --verifier "$work/ckpt.pub" \
+    --checkpoints "$work/forged.ndjson" --state "$work/forged.state" --init --witness-key "$work/witnesses.txt"
+  vrc=$?
+  set -e
+  [ "$rc" = 3 ] && [ "$vrc" = 3 ] || { echo "demo: the forged view was not refused (seal exit $rc, verify exit $vrc)" >&2; exit 1; }
+  echo "demo: the witness refused the forged view (seal exit 3) and the quorum verifier refused it (exit 3)" >&2
 fi
 step "done: $N records shipped, acked, and re-verified from the store"

@@ -9,7 +9,10 @@
 #    in lib/canon and lib/jsonstr), through apt-get when run as root on
 #    Debian/Ubuntu (otherwise it says what to install); and VictoriaLogs (the
 #    real log store the tests ship to) with scripts/install-victorialogs.sh
-#    (go install into .tools/bin, no root needed).
+#    and litewitness + witnessctl (the real C2SP witness of the witness
+#    tests; its key lives in ssh-agent, from openssh-client) with
+#    scripts/install-litewitness.sh (go install into .tools/bin, no root
+#    needed).
 # 2. go vet; under CI=true also `go mod tidy -diff` (go.mod must be tidy).
 # 3. Every test (unit, fuzz seed corpora, testscript pipelines, the real
 #    VictoriaLogs round trips, and with no arguments the tests behind a
@@ -30,6 +33,7 @@ install_deps() {
 	command -v sqlite3 >/dev/null || need+=(sqlite3)
 	{ command -v promtool && command -v prometheus; } >/dev/null || need+=(prometheus)
 	command -v node >/dev/null || need+=(nodejs)
+	command -v ssh-agent >/dev/null || need+=(openssh-client)
 	if ((${#need[@]})); then
 		if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
 			log "apt-get install ${need[*]}"
@@ -41,6 +45,7 @@ install_deps() {
 		fi
 	fi
 	scripts/install-victorialogs.sh
+	scripts/install-litewitness.sh
 }
 
 if [[ ${AUDITPIPE_NO_INSTALL:-} != 1 ]]; then

@@ -5,10 +5,12 @@ against them: tamper evidence beyond the hash chain.
 Synopsis:
 
 	audit-checkpoint keygen --name NAME --signer FILE --verifier FILE
-	audit-checkpoint seal --signer FILE --out FILE [--state FILE] [--every N] [--interval D] < records > records
-	audit-checkpoint verify --verifier FILE... --checkpoints FILE --state FILE [--init] [--max-unsealed D] [--report FILE] [RECORDS ...]
-	audit-checkpoint prove --verifier FILE... --checkpoints FILE --seq N [--size S] [--out FILE] [RECORDS ...]
-	audit-checkpoint check-proof --verifier FILE... [PROOF]
+	audit-checkpoint seal --signer KEY --out FILE [--state FILE] [--every N] [--interval D] [--witness VKEY=URL...] < records > records
+	audit-checkpoint verify --verifier FILE... --checkpoints FILE --state FILE [--init] [--max-unsealed D] [--witness-key FILE... --quorum K] [--report FILE] [RECORDS ...]
+	audit-checkpoint prove --verifier FILE... --checkpoints FILE --seq N [--size S] [--witness-key FILE... --quorum K] [--out FILE] [RECORDS ...]
+	audit-checkpoint check-proof --verifier FILE... [--witness-key FILE... --quorum K] [PROOF]
+	audit-checkpoint rotate --signer KEY --new-signer KEY --new-verifier FILE --out FILE
+	audit-checkpoint check-store --verifier FILE... --checkpoints FILE [--reference FILE] [--every N] [--witness-key FILE...] [RECORDS ...]
 
 # Why
 
@@ -41,6 +43,33 @@ The signer key belongs with the shipper, the process that runs seal and
 sends records to the SIEM, under another user than the process that writes
 the log (Declaragent): a writer that can sign can sign its own rewrites.
 The verifier key is public: give it to every auditor.
+
+# Signer keys: references, external signers, rotation
+
+seal's --signer (and rotate's --signer and --new-signer) takes a key file
+(mode 0600 or stricter) or a secret reference as every other secret:
+file:PATH (the same permission check), env:NAME, exec:COMMAND (the command
+prints the key text, e.g. exec:vault kv get -field=key secret/ckpt). A key
+that does not load is exit 2, and the message never shows the value.
+
+To keep the key out of auditpipe (a KMS, an HSM, an ssh-agent), seal
+--external-signer COMMAND --external-signer-key ckpt.pub: COMMAND (split
+into words without a shell) runs once per checkpoint with
+AUDITPIPE_SIGNER_PROTOCOL=1, AUDITPIPE_SIGNER_KEY_NAME and
+AUDITPIPE_SIGNER_KEY_ID in its environment, reads the message to sign (the
+checkpoint's note text) on stdin, prints the base64 of the 64-byte Ed25519
+signature and exits 0 within 30 s. Each signature is checked against
+ckpt.pub before it is used; a failure stops sealing (exit 1) with the
+command's stderr.
+
+rotate announces a new key in the checkpoint file: a line
+{"rotation":"<note>"} whose note ("auditpipe key rotation v1", the origin,
+the new verifier key) is signed by the old and the new key. verify and
+prove, trusting the old key, follow it (and chains of rotations, in any
+order) and trust the new key; auditors need no new --verifier. A rotation
+is not a revocation (docs/threat-model.md, Key operations). verify prints
+"note key rotation followed: line L: NAME+HASH"; a rotation no trusted key
+signed is "unknown_key".
 
 # seal
 
@@ -129,6 +158,10 @@ inconsistent, rollback) both follow, indented. Chain findings are prefixed
 	malformed        a checkpoint, checkpoint-file line or state not in form
 	origin_mismatch  a validly signed checkpoint of another log
 	unsealed_tail    records after the newest checkpoint are older than --max-unsealed
+	bad_cosignature  with --witness-key: a configured witness's cosignature does not verify
+	unwitnessed      with --witness-key: signed sizes past the newest checkpoint with the
+	                 quorum of cosignatures (a view the witnesses never saw, or witnesses
+	                 down longer than --max-unwitnessed)
 	stream_break     the records were not seqs 1, 2, 3, ...: checkpoints past the
 	                 break are not checked
 
@@ -151,6 +184,44 @@ during a key rotation.
 sizes, matched, unchecked, consistencyProofs(OK), covered, findings (with
 the notes concerned, verbatim), the chain's records, verified, tombstones,
 errors and findings, and the trusted state before and after.
+
+# Witnesses
+
+seal --witness VKEY=URL (repeatable) or --witness-file FILE (one VKEY=URL a
+line, '#' comments) asks C2SP tlog-witness witnesses to cosign each new
+checkpoint (add-checkpoint with the witness's old size and a consistency
+proof; Ed25519 cosignature/v1). VKEY is the witness's vkey
+(name+keyid+base64 of 0x04 and the key); URL its submission prefix. It runs
+in the background: records flow while a witness is down or slow. Each
+cosigned note is appended to --out as one more line (same body, more
+signatures). A witness that is down is retried with backoff (1 s to 5 min)
+with the newest checkpoint, and "warning witness_unreachable: ..." says so;
+the state file keeps the leaf hashes a lagging witness needs (at most 1Mi),
+so the next run catches it up (one further behind is "warning
+witness_behind", not asked again by the run, not an exit 3). A refusal (the witness holds another tree:
+422 or 409, a rollback of the witness, a corrupt cosignature, 403/404) is
+"error witness_refused: ...", never retried, and the run exits 3 after
+passing every record on. Metrics: auditpipe_checkpoint_unwitnessed_seconds,
+auditpipe_checkpoint_witnessed_size, auditpipe_witness_refusals_total
+(alerts AuditCheckpointUnwitnessed and AuditWitnessRefused in
+examples/prometheus/alerts.yml). --witness-flush D (default 10s) bounds
+the last try at the end of a run.
+
+verify --witness-key FILE (repeatable; VKEY or VKEY=URL lines, so a
+--witness-file serves) --quorum K (default: all the witnesses given)
+--max-unwitnessed D: a checkpoint counts as witnessed only with the log's
+signature and K cosignatures; the trusted state advances only to a
+witnessed checkpoint. Findings: bad_cosignature (a configured witness's
+cosignature does not verify) and unwitnessed (signed sizes past the newest
+witnessed one, unless the first record after it is younger than
+--max-unwitnessed: a split view made with the stolen log key lands here).
+Checkpoints without the quorum below a witnessed one are a note
+("note unwitnessed_gap: ..."), not a failure: witnesses were down for a
+while and nothing is lost. prove --witness-key --quorum K proves against the
+newest checkpoint with the quorum (exit 3 "unwitnessed" if there is none);
+check-proof --witness-key --quorum K refuses a bundle whose checkpoint lacks
+it (exit 3 "unwitnessed: its checkpoint (size N) carries C of the K witness
+cosignatures required") or carries a bad cosignature.
 
 # prove and check-proof
 
@@ -175,6 +246,27 @@ recordHash. It prints one JSON line on stdout,
 and exits 0, or exits 3 if anything does not verify (a byte changed
 anywhere in the bundle, an unknown key, another origin than --origin or
 the key's name).
+
+# check-store
+
+Checks a store's copy of the log (a SIEM's, fetched back with audit-fetch,
+record lines in seq order) against the checkpoints the store holds
+(--checkpoints, {"checkpoint":…} lines; rotation lines are followed), and
+names what the store lost as ranges of seq, each on stderr as "error
+REASON: seq A..B, size S: detail", exit 3:
+
+	store_missing_records     seqs the store lacks (a gap, or a tail cut before the
+	                          largest signed size), with the checkpoint that signed them
+	store_missing_checkpoint  a checkpoint of --reference (the shipper's --out), or a
+	                          multiple of --every, that the store lacks
+	store_altered             a record whose content does not hash to its recordHash, a
+	                          broken chain link, or a root at a signed size that is not
+	                          the signed one (said once: larger sizes differ too)
+	unwitnessed               with --witness-key: records past the newest checkpoint the
+	                          store holds with the quorum of cosignatures
+
+Checkpoints reach the SIEM today by the cron examples below; shipping them
+through audit-ship beside the records is designed in docs/design.md.
 
 # Shipping the checkpoints
 
@@ -209,11 +301,15 @@ different files), or in a file named by -config. "audit-checkpoint COMMAND
 -h" lists them.
 
 	keygen:      -name -signer -verifier
-	seal:        -signer -origin -every -interval -out -state -max-line -window -quiet
+	seal:        -signer -external-signer -external-signer-key -origin -every -interval -out -state -max-line -window -quiet
+	             -witness (repeatable) -witness-file (repeatable) -witness-flush
 	             -metrics-listen -metrics-file -metrics-exporter -metrics-linger
 	verify:      -verifier (repeatable) -checkpoints -state -init -origin -max-unsealed -report -max-line -window -quiet
-	prove:       -verifier (repeatable) -checkpoints -seq -size -origin -out -max-line
-	check-proof: -verifier (repeatable) -origin
+	             -witness-key (repeatable) -quorum -max-unwitnessed
+	prove:       -verifier (repeatable) -checkpoints -seq -size -origin -out -max-line -witness-key (repeatable) -quorum
+	check-proof: -verifier (repeatable) -origin -witness-key (repeatable) -quorum
+	rotate:      -signer -new-signer -new-verifier -out -origin
+	check-store: -verifier (repeatable) -checkpoints -reference -every -origin -max-line -witness-key (repeatable) -quorum
 
 -max-line caps a record line (default 64 MiB, as in every stage).
 
@@ -234,7 +330,7 @@ size of the newest checkpoint: records up to that seq are sealed).
 	2    usage: bad flags, a key file that will not load (or that others may read), no
 	     state without --init, --init with a state, a seal state lost beside checkpoints
 	3    verification failed: a finding, a chain break, a log that changed since it was
-	     sealed, a proof that does not verify
+	     sealed, a proof that does not verify; seal: a witness refused a checkpoint
 	4    malformed input, or a stream that does not continue the sealed tree
 	141  stdout closed by the next stage (quiet)
 

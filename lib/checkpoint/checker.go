@@ -11,6 +11,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/witness"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -51,6 +52,13 @@ const (
 	// The record stream was not seqs 1, 2, 3, ...: the tree cannot be
 	// computed past the break, and checkpoints beyond it are not checked.
 	ReasonStreamBreak Reason = "stream_break"
+	// With a witness quorum: a cosignature by a configured witness that does
+	// not verify (the note or the cosignature was altered).
+	ReasonBadCosignature Reason = "bad_cosignature"
+	// With a witness quorum: signed checkpoints the log matches that no
+	// checkpoint with the quorum of witness cosignatures covers (older than
+	// Options.MaxUnwitnessed).
+	ReasonUnwitnessed Reason = "unwitnessed"
 )
 
 // Finding is one problem the Checker found. FirstSeq..LastSeq are the rows
@@ -101,6 +109,15 @@ type Options struct {
 	MaxUnsealed time.Duration
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// Witnesses are the witness keys (witness.NewVerifiers) and Quorum how
+	// many of them must have cosigned a checkpoint for it to count as
+	// witnessed. With Quorum > 0 the trusted state advances only to the
+	// newest witnessed checkpoint the log matches, and matched checkpoints
+	// past it are an unwitnessed finding unless the first record after
+	// the witnessed size is younger than MaxUnwitnessed.
+	Witnesses      note.Verifiers
+	Quorum         int
+	MaxUnwitnessed time.Duration
 	// Window is how many recent records are remembered to recognise an
 	// exact repeat (an at-least-once replay) and skip it (default 4096).
 	Window int
@@ -118,6 +135,13 @@ type Report struct {
 	Proofs      int   // consistency proofs checked between consecutive signed sizes
 	ProofsOK    int   // of which verified
 	Covered     int64 // the largest signed size
+	// With a quorum: the newest signed size the log matches with the
+	// quorum of cosignatures (0: none), and the signed sizes below it
+	// that had no quorum themselves (witnessed later: a gap, not a loss).
+	Witnessed       int64
+	UnwitnessedGaps []int64
+	// The keys added by key rotations followed ("line L: name+hash").
+	Rotations []string
 	// State is what to persist (WriteState) for the next run: the largest
 	// checkpoint that the log matches, consistent with the trusted state. It
 	// is nil when no checkpoint matched, or when there is any finding: a
@@ -160,15 +184,22 @@ type Checker struct {
 	breakMsg  string
 	oldestSeq int64 // the oldest record (by ts) after covered
 	oldestTS  int64
+	firstTS   int64
 
 	report *Report
+
+	trust          *trustSet
+	rotations      []*rotation
+	rotated        []string
+	pendingTrusted *State
 }
 
 type signed struct {
-	cp      Checkpoint
-	line    int64
-	where   string
-	trusted bool
+	cp        Checkpoint
+	line      int64
+	where     string
+	trusted   bool
+	cosigners []string
 }
 
 // sizeEntry is one distinct signed size.
@@ -181,6 +212,7 @@ type sizeEntry struct {
 	logRoot tlog.Hash
 	proved  bool // the proof from the previous entry was checked
 	proofOK bool
+	afterTS int64 // ts of the record after this size
 }
 
 // pairProof is the consistency proof being gathered between two consecutive
@@ -214,12 +246,16 @@ func NewChecker(opt Options) (*Checker, error) {
 		opt.Window = 4096
 	}
 	c := &Checker{opt: opt, b: NewBuilder(opt.Origin), win: make([]winEntry, opt.Window)}
+	c.trust = &trustSet{base: opt.Verifiers}
 	if t := opt.Trusted; t != nil {
 		if t.Origin != opt.Origin {
 			return nil, fmt.Errorf("new checker: the trusted state is of origin %q, not %q", t.Origin, opt.Origin)
 		}
 		cp, err := t.Open(opt.Verifiers)
-		if err != nil {
+		if errors.Is(err, ErrUnknownKey) {
+			// Perhaps signed by a key a rotation in the checkpoint file adds.
+			c.pendingTrusted = t
+		} else if err != nil {
 			c.noteProblem(err, 0, []byte(t.Note), "the trusted state")
 		} else {
 			c.trusted = &signed{cp: cp, where: "the trusted state", trusted: true}
@@ -259,17 +295,28 @@ func (c *Checker) ReadCheckpoints(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("read checkpoints: %w", err)
 	}
 	defer rd.Close()
+	// Key rotations first (wherever they are in the file), then the
+	// checkpoints, under the keys they add.
+	var pending []pendingNote
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		line, err := rd.Next()
 		if err == io.EOF {
+			c.followRotations()
+			for _, p := range pending {
+				if p.finding != nil {
+					c.add1(*p.finding)
+					continue
+				}
+				c.add(p.msg, p.line, fmt.Sprintf("the checkpoint at line %d", p.line))
+			}
 			return nil
 		}
 		var le *ndjson.LineError
 		if errors.As(err, &le) {
-			c.add1(Finding{Reason: ReasonMalformed, Line: le.Num, Detail: "checkpoint file " + le.Error()})
+			pending = append(pending, pendingNote{finding: &Finding{Reason: ReasonMalformed, Line: le.Num, Detail: "checkpoint file " + le.Error()}})
 			continue
 		}
 		if err != nil {
@@ -277,6 +324,16 @@ func (c *Checker) ReadCheckpoints(ctx context.Context, r io.Reader) error {
 		}
 		members, err := strictObject(line.Bytes, false)
 		var note string
+		if err == nil {
+			if v, ok := members["rotation"]; ok {
+				if json.Unmarshal(v, &note) != nil {
+					err = errors.New(`"rotation" is not a string`)
+				} else {
+					c.rotations = append(c.rotations, &rotation{msg: []byte(note), line: line.Num})
+					continue
+				}
+			}
+		}
 		if err == nil {
 			v, ok := members["checkpoint"]
 			switch {
@@ -287,12 +344,18 @@ func (c *Checker) ReadCheckpoints(ctx context.Context, r io.Reader) error {
 			}
 		}
 		if err != nil {
-			c.add1(Finding{Reason: ReasonMalformed, Line: line.Num,
-				Detail: fmt.Sprintf("checkpoint file line %d: %v", line.Num, err)})
+			pending = append(pending, pendingNote{finding: &Finding{Reason: ReasonMalformed, Line: line.Num,
+				Detail: fmt.Sprintf("checkpoint file line %d: %v", line.Num, err)}})
 			continue
 		}
-		c.add([]byte(note), line.Num, fmt.Sprintf("the checkpoint at line %d", line.Num))
+		pending = append(pending, pendingNote{msg: []byte(note), line: line.Num})
 	}
+}
+
+type pendingNote struct {
+	msg     []byte
+	line    int64
+	finding *Finding // a line that was not a checkpoint
 }
 
 // AppendCheckpoint writes one line of a checkpoint file: {"checkpoint":"<note>"}
@@ -308,7 +371,7 @@ func AppendCheckpoint(w io.Writer, msg []byte) error {
 }
 
 func (c *Checker) add(msg []byte, line int64, where string) {
-	cp, err := Open(msg, c.opt.Verifiers)
+	cp, err := Open(msg, c.trust)
 	if err != nil {
 		c.noteProblem(err, line, msg, where)
 		return
@@ -318,7 +381,18 @@ func (c *Checker) add(msg []byte, line int64, where string) {
 			Detail: fmt.Sprintf("%s is validly signed but of origin %q, not this log's %q", where, cp.Origin, c.opt.Origin)})
 		return
 	}
-	c.cps = append(c.cps, &signed{cp: cp, line: line, where: where})
+	sg := &signed{cp: cp, line: line, where: where}
+	if c.opt.Quorum > 0 && c.opt.Witnesses != nil {
+		cs, err := witness.Cosignatures(msg, c.opt.Witnesses)
+		if err != nil {
+			c.add1(Finding{Reason: ReasonBadCosignature, Size: cp.Size, Line: line, Notes: []string{string(msg)},
+				Detail: fmt.Sprintf("%s (size %d): %v; it counts as signed by the log only", where, cp.Size, err)})
+		}
+		for _, x := range cs {
+			sg.cosigners = append(sg.cosigners, x.Witness+"+"+x.KeyID)
+		}
+	}
+	c.cps = append(c.cps, sg)
 }
 
 func (c *Checker) noteProblem(err error, line int64, msg []byte, where string) {
@@ -344,6 +418,15 @@ func (c *Checker) add1(f Finding) {
 // seal groups the checkpoints by size, once they are all in.
 func (c *Checker) seal() {
 	c.started = true
+	if t := c.pendingTrusted; t != nil {
+		cp, err := t.Open(c.trust)
+		if err != nil {
+			c.noteProblem(err, 0, []byte(t.Note), "the trusted state")
+		} else {
+			c.trusted = &signed{cp: cp, where: "the trusted state", trusted: true}
+			c.cps = append([]*signed{c.trusted}, c.cps...)
+		}
+	}
 	bySize := make(map[int64]*sizeEntry)
 	for _, s := range c.cps {
 		e := bySize[s.cp.Size]
@@ -412,6 +495,12 @@ func (c *Checker) Append(seq int64, recordHash []byte, ts int64) error {
 		c.broken = true
 		c.breakSeq = want
 		return nil
+	}
+	if seq == 1 {
+		c.firstTS = ts
+	}
+	if c.next > 0 && c.entries[c.next-1].size == seq-1 {
+		c.entries[c.next-1].afterTS = ts
 	}
 	c.b.appendLeaf(raw)
 	c.win[(seq-1)%w] = winEntry{seq: seq, hash: raw}
@@ -523,12 +612,13 @@ func (c *Checker) Finish() Report {
 		c.seal()
 	}
 	L := c.b.size
-	r := &Report{LogSize: L, Duplicates: c.dups, Checkpoints: len(c.cps), Sizes: len(c.entries), Covered: c.covered}
+	r := &Report{LogSize: L, Duplicates: c.dups, Checkpoints: len(c.cps), Sizes: len(c.entries), Covered: c.covered, Rotations: c.rotated}
 	c.equivocations()
 	c.rollback()
 	c.tail(r)
 	c.walk(r)
 	c.unsealed()
+	witnessed := c.unwitnessed(r)
 	for _, e := range c.entries {
 		if e.proved {
 			r.Proofs++
@@ -543,6 +633,9 @@ func (c *Checker) Finish() Report {
 	r.Findings = c.findings
 	if len(r.Findings) == 0 {
 		for _, e := range slices.Backward(c.entries) {
+			if c.opt.Quorum > 0 && e != witnessed {
+				continue // trust moves only to a witnessed checkpoint
+			}
 			if e.matched && e.size > 0 {
 				s := StateOf(e.rep.cp)
 				r.State = &s
@@ -706,4 +799,71 @@ func (c *Checker) unsealed() {
 	c.add1(Finding{Reason: ReasonUnsealedTail, FirstSeq: c.covered + 1, LastSeq: L, Size: c.covered,
 		Detail: fmt.Sprintf("%d records (seqs %d..%d) are not covered by a signed checkpoint; the oldest, seq %d at %s, is %s old, more than the %s allowed",
 			L-c.covered, c.covered+1, L, c.oldestSeq, oldest.UTC().Format(time.RFC3339Nano), age.Round(time.Second), c.opt.MaxUnsealed)})
+}
+
+// witnessedBy returns the cosigners of the checkpoints of e whose root the
+// log matches, and whether one of them is the trusted state.
+func (c *Checker) witnessedBy(e *sizeEntry) (names []string, trusted bool) {
+	for _, s := range e.cps {
+		if s.cp.Root != e.logRoot {
+			continue
+		}
+		trusted = trusted || s.trusted
+		for _, n := range s.cosigners {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names, trusted
+}
+
+// unwitnessed applies the quorum: it finds the newest matched size with
+// the quorum (the trusted state counts: a clean run with the quorum stored
+// it), makes the representative of that size the note with the most
+// cosignatures, and reports matched sizes past it. It returns the entry
+// the trusted state may advance to (nil without a quorum).
+func (c *Checker) unwitnessed(r *Report) *sizeEntry {
+	if c.opt.Quorum <= 0 {
+		return nil
+	}
+	var w, last *sizeEntry
+	var gaps []int64
+	for _, e := range c.entries {
+		if !e.matched || e.size == 0 {
+			continue
+		}
+		last = e
+		names, trusted := c.witnessedBy(e)
+		if len(names) >= c.opt.Quorum || trusted {
+			w = e
+			r.UnwitnessedGaps = append(r.UnwitnessedGaps, gaps...)
+			gaps = nil
+			best := -1
+			for _, s := range e.cps {
+				if s.cp.Root == e.logRoot && len(s.cosigners) > best {
+					e.rep, best = s, len(s.cosigners)
+				}
+			}
+			continue
+		}
+		gaps = append(gaps, e.size)
+	}
+	from, after := int64(0), c.firstTS
+	if w != nil {
+		r.Witnessed, from, after = w.size, w.size, w.afterTS
+	}
+	if last == nil || last == w {
+		return w
+	}
+	age := c.opt.Now().Sub(time.UnixMilli(after))
+	if c.opt.MaxUnwitnessed > 0 && age <= c.opt.MaxUnwitnessed {
+		return w
+	}
+	names, _ := c.witnessedBy(last)
+	c.add1(Finding{Reason: ReasonUnwitnessed, FirstSeq: from + 1, LastSeq: last.size, Size: last.size, Line: last.rep.line,
+		Notes: []string{string(last.rep.cp.Note)},
+		Detail: fmt.Sprintf("seqs %d..%d are signed by the log but no checkpoint covering them carries %d witness cosignatures (the newest, size %d, has %d: %v); the newest witnessed size is %d. A view the witnesses never saw (the log's key used to show a rewritten log), or witnesses down longer than --max-unwitnessed (%s; the first unwitnessed record is %s old)",
+			from+1, last.size, c.opt.Quorum, last.size, len(names), names, from, c.opt.MaxUnwitnessed, age.Round(time.Second))})
+	return w
 }

@@ -47,6 +47,9 @@ const (
 	NameBatchesClosed      = "auditpipe_batches_closed_total"
 	NameCheckpointsWritten = "auditpipe_checkpoints_written_total"
 	NameSealedSize         = "auditpipe_checkpoint_sealed_size"
+	NameUnwitnessedSeconds = "auditpipe_checkpoint_unwitnessed_seconds"
+	NameWitnessedSize      = "auditpipe_checkpoint_witnessed_size"
+	NameWitnessRefusals    = "auditpipe_witness_refusals_total"
 )
 
 // def is one known metric: its type, variable labels, the code that counts
@@ -131,6 +134,9 @@ var table = []def{
 	{NameBatchesClosed, kindCounter, []string{LabelReason}, "audit-batch", ""},
 	{NameCheckpointsWritten, kindCounter, nil, "audit-checkpoint seal", ""},
 	{NameSealedSize, kindGauge, nil, "audit-checkpoint seal", ""},
+	{NameUnwitnessedSeconds, kindGauge, nil, "audit-checkpoint seal --witness", ""},
+	{NameWitnessedSize, kindGauge, nil, "audit-checkpoint seal --witness", ""},
+	{NameWitnessRefusals, kindCounter, nil, "audit-checkpoint seal --witness", ""},
 }
 
 // defs is table by name.

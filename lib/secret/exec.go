@@ -162,3 +162,8 @@ func splitArgs(s string) ([]string, error) {
 	}
 	return args, nil
 }
+
+// SplitCommand splits a command line into words as exec: references are
+// split (no shell: quotes and backslashes as in the package comment), for
+// other commands auditpipe runs, such as an external signer.
+func SplitCommand(s string) ([]string, error) { return splitArgs(s) }

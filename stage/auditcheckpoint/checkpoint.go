@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
+	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
 const prog = "audit-checkpoint"
@@ -37,6 +39,8 @@ Commands:
   verify       check a log against the checkpoints and the trusted state of the last run
   prove        write an inclusion proof bundle for one record
   check-proof  check an inclusion proof bundle offline, with the verifier key alone
+  rotate       announce a new signing key in the checkpoint file, signed by the old one
+  check-store  check a store's (SIEM's) copy of the log and name what it lost as seq ranges
 
 "audit-checkpoint COMMAND -h" prints a command's flags; each flag is also
 settable as AUDIT_CHECKPOINT_<COMMAND>_<FLAG> (dashes as underscores).
@@ -74,8 +78,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runProve(ctx, rest, stdin, stdout, stderr)
 	case "check-proof":
 		err = runCheckProof(ctx, rest, stdin, stdout, stderr)
+	case "rotate":
+		err = runRotate(ctx, rest, stdout, stderr)
+	case "check-store":
+		err = runCheckStore(ctx, rest, stdin, stdout, stderr)
 	default:
-		return cli.Usagef("unknown command %q (want keygen, seal, verify, prove or check-proof; -h for help)", cmd)
+		return cli.Usagef("unknown command %q (want keygen, seal, verify, prove, check-proof, rotate or check-store; -h for help)", cmd)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", args[0], err)
@@ -184,6 +192,7 @@ func resolveOrigin(flagOrigin, stateOrigin string, verifierFiles []string) (stri
 // checkpointLine is one line of a checkpoint file.
 type checkpointLine struct {
 	Checkpoint *string `json:"checkpoint"`
+	Rotation   *string `json:"rotation"`
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same
@@ -245,4 +254,52 @@ func displayName(n string) string {
 		return "stdin"
 	}
 	return n
+}
+
+// witnessFlags are --witness-key, --quorum and --max-unwitnessed: the
+// witnesses a verifier demands cosignatures from.
+type witnessFlags struct {
+	keys           fileList
+	quorum         int
+	maxUnwitnessed time.Duration
+}
+
+func (w *witnessFlags) register(flags *flag.FlagSet, unwitnessed bool) {
+	flags.Var(&w.keys, "witness-key", "witness key file: one witness a line, VKEY or VKEY=URL (a seal --witness-file serves); repeatable")
+	flags.IntVar(&w.quorum, "quorum", -1, "how many of the --witness-key witnesses must have cosigned a checkpoint (default: all of them)")
+	if unwitnessed {
+		flags.DurationVar(&w.maxUnwitnessed, "max-unwitnessed", 0, "tolerate log-signed checkpoints past the newest witnessed one while the first record they add is younger than this (0: never)")
+	}
+}
+
+// load returns the witness keys and the quorum (0: no witnesses).
+func (w *witnessFlags) load() (note.Verifiers, int, error) {
+	if len(w.keys) == 0 {
+		if w.quorum > 0 {
+			return nil, 0, cli.Usagef("--quorum %d needs --witness-key", w.quorum)
+		}
+		return nil, 0, nil
+	}
+	var vkeys []string
+	for _, f := range w.keys {
+		ws, err := witness.ReadWitnessFile(f)
+		if err != nil {
+			return nil, 0, exitcode.New(exitcode.Usage, fmt.Errorf("--witness-key: %w", err))
+		}
+		for _, x := range ws {
+			vkeys = append(vkeys, x.String())
+		}
+	}
+	vs, list, err := witness.NewVerifiers(vkeys...)
+	if err != nil {
+		return nil, 0, exitcode.New(exitcode.Usage, fmt.Errorf("--witness-key: %w", err))
+	}
+	q := w.quorum
+	switch {
+	case q < 0:
+		q = len(list)
+	case q == 0 || q > len(list):
+		return nil, 0, cli.Usagef("--quorum %d: want 1..%d (the witnesses configured)", q, len(list))
+	}
+	return vs, q, nil
 }

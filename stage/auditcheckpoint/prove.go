@@ -20,6 +20,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
+	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
 const proveSynopsis = `usage: audit-checkpoint prove --verifier FILE... --checkpoints FILE --seq N [--size S] [--out FILE] [RECORDS ...]
@@ -62,7 +63,13 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		maxLine   = flags.Int("max-line", ndjson.DefaultMaxLine, "maximum record line length in bytes")
 	)
 	flags.Var(&verifiers, "verifier", "trusted verifier key file (repeatable): only checkpoints they verify are used")
+	var wit witnessFlags
+	wit.register(flags, false)
 	if err := parse(flags, args, env, -1); err != nil {
+		return err
+	}
+	wvs, quorum, err := wit.load()
+	if err != nil {
 		return err
 	}
 	switch {
@@ -83,7 +90,7 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	cp, err := pickCheckpoint(ctx, *cpFile, vs, o, *size, stderr)
+	cp, err := pickCheckpoint(ctx, *cpFile, vs, o, *size, wvs, quorum, stderr)
 	if err != nil {
 		return err
 	}
@@ -132,7 +139,11 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // pickCheckpoint returns the checkpoint of origin of the given size, or the
 // newest, among those of the file that trusted keys signed. Two different
 // roots for that size are an error: verify tells the rest.
-func pickCheckpoint(ctx context.Context, path string, vs note.Verifiers, origin string, size int64, stderr io.Writer) (checkpoint.Checkpoint, error) {
+//
+// Key rotation lines are followed first, as verify follows them. With a
+// quorum, only checkpoint lines that carry the log's signature and quorum
+// witness cosignatures are candidates.
+func pickCheckpoint(ctx context.Context, path string, vs note.Verifiers, origin string, size int64, wvs note.Verifiers, quorum int, stderr io.Writer) (checkpoint.Checkpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return checkpoint.Checkpoint{}, exitcode.New(exitcode.Input, fmt.Errorf("open checkpoints: %w", err))
@@ -144,10 +155,14 @@ func pickCheckpoint(ctx context.Context, path string, vs note.Verifiers, origin 
 	}
 	defer r.Close()
 	var (
-		best    checkpoint.Checkpoint
-		found   bool
-		skipped int
-		first   string
+		best      checkpoint.Checkpoint
+		found     bool
+		skipped   int
+		first     string
+		lines     []checkpointLine
+		nums      []int64
+		rotations [][]byte
+		unwit     int
 	)
 	skip := func(num int64, why error) {
 		if skipped == 0 {
@@ -172,14 +187,40 @@ func pickCheckpoint(ctx context.Context, path string, vs note.Verifiers, origin 
 			return checkpoint.Checkpoint{}, fmt.Errorf("read %s: %w", path, err)
 		}
 		var l checkpointLine
+		if err := json.Unmarshal(line.Bytes, &l); err == nil && l.Rotation != nil {
+			rotations = append(rotations, []byte(*l.Rotation))
+			continue
+		}
 		if err := json.Unmarshal(line.Bytes, &l); err != nil || l.Checkpoint == nil {
 			skip(line.Num, errors.New(`not a {"checkpoint":…} line`))
 			continue
 		}
+		lines, nums = append(lines, l), append(nums, line.Num)
+	}
+	if len(rotations) > 0 {
+		var problems []checkpoint.Finding
+		vs, problems = checkpoint.FollowRotations(vs, origin, rotations)
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s: warning: a key rotation in %s was not followed: %s\n", prog, path, p.Detail)
+		}
+	}
+	for i, l := range lines {
+		num := nums[i]
 		cp, err := checkpoint.Open([]byte(*l.Checkpoint), vs)
 		if err != nil {
-			skip(line.Num, err)
+			skip(num, err)
 			continue
+		}
+		if quorum > 0 {
+			cs, err := witness.Cosignatures(cp.Note, wvs)
+			if err != nil {
+				skip(num, err)
+				continue
+			}
+			if len(cs) < quorum {
+				unwit++
+				continue
+			}
 		}
 		if cp.Origin != origin || size > 0 && cp.Size != size || found && cp.Size < best.Size {
 			continue
@@ -196,6 +237,9 @@ func pickCheckpoint(ctx context.Context, path string, vs note.Verifiers, origin 
 		what := "any size"
 		if size > 0 {
 			what = fmt.Sprintf("size %d", size)
+		}
+		if quorum > 0 {
+			return checkpoint.Checkpoint{}, exitcode.Errorf(exitcode.Verify, "%s holds no checkpoint of %s of %s signed by a trusted key with %d witness cosignatures (%d signed by the log alone): unwitnessed", path, origin, what, quorum, unwit)
 		}
 		return checkpoint.Checkpoint{}, cli.Usagef("%s holds no checkpoint of %s of %s signed by a trusted key", path, origin, what)
 	}
@@ -279,7 +323,13 @@ func runCheckProof(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	var verifiers fileList
 	flags.Var(&verifiers, "verifier", "trusted verifier key file (repeatable)")
 	origin := flags.String("origin", "", "the log's origin the proof must be of (default: the verifier keys' name)")
+	var wit witnessFlags
+	wit.register(flags, false)
 	if err := parse(flags, args, env, 1); err != nil {
+		return err
+	}
+	wvs, quorum, err := wit.load()
+	if err != nil {
 		return err
 	}
 	if len(verifiers) == 0 {
@@ -316,6 +366,15 @@ func runCheckProof(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	if cp.Origin != o {
 		return exitcode.Errorf(exitcode.Verify, "%s proves a record of %q, not of %q", displayName(name), cp.Origin, o)
+	}
+	if quorum > 0 {
+		cs, err := witness.Cosignatures(cp.Note, wvs)
+		if err != nil {
+			return exitcode.Errorf(exitcode.Verify, "%s does not verify: bad_cosignature: %v", displayName(name), err)
+		}
+		if len(cs) < quorum {
+			return exitcode.Errorf(exitcode.Verify, "%s does not verify: unwitnessed: its checkpoint (size %d) carries %d of the %d witness cosignatures required", displayName(name), cp.Size, len(cs), quorum)
+		}
 	}
 	p, err := checkpoint.ParseProof(bytes.NewReader(data)) // VerifyProof parsed it: no error
 	if err != nil {

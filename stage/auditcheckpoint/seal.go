@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/auditpipe/auditpipe/lib/metrics"
 	"io"
 	"io/fs"
 	"os"
@@ -26,6 +29,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/framing"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
 	"github.com/auditpipe/auditpipe/lib/stagemetrics"
+	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
 const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [flags] < records
@@ -43,8 +47,15 @@ state already covers are passed through, and the last of them must have the
 recordHash that was sealed, or seal stops (exit 3: the log changed since).
 A stream that starts past the state's size + 1 is refused.
 
+With --witness VKEY=URL (or --witness-file) each checkpoint is sent to C2SP
+tlog-witnesses in the background; cosigned notes are appended to --out. A
+witness that is down is retried with backoff (records keep flowing); one
+that refuses (another tree, rolled back, a bad cosignature) is reported
+once and the run exits 3 after passing every record on.
+
 Examples:
   audit-read --db audit.db | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state >/dev/null
+  ... | audit-checkpoint seal --signer env:CKPT_KEY --out checkpoints.ndjson --state seal.state --witness-file witnesses.txt | ...
   audit-read --db audit.db --from-cursor splunk:prod | audit-verify --db audit.db --from-cursor splunk:prod \
     | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state --every 10000 --interval 1m \
     | audit-batch | audit-ship ...`
@@ -61,14 +72,12 @@ type sealConfig struct {
 	quiet      bool
 	metrics    stagemetrics.Flags
 	flow       *stagemetrics.Flow // while running
+	witnesses  fileList           // --witness VKEY=URL
+	witFiles   fileList           // --witness-file FILE
+	witFlush   time.Duration
+	extSigner  string // --external-signer COMMAND
+	extKey     string // --external-signer-key FILE
 }
-
-// The metrics of seal beside a Flow's (records and bytes in and out, the
-// last seq passed on).
-const (
-	NameCheckpointsWritten = "auditpipe_checkpoints_written_total"
-	NameSealedSize         = "auditpipe_checkpoint_sealed_size"
-)
 
 // sealState is seal's --state file: where the tree stood at the last
 // checkpoint, so that the next run extends that tree instead of trusting
@@ -86,6 +95,38 @@ type sealState struct {
 	LastHash string   `json:"lastHash"`
 	Frontier []string `json:"frontier"`
 	Note     string   `json:"note"`
+	// With --witness: what the consistency proofs for a witness that is
+	// behind need (the tree's frontier at the smallest size a witness may
+	// hold, and the leaf hashes after it), so that a witness down when a
+	// run stopped is brought up to date by the next.
+	Witness *witnessJournal `json:"witness,omitempty"`
+}
+
+type witnessJournal struct {
+	Base     int64    `json:"base"`
+	Frontier []string `json:"frontier"`
+	Leaves   string   `json:"leaves"` // base64 of the leaf hashes, 32 bytes each
+}
+
+func (j *witnessJournal) prover() (*witness.Prover, error) {
+	var front, leaves []tlog.Hash
+	for _, f := range j.Frontier {
+		h, err := tlog.ParseHash(f)
+		if err != nil {
+			return nil, err
+		}
+		front = append(front, h)
+	}
+	raw, err := base64.StdEncoding.DecodeString(j.Leaves)
+	if err != nil || len(raw)%32 != 0 {
+		return nil, fmt.Errorf("witness leaves are not base64 of 32-byte hashes")
+	}
+	for i := 0; i < len(raw); i += 32 {
+		var h tlog.Hash
+		copy(h[:], raw[i:])
+		leaves = append(leaves, h)
+	}
+	return witness.NewProverFrom(j.Base, front, leaves)
 }
 
 func readSealState(path string) (sealState, error) {
@@ -150,6 +191,8 @@ type sealer struct {
 	root     string // its root
 	written  int    // checkpoints written by this run
 	err      error  // the first failure to seal: sealing stops
+	sub      *witness.Submitter
+	cosigned int // cosigned notes appended
 }
 
 // add appends the record that follows the tree, and seals if the size is a
@@ -164,6 +207,10 @@ func (s *sealer) add(seq int64, recordHash []byte) error {
 		return fmt.Errorf("internal error: the verified stream does not extend the tree: %w", err)
 	}
 	s.lastHash = string(recordHash)
+	if s.sub != nil {
+		raw, _ := hex.DecodeString(string(recordHash)) // Append checked the form
+		s.sub.AppendLeaf(raw)
+	}
 	if s.cfg.every > 0 && s.b.Size()%s.cfg.every == 0 {
 		return s.sealLocked()
 	}
@@ -193,6 +240,19 @@ func (s *sealer) sealLocked() error {
 		for _, h := range s.b.Frontier() {
 			st.Frontier = append(st.Frontier, h.String())
 		}
+		if s.sub != nil {
+			base, front, leaves := s.sub.Snapshot()
+			j := &witnessJournal{Base: base, Frontier: []string{}}
+			for _, h := range front {
+				j.Frontier = append(j.Frontier, h.String())
+			}
+			raw := make([]byte, 0, 32*len(leaves))
+			for _, h := range leaves {
+				raw = append(raw, h[:]...)
+			}
+			j.Leaves = base64.StdEncoding.EncodeToString(raw)
+			st.Witness = j
+		}
 		data, _ := json.Marshal(st) // strings and ints always marshal
 		if werr := writeFileAtomic(s.cfg.state, append(data, '\n'), 0o600); werr != nil {
 			err = fmt.Errorf("write state: %w", werr)
@@ -207,7 +267,25 @@ func (s *sealer) sealLocked() error {
 	}
 	s.sealed, s.root = s.b.Size(), s.b.Root().String()
 	s.written++
+	if s.sub != nil {
+		s.sub.Checkpoint(msg, s.sealed)
+	}
 	return nil
+}
+
+// appendCosigned appends a checkpoint note with witness cosignatures to
+// --out: the same body as a line before it, more signatures.
+func (s *sealer) appendCosigned(msg []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	if err := appendSynced(s.out, msg); err != nil {
+		s.err = fmt.Errorf("append cosigned checkpoint: %w", err)
+		return
+	}
+	s.cosigned++
 }
 
 func syncDir(dir string) error {
@@ -261,10 +339,69 @@ func scanCheckpointFile(path, want string) (n int, found bool, err error) {
 	return n, found, nil
 }
 
+// dedupWitnesses drops a witness given twice (same key): it is one witness.
+func dedupWitnesses(ws []witness.Witness) []witness.Witness {
+	var out []witness.Witness
+	seen := map[string]bool{}
+	for _, w := range ws {
+		if !seen[w.String()] {
+			seen[w.String()] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// witnessedBefore returns, per witness (by vkey), the largest size of
+// origin it cosigned in the checkpoint file path: what the witness must
+// still hold, so that a witness rolled back between runs is caught.
+func witnessedBefore(path, origin string, wits []witness.Witness) (map[string]int64, error) {
+	out := map[string]int64{}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var list []note.Verifier
+	byName := map[string]string{}
+	for _, w := range wits {
+		list = append(list, w.Verifier)
+		byName[fmt.Sprintf("%s+%08x", w.Name(), w.KeyHash())] = w.String()
+	}
+	vs := note.VerifierList(list...)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 4*checkpoint.MaxNoteSize)
+	for sc.Scan() {
+		var l checkpointLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Checkpoint == nil || !strings.HasPrefix(*l.Checkpoint, origin+"\n") {
+			continue
+		}
+		cs, err := witness.Cosignatures([]byte(*l.Checkpoint), vs)
+		if err != nil || len(cs) == 0 {
+			continue // verify reports a bad cosignature
+		}
+		lines := strings.SplitN(*l.Checkpoint, "\n", 3)
+		var size int64
+		if _, err := fmt.Sscanf(lines[1], "%d", &size); err != nil {
+			continue
+		}
+		for _, c := range cs {
+			k := byName[c.Witness+"+"+c.KeyID]
+			out[k] = max(out[k], size)
+		}
+	}
+	return out, sc.Err()
+}
+
 func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	flags, env := newFlagSet("seal", sealSynopsis, stderr)
 	var c sealConfig
-	flags.StringVar(&c.signerPath, "signer", "", "signer key file from keygen (mode 0600)")
+	flags.StringVar(&c.signerPath, "signer", "", "signer key: a file from keygen (mode 0600), or a secret reference: file:PATH, env:NAME, exec:COMMAND (the key text)")
+	flags.StringVar(&c.extSigner, "external-signer", "", "sign with this command instead (KMS, HSM): message on stdin, base64 Ed25519 signature on stdout; needs --external-signer-key")
+	flags.StringVar(&c.extKey, "external-signer-key", "", "the verifier key file of the --external-signer's key (each signature is checked against it)")
 	flags.StringVar(&c.origin, "origin", "", "the log's origin, the first line of every checkpoint (default: the signer key's name)")
 	flags.Int64Var(&c.every, "every", 10000, "sign when the tree's size is a multiple of N (0: not by count)")
 	flags.DurationVar(&c.interval, "interval", time.Minute, "sign this often if records arrived since the last checkpoint (0: not by time)")
@@ -273,13 +410,44 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	flags.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes")
 	flags.IntVar(&c.window, "window", 4096, "recent records remembered to tell a duplicate from an equivocation")
 	flags.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	flags.Var(&c.witnesses, "witness", "a witness to cosign each checkpoint, as VKEY=URL (its cosignature/v1 key and submission URL; repeatable)")
+	flags.Var(&c.witFiles, "witness-file", "a file of witnesses, one VKEY=URL a line ('#' comments; repeatable)")
+	flags.DurationVar(&c.witFlush, "witness-flush", 10*time.Second, "at the end of a run, how long to wait for witnesses that are behind")
 	c.metrics.Register(flags)
 	if err := parse(flags, args, env, 0); err != nil {
 		return err
 	}
+	var wits []witness.Witness
+	for _, w := range c.witnesses {
+		pw, err := witness.ParseWitness(w)
+		if err == nil && pw.URL == "" {
+			err = fmt.Errorf("%s: no URL (want VKEY=URL)", pw.Name())
+		}
+		if err != nil {
+			return cli.Usagef("--witness: %v", err)
+		}
+		wits = append(wits, pw)
+	}
+	for _, f := range c.witFiles {
+		ws, err := witness.ReadWitnessFile(f)
+		if err != nil {
+			return cli.Usagef("--witness-file: %v", err)
+		}
+		for _, w := range ws {
+			if w.URL == "" {
+				return cli.Usagef("--witness-file %s: witness %s has no URL (want VKEY=URL)", f, w.Name())
+			}
+		}
+		wits = append(wits, ws...)
+	}
+	wits = dedupWitnesses(wits)
 	switch {
-	case c.signerPath == "":
-		return cli.Usagef("--signer is required")
+	case c.signerPath == "" && c.extSigner == "":
+		return cli.Usagef("--signer is required (or --external-signer with --external-signer-key)")
+	case c.signerPath != "" && c.extSigner != "":
+		return cli.Usagef("--signer and --external-signer exclude each other")
+	case (c.extSigner == "") != (c.extKey == ""):
+		return cli.Usagef("--external-signer and --external-signer-key go together")
 	case c.out == "":
 		return cli.Usagef("--out is required")
 	case c.every < 0 || c.interval < 0:
@@ -287,7 +455,17 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case c.state != "" && c.state == c.out:
 		return cli.Usagef("--state and --out must be different files")
 	}
-	signer, err := checkpoint.LoadSigner(c.signerPath)
+	var signer note.Signer
+	var err error
+	if c.extSigner != "" {
+		vk, rerr := os.ReadFile(c.extKey)
+		if rerr != nil {
+			return exitcode.New(exitcode.Usage, fmt.Errorf("--external-signer-key: %w", rerr))
+		}
+		signer, err = checkpoint.NewExternalSigner(c.extSigner, string(vk))
+	} else {
+		signer, err = checkpoint.OpenSigner(ctx, c.signerPath)
+	}
 	if err != nil {
 		return exitcode.New(exitcode.Usage, err)
 	}
@@ -358,17 +536,76 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer ms.Close()
 	c.flow = ms.Flow()
-	ms.CounterFunc(NameCheckpointsWritten, "Checkpoints audit-checkpoint seal signed and appended to --out (fsynced).", func() float64 {
+	ms.CounterFunc(metrics.NameCheckpointsWritten, "Checkpoints audit-checkpoint seal signed and appended to --out (fsynced).", func() float64 {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return float64(s.written)
 	})
-	ms.GaugeFunc(NameSealedSize, "Tree size of the newest checkpoint seal signed (or resumed from --state): records up to this seq are sealed.", func() float64 {
+	ms.GaugeFunc(metrics.NameSealedSize, "Tree size of the newest checkpoint seal signed (or resumed from --state): records up to this seq are sealed.", func() float64 {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return float64(s.sealed)
 	})
 	stdout = ms.Stdout(stdout)
+
+	// Witnesses: asked in the background after each checkpoint; a witness
+	// that is down never holds up the records.
+	var alarms []string
+	var alarmMu sync.Mutex
+	subCtx, subCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer subCancel()
+	var subWG sync.WaitGroup
+	if len(wits) > 0 {
+		p, err := witness.NewProver(s.b.Size(), s.b.Frontier())
+		if j := st.Witness; j != nil && err == nil {
+			p, err = j.prover()
+			if err == nil && p.Size() != s.b.Size() {
+				err = fmt.Errorf("its witness leaves end at %d, not at the state's size %d", p.Size(), s.b.Size())
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: damaged seal state: %v", c.state, err)
+			}
+		}
+		if err != nil {
+			return exitcode.New(exitcode.Failure, err)
+		}
+		before, err := witnessedBefore(c.out, c.origin, wits)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", c.out, err)
+		}
+		sub := &witness.Submitter{Client: &witness.Client{UserAgent: "auditpipe audit-checkpoint"}, Witnesses: wits, Cosigned: before,
+			OnCosigned: func(size int64, msg []byte) { s.appendCosigned(msg) },
+			OnAlarm: func(w witness.Witness, err error) {
+				alarmMu.Lock()
+				alarms = append(alarms, err.Error())
+				alarmMu.Unlock()
+				fmt.Fprintf(stderr, "%s: error witness_refused: %v; this witness is not asked again by this run\n", prog, err)
+			},
+			OnBehind: func(w witness.Witness, err error) {
+				fmt.Fprintf(stderr, "%s: warning witness_behind: %v; this witness is not asked again by this run\n", prog, err)
+			},
+			OnRetry: func(w witness.Witness, err error, next time.Duration) {
+				fmt.Fprintf(stderr, "%s: warning witness_unreachable: %v; retrying the newest checkpoint in %s (records keep flowing)\n", prog, err, next)
+			}}
+		sub.Start(p)
+		s.mu.Lock()
+		s.sub = sub
+		if st.Note != "" && st.Size == s.sealed {
+			sub.Checkpoint([]byte(st.Note), st.Size)
+		}
+		s.mu.Unlock()
+		ms.GaugeFunc(metrics.NameUnwitnessedSeconds, "Seconds since the oldest checkpoint some configured witness has not cosigned was signed (0: every witness cosigned the newest).", func() float64 {
+			return sub.Unwitnessed().Seconds()
+		})
+		ms.GaugeFunc(metrics.NameWitnessedSize, "The largest tree size every configured witness cosigned in this run.", func() float64 {
+			return float64(sub.WitnessedSize())
+		})
+		ms.CounterFunc(metrics.NameWitnessRefusals, "Witnesses that refused a checkpoint (split view, rollback, corrupt cosignature): an alarm, never retried.", func() float64 {
+			return float64(sub.Refusals())
+		})
+		subWG.Add(1)
+		go func() { defer subWG.Done(); sub.Run(subCtx) }()
+	}
 
 	// The timer: sign every --interval, and at once on the first signal.
 	done := make(chan struct{})
@@ -404,6 +641,18 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := s.sealNow(); err != nil && runErr == nil {
 		runErr = err
 	}
+	if s.sub != nil {
+		subCancel()
+		subWG.Wait()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.witFlush)
+		s.sub.Flush(fctx)
+		cancel()
+		for _, w := range s.sub.Statuses() {
+			if w.Refused == nil && w.Size < s.sealed && !c.quiet {
+				fmt.Fprintf(stderr, "%s: warning unwitnessed: witness %s has not cosigned the newest checkpoint, size %d (last error: %v); the next run asks again with a proof from the size it holds\n", prog, w.Name, s.sealed, w.LastError)
+			}
+		}
+	}
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, s.summary(res, st.Size, time.Since(start)))
 	}
@@ -412,6 +661,9 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if res.failed != "" {
 		return exitcode.Errorf(exitcode.Verify, "chain verification failed: %s; nothing after seq %d was sealed", res.failed, s.sealed)
+	}
+	if len(alarms) > 0 {
+		return exitcode.Errorf(exitcode.Verify, "%d witness(es) refused a checkpoint: %s", len(alarms), strings.Join(alarms, "; "))
 	}
 	return nil
 }

@@ -33,8 +33,18 @@ The first run has no state: pass --init to trust the checkpoints on first
 use. Without --init a missing state file is an error: a state that vanished
 would otherwise silently reset trust.
 
+With --witness-key (witness vkeys, one a line; VKEY=URL lines serve too) a
+checkpoint counts only with the log's signature and --quorum K witness
+cosignatures (default: all the witnesses given); signed sizes past the
+newest witnessed one are "unwitnessed" (unless younger than
+--max-unwitnessed), and the trusted state advances only to a witnessed
+checkpoint. Key rotation lines ({"rotation":...}, from audit-checkpoint
+rotate) are followed from the --verifier keys.
+
 Examples:
   audit-read --db audit.db | audit-checkpoint verify --verifier ckpt.pub --checkpoints checkpoints.ndjson --state trusted.state --init
+  audit-read --db audit.db | audit-checkpoint verify --verifier ckpt.pub --checkpoints checkpoints.ndjson --state trusted.state \
+      --witness-key witnesses.txt --quorum 2 --max-unwitnessed 30m
   audit-read --db audit.db | audit-checkpoint verify --verifier ckpt.pub --verifier ckpt-2027.pub \
       --checkpoints witness-copy.ndjson --state trusted.state --max-unsealed 15m --report verify.json`
 
@@ -50,6 +60,7 @@ type verifyConfig struct {
 	window      int
 	quiet       bool
 	files       []string
+	wit         witnessFlags
 }
 
 func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -65,10 +76,15 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	flags.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum record line length in bytes")
 	flags.IntVar(&c.window, "window", 4096, "recent records remembered to tell a replay from an equivocation")
 	flags.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr (findings are still printed)")
+	c.wit.register(flags, true)
 	if err := parse(flags, args, env, -1); err != nil {
 		return err
 	}
 	c.files = flags.Args()
+	wvs, quorum, err := c.wit.load()
+	if err != nil {
+		return err
+	}
 	switch {
 	case len(c.verifiers) == 0:
 		return cli.Usagef("--verifier is required")
@@ -96,7 +112,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	chk, err := checkpoint.NewChecker(checkpoint.Options{Verifiers: vs, Origin: origin, Trusted: trusted,
-		MaxUnsealed: c.maxUnsealed, Window: c.window})
+		MaxUnsealed: c.maxUnsealed, Window: c.window, Witnesses: wvs, Quorum: quorum, MaxUnwitnessed: c.wit.maxUnwitnessed})
 	if err != nil {
 		return exitcode.New(exitcode.Usage, err)
 	}
@@ -127,6 +143,18 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		printFinding(stderr, f)
 	}
 	rep.fill(r, v.Stats())
+	rep.Rotations = r.Rotations
+	for _, k := range r.Rotations {
+		if !c.quiet {
+			fmt.Fprintf(stderr, "%s: note key rotation followed: the checkpoint file's %s is trusted (announced by a trusted key)\n", prog, k)
+		}
+	}
+	if quorum > 0 {
+		rep.Witnessed, rep.UnwitnessedGaps = &r.Witnessed, r.UnwitnessedGaps
+		if len(r.UnwitnessedGaps) > 0 && !c.quiet {
+			fmt.Fprintf(stderr, "%s: note unwitnessed_gap: the checkpoints of sizes %v had fewer than %d witness cosignatures; a later witnessed checkpoint covers them (witnesses were down for a while: nothing is lost)\n", prog, r.UnwitnessedGaps, quorum)
+		}
+	}
 
 	failed := r.Failed() || v.Failed()
 	newCheckpoints := r.Checkpoints
@@ -326,7 +354,13 @@ type verifyReport struct {
 	Chain         chainReport          `json:"chain"`
 	TrustedBefore *stateSummary        `json:"trustedBefore"`
 	TrustedAfter  *stateSummary        `json:"trustedAfter"`
-	RunError      string               `json:"runError,omitempty"`
+	// With --witness-key: the newest size the log matches with the quorum
+	// of cosignatures, and the signed sizes below it that lacked it.
+	Witnessed       *int64  `json:"witnessed,omitempty"`
+	UnwitnessedGaps []int64 `json:"unwitnessedGaps,omitempty"`
+	// Keys trusted through key rotations in the checkpoint file.
+	Rotations []string `json:"rotations,omitempty"`
+	RunError  string   `json:"runError,omitempty"`
 }
 
 type chainReport struct {
