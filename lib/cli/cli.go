@@ -239,10 +239,13 @@ func Parse(fs *flag.FlagSet, args []string, envPrefix string) error {
 	if fs.Lookup("config") != nil {
 		opts = append(opts, ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(configParser(fs, envPrefix)))
 	}
-	// The command line is parsed already: ff parses it again (nothing new
-	// can fail there), then sets the flags not given from the environment
-	// and the config file.
-	if err := ff.Parse(fs, args, opts...); err != nil {
+	// The command line is parsed already. ff must not parse it again (a
+	// repeatable flag would get each value twice): it is given only the
+	// positional arguments, behind "--", and sets the flags not given
+	// (fs.Visit still knows those that were) from the environment and the
+	// config file.
+	rest := append([]string{"--"}, fs.Args()...)
+	if err := ff.Parse(fs, rest, opts...); err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = fmt.Errorf("-config %s: %w", pe.Path, pe.Err)

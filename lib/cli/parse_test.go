@@ -130,3 +130,32 @@ func TestParseEnvExtra(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// listFlag is a repeatable flag: each Set appends.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// A repeatable flag gets each value given once, positional arguments
+// (even one that looks like a flag, after --) are kept, and the
+// environment still fills a flag the command line did not give.
+func TestParseRepeatableOnce(t *testing.T) {
+	t.Setenv("AUDITPIPE_TEST_NAME", "from-env")
+	fs := flag.NewFlagSet("audit-test", flag.ContinueOnError)
+	var l listFlag
+	fs.Var(&l, "witness", "repeatable")
+	name := fs.String("name", "", "")
+	if err := Parse(fs, []string{"--witness", "a", "--witness", "b", "file1", "--", "-file2"}, "AUDITPIPE_TEST"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(l, ","); got != "a,b" {
+		t.Errorf("--witness a --witness b gave %q, want a,b", got)
+	}
+	if got := strings.Join(fs.Args(), " "); got != "file1 -- -file2" && got != "file1 -file2" {
+		t.Errorf("positional arguments %q", got)
+	}
+	if *name != "from-env" {
+		t.Errorf("--name from the environment: %q", *name)
+	}
+}
