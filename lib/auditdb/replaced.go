@@ -48,11 +48,18 @@ func (e *ReplacedError) Error() string {
 // tries the normal way again.
 const watchEvery = time.Second
 
-type fileID struct{ dev, ino uint64 }
+// FileID is a file's identity (device and inode): another FileID at the
+// same path means the file was replaced (a restore, a rename over it).
+type FileID struct{ dev, ino uint64 }
+
+type fileID = FileID
 
 // statID is the identity (device and inode) of the file at path; false if
 // there is none.
-func statID(path string) (fileID, bool) {
+func statID(path string) (fileID, bool) { return StatID(path) }
+
+// StatID is the identity of the file at path; false if there is none.
+func StatID(path string) (FileID, bool) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fileID{}, false

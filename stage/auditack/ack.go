@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -101,7 +100,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer lock.Close()
-	dbID, _ := statID(c.db)
+	dbID, _ := auditdb.StatID(c.db)
 	w, err := openWriter(ctx, c)
 	if err != nil {
 		if ctx.Err() != nil { // stopped while waiting for the database: a clean stop
@@ -142,9 +141,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	a.committed = cur.LastSeq
 	a.cursor.Set(float64(cur.LastSeq))
 	if c.metrics.Enabled() {
-		stop, err := pollHead(ctx, c.db, ms.LastSeq())
+		// declaragent_audit_last_seq (and so auditpipe_export_lag_records),
+		// read on a connection of its own so that it never waits behind a
+		// cursor commit, following a replaced file.
+		g := ms.LastSeq()
+		stop, err := auditdb.WatchHeadAt(ctx, c.db, func(h int64) { g.Set(float64(h)) })
 		if err != nil {
-			return err
+			return exitcode.New(exitcode.Database, err)
 		}
 		defer stop()
 	}
@@ -176,7 +179,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type acker struct {
 	c      *config
 	w      *auditdb.Writer
-	dbID   fileID // the file w has open
+	dbID   auditdb.FileID // the file w has open
 	stderr io.Writer
 
 	have        bool // an ack not yet committed
@@ -193,36 +196,6 @@ type acker struct {
 
 	cursor    prometheus.Gauge   // declaragent_audit_export_last_seq
 	recordsIn prometheus.Counter // records covered by the acks taken
-}
-
-// headEvery is how often the head of the log is read for
-// declaragent_audit_last_seq (and so auditpipe_export_lag_records).
-const headEvery = time.Second
-
-// pollHead keeps gauge at the database's MAX(seq), read on a read-only
-// connection of its own so that it never waits behind a cursor commit,
-// until the returned stop is called. A failed read keeps the last value.
-func pollHead(ctx context.Context, path string, gauge prometheus.Gauge) (stop func(), err error) {
-	db, err := auditdb.OpenReader(ctx, path, auditdb.ReaderOptions{})
-	if err != nil {
-		return nil, exitcode.New(exitcode.Database, err)
-	}
-	id, _ := statID(path)
-	var mu sync.Mutex // db is swapped when the file at the path is replaced
-	stopPoll := stagemetrics.Poll(ctx, headEvery, func(ctx context.Context) {
-		mu.Lock()
-		defer mu.Unlock()
-		if now, ok := statID(path); ok && now != id {
-			if ndb, err := auditdb.OpenReader(ctx, path, auditdb.ReaderOptions{}); err == nil {
-				db.Close()
-				db, id = ndb, now
-			}
-		}
-		if h, err := db.HeadSeq(ctx); err == nil {
-			gauge.Set(float64(h))
-		}
-	})
-	return func() { stopPoll(); mu.Lock(); db.Close(); mu.Unlock() }, nil
 }
 
 // finalCommitWait bounds the final commit after SIGINT/SIGTERM.
@@ -350,7 +323,7 @@ func openWriter(ctx context.Context, c *config) (*auditdb.Writer, error) {
 // and a connection left on it would write through the -wal the new file is
 // read with. The commit that follows checks the acks against the new file.
 func (a *acker) followDB(ctx context.Context) error {
-	id, ok := statID(a.c.db)
+	id, ok := auditdb.StatID(a.c.db)
 	if !ok || id == a.dbID {
 		return nil // gone from the path: commit to the file open until another is there
 	}
@@ -412,17 +385,3 @@ func splitList(s string) []string {
 	return out
 }
 
-type fileID struct{ dev, ino uint64 }
-
-// statID is the identity of the file at path; false if there is none.
-func statID(path string) (fileID, bool) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileID{}, false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{uint64(st.Dev), st.Ino}, true
-}
