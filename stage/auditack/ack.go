@@ -384,4 +384,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
