@@ -78,7 +78,7 @@ func Sign(signer note.Signer, origin string, size int64, root tlog.Hash) ([]byte
 	if signer == nil {
 		return nil, errors.New("sign checkpoint: no signer")
 	}
-	if err := checkName(origin); err != nil {
+	if err := CheckName(origin); err != nil {
 		return nil, fmt.Errorf("sign checkpoint: origin %q: %w", origin, err)
 	}
 	if size < 0 {
@@ -234,9 +234,9 @@ func parseHash(s string) (tlog.Hash, error) {
 	return h, nil
 }
 
-// checkName checks an origin or key name: non-empty UTF-8 without Unicode
-// spaces, '+' or control characters.
-func checkName(s string) error {
+// CheckName checks an origin or key name (the C2SP recommendation):
+// non-empty UTF-8 without Unicode spaces, '+' or control characters.
+func CheckName(s string) error {
 	switch {
 	case s == "":
 		return errors.New("empty")

@@ -93,7 +93,7 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		checkRoundTrip(t, cp, signed, v)
-		if cp.Extensions == nil && checkName(cp.Origin) == nil {
+		if cp.Extensions == nil && CheckName(cp.Origin) == nil {
 			again, err := Sign(signer, cp.Origin, cp.Size, cp.Root)
 			if err != nil || !bytes.Equal(again, signed) {
 				t.Fatalf("Sign(%q, %d, %v) = %q, %v; want %q", cp.Origin, cp.Size, cp.Root, again, err, signed)

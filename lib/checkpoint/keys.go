@@ -21,7 +21,7 @@ const maxKeyFile = 1 << 20
 // the process that writes the log) and the verifier key "<name>+<hash>+<key>"
 // (public: give it to every auditor). Use the log's origin as the name.
 func GenerateKey(name string) (skey, vkey string, err error) {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return "", "", fmt.Errorf("generate key: name %q: %w", name, err)
 	}
 	skey, vkey, err = note.GenerateKey(rand.Reader, name)

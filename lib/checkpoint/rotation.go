@@ -33,7 +33,7 @@ func SignRotation(old, new note.Signer, origin, newVKey string) ([]byte, error) 
 	if v.Name() != new.Name() || v.KeyHash() != new.KeyHash() {
 		return nil, errors.New("sign rotation: the new verifier key is not the new signer's")
 	}
-	if err := checkName(origin); err != nil {
+	if err := CheckName(origin); err != nil {
 		return nil, fmt.Errorf("sign rotation: origin %q: %w", origin, err)
 	}
 	text := RotationHeader + "\n" + origin + "\n" + strings.TrimSpace(newVKey) + "\n"

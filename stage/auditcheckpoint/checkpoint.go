@@ -15,11 +15,10 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/auditpipe/auditpipe/lib/checkpoint"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/witness"
@@ -125,25 +124,6 @@ func (f *fileList) Set(s string) error {
 	return nil
 }
 
-// checkName checks an origin or key name as lib/checkpoint does (the C2SP
-// recommendation): non-empty UTF-8 without spaces, '+' or control
-// characters. Checked up front, so that a bad --origin is a usage error at
-// startup and not a failure at the first checkpoint.
-func checkName(s string) error {
-	switch {
-	case s == "":
-		return errors.New("empty")
-	case !utf8.ValidString(s):
-		return errors.New("not valid UTF-8")
-	case strings.ContainsRune(s, '+'):
-		return errors.New("contains '+'")
-	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
-		return errors.New("contains a space")
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return errors.New("contains a control character")
-	}
-	return nil
-}
 
 // keyNames returns the distinct names of the verifier keys in the files,
 // sorted. The files were read by checkpoint.LoadVerifiers already, so their
@@ -175,7 +155,7 @@ func keyNames(paths []string) []string {
 func resolveOrigin(flagOrigin, stateOrigin string, verifierFiles []string) (string, error) {
 	switch {
 	case flagOrigin != "":
-		if err := checkName(flagOrigin); err != nil {
+		if err := checkpoint.CheckName(flagOrigin); err != nil {
 			return "", cli.Usagef("--origin %q: %v", flagOrigin, err)
 		}
 		return flagOrigin, nil

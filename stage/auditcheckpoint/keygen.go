@@ -34,7 +34,7 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *signer == *verifier:
 		return cli.Usagef("--signer and --verifier must be different files")
 	}
-	if err := checkName(*name); err != nil {
+	if err := checkpoint.CheckName(*name); err != nil {
 		return cli.Usagef("--name %q: %v", *name, err)
 	}
 	vkey, err := checkpoint.GenerateKeyFiles(*name, *signer, *verifier)

@@ -150,7 +150,7 @@ func (st sealState) resume(path string) (*checkpoint.Builder, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s: damaged seal state: "+format, append([]any{path}, args...)...)
 	}
-	if err := checkName(st.Origin); err != nil {
+	if err := checkpoint.CheckName(st.Origin); err != nil {
 		return nil, bad("origin %q: %v", st.Origin, err)
 	}
 	if st.Size < 1 || !chain.IsHexHashString(st.LastHash) {
@@ -472,7 +472,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if c.origin == "" {
 		c.origin = signer.Name()
 	}
-	if err := checkName(c.origin); err != nil {
+	if err := checkpoint.CheckName(c.origin); err != nil {
 		return cli.Usagef("--origin %q: %v", c.origin, err)
 	}
 
