@@ -52,12 +52,15 @@ flag to give:
     told apart, nor checked for mixing.
   - the events of several chains (a Kafka fleet's store, where every
     event carries its chain: splunk fields.chain, elastic and datadog
-    chain; events without the label count as one chain): "the selection
+    chain): "the selection
     holds the events of several chains (chain: a fleet's store); fetch one
     chain at a time with --chain ID, each verified on its own: <id>: 80
     events, seq 1..80; <id>: 50 events, seq 1..50". --chain ID selects
     one; checked before the shipments above, so a central consumer's one
-    host name does not read as overlapping shipments.
+    host name does not read as overlapping shipments. Events without a
+    chain label beside one labelled chain (a host that began labelling
+    midway, with audit-verify --chain-mark) are taken as that chain's,
+    with a note on stderr.
   - --exporter: no event carries the exporter (cursor) name; the message
     says what to use instead.
 

@@ -102,6 +102,27 @@ func TestChains(t *testing.T) {
 			}
 		})
 	}
+	// One host that began labelling midway (datadog here): its first 20
+	// events carry no chain, the rest do: one chain, fetched whole, with a
+	// note.
+	t.Setenv("AP_TEST_DD_KEY", "0123456789abcdef0123456789abcdef")
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	var mid bytes.Buffer
+	mid.Write(bytes.Join(lines[:20], nil))
+	mid.Write(auditchain.AppendChainMark(nil, idb, nil))
+	mid.WriteByte('\n')
+	mid.Write(bytes.Join(lines[20:], nil))
+	dd := []string{"--kind", "datadog", "--url", u, "--api-key", "env:AP_TEST_DD_KEY", "--hostname", "web9", "--exporter", "datadog:mid"}
+	ship(t, mid.Bytes()[:len(bytes.Join(lines[:20], nil))], dd...)
+	ship(t, mid.Bytes()[len(bytes.Join(lines[:20], nil)):], dd...)
+	if _, err := vl.WaitCount(context.Background(), `*`, 2*130+50, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := (&store{vl: vl}).fetch("--kind", "datadog")
+	if err != nil || out != string(b) || !strings.Contains(stderr, "20 events carry no chain label") {
+		t.Fatalf("labelled midway: %v, %d bytes (want %d)\n%s", err, len(out), len(b), stderr)
+	}
+
 	if _, _, err := (&store{vl: vl}).fetch("--kind", "elastic", "--chain", "not a chain id"); exitcode.Of(err) != exitcode.Usage {
 		t.Errorf("--chain with spaces: %v, want exit 2", err)
 	}

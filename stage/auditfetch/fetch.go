@@ -144,7 +144,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	q := &querier{base: strings.TrimRight(*base, "/")}
+	q := &querier{base: strings.TrimRight(*base, "/"), stderr: stderr}
 
 	// sel is what the user selected; the filters of --host and --source
 	// name the kind's fields, so they are added once the kind is known.
@@ -342,7 +342,10 @@ func kindNames() []string {
 }
 
 // querier runs LogsQL queries against a VictoriaLogs.
-type querier struct{ base string }
+type querier struct {
+	base   string
+	stderr io.Writer // notes
+}
 
 // post runs logsql; the caller closes the answer's body.
 func (q *querier) post(ctx context.Context, logsql string) (*http.Response, error) {
@@ -411,14 +414,30 @@ func (q *querier) counts(ctx context.Context, logsql string, names []string) (ma
 }
 
 // chains refuses a selection holding the events of more than one chain
-// (events without a chain label count as one), naming them and --chain.
+// (two or more chain labels), naming them and --chain. Events without a
+// label beside one labelled chain are taken as that chain's (a host that
+// began labelling midway), with a note.
 func (q *querier) chains(ctx context.Context, sel string, sh *shape) error {
 	const most = 10
 	rows, err := q.rows(ctx, sel+" | stats by ("+sh.chain+") count() n, min("+sh.seq+") lo, max("+sh.seq+") hi | sort by (n desc)", most+1)
 	if err != nil {
 		return err
 	}
-	if len(rows) < 2 {
+	labelled := 0
+	unlabelled := ""
+	for _, r := range rows {
+		if r[sh.chain] != "" {
+			labelled++
+		} else {
+			unlabelled = r["n"]
+		}
+	}
+	if labelled < 2 {
+		if labelled == 1 && unlabelled != "" {
+			// One host that began labelling its events midway
+			// (audit-verify --chain-mark added later): one chain.
+			fmt.Fprintf(q.stderr, "%s: %s events carry no chain label (%s): taken as the same chain's (a host that began labelling midway); if they are another host's, give --chain\n", prog, unlabelled, sh.chain)
+		}
 		return nil
 	}
 	var names []string
