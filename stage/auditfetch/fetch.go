@@ -144,7 +144,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	q := &querier{base: strings.TrimRight(*base, "/"), stderr: stderr}
+	q := &querier{base: strings.TrimRight(*base, "/")}
 
 	// sel is what the user selected; the filters of --host and --source
 	// name the kind's fields, so they are added once the kind is known.
@@ -235,6 +235,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// Several chains in the selection (a fleet's store) would interleave:
 	// audit-verify would call that tampering. Refuse it, naming them.
 	if *chainID == "" {
+		q.stderr = stderr
 		if err := q.chains(ctx, sel(sh), sh); err != nil {
 			return err
 		}
