@@ -36,6 +36,21 @@ lower than the previous record's (which audit-verify would have refused)
 closes the batch before it, so firstSeq <= lastSeq always holds. The header
 format is package lib/framing (AppendHeader, ParseHeader).
 
+A chain mark ({"mark":{"type":"chain","chain":"<id>",...}}: audit-verify
+writes one before each run of a chain's records on the central side of a
+Kafka fleet, and with --chain-mark on a host) is dropped too, but it names
+the chain of the records after it: a batch holds one chain's records (a
+chain mark naming another chain closes the open batch, counted as reason
+"chain"), and every header after it ends in "chain":
+
+	{"batch":{"id":18,"count":2,"bytes":1020,"firstSeq":7,"lastSeq":8,"intervalMs":250,"chain":"3f2a…"}}
+
+audit-ship labels the records (and their SIEM events) and the acks with it.
+Input without chain marks gives headers without "chain", as before; an
+anchor mark's "chain" does not name batches. A chain mark that does not
+parse stops audit-batch (exit 4, naming the line): its records must not be
+taken for the previous chain's.
+
 stdout is flushed after every batch, so a batch never waits in a buffer while
 the next one fills. Diagnostics go to stderr: at exit, unless -quiet, one
 summary line (records, batches and why each closed, the final interval).

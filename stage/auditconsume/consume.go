@@ -29,6 +29,8 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
+	kclient "github.com/auditpipe/auditpipe/lib/kafka"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const prog = "audit-consume"
@@ -63,6 +65,12 @@ type config struct {
 	drain        time.Duration
 	session      time.Duration
 	quiet        bool
+
+	// The connection: lib/kafka's options, the flags of audit-ship --kind kafka.
+	kafka        kclient.Options
+	password     string // --password: a secret reference
+	secretTimout time.Duration
+	metrics      stagemetrics.Flags
 }
 
 // consumer is one run.
@@ -80,6 +88,7 @@ type consumer struct {
 
 	// counters for the summary
 	written, skipped, malformed, acks, holds, noChainAcks int64
+	commits                                               int64 // offset commits that succeeded
 	commitErr                                             error
 }
 
@@ -99,6 +108,18 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "on SIGTERM, how long to wait for the acks of the records in flight before the last commit")
 	fs.DurationVar(&c.session, "session-timeout", 45*time.Second, "consumer group session timeout: how long a consumer that died without leaving keeps its partitions")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	// TLS and SASL: the flags of audit-ship --kind kafka (lib/kafka).
+	fs.BoolVar(&c.kafka.TLS, "tls", false, "connect with TLS (implied by --ca-file, --cert-file, --key-file, --insecure-skip-verify)")
+	fs.StringVar(&c.kafka.CAFile, "ca-file", "", "PEM CA bundle to verify the brokers with (default: the system's)")
+	fs.StringVar(&c.kafka.CertFile, "cert-file", "", "PEM client certificate (mutual TLS), with --key-file")
+	fs.StringVar(&c.kafka.KeyFile, "key-file", "", "PEM client key, with --cert-file")
+	fs.BoolVar(&c.kafka.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the brokers' certificates (tests only)")
+	fs.StringVar(&c.kafka.SASL, "sasl", "", "SASL mechanism: "+strings.Join(kclient.Mechanisms, ", ")+" (with --username and --password)")
+	fs.StringVar(&c.kafka.Username, "username", "", "SASL user name (not a secret)")
+	fs.StringVar(&c.password, "password", "", "SASL password reference: env:NAME, file:PATH or exec:COMMAND (re-read on every new connection)")
+	fs.BoolVar(&c.kafka.AllowPlaintextSASL, "allow-insecure-sasl", false, "allow SASL PLAIN to a non-loopback broker without TLS (the password travels in clear)")
+	fs.DurationVar(&c.secretTimout, "secret-timeout", 10*time.Second, "how long an exec: password reference may run")
+	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_CONSUME"); err != nil {
 		return err
@@ -112,7 +133,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if c.anchorsTopic == "" {
 		return cli.Usagef("--anchors-topic must not be empty")
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(c.brokers, ",")...), kgo.ClientID(c.clientID)}
+	opts, err := c.clientOpts(ctx)
+	if err != nil {
+		return err
+	}
 	if c.setAnchor != "" {
 		return c.runSetAnchor(ctx, opts, stdout)
 	}
@@ -134,6 +158,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cs := &consumer{c: &c, t: newTracker(), stderr: stderr}
 	cs.store = &anchorStore{topic: c.anchorsTopic, group: c.group, opts: opts}
 	cs.cond = sync.NewCond(&cs.mu)
+	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.group, ""), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	cs.register(ms)
 	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumerGroup(c.group),
 		kgo.ConsumeTopics(c.topic),
@@ -209,6 +239,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (cs *consumer) poll(ctx context.Context, out *bufio.Writer) error {
 	var p fastjson.Parser
 	var buf []byte
+	var g runs
 	paused := false
 	for {
 		cs.mu.Lock()
@@ -263,16 +294,29 @@ func (cs *consumer) poll(ctx context.Context, out *bufio.Writer) error {
 				cs.skipped++
 				return
 			}
-			if mark == nil && id != cs.lastOut {
-				mark = chain.AppendChainMark(nil, id, nil)
+			rn := g.run(id)
+			if mark != nil { // the chain's anchored mark: its first record since the assignment
+				rn.b = append(append(rn.b, mark...), '\n')
+				rn.marked = true
 			}
-			if mark != nil {
-				buf = append(append(buf, mark...), '\n')
-			}
-			cs.lastOut = id
-			buf = append(append(buf, r.Value...), '\n')
+			rn.b = append(append(rn.b, r.Value...), '\n')
 			cs.written++
 		})
+		// One run per chain of what this poll fetched, each chain's
+		// records in their order: chains that share a partition arrive
+		// interleaved (a record or a producer batch at a time), and every
+		// change of chain downstream closes a batch (lib/batcher), so
+		// grouping here keeps the SIEM's batches full. The order across
+		// chains means nothing; offsets are committed by acks, not by
+		// output order.
+		for _, rn := range g.runs {
+			if !rn.marked && rn.id != cs.lastOut {
+				buf = append(chain.AppendChainMark(buf, rn.id, nil), '\n')
+			}
+			buf = append(buf, rn.b...)
+			cs.lastOut = rn.id
+		}
+		g.reset()
 		cs.mu.Unlock()
 		if _, err := out.Write(buf); err != nil {
 			return fmt.Errorf("write stdout: %w", err)
@@ -281,6 +325,50 @@ func (cs *consumer) poll(ctx context.Context, out *bufio.Writer) error {
 			return fmt.Errorf("write stdout: %w", err)
 		}
 	}
+}
+
+// runs groups the record lines of one poll by chain, in the order each
+// chain was first seen; the buffers are reused from poll to poll.
+type runs struct {
+	runs []*chainRun
+	idx  map[string]*chainRun
+	free []*chainRun
+}
+
+type chainRun struct {
+	id     string
+	b      []byte // chain mark (if marked) and record lines, each with '\n'
+	marked bool   // b starts with the chain's anchored mark
+}
+
+func (g *runs) run(id string) *chainRun {
+	if r := g.idx[id]; r != nil {
+		return r
+	}
+	if g.idx == nil {
+		g.idx = map[string]*chainRun{}
+	}
+	var r *chainRun
+	if n := len(g.free); n > 0 {
+		r, g.free = g.free[n-1], g.free[:n-1]
+	} else {
+		r = new(chainRun)
+	}
+	r.id, r.b, r.marked = id, r.b[:0], false
+	g.idx[id] = r
+	g.runs = append(g.runs, r)
+	return r
+}
+
+func (g *runs) reset() {
+	for _, r := range g.runs {
+		if cap(r.b) > 1<<20 { // a big poll's buffer is not kept
+			r.b = nil
+		}
+		g.free = append(g.free, r)
+	}
+	g.runs = g.runs[:0]
+	clear(g.idx)
 }
 
 // noteSeen moves a partition's position past a record not written.
@@ -461,6 +549,7 @@ func (cs *consumer) commit(ctx context.Context, cl *kgo.Client, parts map[tp]boo
 	}
 	cs.commitErr = nil
 	cs.mu.Lock()
+	cs.commits++
 	for _, m := range moved {
 		if p := cs.t.parts[m.k]; p != nil && m.off > p.committed {
 			p.committed = m.off

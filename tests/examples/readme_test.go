@@ -106,7 +106,7 @@ kill -TERM %2; wait %2; kill -TERM %1; wait %1 || echo "audit-ack exit $?" >&2`
 	`{"seq":42`:                           {skip: "a record line's format, not a command"},
 	`{"batch":`:                           {skip: "a batch header's format, not a command"},
 	`{"ack":`:                             {skip: "an ack line's format, not a command"},
-	"audit-consume --brokers k1:9092":     {skip: "needs Kafka brokers, and audit-ship's per-chain acks are not wired yet (docs/fleet.md): stage/auditconsume's tests run this pipeline on a 3-broker kfake cluster with a test shipper"},
+	"audit-consume --brokers k1:9092":     {skip: "needs Kafka brokers and a SIEM: stage/auditconsume TestCentralPipelineWiring runs this pipeline with the real stages on a 3-broker kfake cluster into VictoriaLogs"},
 	"audit-read --db audit.db | audit-verify --report verify.json": {post: "grep -q . verify.json"},
 	"audit-verify --mode report --report breaks.json export-2026-11.ndjson.gz": {
 		prep: "audit-read --db audit.db --quiet | gzip > export-2026-11.ndjson.gz",
