@@ -284,6 +284,9 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 func (b *Batch) seqs() iter.Seq[int64] {
 	return func(yield func(int64) bool) {
 		for _, r := range b.Records {
+			if r.Checkpoint != nil {
+				continue // not a record: acks cover records only
+			}
 			if !yield(r.Seq) {
 				return
 			}
@@ -292,6 +295,9 @@ func (b *Batch) seqs() iter.Seq[int64] {
 }
 
 func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
+	if hasCheckpoints(b) {
+		return ackOfRecords(exporter, b)
+	}
 	if len(b.Records) == 0 {
 		return ack.Ack{}, false
 	}

@@ -53,6 +53,9 @@ func appendDoc(dst []byte, r *sink.Record) []byte {
 
 // docID returns the _id of r under idField ("" if r has none).
 func docID(idField string, r *sink.Record, buf []byte) []byte {
+	if r.Checkpoint != nil {
+		return checkpointID(r, buf)
+	}
 	if idField == IDSeq {
 		return strconv.AppendInt(buf[:0], r.Seq, 10)
 	}
@@ -74,7 +77,9 @@ func appendBulk(dst, prefix []byte, indexFor func(*sink.Record) string, shape, i
 		} else {
 			dst = appendAction(dst, prefix, id)
 		}
-		if shape == ShapeLine {
+		if r.Checkpoint != nil {
+			dst = appendCheckpointDoc(dst, r)
+		} else if shape == ShapeLine {
 			dst = append(dst, r.Line...)
 			dst = append(dst, '\n')
 		} else {

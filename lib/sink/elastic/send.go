@@ -384,7 +384,7 @@ const mgetBatch = 500
 func (s *Sink) checkSeqDuplicates(ctx context.Context, records []sink.Record, res sink.Result, err error) (sink.Result, error) {
 	var dup []int
 	for i, st := range res.Status {
-		if st == sink.Duplicate {
+		if st == sink.Duplicate && records[i].Checkpoint == nil { // a checkpoint's _id is its note's hash: a 409 is that note
 			dup = append(dup, i)
 		}
 	}
