@@ -197,11 +197,13 @@ func (s *StoreChecker) Finish() StoreReport {
 		s.gap(last+1, s.sizes[n-1])
 	}
 	held := func(size int64) bool { _, ok := s.cps[size]; return ok }
+	named := map[int64]bool{} // a size's cosigned notes are the same checkpoint: one finding
 	for i, msg := range s.opt.Reference {
 		cp, err := Open(msg, s.opt.Verifiers)
-		if err != nil || cp.Origin != s.opt.Origin || held(cp.Size) {
+		if err != nil || cp.Origin != s.opt.Origin || held(cp.Size) || named[cp.Size] {
 			continue
 		}
+		named[cp.Size] = true
 		s.add(Finding{Reason: ReasonStoreMissingCheckpoint, Size: cp.Size, Notes: []string{string(msg)},
 			Detail: fmt.Sprintf("the store lacks the checkpoint of size %d (reference checkpoint #%d): deleted in the store, or never delivered", cp.Size, i+1)})
 	}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -58,17 +59,23 @@ type shape struct {
 	origin []string
 	// carries lists what the events carry, for messages.
 	carries string
+	// cp selects this kind's checkpoint events (seal --emit-checkpoints;
+	// lib/sink/<name>/checkpoint.go), which is never does.
+	cp string
 }
 
 var shapes = []shape{
 	{name: "splunk", seq: "fields.seq", is: `fields.seq:!""`, host: "host", source: "source",
 		origin:  []string{"host", "source", "sourcetype"},
-		carries: "host, source, sourcetype, index and fields.seq/tenantId/kind/recordHash"},
+		carries: "host, source, sourcetype, index and fields.seq/tenantId/kind/recordHash",
+		cp:      `fields.type:="checkpoint"`},
 	{name: "elastic", seq: "seq", is: `seq:!"" fields.seq:"" service:"" ddsource:"" hostname:""`,
-		carries: "seq, tenantId, kind, recordHash and prevHash; no host or source, and VictoriaLogs ignores the bulk _index"},
+		carries: "seq, tenantId, kind, recordHash and prevHash; no host or source, and VictoriaLogs ignores the bulk _index",
+		cp:      `type:="checkpoint" fields.type:"" service:"" ddsource:"" hostname:""`},
 	{name: "datadog", seq: "seq", is: `seq:!"" fields.seq:"" (service:!"" or ddsource:!"" or hostname:!"")`, host: "hostname", source: "ddsource",
 		origin:  []string{"hostname", "ddsource", "service"},
-		carries: "hostname, ddsource, service, the ddtags as fields, and seq/tenantId/kind/recordHash/prevHash"},
+		carries: "hostname, ddsource, service, the ddtags as fields, and seq/tenantId/kind/recordHash/prevHash",
+		cp:      `type:="checkpoint" fields.type:"" (service:!"" or ddsource:!"" or hostname:!"")`},
 }
 
 func shapeOf(name string) *shape {
@@ -102,6 +109,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	field := fs.String("field", "_msg", "field holding the record line")
 	seqField := fs.String("seq-field", "", "field holding the seq, to sort by (default the --kind's: splunk fields.seq, elastic and datadog seq)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the queries")
+	cpFile := fs.String("checkpoints", "", "also write the checkpoint events of the selection (seal --emit-checkpoints) to this file, one {\"checkpoint\":...} line each, by size, each note once: audit-checkpoint check-store --checkpoints")
 	if err := cli.Parse(fs, args, "AUDIT_FETCH"); err != nil {
 		return err
 	}
@@ -137,6 +145,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	q := &querier{base: strings.TrimRight(*base, "/")}
+	if *cpFile != "" {
+		// Created now: a selection with no records still says "no
+		// checkpoints" rather than leaving an old file.
+		if err := os.WriteFile(*cpFile, nil, 0o644); err != nil {
+			return fmt.Errorf("--checkpoints: %w", err)
+		}
+	}
 
 	// sel is what the user selected; the filters of --host and --source
 	// name the kind's fields, so they are added once the kind is known.
@@ -209,6 +224,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return cli.Usagef("--kind %s: the query matches no events audit-ship --kind %s stores, but %s: give %s",
 			sh.name, sh.name, strings.Join(found(sh.name), " and "), strings.Join(kinds, " or "))
+	}
+	if *cpFile != "" {
+		n, err := q.checkpoints(ctx, sel(&shape{is: sh.cp, host: sh.host, source: sh.source}), *cpFile)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s: %s written to %s\n", prog, cli.Count(int64(n), "checkpoint", ""), *cpFile)
 	}
 	if counts[sh.name] == 0 {
 		fmt.Fprintf(stderr, "%s: 0 records fetched: the query matches no events audit-ship --kind %s stored\n", prog, sh.name)

@@ -48,7 +48,7 @@ func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, er
 		switch {
 		case badIndex != nil:
 			res.Status[i], res.Reason[i] = sink.Poison, "routed to an invalid index: "+badIndex.Error()
-		case s.cfg.IDField == IDRecordHash && r.Hash == "":
+		case s.cfg.IDField == IDRecordHash && r.Hash == "" && r.Checkpoint == nil: // a checkpoint's _id is its note's hash
 			res.Status[i], res.Reason[i] = sink.Poison, "record has no recordHash to use as the document _id"
 		case s.cfg.DocShape == ShapeLine && bytes.IndexByte(r.Line, '\n') >= 0:
 			res.Status[i], res.Reason[i] = sink.Poison, "record line contains a newline, which would break the bulk body"
