@@ -205,3 +205,79 @@ func TestCheckStoreVictoriaLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointsAfterRestartVictoriaLogs: at-least-once for checkpoints.
+// The pipeline stops right after record 30 was shipped and acked but
+// before the checkpoint of size 30 behind it was (the batch of that line
+// never went out): the store lacks it, and check-store says so. The
+// restart from the cursor (seq 31) makes seal carry that checkpoint again,
+// and afterwards the store's copy is whole.
+func TestCheckpointsAfterRestartVictoriaLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	t.Setenv("AP_TEST_HEC_TOKEN", "00000000-0000-0000-0000-000000000000")
+	lines := chain(t, 60)
+	dir := t.TempDir()
+	skey, vkey := filepath.Join(dir, "log.key"), filepath.Join(dir, "log.pub")
+	if _, err := checkpoint.GenerateKeyFiles("auditpipe.test/restart", skey, vkey); err != nil {
+		t.Fatal(err)
+	}
+	vl := startVL(t)
+	out, state := filepath.Join(dir, "checkpoints.ndjson"), filepath.Join(dir, "seal.state")
+	seal := func(in []byte) []byte {
+		code, sealed, stderr := stageRun(auditcheckpoint.Run, in, "seal", "--signer", skey, "--out", out, "--state", state, "--every", "10", "--emit-checkpoints", "--quiet")
+		if code != 0 {
+			t.Fatalf("seal: exit %d: %s", code, stderr)
+		}
+		return sealed
+	}
+	ship := func(in []byte) string {
+		code, acks, stderr := stageRun(auditship.Run, in, "--kind", "splunk", "--url", vl.URL(), "--token", "env:AP_TEST_HEC_TOKEN", "--exporter", "splunk:prod", "--acks", "-", "--quiet")
+		if code != 0 {
+			t.Fatalf("audit-ship: exit %d: %s", code, stderr)
+		}
+		return string(acks)
+	}
+	check := func() (int, string) {
+		cps := filepath.Join(dir, "siem-checkpoints.ndjson")
+		code, recs, stderr := stageRun(auditfetch.Run, nil, "--url", vl.URL(), "--kind", "splunk", "--checkpoints", cps)
+		if code != 0 {
+			t.Fatalf("audit-fetch: exit %d: %s", code, stderr)
+		}
+		code, _, stderr = stageRun(auditcheckpoint.Run, recs, "check-store", "--verifier", vkey, "--checkpoints", cps, "--reference", out, "--every", "10")
+		return code, stderr
+	}
+	// Seal ran ahead to 60; the shipper took everything up to record 30
+	// and stopped: the checkpoint line of size 30, after it, was not sent.
+	sealed := seal(lines)
+	cut := bytes.Index(sealed, []byte(`{"seq":31,`))
+	first := sealed[:cut]
+	first = first[:bytes.LastIndex(first[:len(first)-1], []byte("\n"))+1] // drop the checkpoint line of size 30
+	if !bytes.HasPrefix(first[bytes.LastIndex(first[:len(first)-1], []byte("\n"))+1:], []byte(`{"seq":30,`)) {
+		t.Fatalf("the first part does not end with record 30:\n%s", first)
+	}
+	if acks := ship(first); !strings.Contains(acks, `"lastSeq":30`) {
+		t.Fatalf("acks: %s", acks)
+	}
+	if _, err := vl.WaitCount(context.Background(), `*`, 30+2, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cut = bytes.Index(lines, []byte(`{"seq":31,`))
+	code, stderr := check()
+	if code != exitcode.Verify || !strings.Contains(stderr, "error store_missing_checkpoint: size 30: the store lacks the checkpoint of size 30") {
+		t.Fatalf("after the stop: exit %d:\n%s", code, stderr)
+	}
+	// The restart from the cursor: audit-read --from-cursor gives 31..60.
+	again := seal(lines[cut:])
+	if !bytes.HasPrefix(again, []byte(`{"checkpoint":"auditpipe.test/restart\n30\n`)) {
+		t.Fatalf("the restart does not begin with the checkpoint of size 30:\n%.300s", again)
+	}
+	ship(again)
+	if _, err := vl.WaitCount(context.Background(), `*`, 60+6, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := check(); code != 0 {
+		t.Fatalf("after the restart: exit %d:\n%s", code, stderr)
+	}
+}
