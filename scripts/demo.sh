@@ -149,13 +149,14 @@ if [ -n "$witness" ]; then
     audit-fetch --kind splunk --url "http://127.0.0.1:$port" --checkpoints "$work/siem-checkpoints.ndjson" \
       | audit-checkpoint check-store --verifier "$work/ckpt.pub" --witness-key "$work/witnesses.txt" \
           --checkpoints "$work/siem-checkpoints.ndjson" --reference "$work/checkpoints.ndjson" --every 5000
-    step "attack: the SIEM's admin deletes records seq 100..102 and the checkpoint of size 10000"
+    cpsize=$(head -n 1 "$work/checkpoints.ndjson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checkpoint"].split("\n")[1])')
+    step "attack: the SIEM's admin deletes records seq 100..102 and the checkpoint of size $cpsize"
     vldel() {
       curl -fs "http://127.0.0.1:$port/delete/run_task" --data-urlencode "filter=$1" >/dev/null
       for _ in $(seq 100); do [ "$(curl -fs "http://127.0.0.1:$port/delete/active_tasks")" = "[]" ] && break; sleep 0.1; done
     }
     vldel 'fields.seq:in("100","101","102")'
-    vldel 'fields.type:="checkpoint" fields.checkpointSize:="10000"'
+    vldel "fields.type:=\"checkpoint\" fields.checkpointSize:=\"$cpsize\""
     set +e
     audit-fetch --kind splunk --url "http://127.0.0.1:$port" --checkpoints "$work/siem-checkpoints.ndjson" \
       | audit-checkpoint check-store --verifier "$work/ckpt.pub" --witness-key "$work/witnesses.txt" \

@@ -30,8 +30,8 @@ differs, a root at a signed size that is not the signed one), and with
 holds with the quorum). Exit 3 if there is any finding.
 
 Example:
-  audit-fetch --kind splunk --url https://splunk.example.com:8089 --token env:SPLUNK_TOKEN > siem.ndjson
-  audit-checkpoint check-store --verifier ckpt.pub --checkpoints siem-checkpoints.ndjson \
+  audit-fetch --kind splunk --url http://vlogs:9428 --checkpoints siem-checkpoints.ndjson > siem.ndjson
+  audit-checkpoint check-store --verifier ckpt.pub --witness-key witnesses.txt --checkpoints siem-checkpoints.ndjson \
     --reference /var/lib/auditpipe/checkpoints.ndjson --every 10000 siem.ndjson`
 
 func runCheckStore(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -32,7 +32,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
-const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [flags] < records
+const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [--emit-checkpoints] [flags] < records
 
 A filter: reads record lines on stdin, verifies their chain, writes them to
 stdout byte for byte, and appends a signed checkpoint of the log's Merkle
@@ -52,6 +52,11 @@ tlog-witnesses in the background; cosigned notes are appended to --out. A
 witness that is down is retried with backoff (records keep flowing); one
 that refuses (another tree, rolled back, a bad cosignature) is reported
 once and the run exits 3 after passing every record on.
+
+With --emit-checkpoints each checkpoint (and cosigned note) is also written
+on stdout as a {"checkpoint":...} line after the record it covers, for
+audit-batch and audit-ship to carry to the SIEM; a restart inside the
+sealed part re-emits those the shipper's cursor may not cover.
 
 Examples:
   audit-read --db audit.db | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state >/dev/null

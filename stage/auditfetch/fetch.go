@@ -29,7 +29,7 @@ import (
 
 const prog = "audit-fetch"
 
-const synopsis = `usage: audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--query LOGSQL]
+const synopsis = `usage: audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--query LOGSQL] [--checkpoints FILE]
 
 Reads the events audit-ship --kind KIND stored in VictoriaLogs (via its
 query API), sorted by seq, and writes their record lines to stdout exactly

@@ -37,7 +37,7 @@ func TestCheckpointDoc(t *testing.T) {
 			if act.Create.ID != "checkpoint-"+hex.EncodeToString(sum[:]) {
 				t.Fatalf("_id %q", act.Create.ID)
 			}
-			if doc["type"] != "checkpoint" || doc["checkpointSize"] != 300.0 || doc["origin"] != "example.com/log" || doc["message"] != string(line) || doc["seq"] != nil {
+			if doc["type"] != "checkpoint" || doc["checkpointSize"] != 300.0 || doc["origin"] != "example.com/log" || doc["message"] != string(line) || doc["seq"] != nil || doc["@timestamp"] == nil {
 				t.Fatalf("doc %v", doc)
 			}
 		}
