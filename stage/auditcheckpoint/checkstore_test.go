@@ -49,6 +49,11 @@ func TestCheckStore(t *testing.T) {
 			[]string{"--reference", out, "--every", "10"},
 			[]string{"error store_missing_checkpoint: size 20: the store lacks the checkpoint of size 20 (reference checkpoint #",
 				"error store_missing_checkpoint: seq 11..20, size 20: the store lacks the checkpoint of size 20 (seal signs every 10 records)"}},
+		{"tail and its checkpoint deleted", write("tail.ndjson", recLines, func(i int) bool { return i >= 20 }),
+			write("cp-tail.ndjson", cpLines, func(i int) bool { return strings.Contains(cpLines[i], `test/log\n30\n`) }),
+			[]string{"--reference", out},
+			[]string{"error store_missing_checkpoint: size 30: the store lacks the checkpoint of size 30 (reference checkpoint #",
+				"error store_missing_records: seq 21..30, size 30: the store lacks seqs 21..30 (10 records), signed by the reference checkpoint of size 30, which the store lacks too"}},
 		{"record altered", write("alt.ndjson", recLines, nil), allCps, nil, nil},
 		{"unwitnessed tail", write("whole3.ndjson", recLines, nil),
 			write("cp-unwit.ndjson", cpLines, func(i int) bool {

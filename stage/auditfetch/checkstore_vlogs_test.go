@@ -202,6 +202,17 @@ func TestCheckStoreVictoriaLogs(t *testing.T) {
 					"error store_missing_checkpoint: seq 21..30, size 30",
 					"error unwitnessed: seq 1..60: the store's seqs 1..60 are not covered by a checkpoint it holds with 1 witness cosignatures (the newest such is of size 0)")
 			})
+			// The tail and its checkpoint: named against --reference.
+			vlDelete(t, vl, kind.seq+`:in("51","52","53","54","55","56","57","58","59","60")`)
+			vlDelete(t, vl, kind.cpWhere+" "+kind.cpSize+`:in("60")`)
+			t.Run("tail and its checkpoint deleted", func(t *testing.T) {
+				check(t, "error store_missing_records: seq 12..14",
+					"error store_missing_checkpoint: size 30: the store lacks the checkpoint of size 30",
+					"error store_missing_checkpoint: seq 21..30, size 30",
+					"error store_missing_checkpoint: size 60: the store lacks the checkpoint of size 60",
+					"error store_missing_records: seq 51..60, size 60: the store lacks seqs 51..60 (10 records), signed by the reference checkpoint of size 60, which the store lacks too",
+					"error unwitnessed: seq 1..50")
+			})
 		})
 	}
 }
