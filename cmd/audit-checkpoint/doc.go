@@ -268,7 +268,9 @@ names what the store lost as ranges of seq, each on stderr as "error
 REASON: seq A..B, size S: detail", exit 3:
 
 	store_missing_records     seqs the store lacks (a gap, or a tail cut before the
-	                          largest signed size), with the checkpoint that signed them
+	                          largest signed size, or before the largest --reference
+	                          size: a tail deleted with its checkpoints), with the
+	                          checkpoint that signed them
 	store_missing_checkpoint  a checkpoint of --reference (the shipper's --out), or a
 	                          multiple of --every, that the store lacks
 	store_altered             a record whose content does not hash to its recordHash, a
