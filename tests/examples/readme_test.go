@@ -99,7 +99,7 @@ var readmeTable = map[string]readmeRun{
 kill -TERM %2; wait %2; kill -TERM %1; wait %1 || echo "audit-ack exit $?" >&2`
 		},
 	},
-	"... | audit-checkpoint seal ... --witness-file witnesses.txt --emit-checkpoints": {skip: "elided arguments: TestReadmeDemoWitness runs this pipeline and the check (scripts/demo.sh --witness ships the checkpoints, then audit-fetch --checkpoints | check-store), stage/auditfetch's TestCheckStoreVictoriaLogs with these flags against VictoriaLogs"},
+	"... | audit-checkpoint seal":         {skip: "elided arguments: TestReadmeDemoWitness runs this pipeline and the check (scripts/demo.sh --witness ships the checkpoints, then audit-fetch --checkpoints | check-store), stage/auditfetch's TestCheckStoreVictoriaLogs with these flags against VictoriaLogs"},
 	"audit-checkpoint seal ... --witness": {skip: "elided arguments and a placeholder witness key: TestReadmeDemoWitness runs this set-up with a real litewitness (scripts/demo.sh --witness), stage/auditcheckpoint's TestRealWitness with the flags as written"},
 	"sudo scripts/install.sh":             {skip: "installs into /usr/local as root: TestInstallDestdir runs scripts/install.sh into a temporary root (DESTDIR), TestMain with a temporary PREFIX"},
 	"*/5 * * * * DB=":                     {skip: "a crontab line: TestCronDrain runs it (drain-once.sh's, which must be the same line) under env -i as cron does"},
