@@ -1,7 +1,10 @@
 package ship
 
 import (
+	"fmt"
+
 	"github.com/auditpipe/auditpipe/lib/ack"
+	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
 
@@ -48,4 +51,23 @@ func ackOfRecords(exporter string, b *Batch) (ack.Ack, bool) {
 	}
 	a.Exporter, a.Count = exporter, n
 	return a, true
+}
+
+// checkpointPoison is handlePoison for a checkpoint line the SIEM (or the
+// sink) refused: quarantined with its line like a record, or a pause, and
+// said as a checkpoint, not as a record.
+func (sh *Shipper) checkpointPoison(r *sink.Record, why string) error {
+	sh.opt.Metrics.failure(false, "poison")
+	if sh.opt.Quarantine == nil {
+		return sh.pause(exitcode.Paused, fmt.Errorf("the checkpoint line of size %d was refused: %s; set --quarantine FILE to set such lines aside and go on", r.Seq, why))
+	}
+	if err := sh.opt.Quarantine.Put(sh.opt.Exporter, r, why); err != nil {
+		return sh.pause(exitcode.Paused, fmt.Errorf("quarantine the checkpoint line of size %d: %w", r.Seq, err))
+	}
+	sh.opt.Metrics.Quarantined.Add(1)
+	fmt.Fprintf(sh.opt.Log, "audit-ship: %s: the checkpoint line of size %d was refused, quarantined in %s: %s\n", sh.opt.Exporter, r.Seq, sh.opt.Quarantine.Path(), why)
+	if n := sh.consecutive.Add(1); n >= int64(sh.opt.PauseAfter) {
+		return sh.pause(exitcode.Paused, fmt.Errorf("%d consecutive non-retryable failures (the last: the checkpoint line of size %d refused)", n, r.Seq))
+	}
+	return nil
 }

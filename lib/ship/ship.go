@@ -527,6 +527,12 @@ func (sh *Shipper) handlePoison(ctx context.Context, b *Batch, idx []int) error 
 		}
 		b.handled[i] = true
 		r := &b.Records[i]
+		if r.Checkpoint != nil {
+			if err := sh.checkpointPoison(r, b.Reason[i]); err != nil {
+				return err
+			}
+			continue
+		}
 		what, reason := "rejected by the SIEM", "poison"
 		if sink.IsTooLarge(b.Reason[i]) {
 			what, reason = "is too large for the SIEM", "too_large"
