@@ -51,9 +51,10 @@ sourcetype <--sourcetype>:checkpoint; elastic and datadog: type
 records. A batch's ack covers its records only; a batch of checkpoint
 lines alone has none; acks stay in batch order, so the cursor passes a
 record only when every checkpoint line before it was delivered. The file
-and kafka sinks refuse them (poison: "a checkpoint line, not a record: ...
-run audit-checkpoint seal without --emit-checkpoints before a file
-audit-ship"). A checkpoint line whose note has no size is an input error
+and kafka sinks refuse them as poison: "the checkpoint line of size N was
+refused: a checkpoint line, not a record: ... run audit-checkpoint seal
+without --emit-checkpoints before a file audit-ship" (exit 6), or with
+--quarantine set aside in the quarantine file like a record. A checkpoint line whose note has no size is an input error
 (exit 4, "line N: checkpoint line: ...").
 
 A header whose records do not all arrive (the stage before stopped mid-batch)
