@@ -3,7 +3,6 @@ package ship
 import (
 	"fmt"
 
-	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/sink"
 )
@@ -27,30 +26,22 @@ func hasCheckpoints(b *Batch) bool {
 	return false
 }
 
-// ackOfRecords is ackOf for a batch with checkpoint lines: the ack of its
-// records alone, none if it has no record.
-func ackOfRecords(exporter string, b *Batch) (ack.Ack, bool) {
-	var a ack.Ack
-	n := 0
+// recordsOnly returns a copy of b (every other field as it is) holding
+// only its records, for ackOf: the ack of a batch with checkpoint lines is
+// the ack of its records; none if it has no record.
+func recordsOnly(b *Batch) *Batch {
+	nb := *b
+	nb.Records, nb.Status = nil, nil
 	for i := range b.Records {
-		r := &b.Records[i]
-		if r.Checkpoint != nil {
+		if b.Records[i].Checkpoint != nil {
 			continue
 		}
-		if n == 0 {
-			a.FirstSeq = r.Seq
-		}
-		a.LastSeq, a.LastHash = r.Seq, r.Hash
-		n++
-		if i < len(b.Status) && b.Status[i] == sink.Poison {
-			a.Quarantined = append(a.Quarantined, r.Seq)
+		nb.Records = append(nb.Records, b.Records[i])
+		if i < len(b.Status) {
+			nb.Status = append(nb.Status, b.Status[i])
 		}
 	}
-	if n == 0 {
-		return ack.Ack{}, false
-	}
-	a.Exporter, a.Count = exporter, n
-	return a, true
+	return &nb
 }
 
 // checkpointPoison is handlePoison for a checkpoint line the SIEM (or the

@@ -296,7 +296,7 @@ func (b *Batch) seqs() iter.Seq[int64] {
 
 func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
 	if hasCheckpoints(b) {
-		return ackOfRecords(exporter, b)
+		b = recordsOnly(b)
 	}
 	if len(b.Records) == 0 {
 		return ack.Ack{}, false
