@@ -5,7 +5,7 @@ that what the SIEM holds is the chain that was shipped.
 
 Synopsis:
 
-	audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--query LOGSQL] [--checkpoints FILE]
+	audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--query LOGSQL]
 
 # How it works
 

@@ -16,6 +16,15 @@ import (
 	"github.com/auditpipe/auditpipe/lib/framing"
 )
 
+// checkpointIs selects each kind's checkpoint events (seal
+// --emit-checkpoints; lib/sink/<kind>/checkpoint.go), which the kind's
+// record filter (shape.is) never matches: they carry no seq.
+var checkpointIs = map[string]string{
+	"splunk":  `fields.type:="checkpoint"`,
+	"elastic": `type:="checkpoint" fields.type:"" service:"" ddsource:"" hostname:""`,
+	"datadog": `type:="checkpoint" fields.type:"" (service:!"" or ddsource:!"" or hostname:!"")`,
+}
+
 // maxCheckpoints bounds the checkpoint events one fetch keeps in memory
 // (to sort and deduplicate them): at --every 10000 that is a log of ten
 // billion records.

@@ -29,7 +29,7 @@ import (
 
 const prog = "audit-fetch"
 
-const synopsis = `usage: audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--query LOGSQL] [--checkpoints FILE]
+const synopsis = `usage: audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--query LOGSQL]
 
 Reads the events audit-ship --kind KIND stored in VictoriaLogs (via its
 query API), sorted by seq, and writes their record lines to stdout exactly
@@ -59,23 +59,17 @@ type shape struct {
 	origin []string
 	// carries lists what the events carry, for messages.
 	carries string
-	// cp selects this kind's checkpoint events (seal --emit-checkpoints;
-	// lib/sink/<name>/checkpoint.go), which is never does.
-	cp string
 }
 
 var shapes = []shape{
 	{name: "splunk", seq: "fields.seq", is: `fields.seq:!""`, host: "host", source: "source",
 		origin:  []string{"host", "source", "sourcetype"},
-		carries: "host, source, sourcetype, index and fields.seq/tenantId/kind/recordHash",
-		cp:      `fields.type:="checkpoint"`},
+		carries: "host, source, sourcetype, index and fields.seq/tenantId/kind/recordHash"},
 	{name: "elastic", seq: "seq", is: `seq:!"" fields.seq:"" service:"" ddsource:"" hostname:""`,
-		carries: "seq, tenantId, kind, recordHash and prevHash; no host or source, and VictoriaLogs ignores the bulk _index",
-		cp:      `type:="checkpoint" fields.type:"" service:"" ddsource:"" hostname:""`},
+		carries: "seq, tenantId, kind, recordHash and prevHash; no host or source, and VictoriaLogs ignores the bulk _index"},
 	{name: "datadog", seq: "seq", is: `seq:!"" fields.seq:"" (service:!"" or ddsource:!"" or hostname:!"")`, host: "hostname", source: "ddsource",
 		origin:  []string{"hostname", "ddsource", "service"},
-		carries: "hostname, ddsource, service, the ddtags as fields, and seq/tenantId/kind/recordHash/prevHash",
-		cp:      `type:="checkpoint" fields.type:"" (service:!"" or ddsource:!"" or hostname:!"")`},
+		carries: "hostname, ddsource, service, the ddtags as fields, and seq/tenantId/kind/recordHash/prevHash"},
 }
 
 func shapeOf(name string) *shape {
@@ -226,7 +220,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sh.name, sh.name, strings.Join(found(sh.name), " and "), strings.Join(kinds, " or "))
 	}
 	if *cpFile != "" {
-		n, err := q.checkpoints(ctx, sel(&shape{is: sh.cp, host: sh.host, source: sh.source}), *cpFile)
+		cs := *sh
+		cs.is = checkpointIs[sh.name]
+		n, err := q.checkpoints(ctx, sel(&cs), *cpFile)
 		if err != nil {
 			return err
 		}
