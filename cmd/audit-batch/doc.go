@@ -27,11 +27,7 @@ the input lines unchanged (a CRLF input line is written with LF; blank lines
 are dropped). Mark lines (a line starting {"mark":, audit-read's control
 lines for audit-verify, which audit-verify normally consumes) are dropped
 wherever they are: never batched, never an error, counted in the summary
-("N mark lines dropped") and in auditpipe_marks_dropped_total. Checkpoint
-lines (a line starting {"checkpoint":, from audit-checkpoint seal
---emit-checkpoints) are carried, byte for byte, in the batch they fall in,
-counted in its count and bytes like a record line, at the seq of the record
-before them (so they never close a batch by seq). In the header, id counts batches from 1 (per process); count
+("N mark lines dropped") and in auditpipe_marks_dropped_total. In the header, id counts batches from 1 (per process); count
 is the number of record lines; bytes is the sum of their lengths without
 their "\n"; firstSeq and lastSeq are the seqs of the first and last record
 line; intervalMs is the adaptive interval (below) that was in force while
@@ -43,6 +39,13 @@ format is package lib/framing (AppendHeader, ParseHeader).
 stdout is flushed after every batch, so a batch never waits in a buffer while
 the next one fills. Diagnostics go to stderr: at exit, unless -quiet, one
 summary line (records, batches and why each closed, the final interval).
+
+Checkpoint lines (a line starting {"checkpoint":, from audit-checkpoint seal
+--emit-checkpoints) are carried, byte for byte, in the batch they fall in,
+counted in its count and bytes (and in the summary's records) like a record
+line, at the seq of the record before them, so they never close a batch by
+seq (a batch that starts with one has firstSeq 0, or the seq of the record
+before it). audit-ship sends them as checkpoint events.
 
 # When a batch closes
 

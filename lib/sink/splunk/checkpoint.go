@@ -41,9 +41,9 @@ func checkpointMeta(meta []byte) []byte {
 	return append(out, meta[j:]...)
 }
 
-// appendCheckpointEvent appends the HEC event of a checkpoint line.
+// appendCheckpointEvent appends the HEC event of a checkpoint line, after
+// its opening '{' (appendRoutedEvent wrote it).
 func appendCheckpointEvent(dst, meta []byte, index string, r *sink.Record) []byte {
-	dst = append(dst, '{')
 	dst = append(dst, checkpointMeta(meta)...)
 	if index != "" {
 		dst = append(dst, `"index":`...)

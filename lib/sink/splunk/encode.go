@@ -31,10 +31,10 @@ func appendEvent(dst, meta []byte, r *sink.Record) []byte {
 // appendRoutedEvent appends the HEC event for r with its own index (none
 // if index is "": meta's, or the token's default).
 func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
+	dst = append(dst, '{')
 	if r.Checkpoint != nil {
 		return appendCheckpointEvent(dst, meta, index, r)
 	}
-	dst = append(dst, '{')
 	if r.TS > 0 { // no time: HEC stamps the arrival time
 		dst = append(dst, `"time":`...)
 		dst = appendTime(dst, r.TS)
