@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,29 @@ import (
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
 )
+
+// cpFlag is --checkpoints FILE. The file is created (empty) when the flag
+// is set, so that a fetch that ends early (nothing matched) never leaves
+// an old file to be taken for this store's checkpoints.
+type cpFlag struct{ path string }
+
+func (f *cpFlag) String() string { return f.path }
+
+func (f *cpFlag) Set(v string) error {
+	if v != "" {
+		if err := os.WriteFile(v, nil, 0o644); err != nil {
+			return err
+		}
+	}
+	f.path = v
+	return nil
+}
+
+func checkpointsFlag(fs *flag.FlagSet) *cpFlag {
+	f := new(cpFlag)
+	fs.Var(f, "checkpoints", "also write the checkpoint events of the selection (seal --emit-checkpoints) to this file, one {\"checkpoint\":...} line each, by size, each note once: audit-checkpoint check-store --checkpoints")
+	return f
+}
 
 // checkpointIs selects each kind's checkpoint events (seal
 // --emit-checkpoints; lib/sink/<kind>/checkpoint.go), which the kind's

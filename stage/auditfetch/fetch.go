@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +102,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	field := fs.String("field", "_msg", "field holding the record line")
 	seqField := fs.String("seq-field", "", "field holding the seq, to sort by (default the --kind's: splunk fields.seq, elastic and datadog seq)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the queries")
-	cpFile := fs.String("checkpoints", "", "also write the checkpoint events of the selection (seal --emit-checkpoints) to this file, one {\"checkpoint\":...} line each, by size, each note once: audit-checkpoint check-store --checkpoints")
+	cpFile := checkpointsFlag(fs)
 	if err := cli.Parse(fs, args, "AUDIT_FETCH"); err != nil {
 		return err
 	}
@@ -139,13 +138,6 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	q := &querier{base: strings.TrimRight(*base, "/")}
-	if *cpFile != "" {
-		// Created now: a selection with no records still says "no
-		// checkpoints" rather than leaving an old file.
-		if err := os.WriteFile(*cpFile, nil, 0o644); err != nil {
-			return fmt.Errorf("--checkpoints: %w", err)
-		}
-	}
 
 	// sel is what the user selected; the filters of --host and --source
 	// name the kind's fields, so they are added once the kind is known.
@@ -219,14 +211,14 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cli.Usagef("--kind %s: the query matches no events audit-ship --kind %s stores, but %s: give %s",
 			sh.name, sh.name, strings.Join(found(sh.name), " and "), strings.Join(kinds, " or "))
 	}
-	if *cpFile != "" {
+	if cpFile.path != "" {
 		cs := *sh
 		cs.is = checkpointIs[sh.name]
-		n, err := q.checkpoints(ctx, sel(&cs), *cpFile)
+		n, err := q.checkpoints(ctx, sel(&cs), cpFile.path)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "%s: %s written to %s\n", prog, cli.Count(int64(n), "checkpoint", ""), *cpFile)
+		fmt.Fprintf(stderr, "%s: %s written to %s\n", prog, cli.Count(int64(n), "checkpoint", ""), cpFile.path)
 	}
 	if counts[sh.name] == 0 {
 		fmt.Fprintf(stderr, "%s: 0 records fetched: the query matches no events audit-ship --kind %s stored\n", prog, sh.name)
