@@ -79,4 +79,10 @@ func TestSealEmitCheckpoints(t *testing.T) {
 	if got, want := layout(t, r.stdout), "6 cp6 7 cp7 8 9 cp9"; r.code != 0 || got != want {
 		t.Fatalf("restart at 6: exit %d stdout %s, want %s\n%s", r.code, got, want, r.stderr)
 	}
+	// The whole log again (a new SIEM, its cursor at 0): every checkpoint
+	// comes again after its record.
+	r = run(t, ctx, records(1, 9, 0, ""), append(args, "--emit-checkpoints")...)
+	if got, want := layout(t, r.stdout), "1 2 3 cp3 4 5 6 cp6 7 cp7 8 9 cp9"; r.code != 0 || got != want {
+		t.Fatalf("from seq 1: exit %d stdout %s, want %s\n%s", r.code, got, want, r.stderr)
+	}
 }

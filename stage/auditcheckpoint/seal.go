@@ -764,7 +764,7 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 			replay = perr == nil && le == nil && rec.Seq <= sealedAtStart
 			v = chain.NewVerifier(chain.Options{Anchor: anchor, Window: c.window})
 			res.first = rec.Seq
-			if c.emit && perr == nil && le == nil && rec.Seq > 1 {
+			if c.emit && perr == nil && le == nil && sealedAtStart > 0 {
 				if err := c.startReplay(s, rec.Seq); err != nil {
 					return res, err
 				}
