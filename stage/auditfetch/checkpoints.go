@@ -73,7 +73,10 @@ func (q *querier) checkpoints(ctx context.Context, sel, path string) (int, error
 	br := bufio.NewReaderSize(resp.Body, 1<<20)
 	var p fastjson.Parser
 	for row := 1; ; row++ {
-		raw, rerr := br.ReadBytes('\n')
+		raw, rerr := br.ReadSlice('\n') // a row is at most 1 MiB: a note is at most 64 KiB
+		if rerr == bufio.ErrBufferFull {
+			return 0, exitcode.Errorf(exitcode.Input, "checkpoint row %d of the query result is longer than 1 MiB", row)
+		}
 		if len(bytes.TrimSpace(raw)) > 0 {
 			v, err := p.ParseBytes(raw)
 			if err != nil {

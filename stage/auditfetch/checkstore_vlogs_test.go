@@ -3,6 +3,7 @@ package auditfetch_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -290,5 +291,41 @@ func TestCheckpointsAfterRestartVictoriaLogs(t *testing.T) {
 	}
 	if code, stderr := check(); code != 0 {
 		t.Fatalf("after the restart: exit %d:\n%s", code, stderr)
+	}
+
+	// The store's admin adds a checkpoint event of their own: a note of
+	// size 60 with another root, under the log's name but not its key.
+	forged := `{"checkpoint":"auditpipe.test/restart\n60\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— auditpipe.test/restart AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"}`
+	ingest(t, vl, map[string]any{"_msg": forged, "fields": map[string]string{"type": "checkpoint", "checkpointSize": "60"}})
+	code, stderr = check()
+	if code != exitcode.Verify || !strings.Contains(stderr, "error unknown_key: the checkpoint at line 7 in the store: open checkpoint: unknown key: signed only by auditpipe.test/restart+00000000") {
+		t.Fatalf("a forged checkpoint event: exit %d:\n%s", code, stderr)
+	}
+
+	// And an event that claims to be a checkpoint but is not one: audit-fetch
+	// stops (exit 4) naming the row, rather than hand on a partial set.
+	ingest(t, vl, map[string]any{"_msg": "not a checkpoint", "fields": map[string]string{"type": "checkpoint"}})
+	c, _, errs := stageRun(auditfetch.Run, nil, "--url", vl.URL(), "--kind", "splunk", "--checkpoints", filepath.Join(dir, "x.ndjson"))
+	if c != exitcode.Input || !strings.Contains(errs, "its message is not a checkpoint line") {
+		t.Fatalf("a bogus checkpoint event: exit %d:\n%s", c, errs)
+	}
+}
+
+// ingest stores one event in VictoriaLogs as its JSON-lines intake takes it
+// (nested objects are flattened: fields.type), and waits until it is seen.
+func ingest(t *testing.T, vl *vlogs.Server, ev map[string]any) {
+	t.Helper()
+	before, err := vl.Count(context.Background(), "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(ev)
+	resp, err := http.Post(vl.URL()+"/insert/jsonline", "application/stream+json", bytes.NewReader(append(b, '\n')))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := vl.WaitCount(context.Background(), "*", before+1, 30*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
