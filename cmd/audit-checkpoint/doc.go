@@ -300,7 +300,10 @@ checkpoint events deleted with its delete API; TestCheckStoreVictoriaLogs):
 	  with 1 witness cosignatures (the newest such is of size 0)
 
 A missing size is named once, whether --reference holds its note with or
-without cosignatures.
+without cosignatures. With the records on stdin, check-store reads
+--checkpoints only once the first byte of stdin (or its end) has arrived:
+audit-fetch writes the file whole (renamed into place) before its first
+record line, so the pipe above never reads it half written or stale.
 
 # Shipping the checkpoints
 

@@ -1,6 +1,7 @@
 package auditcheckpoint
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,6 +66,14 @@ func runCheckStore(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	wvs, quorum, err := wit.load()
 	if err != nil {
 		return err
+	}
+	if flags.NArg() == 0 {
+		// audit-fetch --checkpoints F | check-store --checkpoints F: audit-fetch
+		// writes F whole before its first record line, so F is read once the
+		// first byte of stdin (or its end) has arrived, never half written.
+		br := bufio.NewReader(stdin)
+		br.Peek(1)
+		stdin = br
 	}
 	notes, rotations, err := readNotes(*cpFile)
 	if err != nil {

@@ -118,7 +118,12 @@ func (q *querier) checkpoints(ctx context.Context, sel, path string) (int, error
 	for _, c := range cps {
 		out.Write(c.line)
 	}
-	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+	// Whole or not at all: written beside it, then renamed over it.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, out.Bytes(), 0o644); err != nil {
+		return 0, fmt.Errorf("--checkpoints: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return 0, fmt.Errorf("--checkpoints: %w", err)
 	}
 	return len(cps), nil
