@@ -45,7 +45,9 @@ fi
 if [ "$kind" = splunk ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 19428)
   step "start VictoriaLogs on 127.0.0.1:$port"
-  .tools/bin/victoria-logs -httpListenAddr="127.0.0.1:$port" -storageDataPath="$work/vlogs" \
+  vlargs=()
+  [ -n "$witness" ] && vlargs=(-delete.enable)   # the store admin's delete API, for the attack on the SIEM's copy
+  .tools/bin/victoria-logs -httpListenAddr="127.0.0.1:$port" -storageDataPath="$work/vlogs" "${vlargs[@]}" \
     -loggerLevel=WARN -retentionPeriod=100y -futureRetention=100y >"$work/vlogs.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -85,6 +87,9 @@ if [ -n "$witness" ]; then
   echo "demo: witness $wvkey on 127.0.0.1:$wport" >&2
   seal=(audit-checkpoint seal --signer "$work/ckpt.key" --out "$work/checkpoints.ndjson" --state "$work/seal.state"
         --every 5000 --witness-file "$work/witnesses.txt")
+  # The checkpoints travel to the SIEM with the records (events of
+  # sourcetype declaragent:audit:checkpoint), acked like them.
+  [ "$kind" = splunk ] && seal+=(--emit-checkpoints)
 fi
 
 step "start audit-ack on $work/acks.fifo (commits the cursor of $exporter)"
@@ -110,10 +115,12 @@ fi
 
 step "read the records back from the store and re-verify the chain"
 if [ "$kind" = splunk ]; then
+  want=$N   # the records, and with --witness the checkpoint events (each line of --out, shipped once)
+  [ -n "$witness" ] && want=$((N + $(wc -l <"$work/checkpoints.ndjson")))
   for _ in $(seq 50); do
     curl -fs "http://127.0.0.1:$port/internal/force_flush" >/dev/null 2>&1 || true
     n=$(curl -fs "http://127.0.0.1:$port/select/logsql/query" --data-urlencode 'query=* | stats count() n' | sed 's/[^0-9]//g')
-    [ "${n:-0}" -ge "$N" ] && break; sleep 0.2
+    [ "${n:-0}" -ge "$want" ] && break; sleep 0.2
   done
   echo "VictoriaLogs holds ${n:-0} events; the first one as stored:" >&2
   curl -fs "http://127.0.0.1:$port/select/logsql/query" --data-urlencode 'query=fields.seq:=1 | fields _time, fields.seq, fields.tenantId, fields.kind, index, _msg' >&2
@@ -139,5 +146,27 @@ if [ -n "$witness" ]; then
   set -e
   [ "$rc" = 3 ] && [ "$vrc" = 3 ] || { echo "demo: the forged view was not refused (seal exit $rc, verify exit $vrc)" >&2; exit 1; }
   echo "demo: the witness refused the forged view (seal exit 3) and the quorum verifier refused it (exit 3)" >&2
+  if [ "$kind" = splunk ]; then
+    step "check the SIEM's copy: records and cosigned checkpoints fetched back from VictoriaLogs"
+    audit-fetch --kind splunk --url "http://127.0.0.1:$port" --checkpoints "$work/siem-checkpoints.ndjson" \
+      | audit-checkpoint check-store --verifier "$work/ckpt.pub" --witness-key "$work/witnesses.txt" \
+          --checkpoints "$work/siem-checkpoints.ndjson" --reference "$work/checkpoints.ndjson" --every 5000
+    cpsize=$(head -n 1 "$work/checkpoints.ndjson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checkpoint"].split("\n")[1])')
+    step "attack: the SIEM's admin deletes records seq 100..102 and the checkpoint of size $cpsize"
+    vldel() {
+      curl -fs "http://127.0.0.1:$port/delete/run_task" --data-urlencode "filter=$1" >/dev/null
+      for _ in $(seq 100); do [ "$(curl -fs "http://127.0.0.1:$port/delete/active_tasks")" = "[]" ] && break; sleep 0.1; done
+    }
+    vldel 'fields.seq:in("100","101","102")'
+    vldel "fields.type:=\"checkpoint\" fields.checkpointSize:=\"$cpsize\""
+    set +e
+    audit-fetch --kind splunk --url "http://127.0.0.1:$port" --checkpoints "$work/siem-checkpoints.ndjson" \
+      | audit-checkpoint check-store --verifier "$work/ckpt.pub" --witness-key "$work/witnesses.txt" \
+          --checkpoints "$work/siem-checkpoints.ndjson" --reference "$work/checkpoints.ndjson" --every 5000
+    crc=$?
+    set -e
+    [ "$crc" = 3 ] || { echo "demo: check-store did not catch the deletions (exit $crc)" >&2; exit 1; }
+    echo "demo: check-store named what the SIEM lost (exit 3)" >&2
+  fi
 fi
 step "done: $N records shipped, acked, and re-verified from the store"

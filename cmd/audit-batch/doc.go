@@ -55,6 +55,13 @@ stdout is flushed after every batch, so a batch never waits in a buffer while
 the next one fills. Diagnostics go to stderr: at exit, unless -quiet, one
 summary line (records, batches and why each closed, the final interval).
 
+Checkpoint lines (a line starting {"checkpoint":, from audit-checkpoint seal
+--emit-checkpoints) are carried, byte for byte, in the batch they fall in,
+counted in its count and bytes (and in the summary's records) like a record
+line, at the seq of the record before them, so they never close a batch by
+seq (a batch that starts with one has firstSeq 0, or the seq of the record
+before it). audit-ship sends them as checkpoint events.
+
 # When a batch closes
 
   - Full by count: it holds -max-count records.

@@ -5,7 +5,7 @@ against them: tamper evidence beyond the hash chain.
 Synopsis:
 
 	audit-checkpoint keygen --name NAME --signer FILE --verifier FILE
-	audit-checkpoint seal --signer KEY --out FILE [--state FILE] [--every N] [--interval D] [--witness VKEY=URL...] < records > records
+	audit-checkpoint seal --signer KEY --out FILE [--state FILE] [--every N] [--interval D] [--witness VKEY=URL...] [--emit-checkpoints] < records > records
 	audit-checkpoint verify --verifier FILE... --checkpoints FILE --state FILE [--init] [--max-unsealed D] [--witness-key FILE... --quorum K] [--report FILE] [RECORDS ...]
 	audit-checkpoint prove --verifier FILE... --checkpoints FILE --seq N [--size S] [--witness-key FILE... --quorum K] [--out FILE] [RECORDS ...]
 	audit-checkpoint check-proof --verifier FILE... [--witness-key FILE... --quorum K] [PROOF]
@@ -84,8 +84,20 @@ for byte, and appends a signed checkpoint of the tree to --out:
     and at once on the first SIGINT or SIGTERM, even while waiting for input.
 
 The checkpoint file is NDJSON, one {"checkpoint":"<signed note>"} per line,
-appended in one write and fsynced. It is not written to stdout: the record
-stream stays a pure chain.
+appended in one write and fsynced. Without --emit-checkpoints it is not
+written to stdout: the record stream stays a pure chain, byte for byte.
+
+--emit-checkpoints also writes each checkpoint line (and each cosigned
+note) on stdout, in band, exactly as appended to --out, for audit-batch and
+audit-ship to carry to the SIEM as an event of its own (see "Shipping the
+checkpoints"): a checkpoint of size N right after record N (never later);
+one signed by the timer or a signal after the record that was last then; a
+cosigned note after the record that was last when the witness answered.
+A run that starts inside the sealed part (a restart from the shipper's
+cursor, seq F) first re-emits the checkpoint of size F-1 (and the newest
+cosigned note below it), then every checkpoint of --out again after its
+record: the lines the cursor may not cover (see "Shipping the
+checkpoints"). Duplicates in the SIEM are harmless.
 
 Mark lines (a line starting {"mark":, audit-read's control lines for
 audit-verify) are dropped: never sealed into the tree, never passed on,
@@ -256,7 +268,9 @@ names what the store lost as ranges of seq, each on stderr as "error
 REASON: seq A..B, size S: detail", exit 3:
 
 	store_missing_records     seqs the store lacks (a gap, or a tail cut before the
-	                          largest signed size), with the checkpoint that signed them
+	                          largest signed size, or before the largest --reference
+	                          size: a tail deleted with its checkpoints), with the
+	                          checkpoint that signed them
 	store_missing_checkpoint  a checkpoint of --reference (the shipper's --out), or a
 	                          multiple of --every, that the store lacks
 	store_altered             a record whose content does not hash to its recordHash, a
@@ -265,15 +279,66 @@ REASON: seq A..B, size S: detail", exit 3:
 	unwitnessed               with --witness-key: records past the newest checkpoint the
 	                          store holds with the quorum of cosignatures
 
-Checkpoints reach the SIEM today by the cron examples below; shipping them
-through audit-ship beside the records is designed in docs/design.md.
+The store's checkpoints come from seal --emit-checkpoints through
+audit-ship, fetched back by audit-fetch --checkpoints FILE (see "Shipping
+the checkpoints"):
+
+	audit-fetch --kind splunk --url http://vlogs:9428 --checkpoints siem-cp.ndjson \
+	  | audit-checkpoint check-store --verifier ckpt.pub --witness-key witnesses.txt \
+	      --checkpoints siem-cp.ndjson --reference /var/lib/auditpipe/checkpoints.ndjson --every 10000
+
+For each kind of loss the exact finding (real VictoriaLogs, records and
+checkpoint events deleted with its delete API; TestCheckStoreVictoriaLogs):
+
+	error store_missing_records: seq 12..14, size 20: the store lacks seqs 12..14 (3 records),
+	  signed by the checkpoint of size 20 the store holds: deleted in the store, or never delivered
+	error store_missing_checkpoint: size 30: the store lacks the checkpoint of size 30
+	  (reference checkpoint #4): deleted in the store, or never delivered
+	error store_missing_checkpoint: seq 21..30, size 30: the store lacks the checkpoint of size 30
+	  (seal signs every 10 records): seqs 21..30 have no checkpoint of their own there
+	error unwitnessed: seq 1..60: the store's seqs 1..60 are not covered by a checkpoint it holds
+	  with 1 witness cosignatures (the newest such is of size 0)
+
+A missing size is named once, whether --reference holds its note with or
+without cosignatures. With the records on stdin, check-store reads
+--checkpoints only once the first byte of stdin (or its end) has arrived:
+audit-fetch writes the file whole (renamed into place) before its first
+record line, so the pipe above never reads it half written or stale.
 
 # Shipping the checkpoints
 
 A checkpoint file on the same disk as the log proves little against someone
-who can rewrite both. Copy it, as it grows, to a witness the log's writer
-cannot write to: the SIEM, object storage with a retention lock, or another
-host. For example, from cron on the shipper's host:
+who can rewrite both. Ship it with the records:
+
+	audit-read --db audit.db --from-cursor splunk:prod | audit-verify --db audit.db --from-cursor splunk:prod \
+	  | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state \
+	      --witness-file witnesses.txt --emit-checkpoints \
+	  | audit-batch --siem splunk | audit-ship --kind splunk ... --acks /run/auditpipe/acks.fifo
+
+Each checkpoint line rides in the batch it falls in (counted in the
+header's count) and is sent as a checkpoint event (docs/siems/*.md):
+Splunk sourcetype <the records' sourcetype>:checkpoint (declaragent:audit:checkpoint)
+with fields type=checkpoint, checkpointSize, origin; an Elasticsearch
+document {"type":"checkpoint","checkpointSize":N,"origin":…,"message":<line>}
+under _id checkpoint-<SHA-256 of the note>; a Datadog log with the
+records' ddsource/hostname/service and type checkpoint. The event's
+message is the checkpoint line verbatim: the evidence. The file and kafka
+sinks refuse checkpoint lines (Poison: quarantined, or the shipper pauses,
+exit 6): run seal without --emit-checkpoints before them.
+
+At least once: a batch's ack covers its records only, and acks are
+released in batch order for batches delivered whole; so a cursor at seq R
+means every checkpoint line before the end of record R's batch is in the
+SIEM. The lines that can be lost in a stop come after record R; a plain
+checkpoint there has a size >= R (it follows its own record), a cosigned
+one is superseded by the newest cosigned note. On the restart from R+1,
+seal re-emits every checkpoint of size >= R and the newest cosigned note
+below R, so the SIEM ends up with every checkpoint and the newest
+witnessed view (TestCheckpointsAfterRestartVictoriaLogs).
+
+Or copy the file, as it grows, to a witness the log's writer cannot
+write to: object storage with a retention lock, or another host. For
+example, from cron on the shipper's host:
 
 	# every 5 minutes: a copy on another host; --append only ever adds bytes past the
 	# copy's end, so lines already copied are never rewritten from this side
@@ -288,9 +353,7 @@ host. For example, from cron on the shipper's host:
 
 To verify, fetch the witness copy back and pass it as --checkpoints (or
 the local file and the copy concatenated: identical lines are harmless,
-and a disagreement between them is exactly what verify reports). Sending
-checkpoints through audit-ship itself, beside the records, is not done
-yet.
+and a disagreement between them is exactly what verify reports).
 
 # Flags and environment
 

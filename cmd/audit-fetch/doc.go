@@ -96,10 +96,30 @@ Each flag can also be set as AUDIT_FETCH_<FLAG>.
 	-seq-field F         field to sort by (default the --kind's)
 	-exporter NAME       refused: no event carries it (see above)
 	-timeout D           timeout of the queries (default 5m)
+	-checkpoints FILE    also write the checkpoint events of the selection
+	                     (audit-checkpoint seal --emit-checkpoints, shipped
+	                     by audit-ship) to FILE: the checkpoint line each
+	                     carries, one per distinct note, by size; FILE is
+	                     created (empty) even if nothing matches. For
+	                     audit-checkpoint check-store --checkpoints FILE.
+
+# Checkpoints
+
+With --checkpoints, the checkpoint events of the --kind are selected by
+what audit-ship gives them (docs/siems/*.md): splunk fields.type=checkpoint;
+elastic type=checkpoint without the datadog fields; datadog type=checkpoint
+with them; ANDed with --host, --source and --query like the records. Record
+selection never matches them (they carry no seq). The check of the store's
+copy, what it lost named as seqs:
+
+	audit-fetch --kind splunk --url http://127.0.0.1:9428 --checkpoints siem-cp.ndjson \
+	  | audit-checkpoint check-store --verifier ckpt.pub --witness-key witnesses.txt \
+	      --checkpoints siem-cp.ndjson --reference checkpoints.ndjson --every 10000
 
 # Output
 
-stdout: the record lines, in seq order. stderr: the kind used when none
+stdout: the record lines, in seq order. With --checkpoints, stderr says
+"audit-fetch: N checkpoints written to FILE". stderr: the kind used when none
 was given, the events of other kinds the query matched and left out
 ("audit-fetch: --kind splunk: the query also matches 150 elastic events,
 left out"), and "audit-fetch: N records fetched" (or "0 records fetched:
@@ -109,7 +129,9 @@ the query matches no events audit-ship stored").
 
 0 ok (also when nothing matched), 1 runtime failure (network, HTTP error,
 an answer that is not VictoriaLogs'), 2 usage (a bad flag, or a selection
-refused as above), 4 a bad result row: not JSON, without the record field,
+refused as above), 4 a bad result row (with --checkpoints also a checkpoint
+event whose message is not a checkpoint line, "checkpoint row N of the
+query result: ..."): not JSON, without the record field,
 longer than 1 MiB, a value with a line break or invalid UTF-8, or an event
 stored without a message (Elastic's --doc-shape line: ship with
 --doc-shape message to have a copy to fetch back). The rows before a bad

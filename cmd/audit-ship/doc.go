@@ -43,6 +43,20 @@ Mark lines (a line starting {"mark":, audit-read's control lines for
 audit-verify) are dropped wherever they are: never shipped, never part of a
 batch's count, counted in the summary and in auditpipe_marks_dropped_total.
 
+Checkpoint lines (a line starting {"checkpoint":, from audit-checkpoint
+seal --emit-checkpoints; framed in a batch by audit-batch, or plain among
+the records) are sent as checkpoint events of their own kind (splunk:
+sourcetype <--sourcetype>:checkpoint; elastic and datadog: type
+"checkpoint"; docs/siems/*.md), retried, split and quarantined like
+records. A batch's ack covers its records only; a batch of checkpoint
+lines alone has none; acks stay in batch order, so the cursor passes a
+record only when every checkpoint line before it was delivered. The file
+and kafka sinks refuse them as poison: "the checkpoint line of size N was
+refused: a checkpoint line, not a record: ... run audit-checkpoint seal
+without --emit-checkpoints before a file audit-ship" (exit 6), or with
+--quarantine set aside in the quarantine file like a record. A checkpoint line whose note has no size is an input error
+(exit 4, "line N: checkpoint line: ...").
+
 A header whose records do not all arrive (the stage before stopped mid-batch)
 is not sent: those records were never acked, so they are read again from the
 cursor on the next start. Exit 4.

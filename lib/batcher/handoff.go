@@ -190,6 +190,7 @@ func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 	}
 	defer r.Close()
 	var p fastjson.Parser
+	var last int64 // the last record's seq
 	for {
 		line, err := r.Next()
 		if err != nil {
@@ -216,7 +217,14 @@ func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 			}
 			continue
 		}
-		seq, err := RecordSeq(&p, line.Bytes)
+		var seq int64
+		if framing.IsCheckpoint(line.Bytes) {
+			// A checkpoint line (seal --emit-checkpoints) rides in the batch
+			// at the seq of the record before it: it never closes a batch.
+			seq = last
+		} else if seq, err = RecordSeq(&p, line.Bytes); err == nil {
+			last = seq
+		}
 		if err != nil {
 			h.finish(exitcode.Errorf(exitcode.Input, "line %d: %w", line.Num, err))
 			return

@@ -197,13 +197,27 @@ func (s *StoreChecker) Finish() StoreReport {
 		s.gap(last+1, s.sizes[n-1])
 	}
 	held := func(size int64) bool { _, ok := s.cps[size]; return ok }
+	named := map[int64]bool{}  // a size's cosigned notes are the same checkpoint: one finding
+	var refTop, storeTop int64 // the largest size the reference signed and the store holds
+	if n := len(s.sizes); n > 0 {
+		storeTop = s.sizes[n-1]
+	}
 	for i, msg := range s.opt.Reference {
 		cp, err := Open(msg, s.opt.Verifiers)
-		if err != nil || cp.Origin != s.opt.Origin || held(cp.Size) {
+		if err != nil || cp.Origin != s.opt.Origin || held(cp.Size) || named[cp.Size] {
 			continue
 		}
+		named[cp.Size] = true
+		refTop = max(refTop, cp.Size)
 		s.add(Finding{Reason: ReasonStoreMissingCheckpoint, Size: cp.Size, Notes: []string{string(msg)},
 			Detail: fmt.Sprintf("the store lacks the checkpoint of size %d (reference checkpoint #%d): deleted in the store, or never delivered", cp.Size, i+1)})
+	}
+	// A tail deleted with its checkpoints: the reference signed records
+	// past everything the store holds.
+	if from := max(last, storeTop) + 1; refTop >= from {
+		s.gaps++
+		s.add(Finding{Reason: ReasonStoreMissingRecords, FirstSeq: from, LastSeq: refTop, Size: refTop,
+			Detail: fmt.Sprintf("the store lacks seqs %d..%d (%d records), signed by the reference checkpoint of size %d, which the store lacks too: deleted in the store, or never delivered", from, refTop, refTop-from+1, refTop)})
 	}
 	if e := s.opt.Every; e > 0 {
 		top := last

@@ -79,7 +79,7 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 		// other top-level key: it cannot be a header, so spare it the search.
 		isHeader := false
 		var h framing.Header
-		if !bytes.HasPrefix(line.Bytes, recordPrefix) {
+		if !bytes.HasPrefix(line.Bytes, recordPrefix) && !framing.IsCheckpoint(line.Bytes) {
 			h, isHeader, err = framing.ParseHeader(&fj, line.Bytes)
 			if err != nil {
 				return exitcode.Errorf(exitcode.Input, "line %d: %v", line.Num, err)
@@ -163,6 +163,17 @@ func (b *Batch) index(lp *chain.LineParser, ends []int, sep int) (int, error) {
 	start := 0
 	for i, end := range ends {
 		line := b.arena[start:end:end]
+		if framing.IsCheckpoint(line) {
+			// A checkpoint line (seal --emit-checkpoints): the sink sends
+			// it as a checkpoint event; acks skip it (ackOf).
+			note, size, err := framing.ParseCheckpoint(nil, line)
+			if err != nil {
+				return i, err
+			}
+			b.Records[i] = sink.Record{Seq: size, Line: line, Checkpoint: note}
+			start = end + sep
+			continue
+		}
 		rec, err := lp.ParseEnvelope(line)
 		if err != nil {
 			return i, err

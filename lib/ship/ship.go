@@ -297,6 +297,9 @@ func (b *Batch) SetChain(id string) {
 func (b *Batch) seqs() iter.Seq[int64] {
 	return func(yield func(int64) bool) {
 		for _, r := range b.Records {
+			if r.Checkpoint != nil {
+				continue // not a record: acks cover records only
+			}
 			if !yield(r.Seq) {
 				return
 			}
@@ -305,6 +308,9 @@ func (b *Batch) seqs() iter.Seq[int64] {
 }
 
 func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
+	if hasCheckpoints(b) {
+		b = recordsOnly(b)
+	}
 	if len(b.Records) == 0 {
 		return ack.Ack{}, false
 	}
@@ -534,6 +540,12 @@ func (sh *Shipper) handlePoison(ctx context.Context, b *Batch, idx []int) error 
 		}
 		b.handled[i] = true
 		r := &b.Records[i]
+		if r.Checkpoint != nil {
+			if err := sh.checkpointPoison(r, b.Reason[i]); err != nil {
+				return err
+			}
+			continue
+		}
 		what, reason := "rejected by the SIEM", "poison"
 		if sink.IsTooLarge(b.Reason[i]) {
 			what, reason = "is too large for the SIEM", "too_large"

@@ -24,6 +24,13 @@ type Record struct {
 	Line     []byte // the whole record line, exact bytes, no trailing newline
 	Raw      []byte // the exact bytes of the "record" value inside Line
 	Chain    string // the chain id (docs/contract.md section 5), "" until batches carry it (the Kafka sink then takes --chain-id or the marks')
+	// Checkpoint is set when this line is not a record but a checkpoint
+	// line (framing.IsCheckpoint, from audit-checkpoint seal
+	// --emit-checkpoints): the signed note, cosignatures included. Seq is
+	// then the note's tree size, Line the checkpoint line, the other
+	// fields empty; the sink sends it as a checkpoint event of its own
+	// kind (docs/siems/*.md), or marks it Poison if it carries none.
+	Checkpoint []byte
 }
 
 // Status is what became of one record of a batch.

@@ -1,6 +1,7 @@
 package auditcheckpoint
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,8 +31,8 @@ differs, a root at a signed size that is not the signed one), and with
 holds with the quorum). Exit 3 if there is any finding.
 
 Example:
-  audit-fetch --kind splunk --url https://splunk.example.com:8089 --token env:SPLUNK_TOKEN > siem.ndjson
-  audit-checkpoint check-store --verifier ckpt.pub --checkpoints siem-checkpoints.ndjson \
+  audit-fetch --kind splunk --url http://vlogs:9428 --checkpoints siem-checkpoints.ndjson > siem.ndjson
+  audit-checkpoint check-store --verifier ckpt.pub --witness-key witnesses.txt --checkpoints siem-checkpoints.ndjson \
     --reference /var/lib/auditpipe/checkpoints.ndjson --every 10000 siem.ndjson`
 
 func runCheckStore(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -65,6 +66,14 @@ func runCheckStore(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	wvs, quorum, err := wit.load()
 	if err != nil {
 		return err
+	}
+	if flags.NArg() == 0 {
+		// audit-fetch --checkpoints F | check-store --checkpoints F: audit-fetch
+		// writes F whole before its first record line, so F is read once the
+		// first byte of stdin (or its end) has arrived, never half written.
+		br := bufio.NewReader(stdin)
+		br.Peek(1)
+		stdin = br
 	}
 	notes, rotations, err := readNotes(*cpFile)
 	if err != nil {

@@ -1,11 +1,14 @@
 package auditcheckpoint
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 )
@@ -49,6 +52,11 @@ func TestCheckStore(t *testing.T) {
 			[]string{"--reference", out, "--every", "10"},
 			[]string{"error store_missing_checkpoint: size 20: the store lacks the checkpoint of size 20 (reference checkpoint #",
 				"error store_missing_checkpoint: seq 11..20, size 20: the store lacks the checkpoint of size 20 (seal signs every 10 records)"}},
+		{"tail and its checkpoint deleted", write("tail.ndjson", recLines, func(i int) bool { return i >= 20 }),
+			write("cp-tail.ndjson", cpLines, func(i int) bool { return strings.Contains(cpLines[i], `test/log\n30\n`) }),
+			[]string{"--reference", out},
+			[]string{"error store_missing_checkpoint: size 30: the store lacks the checkpoint of size 30 (reference checkpoint #",
+				"error store_missing_records: seq 21..30, size 30: the store lacks seqs 21..30 (10 records), signed by the reference checkpoint of size 30, which the store lacks too"}},
 		{"record altered", write("alt.ndjson", recLines, nil), allCps, nil, nil},
 		{"unwitnessed tail", write("whole3.ndjson", recLines, nil),
 			write("cp-unwit.ndjson", cpLines, func(i int) bool {
@@ -91,4 +99,35 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestCheckStoreReadsCheckpointsAfterStdinStarts: in
+// audit-fetch --checkpoints F | check-store --checkpoints F the file is
+// written (whole) before the first record line; check-store reads it only
+// once stdin has begun, so it never takes the empty or old file.
+func TestCheckStoreReadsCheckpointsAfterStdinStarts(t *testing.T) {
+	ctx := context.Background()
+	dir, skey, vkey, _, _ := witnessSetup(t)
+	out := filepath.Join(dir, "cp.ndjson")
+	log := records(1, 30, 0, "")
+	if r := run(t, ctx, log, "seal", "--signer", skey, "--out", out, "--every", "10"); r.code != 0 {
+		t.Fatalf("seal: %d %s", r.code, r.stderr)
+	}
+	cps := filepath.Join(dir, "siem-cp.ndjson")
+	os.WriteFile(cps, nil, 0o644) // as audit-fetch leaves it when it starts
+	pr, pw := io.Pipe()
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		os.WriteFile(cps, mustRead(t, out), 0o644)
+		pw.Write(log)
+		pw.Close()
+	}()
+	var stdout, stderr bytes.Buffer
+	err := Run(ctx, []string{"check-store", "--verifier", vkey, "--checkpoints", cps, "--reference", out, "--every", "10"}, pr, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "the store holds 30 records (up to seq 30) and 3 checkpoint sizes; 0 finding(s)") {
+		t.Fatalf("%s", stderr.String())
+	}
 }

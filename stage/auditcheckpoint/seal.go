@@ -32,7 +32,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/witness"
 )
 
-const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [flags] < records
+const sealSynopsis = `usage: audit-checkpoint seal --signer FILE --out FILE [--state FILE] [--emit-checkpoints] [flags] < records
 
 A filter: reads record lines on stdin, verifies their chain, writes them to
 stdout byte for byte, and appends a signed checkpoint of the log's Merkle
@@ -52,6 +52,11 @@ tlog-witnesses in the background; cosigned notes are appended to --out. A
 witness that is down is retried with backoff (records keep flowing); one
 that refuses (another tree, rolled back, a bad cosignature) is reported
 once and the run exits 3 after passing every record on.
+
+With --emit-checkpoints each checkpoint (and cosigned note) is also written
+on stdout as a {"checkpoint":...} line after the record it covers, for
+audit-batch and audit-ship to carry to the SIEM; a restart inside the
+sealed part re-emits those the shipper's cursor may not cover.
 
 Examples:
   audit-read --db audit.db | audit-checkpoint seal --signer ckpt.key --out checkpoints.ndjson --state seal.state >/dev/null
@@ -77,6 +82,7 @@ type sealConfig struct {
 	witFlush   time.Duration
 	extSigner  string // --external-signer COMMAND
 	extKey     string // --external-signer-key FILE
+	emit       bool   // --emit-checkpoints
 }
 
 // sealState is seal's --state file: where the tree stood at the last
@@ -193,6 +199,8 @@ type sealer struct {
 	err      error  // the first failure to seal: sealing stops
 	sub      *witness.Submitter
 	cosigned int // cosigned notes appended
+	em       *emitter
+	pending  [][]byte // notes to write on stdout (--emit-checkpoints)
 }
 
 // add appends the record that follows the tree, and seals if the size is a
@@ -267,6 +275,7 @@ func (s *sealer) sealLocked() error {
 	}
 	s.sealed, s.root = s.b.Size(), s.b.Root().String()
 	s.written++
+	s.queueLocked(msg)
 	if s.sub != nil {
 		s.sub.Checkpoint(msg, s.sealed)
 	}
@@ -286,6 +295,7 @@ func (s *sealer) appendCosigned(msg []byte) {
 		return
 	}
 	s.cosigned++
+	s.queueLocked(msg)
 }
 
 func syncDir(dir string) error {
@@ -413,6 +423,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	flags.Var(&c.witnesses, "witness", "a witness to cosign each checkpoint, as VKEY=URL (its cosignature/v1 key and submission URL; repeatable)")
 	flags.Var(&c.witFiles, "witness-file", "a file of witnesses, one VKEY=URL a line ('#' comments; repeatable)")
 	flags.DurationVar(&c.witFlush, "witness-flush", 10*time.Second, "at the end of a run, how long to wait for witnesses that are behind")
+	flags.BoolVar(&c.emit, "emit-checkpoints", false, "also write each checkpoint and cosigned note on stdout as a {\"checkpoint\":...} line, for audit-batch and audit-ship to carry to the SIEM")
 	c.metrics.Register(flags)
 	if err := parse(flags, args, env, 0); err != nil {
 		return err
@@ -476,7 +487,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return cli.Usagef("--origin %q: %v", c.origin, err)
 	}
 
-	s := &sealer{cfg: &c, signer: signer, b: checkpoint.NewBuilder(c.origin)}
+	s := &sealer{cfg: &c, signer: signer, b: checkpoint.NewBuilder(c.origin), em: &emitter{on: c.emit}}
 	var st sealState
 	if c.state != "" {
 		st, err = readSealState(c.state)
@@ -547,6 +558,8 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return float64(s.sealed)
 	})
 	stdout = ms.Stdout(stdout)
+	s.em.w = ndjson.NewWriter(stdout, 0)
+	defer func() { s.em.replay.close() }()
 
 	// Witnesses: asked in the background after each checkpoint; a witness
 	// that is down never holds up the records.
@@ -574,7 +587,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return fmt.Errorf("read %s: %w", c.out, err)
 		}
 		sub := &witness.Submitter{Client: &witness.Client{UserAgent: "auditpipe audit-checkpoint"}, Witnesses: wits, Cosigned: before,
-			OnCosigned: func(size int64, msg []byte) { s.appendCosigned(msg) },
+			OnCosigned: func(size int64, msg []byte) { s.appendCosigned(msg); s.flushNotes() },
 			OnAlarm: func(w witness.Witness, err error) {
 				alarmMu.Lock()
 				alarms = append(alarms, err.Error())
@@ -623,8 +636,10 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			select {
 			case <-tick:
 				s.sealNow()
+				s.flushNotes()
 			case <-ctx.Done():
 				s.sealNow()
+				s.flushNotes()
 				return
 			case <-done:
 				return
@@ -647,11 +662,17 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.witFlush)
 		s.sub.Flush(fctx)
 		cancel()
+		if err := s.flushNotes(); err != nil && runErr == nil {
+			runErr = err
+		}
 		for _, w := range s.sub.Statuses() {
 			if w.Refused == nil && w.Size < s.sealed && !c.quiet {
 				fmt.Fprintf(stderr, "%s: warning unwitnessed: witness %s has not cosigned the newest checkpoint, size %d (last error: %v); the next run asks again with a proof from the size it holds\n", prog, w.Name, s.sealed, w.LastError)
 			}
 		}
+	}
+	if err := s.flushNotes(); err != nil && runErr == nil {
+		runErr = err
 	}
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, s.summary(res, st.Size, time.Since(start)))
@@ -686,7 +707,7 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		return res, exitcode.New(exitcode.Input, fmt.Errorf("stdin: %w", err))
 	}
 	defer r.Close()
-	out := ndjson.NewWriter(stdout, 0)
+	out := s.em.w
 	defer func() {
 		if ferr := out.Flush(); err == nil && ferr != nil {
 			err = fmt.Errorf("write stdout: %w", ferr)
@@ -743,6 +764,11 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 			replay = perr == nil && le == nil && rec.Seq <= sealedAtStart
 			v = chain.NewVerifier(chain.Options{Anchor: anchor, Window: c.window})
 			res.first = rec.Seq
+			if c.emit && perr == nil && le == nil && sealedAtStart > 0 {
+				if err := c.startReplay(s, rec.Seq); err != nil {
+					return res, err
+				}
+			}
 		}
 		var pass bool
 		if le != nil {
@@ -758,26 +784,12 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 		if !pass {
 			continue // a duplicate (warning): passed on once only
 		}
-		switch {
-		case rec.Seq < sealedAtStart:
-			res.replayed++
-		case rec.Seq == sealedAtStart:
-			res.replayed++
-			if string(rec.RecordHash) != st.LastHash {
-				res.failed = fmt.Sprintf("seq %d has recordHash %s, but the tree sealed at size %d ends with %s", rec.Seq, elide.Hash(rec.RecordHash), sealedAtStart, elide.Hash(st.LastHash))
-				fmt.Fprintf(stderr, "%s: error: %s: the log was rewritten at or before seq %d since it was sealed, or this is another log\n", prog, res.failed, rec.Seq)
-				return res, nil
-			}
-		default:
-			if err := s.add(rec.Seq, rec.RecordHash); err != nil {
-				return res, err
-			}
+		s.em.mu.Lock()
+		err := c.passRecord(s, rec, line.Bytes, sealedAtStart, st, &res, stderr)
+		s.em.mu.Unlock()
+		if err != nil || res.failed != "" {
+			return res, err
 		}
-		c.flow.Read(len(line.Bytes) + 1)
-		if err := out.Write(line.Bytes); err != nil {
-			return res, fmt.Errorf("write stdout: %w", err)
-		}
-		c.flow.Wrote(len(line.Bytes)+1, rec.Seq)
 		res.records++
 		res.last = rec.Seq
 		if r.Buffered() == 0 {
@@ -787,6 +799,60 @@ func (c *sealConfig) stream(ctx context.Context, s *sealer, st sealState, stdin 
 			}
 		}
 	}
+}
+
+// passRecord adds a verified record to the tree (unless the state covers
+// it) and writes it on, with the checkpoint lines due before and after it
+// (--emit-checkpoints). s.em.mu is held.
+func (c *sealConfig) passRecord(s *sealer, rec chain.Record, line []byte, sealedAtStart int64, st sealState, res *streamResult, stderr io.Writer) error {
+	out := s.em.w
+	if err := s.writePending(); err != nil {
+		return err
+	}
+	switch {
+	case rec.Seq < sealedAtStart:
+		res.replayed++
+	case rec.Seq == sealedAtStart:
+		res.replayed++
+		if string(rec.RecordHash) != st.LastHash {
+			res.failed = fmt.Sprintf("seq %d has recordHash %s, but the tree sealed at size %d ends with %s", rec.Seq, elide.Hash(rec.RecordHash), sealedAtStart, elide.Hash(st.LastHash))
+			fmt.Fprintf(stderr, "%s: error: %s: the log was rewritten at or before seq %d since it was sealed, or this is another log\n", prog, res.failed, rec.Seq)
+			return nil
+		}
+	default:
+		if err := s.add(rec.Seq, rec.RecordHash); err != nil {
+			return err
+		}
+	}
+	c.flow.Read(len(line) + 1)
+	if err := out.Write(line); err != nil {
+		return fmt.Errorf("write stdout: %w", err)
+	}
+	c.flow.Wrote(len(line)+1, rec.Seq)
+	if s.em.replay != nil {
+		if err := s.em.replay.upTo(s.em, rec.Seq); err != nil {
+			return err
+		}
+	}
+	return s.writePending()
+}
+
+// startReplay opens --out for the notes a stream starting at seq first
+// must carry again (see emitter), and writes those due before it.
+func (c *sealConfig) startReplay(s *sealer, first int64) error {
+	r, older, err := openReplay(c.out, first)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", c.out, err)
+	}
+	s.em.mu.Lock()
+	defer s.em.mu.Unlock()
+	s.em.replay = r
+	if older != nil {
+		if err := s.em.writeNote(older); err != nil {
+			return err
+		}
+	}
+	return r.upTo(s.em, first-1)
 }
 
 // startAt checks where the stream starts against the tree and returns the

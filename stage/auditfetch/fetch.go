@@ -107,6 +107,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	field := fs.String("field", "_msg", "field holding the record line")
 	seqField := fs.String("seq-field", "", "field holding the seq, to sort by (default the --kind's: splunk fields.seq, elastic and datadog seq)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the queries")
+	cpFile := checkpointsFlag(fs)
 	if err := cli.Parse(fs, args, "AUDIT_FETCH"); err != nil {
 		return err
 	}
@@ -220,6 +221,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return cli.Usagef("--kind %s: the query matches no events audit-ship --kind %s stores, but %s: give %s",
 			sh.name, sh.name, strings.Join(found(sh.name), " and "), strings.Join(kinds, " or "))
+	}
+	if cpFile.path != "" {
+		cs := *sh
+		cs.is = checkpointIs[sh.name]
+		n, err := q.checkpoints(ctx, sel(&cs), cpFile.path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s: %s written to %s\n", prog, cli.Count(int64(n), "checkpoint", ""), cpFile.path)
 	}
 	if counts[sh.name] == 0 {
 		fmt.Fprintf(stderr, "%s: 0 records fetched: the query matches no events audit-ship --kind %s stored\n", prog, sh.name)

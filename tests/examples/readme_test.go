@@ -99,6 +99,7 @@ var readmeTable = map[string]readmeRun{
 kill -TERM %2; wait %2; kill -TERM %1; wait %1 || echo "audit-ack exit $?" >&2`
 		},
 	},
+	"... | audit-checkpoint seal":         {skip: "elided arguments: TestReadmeDemoWitness runs this pipeline and the check (scripts/demo.sh --witness ships the checkpoints, then audit-fetch --checkpoints | check-store), stage/auditfetch's TestCheckStoreVictoriaLogs with these flags against VictoriaLogs"},
 	"audit-checkpoint seal ... --witness": {skip: "elided arguments and a placeholder witness key: TestReadmeDemoWitness runs this set-up with a real litewitness (scripts/demo.sh --witness), stage/auditcheckpoint's TestRealWitness with the flags as written"},
 	"sudo scripts/install.sh":             {skip: "installs into /usr/local as root: TestInstallDestdir runs scripts/install.sh into a temporary root (DESTDIR), TestMain with a temporary PREFIX"},
 	"*/5 * * * * DB=":                     {skip: "a crontab line: TestCronDrain runs it (drain-once.sh's, which must be the same line) under env -i as cron does"},
@@ -278,7 +279,11 @@ func TestReadmeDemoWitness(t *testing.T) {
 		t.Fatalf("scripts/demo.sh --witness: %v\n%s", err, out)
 	}
 	for _, want := range []string{"— witness.demo.example/w1 ", "error witness_refused: witness witness.demo.example/w1",
-		"error unwitnessed: seq 1..2000", "demo: the witness refused the forged view"} {
+		"error unwitnessed: seq 1..2000", "demo: the witness refused the forged view",
+		// the SIEM's copy: whole, then records and a checkpoint deleted in VictoriaLogs
+		"the store holds 2000 records (up to seq 2000) and 1 checkpoint sizes; 0 finding(s)",
+		"error store_missing_records: seq 100..102", "error store_missing_checkpoint: size 2000: the store lacks the checkpoint of size 2000",
+		"demo: check-store named what the SIEM lost (exit 3)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}

@@ -31,6 +31,9 @@ func appendLog(dst, meta []byte, r *sink.Record) []byte {
 // appendTaggedLog appends the log object for r with its own ddtags (none
 // if tags is "": meta's, if any).
 func appendTaggedLog(dst, meta []byte, tags string, r *sink.Record) []byte {
+	if r.Checkpoint != nil {
+		return appendCheckpointLog(dst, meta, tags, r)
+	}
 	dst = append(dst, '{')
 	dst = append(dst, meta...)
 	if tags != "" {

@@ -53,6 +53,9 @@ func appendDoc(dst []byte, r *sink.Record) []byte {
 
 // docID returns the _id of r under idField ("" if r has none).
 func docID(idField string, r *sink.Record, buf []byte) []byte {
+	if r.Checkpoint != nil {
+		return checkpointID(r, buf)
+	}
 	if idField == IDSeq {
 		if r.Chain != "" { // seqs repeat across the chains of a fleet: <chain>:<seq>
 			buf = append(append(buf[:0], r.Chain...), ':')
@@ -78,7 +81,9 @@ func appendBulk(dst, prefix []byte, indexFor func(*sink.Record) string, shape, i
 		} else {
 			dst = appendAction(dst, prefix, id)
 		}
-		if shape == ShapeLine {
+		if r.Checkpoint != nil {
+			dst = appendCheckpointDoc(dst, r)
+		} else if shape == ShapeLine {
 			dst = append(dst, r.Line...)
 			dst = append(dst, '\n')
 		} else {

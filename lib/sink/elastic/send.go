@@ -48,7 +48,7 @@ func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, er
 		switch {
 		case badIndex != nil:
 			res.Status[i], res.Reason[i] = sink.Poison, "routed to an invalid index: "+badIndex.Error()
-		case s.cfg.IDField == IDRecordHash && r.Hash == "":
+		case s.cfg.IDField == IDRecordHash && r.Hash == "" && r.Checkpoint == nil: // a checkpoint's _id is its note's hash
 			res.Status[i], res.Reason[i] = sink.Poison, "record has no recordHash to use as the document _id"
 		case s.cfg.DocShape == ShapeLine && bytes.IndexByte(r.Line, '\n') >= 0:
 			res.Status[i], res.Reason[i] = sink.Poison, "record line contains a newline, which would break the bulk body"
@@ -384,7 +384,7 @@ const mgetBatch = 500
 func (s *Sink) checkSeqDuplicates(ctx context.Context, records []sink.Record, res sink.Result, err error) (sink.Result, error) {
 	var dup []int
 	for i, st := range res.Status {
-		if st == sink.Duplicate {
+		if st == sink.Duplicate && records[i].Checkpoint == nil { // a checkpoint's _id is its note's hash: a 409 is that note
 			dup = append(dup, i)
 		}
 	}

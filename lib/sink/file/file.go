@@ -174,6 +174,9 @@ func (s *Sink) release() { <-s.lock }
 // Send appends the records' lines as one write and, unless NoFsync, fsyncs
 // before returning. Concurrent calls are serialised in call order.
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	if sink.HasCheckpoints(records) {
+		return sink.RefuseCheckpoints(ctx, records, checkpointRefused, s.Send)
+	}
 	res := sink.NewResult(len(records))
 	if err := s.acquire(ctx); err != nil {
 		return res, err
@@ -626,3 +629,8 @@ func (s *Sink) Close() error {
 	}
 	return nil
 }
+
+// checkpointRefused is the Reason of a checkpoint line (seal
+// --emit-checkpoints) given to the file sink: an archive holds record
+// lines only (seal's --out file is its checkpoints' copy).
+const checkpointRefused = "a checkpoint line, not a record: the file sink archives records only (seal's --out file is the checkpoints' copy); run audit-checkpoint seal without --emit-checkpoints before a file audit-ship"

@@ -155,6 +155,9 @@ func (s *Sink) chainOf(r *sink.Record) string {
 
 // Send produces every record and waits until Kafka acked or failed each.
 func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	if sink.HasCheckpoints(records) {
+		return sink.RefuseCheckpoints(ctx, records, checkpointRefused, s.Send)
+	}
 	res := sink.NewResult(len(records))
 	if len(records) == 0 {
 		return res, nil
@@ -315,3 +318,8 @@ func (s *Sink) Close() error {
 	s.cl.Close()
 	return nil
 }
+
+// checkpointRefused is the Reason of a checkpoint line (seal
+// --emit-checkpoints) given to the Kafka sink: a record topic carries
+// records only; the central side's seal makes its own checkpoints.
+const checkpointRefused = "a checkpoint line, not a record: the kafka sink carries records only; run audit-checkpoint seal without --emit-checkpoints before a kafka audit-ship"

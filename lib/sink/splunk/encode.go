@@ -32,6 +32,9 @@ func appendEvent(dst, meta []byte, r *sink.Record) []byte {
 // if index is "": meta's, or the token's default).
 func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
 	dst = append(dst, '{')
+	if r.Checkpoint != nil {
+		return appendCheckpointEvent(dst, meta, index, r)
+	}
 	if r.TS > 0 { // no time: HEC stamps the arrival time
 		dst = append(dst, `"time":`...)
 		dst = appendTime(dst, r.TS)
