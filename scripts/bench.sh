@@ -31,6 +31,10 @@
 #     into VictoriaLogs, which reads at most 64 MiB a request, the same rows go through
 #     split -l 10000 --filter 'gzip -1 | curl' (one request per 10000 lines) instead
 #     file     sqlite3 record lines | gzip -1 > file   (audit-ship also fsyncs every batch; the shell does not)
+# splunk options and the limit (with splunk in BENCH_SINKS): the default pipeline again (the run's
+#   noise), ship --hec-fields=false, ship --endpoint raw, then the per-record limit piece by piece:
+#   sqlite3 scan + openssl sha256 + gzip level 1 of the HEC events (internal/tools/gzip1, audit-ship's
+#   compressor) + the record lines through 3 pipes, and the default pipeline's fraction of it
 # latency: internal/tools/latency appends rows at each BENCH_LATENCY rate while the follow
 #   pipeline (audit-read --follow | audit-verify | audit-batch | audit-ship --kind splunk --acks FIFO,
 #   audit-ack --fifo) ships them into the null receiver, and prints, per rate, the time from each
@@ -250,6 +254,7 @@ sink_rows() {
   local into=" into $target"; [ "$kind" != file ] || into=""
   pipeline "p-$id" "$kind: read|verify|batch|ship|ack ($what)$into" "$kind" "$base" yes
   local ps=$p_secs pc=$p_cpu
+  [ "$kind-$target" != splunk-null ] || { sp_secs=$ps; sp_cpu=$pc; }
   local bl="sqlite3 | gzip -1 | curl" how=gzip
   [ "$kind" != file ] || bl="sqlite3 | gzip -1 > file"
   [ "$target" != vlogs ] || bl="sqlite3 | split -l $chunk --filter 'gzip -1 | curl'" how=split
@@ -277,6 +282,28 @@ kafka_rows() {
   echo "  (kfake keeps every record in this host's memory and shares its cores: a real cluster takes that work off the host)"
 }
 
+# limit_rows PIPELINE-CPU: the per-record limit of the HEC pipeline, measured piece by piece in
+# this run (issue 17): the SQLite scan (sqlite3 CLI select), SHA-256 of the record lines
+# (openssl, SHA-NI), gzip level 1 of the HEC event stream (internal/tools/gzip1: the compressor
+# audit-ship uses; GNU gzip -1 is printed beside it), and one pipe copy per stage that carries
+# records (cat through 3 pipes: read->verify->batch->ship); their sum over the default
+# pipeline's CPU per record is the fraction of the limit it reaches.
+limit_rows() {
+  local pc=$1 l_read l_sha l_gz l_pipe events=$dir/events-$N.json
+  [ -s "$lines" ] || "$bin/audit-read" --db "$db" --quiet > "$lines"
+  [ -s "$events" ] || sqlite3 "$db" "$(shell_sql splunk)" > "$events"
+  cat "$lines" "$events" > /dev/null
+  echo "== the limit (issue 17): the irreducible pieces of the HEC pipeline, each alone, this run"
+  t "sqlite3 $db 'select seq, ts, tenant_id, kind, record_json, prev_hash, record_hash from audit_records order by seq'"
+  l_read=$cpus; row "  limit: SQLite scan (sqlite3 CLI select)" "$secs" "$rss"
+  t "openssl dgst -sha256 $lines"; l_sha=$cpus; row "  limit: SHA-256 of the record lines (openssl)" "$secs" "$rss"
+  t "gzip -1 < $events"; row "  (GNU gzip -1 of the HEC events, $(( $(stat -L -c %s "$events") / N )) B/event: not the limit)" "$secs" "$rss"
+  t "$bin/gzip1 < $events"; l_gz=$cpus; row "  limit: gzip level 1 of the HEC events (audit-ship's compressor)" "$secs" "$rss"
+  t "cat $lines | cat | cat | cat"; l_pipe=$cpus; row "  limit: the record lines through 3 pipes (cat)" "$secs" "$rss"
+  cpus=$(awk -v a="$l_read" -v b="$l_sha" -v c="$l_gz" -v d="$l_pipe" 'BEGIN { print a + b + c + d }')
+  echo "  limit: $(usrec "$cpus") us-cpu/rec; the default splunk pipeline $(usrec "$pc") us-cpu/rec: $(ratio "$cpus" "$pc") of the limit"
+}
+
 if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
   rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
   head=$(sqlite3 "$db" "select coalesce(max(seq), 0) from audit_records")
@@ -298,6 +325,18 @@ if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
     n_secs=$p_secs n_cpu=$p_cpu
     shell s3 "  baseline: sqlite3 | gzip -1 | curl" splunk "$nullurl"
     vs "the shell baseline" "$p_secs" "$p_cpu" "$n_secs" "$n_cpu"
+  fi
+  if case " $SINKS " in *" splunk "*) true;; *) false;; esac; then
+    # The splunk sink's options beside the default, in this run: events without the indexed
+    # fields block, and the raw endpoint (the record lines as the body; siemnull answers it too).
+    pipeline p-def "splunk: default (event, fields) into null, again" splunk "$nullurl" yes
+    d_secs=$p_secs d_cpu=$p_cpu
+    vs "the first splunk row (the same pipeline: this run's noise)" "$sp_secs" "$sp_cpu" "$d_secs" "$d_cpu"
+    pipeline p-nof "splunk: ship --hec-fields=false into null" splunk "$nullurl" yes --hec-fields=false
+    vs "the default (above)" "$d_secs" "$d_cpu" "$p_secs" "$p_cpu"
+    pipeline p-raw "splunk: ship --endpoint raw into null" splunk "$nullurl" yes --endpoint raw
+    vs "the default (above)" "$d_secs" "$d_cpu" "$p_secs" "$p_cpu"
+    limit_rows "$d_cpu"
   fi
   vlsinks=""
   for kind in $SINKS; do case $kind in splunk|elastic|datadog) vlsinks="$vlsinks $kind";; esac; done
@@ -323,8 +362,8 @@ fi
 if [ "$PART" = all ] || [ "$PART" = latency ]; then
   echo "== latency: rows appended at a steady rate while the follow pipeline ships them into the null receiver"
   echo "   (from each row's commit to the ack line covering it, and to the committed cursor covering it)"
-  echo "   knobs: audit-read --poll (100ms), audit-batch --min-interval (50ms; the interval after a collapse),"
-  echo "   audit-ack --commit-interval (500ms); 'knobs down' sets 5ms, 5ms, 0 (BENCH_ALL=1 also turns each down alone)"
+  echo "   knobs: audit-read --poll (20ms; 100ms before issue 17), audit-batch --min-interval (50ms; the interval after a collapse),"
+  echo "   audit-ack --commit-interval (50ms, group commit; 500ms before issue 17); 'knobs down' sets 5ms, 5ms, 0 (BENCH_ALL=1 also turns each down alone)"
   lat() { "$bin/latency" --bin "$bin" --dir "$dir/latency" --url "$nullurl" --duration "${BENCH_LATENCY_SECS:-10}s" "$@"; }
   for r in ${BENCH_LATENCY:-100 10000}; do
     lat --rate "$r"

@@ -46,8 +46,12 @@ backwards), and in the same transaction the hash of the last shipped record
 in auditpipe's own table auditpipe_cursor_hash, so that the next run's
 audit-verify --from-cursor proves its first record links to what was
 shipped. Commits are durable (synchronous=FULL), batched to at most one
-every --commit-interval, with a final commit at end of input and on
-SIGINT/SIGTERM. A quarantined seq in an ack is reported on stderr; the
+every --commit-interval (default 50ms), with a final commit at end of
+input and on SIGINT/SIGTERM. An ack is committed as soon as it is read
+when the last commit is older than the interval (at a trickle: at once),
+else when the interval is up; the acks already waiting are read first and
+committed together (one fsync for a burst, or for what piled up during a
+slow commit), so commits stay at most one per interval under load. A quarantined seq in an ack is reported on stderr; the
 cursor moves past it (it is in the quarantine file, not lost).
 
 Before each commit, in the same transaction, the ack is checked against the
@@ -170,7 +174,7 @@ Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
 	-exporter NAME         exporter (cursor) name, e.g. splunk:prod
 	-new-cursor            allow an -exporter NAME with no cursor while others exist (else exit 2, did-you-mean)
 	-fifo PATH             FIFO to read; default stdin
-	-commit-interval D     at most one commit per D (default 500ms)
+	-commit-interval D     at most one commit per D (default 50ms; was 500ms); 0: every time acks were read
 	-busy-timeout D        wait for the database write lock (default 10s)
 	-from-seq N            the pipeline started at seq N on purpose: acks may skip the rows before it
 	-tenant A,B            the pipeline ships only these tenants: acks may skip other tenants' rows

@@ -528,7 +528,18 @@ fails, printing the new table, when this one differs from them):
 	--ack-timeout D (default 2m0s)
 	    splunk: how long to wait for the indexer ack before resending
 	--channel VALUE
-	    splunk: X-Splunk-Request-Channel GUID (generated with --indexer-ack)
+	    splunk: X-Splunk-Request-Channel GUID (generated with --indexer-ack or
+	    --endpoint raw)
+	--endpoint VALUE (default event)
+	    splunk: event: one JSON event per record (/services/collector/event);
+	    raw: the record lines themselves as the body of
+	    /services/collector/raw, metadata as query parameters, a channel
+	    always (needs the sourcetype's line breaking in props.conf:
+	    docs/siems/splunk.md; no index template)
+	--hec-fields (default true)
+	    splunk: with --endpoint event: send seq, tenantId, kind and recordHash
+	    as indexed fields (false: a smaller event; they stay in the line, for
+	    spath)
 	--timeout D (default 30s)
 	    splunk, elastic, datadog: per-request timeout; kafka: how long a record
 	    may wait for Kafka's ack before the batch is failed (retryable) and

@@ -45,6 +45,12 @@ Examples:
   audit-read --tenant acme export-2026-11.ndjson.gz | audit-verify
   audit-read --quarantine poison.ndjson | audit-verify --mode report | audit-ship --kind elastic ...`
 
+// DefaultPoll is --poll's default: while caught up, --follow checks PRAGMA
+// data_version (no table read) every 20 ms, so a new row waits 10 ms on
+// average before it is read. It was auditdb.DefaultPoll (100 ms), half of
+// the ack latency of a trickle; the idle pipeline's CPU is in docs/perf.md.
+const DefaultPoll = 20 * time.Millisecond
+
 // Main is the entry point of the audit-read binary.
 func Main() int { return cli.Main(prog, Run) }
 
@@ -149,7 +155,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.allowNew, "new-cursor", false, "allow a --from-cursor name that does not exist while other cursors do: start at the beginning of the log")
 	fs.StringVar(&c.lockDir, "lock-dir", "", "with --from-cursor: directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)")
 	fs.BoolVar(&c.follow, "follow", false, "after the existing rows, keep tailing new ones until SIGINT/SIGTERM")
-	fs.DurationVar(&c.poll, "poll", auditdb.DefaultPoll, "how often --follow checks for new rows")
+	fs.DurationVar(&c.poll, "poll", DefaultPoll, "how often --follow checks for new rows")
 	fs.DurationVar(&c.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait for a locked database before failing")
 	fs.IntVar(&c.maxLine, "max-line", ndjson.DefaultMaxLine, "maximum line length in bytes (NDJSON input)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr")

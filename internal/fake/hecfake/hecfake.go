@@ -34,9 +34,18 @@
 //   - Faults: Options.Fault sees every request (with its decompressed
 //     body) and can delay it, drop the connection, or answer with any
 //     status, HEC code, text and Retry-After instead.
+//   - Raw (/services/collector/raw): the body is text, one event per
+//     non-empty line ("\n" or "\r\n" ends a line), metadata from the
+//     query (host, source, sourcetype, index). A channel is required (400
+//     code 10 if missing, 11 if not a GUID) with or without IndexerAck, as
+//     Splunk requires for raw. An empty body is 400 code 5, an index
+//     outside AllowedIndexes 400 code 7, a Poison line 400 code 6 (raw
+//     answers carry no invalid-event-number: nothing of the request is
+//     kept).
 //
 // Endpoints: /services/collector, /services/collector/event and
-// /services/collector/event/1.0 (events), /services/collector/ack,
+// /services/collector/event/1.0 (events), /services/collector/raw,
+// /services/collector/ack,
 // /services/collector/health; anything else is 404. All accessors are
 // safe for concurrent use.
 package hecfake
@@ -130,12 +139,14 @@ type Event struct {
 	Channel    string            // the request's channel, "" if none
 	Gzip       bool              // the request body was gzip-compressed
 	Header     map[string]string // selected request headers: Content-Type, User-Agent
+	Endpoint   string            // "event" or "raw"
 }
 
 // Counts are the requests the server received, by endpoint.
 type Counts struct {
 	Total  int // every request, including 404s
 	Event  int // to an event endpoint
+	Raw    int // to the raw endpoint
 	Ack    int // to the ack endpoint
 	Health int // to the health endpoint
 }
@@ -264,6 +275,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/services/collector", "/services/collector/event", "/services/collector/event/1.0":
 		kind = "event"
+	case "/services/collector/raw", "/services/collector/raw/1.0":
+		kind = "raw"
 	case "/services/collector/ack":
 		kind = "ack"
 	case "/services/collector/health", "/services/collector/health/1.0":
@@ -275,6 +288,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch kind {
 	case "event":
 		s.counts.Event++
+	case "raw":
+		s.counts.Raw++
 	case "ack":
 		s.counts.Ack++
 	case "health":
@@ -355,8 +370,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if channel == "" {
 		channel = r.URL.Query().Get("channel")
 	}
-	if s.opts.IndexerAck || kind == "ack" {
-		if !s.opts.IndexerAck {
+	if s.opts.IndexerAck || kind == "ack" || kind == "raw" {
+		if !s.opts.IndexerAck && kind == "ack" {
 			answer(w, http.StatusBadRequest, 14)
 			return
 		}
@@ -377,7 +392,50 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.ack(w, channel, data)
 		return
 	}
+	if kind == "raw" {
+		s.ingestRaw(w, r, data, token, channel, gz)
+		return
+	}
 	s.ingest(w, r, data, token, channel, gz)
+}
+
+// ingestRaw stores each non-empty line of a raw body as an event, or none.
+func (s *Server) ingestRaw(w http.ResponseWriter, r *http.Request, data []byte, token, channel string, gz bool) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		answer(w, http.StatusBadRequest, 5)
+		return
+	}
+	q := r.URL.Query()
+	hdr := map[string]string{"Content-Type": r.Header.Get("Content-Type"), "User-Agent": r.Header.Get("User-Agent")}
+	if ix := q.Get("index"); len(s.opts.AllowedIndexes) > 0 && ix != "" && !slices.Contains(s.opts.AllowedIndexes, ix) {
+		answer(w, http.StatusBadRequest, 7)
+		return
+	}
+	var batch []Event
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			continue
+		}
+		e := Event{Raw: line, Event: line, IsString: true, Host: q.Get("host"), Source: q.Get("source"),
+			Sourcetype: q.Get("sourcetype"), Index: q.Get("index"), Token: token, Channel: channel, Gzip: gz,
+			Header: hdr, Endpoint: "raw"}
+		if s.opts.Poison != nil && s.opts.Poison(&e) {
+			answer(w, http.StatusBadRequest, 6)
+			return
+		}
+		batch = append(batch, e)
+	}
+	s.store(batch)
+	if !s.opts.IndexerAck {
+		answer(w, http.StatusOK, 0)
+		return
+	}
+	s.mu.Lock()
+	id := len(s.acks[channel])
+	s.acks[channel] = append(s.acks[channel], time.Now().Add(s.opts.AckDelay))
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"text": "Success", "code": 0, "ackId": id})
 }
 
 var guidRE = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
@@ -437,7 +495,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, data []byte, tok
 			writeJSON(w, http.StatusBadRequest, map[string]any{"text": texts[code], "code": code, "invalid-event-number": i})
 			return
 		}
-		e.Token, e.Channel, e.Gzip, e.Header = token, channel, gz, hdr
+		e.Token, e.Channel, e.Gzip, e.Header, e.Endpoint = token, channel, gz, hdr, "event"
 		batch = append(batch, e)
 	}
 	s.store(batch)

@@ -161,9 +161,21 @@ func TestProtocol(t *testing.T) {
 			{path: "/services/collector/ack?channel=" + channel, body: `{"acks":[0]}`},
 		}, want: []answerWant{{status: 200, code: 0, invalid: -1, ackID: 0}, {status: 200, code: -1, invalid: -1, ackID: -1, acks: map[string]bool{"0": false}}},
 			stored: []string{"a"}},
+		{name: "raw: lines are events, a channel is required", calls: []call{
+			{path: "/services/collector/raw", body: "a\n"},
+			{path: "/services/collector/raw?channel=nope", body: "a\n"},
+			{path: "/services/collector/raw?channel=" + channel, body: "a\r\n{\"x\":\"y\"}\n\nc"},
+			{path: "/services/collector/raw", body: "d\n", gzip: true, header: map[string]string{"Authorization": "Splunk t", "X-Splunk-Request-Channel": channel}},
+			{path: "/services/collector/raw?channel=" + channel, body: " \n"},
+		}, want: []answerWant{bad(10, -1), bad(11, -1), ok, ok, bad(5, -1)}, stored: []string{"a", `{"x":"y"}`, "c", "d"}},
+		{name: "raw: poison and index refuse the whole request", opts: Options{AllowedIndexes: []string{"main"}, Poison: func(e *Event) bool { return strings.Contains(e.Event, "BAD") }}, calls: []call{
+			{path: "/services/collector/raw?channel=" + channel + "&index=other", body: "a\n"},
+			{path: "/services/collector/raw?channel=" + channel + "&index=main", body: "a\nxBADx\n"},
+			{path: "/services/collector/raw?channel=" + channel + "&index=main", body: "b\n"},
+		}, want: []answerWant{bad(7, -1), bad(6, -1), ok}, stored: []string{"b"}},
 		{name: "health", calls: []call{{method: "GET", path: "/services/collector/health", header: map[string]string{}}},
 			want: []answerWant{{status: 200, code: 17, invalid: -1, ackID: -1}}},
-		{name: "not found", calls: []call{{path: "/services/collector/raw", body: "x"}}, want: []answerWant{{status: 404, code: 404, invalid: -1, ackID: -1}}},
+		{name: "not found", calls: []call{{path: "/services/collector/rawr", body: "x"}}, want: []answerWant{{status: 404, code: 404, invalid: -1, ackID: -1}}},
 		{name: "fault", opts: Options{Fault: func(r *Request) Fault {
 			if r.N == 1 && string(r.Body) == `{"event":"a"}` {
 				return Fault{Status: 503, Code: 9, RetryAfter: "3"}

@@ -20,7 +20,9 @@ var Decl = &sink.Decl{
 		{Name: "host", Help: "host field (default the hostname)"},
 		{Name: "indexer-ack", Type: sink.Bool, Help: "ack a batch only once Splunk reports it indexed (channel + ack polling)"},
 		{Name: "ack-timeout", Type: sink.Duration, Default: DefaultAckTimeout.String(), Help: "how long to wait for the indexer ack before resending"},
-		{Name: "channel", Help: "X-Splunk-Request-Channel GUID (generated with --indexer-ack)"},
+		{Name: "channel", Help: "X-Splunk-Request-Channel GUID (generated with --indexer-ack or --endpoint raw)"},
+		{Name: "endpoint", Default: EndpointEvent, Help: "event: one JSON event per record (/services/collector/event); raw: the record lines themselves as the body of /services/collector/raw (needs the sourcetype's line breaking: docs/siems/splunk.md)"},
+		{Name: "hec-fields", Type: sink.Bool, Default: "true", Help: "with --endpoint event: send seq, tenantId, kind and recordHash as indexed fields (false: a smaller event; they stay in the line, for spath)"},
 	}, sink.HTTPFlags...),
 	Agent: []sink.AgentKey{
 		{Key: "hecUrl", Flag: "url"}, {Key: "token", Flag: "token"}, {Key: "index", Flag: "index"},
@@ -42,11 +44,20 @@ func declared(ctx context.Context, v *sink.Values) (sink.Sink, error) {
 	cfg := Config{
 		URL: h.URL, Source: v.String("source"), Sourcetype: v.String("sourcetype"), Host: v.String("host"),
 		Gzip: h.Gzip, IndexerAck: v.Bool("indexer-ack"), AckTimeout: v.Duration("ack-timeout"), Channel: v.String("channel"),
+		Endpoint: v.String("endpoint"), NoFields: !v.Bool("hec-fields"),
 		Conn: h.Conn,
+	}
+	switch cfg.Endpoint {
+	case EndpointEvent, EndpointRaw:
+	default:
+		return nil, sink.Usagef("--endpoint %s: want event or raw", cfg.Endpoint)
 	}
 	var err error
 	if cfg.Index, cfg.IndexFor, err = route.FromFlag(v, "index", route.SplunkIndex); err != nil {
 		return nil, err
+	}
+	if cfg.Endpoint == EndpointRaw && cfg.IndexFor != nil {
+		return nil, sink.Usagef("--endpoint raw sends one index per request (a query parameter): --index %s is a template, which needs --endpoint event", v.String("index"))
 	}
 	if cfg.Token, err = v.Secret(ctx, "token"); err != nil {
 		return nil, err

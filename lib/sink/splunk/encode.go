@@ -25,12 +25,13 @@ func appendMeta(dst []byte, host, source, sourcetype, index string) []byte {
 
 // appendEvent appends the HEC event for r.
 func appendEvent(dst, meta []byte, r *sink.Record) []byte {
-	return appendRoutedEvent(dst, meta, "", r)
+	return appendRoutedEvent(dst, meta, "", r, true)
 }
 
 // appendRoutedEvent appends the HEC event for r with its own index (none
-// if index is "": meta's, or the token's default).
-func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
+// if index is "": meta's, or the token's default), and the indexed
+// "fields" block if fields.
+func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record, fields bool) []byte {
 	dst = append(dst, '{')
 	if r.Checkpoint != nil {
 		return appendCheckpointEvent(dst, meta, index, r)
@@ -48,6 +49,9 @@ func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
 	}
 	dst = append(dst, `"event":`...)
 	dst = httpsink.AppendJSONString(dst, r.Line)
+	if !fields {
+		return append(dst, '}')
+	}
 	dst = append(dst, `,"fields":{"seq":"`...)
 	dst = strconv.AppendInt(dst, r.Seq, 10)
 	dst = append(dst, '"')
@@ -71,14 +75,14 @@ func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
 // with the index indexFor gives it if indexFor is set.
 func appendEvents(dst, meta []byte, indexFor func(*sink.Record) string, records []sink.Record) []byte {
 	for i := range records {
-		dst = appendNth(dst, meta, indexFor, records, i)
+		dst = appendNth(dst, meta, indexFor, records, i, true)
 	}
 	return dst
 }
 
 // appendNth appends the event for records[i], after a "\n" unless it is
 // the first.
-func appendNth(dst, meta []byte, indexFor func(*sink.Record) string, records []sink.Record, i int) []byte {
+func appendNth(dst, meta []byte, indexFor func(*sink.Record) string, records []sink.Record, i int, fields bool) []byte {
 	if i > 0 {
 		dst = append(dst, '\n')
 	}
@@ -86,7 +90,7 @@ func appendNth(dst, meta []byte, indexFor func(*sink.Record) string, records []s
 	if indexFor != nil {
 		index = indexFor(&records[i])
 	}
-	return appendRoutedEvent(dst, meta, index, &records[i])
+	return appendRoutedEvent(dst, meta, index, &records[i], fields)
 }
 
 // appendTime appends ms milliseconds as seconds with exactly three
@@ -99,17 +103,31 @@ func appendTime(dst []byte, ms int64) []byte {
 
 // encode builds the request body for records.
 func encode(meta []byte, records []sink.Record, gz bool) (httpsink.Body, error) {
-	return encodeRouted(meta, nil, records, gz)
+	return encodeRouted(meta, nil, records, gz, true)
 }
 
 // encodeRouted builds the request body for records, routed by indexFor if
 // it is set.
-func encodeRouted(meta []byte, indexFor func(*sink.Record) string, records []sink.Record, gz bool) (httpsink.Body, error) {
+func encodeRouted(meta []byte, indexFor func(*sink.Record) string, records []sink.Record, gz, fields bool) (httpsink.Body, error) {
 	size := 0
 	for i := range records {
 		size += len(records[i].Line) + len(meta) + 256
 	}
 	return httpsink.Encode(gz, size, len(records), func(dst []byte, i int) []byte {
-		return appendNth(dst, meta, indexFor, records, i)
+		return appendNth(dst, meta, indexFor, records, i, fields)
+	})
+}
+
+// encodeRaw builds the body of a raw request: the record lines, exact
+// bytes, each ended by "\n" (a record line holds no raw newline: JSON
+// escapes it inside strings).
+func encodeRaw(records []sink.Record, gz bool) (httpsink.Body, error) {
+	size := 0
+	for i := range records {
+		size += len(records[i].Line) + 1
+	}
+	return httpsink.Encode(gz, size, len(records), func(dst []byte, i int) []byte {
+		dst = append(dst, records[i].Line...)
+		return append(dst, '\n')
 	})
 }

@@ -75,11 +75,19 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 // send is Send for records that may all go (at least one).
 func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
 	res := sink.NewResult(len(records))
-	b, err := encodeRouted(s.meta, s.cfg.IndexFor, records, s.cfg.Gzip)
+	var b httpsink.Body
+	var err error
+	u, ctype := s.eventURL, "application/json"
+	if s.rawURL != "" {
+		u, ctype = s.rawURL, "text/plain"
+		b, err = encodeRaw(records, s.cfg.Gzip)
+	} else {
+		b, err = encodeRouted(s.meta, s.cfg.IndexFor, records, s.cfg.Gzip, !s.cfg.NoFields)
+	}
 	if err != nil {
 		return res, fmt.Errorf("splunk: compress body: %w", err)
 	}
-	r, err := s.do(ctx, http.MethodPost, s.eventURL, b, false)
+	r, err := s.doType(ctx, http.MethodPost, u, b, false, ctype)
 	if err != nil {
 		return res, err
 	}
@@ -200,7 +208,12 @@ func (s *Sink) clean(r *reply, text string) string { return s.c.Clean(r.Reply, t
 
 // do sends one request (with the token unless noAuth) and parses HEC's answer.
 func (s *Sink) do(ctx context.Context, method, u string, b httpsink.Body, noAuth bool) (*reply, error) {
-	rep, err := s.c.Do(ctx, httpsink.Request{Method: method, URL: u, Body: b, ContentType: "application/json",
+	return s.doType(ctx, method, u, b, noAuth, "application/json")
+}
+
+// doType is do with the body's Content-Type.
+func (s *Sink) doType(ctx context.Context, method, u string, b httpsink.Body, noAuth bool, ctype string) (*reply, error) {
+	rep, err := s.c.Do(ctx, httpsink.Request{Method: method, URL: u, Body: b, ContentType: ctype,
 		Limit: maxResponse, NoAuth: noAuth, Header: s.header})
 	if err != nil {
 		return nil, err
@@ -342,7 +355,11 @@ func (s *Sink) Check(ctx context.Context) error {
 		return e
 	}
 
-	r, err = s.do(ctx, http.MethodPost, s.eventURL, httpsink.Body{Data: []byte{}}, false)
+	check := s.eventURL
+	if s.rawURL != "" {
+		check = s.rawURL
+	}
+	r, err = s.do(ctx, http.MethodPost, check, httpsink.Body{Data: []byte{}}, false)
 	if err != nil {
 		return err
 	}

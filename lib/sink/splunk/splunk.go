@@ -1,7 +1,10 @@
 // Package splunk is the sink for the Splunk HTTP Event Collector's event
 // endpoint, and for stores that speak it (VictoriaLogs). Each record becomes
 // one HEC event whose "event" is the record line as a JSON string, so the
-// store keeps the line's exact bytes. Send turns HEC's answer (its codes,
+// store keeps the line's exact bytes. With Endpoint "raw" the body is the
+// record lines themselves, one a line, sent to /services/collector/raw
+// with a channel and the metadata as query parameters (the sourcetype's
+// props.conf breaks the lines into events: docs/siems/splunk.md). Send turns HEC's answer (its codes,
 // invalid-event-number and, with IndexerAck, the acknowledgement poll) into
 // a per-record Result; Check proves the endpoint and the token without
 // writing an event. What HEC takes and answers, and how each answer is
@@ -27,6 +30,7 @@ import (
 // Defaults applied by New to zero Config fields.
 const (
 	DefaultPath         = "/services/collector/event"
+	RawPath             = "/services/collector/raw"
 	DefaultSourcetype   = "declaragent:audit"
 	DefaultTimeout      = 30 * time.Second
 	DefaultAckTimeout   = 2 * time.Minute
@@ -72,9 +76,28 @@ type Config struct {
 	// Channel is the X-Splunk-Request-Channel GUID. With IndexerAck and no
 	// Channel, New generates a random one. Without IndexerAck it is sent
 	// when set (some tokens require a channel).
-	Channel   string
+	Channel string
+	// Endpoint is "event" (the default when empty: one JSON event per
+	// record) or "raw": the record lines themselves as the body of
+	// /services/collector/raw, no envelope and no escaping, with a channel
+	// (generated when Channel is empty: HEC requires one for raw) and
+	// host, source, sourcetype and index as query parameters. Raw takes
+	// one index per request, so it does not go with IndexFor; the event's
+	// time and fields come from the sourcetype's props.conf.
+	Endpoint string
+	// NoFields leaves the "fields" block (seq, tenantId, kind, recordHash
+	// as indexed fields, values the line already holds) out of /event
+	// events: a smaller body, and less to compress; those values are then
+	// search-time fields of the JSON line (spath) instead of indexed ones.
+	NoFields  bool
 	sink.Conn // TLS, plain-http rule, timeout, idle connections, transport
 }
+
+// Endpoints are the values of Config.Endpoint (and --endpoint).
+const (
+	EndpointEvent = "event"
+	EndpointRaw   = "raw"
+)
 
 // ErrClosed is returned by Send and Check after Close.
 var ErrClosed = errors.New("splunk: sink is closed")
@@ -83,6 +106,7 @@ var ErrClosed = errors.New("splunk: sink is closed")
 type Sink struct {
 	cfg       Config
 	eventURL  string
+	rawURL    string // with Endpoint raw: where Send posts, with its query
 	ackURL    string
 	healthURL string
 	display   string // the endpoint for messages: scheme://host/path
@@ -98,7 +122,19 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Token == nil {
 		return nil, errors.New("splunk: no token: give a secret reference (env:NAME or file:PATH)")
 	}
-	u, err := parseURL(cfg.URL)
+	raw := false
+	switch cfg.Endpoint {
+	case "", EndpointEvent:
+		cfg.Endpoint = EndpointEvent
+	case EndpointRaw:
+		raw = true
+		if cfg.IndexFor != nil {
+			return nil, errors.New("splunk: the raw endpoint takes one index per request (a query parameter): an index template needs the event endpoint")
+		}
+	default:
+		return nil, fmt.Errorf("splunk: endpoint %q: want %s or %s", cfg.Endpoint, EndpointEvent, EndpointRaw)
+	}
+	u, err := parseURL(cfg.URL, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +156,7 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.MaxIdleConns <= 0 {
 		cfg.MaxIdleConns = DefaultMaxIdleConns
 	}
-	if cfg.Channel == "" && cfg.IndexerAck {
+	if cfg.Channel == "" && (cfg.IndexerAck || raw) {
 		cfg.Channel = newUUID()
 	}
 	if cfg.Channel != "" && !guidRE.MatchString(cfg.Channel) {
@@ -156,6 +192,17 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Channel == "" {
 		s.ackURL = sibling(u, "/services/collector/ack", "")
 	}
+	if raw {
+		q := url.Values{}
+		q.Set("channel", cfg.Channel)
+		for _, kv := range [][2]string{{"host", cfg.Host}, {"source", cfg.Source}, {"sourcetype", cfg.Sourcetype}, {"index", cfg.Index}} {
+			if kv[1] != "" {
+				q.Set(kv[0], kv[1])
+			}
+		}
+		s.rawURL = sibling(u, RawPath, q.Encode())
+		s.display = u.Scheme + "://" + u.Host + sibling(&url.URL{Path: u.Path}, RawPath, "")
+	}
 	return s, nil
 }
 
@@ -178,8 +225,9 @@ func (s *Sink) Close() error { return s.c.Close() }
 var collectorSuffixes = []string{"/services/collector/event/1.0", "/services/collector/event", "/services/collector"}
 
 // parseURL checks the endpoint URL and fills in the default path. The
-// returned URL's Path ends in one of collectorSuffixes.
-func parseURL(raw string) (*url.URL, error) {
+// returned URL's Path ends in one of collectorSuffixes. With rawEndpoint a
+// URL ending in RawPath is taken too (its event endpoint returned).
+func parseURL(raw string, rawEndpoint bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("splunk: no URL (e.g. https://splunk.example.com:8088)")
 	}
@@ -191,8 +239,11 @@ func parseURL(raw string) (*url.URL, error) {
 	if p == "" {
 		p = DefaultPath
 	}
-	if strings.HasSuffix(p, "/services/collector/raw") || strings.Contains(p, "/services/collector/raw/") {
-		return nil, fmt.Errorf("splunk: URL path %s is the raw endpoint, which takes a different body: use %s", p, DefaultPath)
+	if rawEndpoint && strings.HasSuffix(p, RawPath) {
+		p = strings.TrimSuffix(p, RawPath) + DefaultPath
+	}
+	if strings.HasSuffix(p, RawPath) || strings.Contains(p, RawPath+"/") {
+		return nil, fmt.Errorf("splunk: URL path %s is the raw endpoint, which takes a different body: use %s, or --endpoint raw", p, DefaultPath)
 	}
 	ok := false
 	for _, suf := range collectorSuffixes {
