@@ -2,6 +2,7 @@ package splunk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -177,6 +178,43 @@ func TestNoFields(t *testing.T) {
 			if !noFields && e.Fields["recordHash"] != recs[i].Hash {
 				t.Fatalf("fields %v", e.Fields)
 			}
+		}
+	}
+}
+
+// With the raw endpoint, a batch's checkpoint lines (seal
+// --emit-checkpoints) go to /event under the checkpoint sourcetype, where
+// audit-fetch looks for them, and the records to /raw: none is sent as a
+// raw line of the records' sourcetype, none is lost.
+func TestRawEndpointCheckpointsGoToEvent(t *testing.T) {
+	for _, base := range []string{"", "/services/collector/raw"} {
+		f := startFake(t, hecfake.Options{Tokens: []string{token}})
+		s := newSink(t, Config{URL: f.URL + base, Endpoint: EndpointRaw, Index: "audit"})
+		recs := records(4, 300)
+		note := "example.com/log\n2\nROOT=\n\n— example.com/log SIG=\n"
+		line, _ := json.Marshal(map[string]string{"checkpoint": note})
+		cp := sink.Record{Seq: recs[1].Seq, Line: line, Checkpoint: []byte(note)}
+		batch := append(append(append([]sink.Record{}, recs[:2]...), cp), recs[2:]...)
+		res, err := s.Send(context.Background(), batch)
+		if err != nil {
+			t.Fatalf("%s: Send: %v", base, err)
+		}
+		if !slices.Equal(res.Status, repeat(sink.Delivered, len(batch))) {
+			t.Fatalf("%s: statuses %v", base, res.Status)
+		}
+		var raw, ev int
+		for _, e := range f.Events() {
+			switch {
+			case e.Endpoint == "raw" && e.Sourcetype == DefaultSourcetype && !strings.Contains(e.Event, `"checkpoint"`):
+				raw++
+			case e.Endpoint != "raw" && e.Sourcetype == DefaultSourcetype+CheckpointSuffix && e.Event == string(line):
+				ev++
+			default:
+				t.Fatalf("%s: unexpected event %+v", base, e)
+			}
+		}
+		if raw != len(recs) || ev != 1 {
+			t.Fatalf("%s: %d raw records and %d checkpoint events, want %d and 1", base, raw, ev, len(recs))
 		}
 	}
 }

@@ -72,13 +72,25 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 	return s.c.SendKeepingVictoriaLogs(ctx, records, probe, s.send)
 }
 
-// send is Send for records that may all go (at least one).
+// send is Send for records that may all go (at least one). The raw
+// endpoint takes record lines only: a batch's checkpoint lines (seal
+// --emit-checkpoints) go to /event, under their own sourcetype.
 func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, error) {
+	if s.rawURL != "" && sink.HasCheckpoints(records) {
+		return sink.SplitCheckpoints(ctx, records,
+			func(ctx context.Context, rs []sink.Record) (sink.Result, error) { return s.sendTo(ctx, rs, true) },
+			func(ctx context.Context, rs []sink.Record) (sink.Result, error) { return s.sendTo(ctx, rs, false) })
+	}
+	return s.sendTo(ctx, records, s.rawURL != "")
+}
+
+// sendTo sends records to the raw endpoint or as events to /event.
+func (s *Sink) sendTo(ctx context.Context, records []sink.Record, raw bool) (sink.Result, error) {
 	res := sink.NewResult(len(records))
 	var b httpsink.Body
 	var err error
 	u, ctype := s.eventURL, "application/json"
-	if s.rawURL != "" {
+	if raw {
 		u, ctype = s.rawURL, "text/plain"
 		b, err = encodeRaw(records, s.cfg.Gzip)
 	} else {

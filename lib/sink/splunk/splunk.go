@@ -201,6 +201,8 @@ func New(cfg Config) (*Sink, error) {
 			}
 		}
 		s.rawURL = sibling(u, RawPath, q.Encode())
+		// Checkpoint lines (seal --emit-checkpoints) still go to /event.
+		s.eventURL = sibling(u, DefaultPath, "")
 		s.display = u.Scheme + "://" + u.Host + sibling(&url.URL{Path: u.Path}, RawPath, "")
 	}
 	return s, nil
