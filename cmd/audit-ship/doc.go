@@ -532,10 +532,8 @@ fails, printing the new table, when this one differs from them):
 	    --endpoint raw)
 	--endpoint VALUE (default event)
 	    splunk: event: one JSON event per record (/services/collector/event);
-	    raw: the record lines themselves as the body of
-	    /services/collector/raw, metadata as query parameters, a channel
-	    always (needs the sourcetype's line breaking in props.conf:
-	    docs/siems/splunk.md; no index template)
+	    raw: the record lines themselves as the body of /services/collector/raw
+	    (needs the sourcetype's line breaking: docs/siems/splunk.md)
 	--hec-fields (default true)
 	    splunk: with --endpoint event: send seq, tenantId, kind and recordHash
 	    as indexed fields (false: a smaller event; they stay in the line, for

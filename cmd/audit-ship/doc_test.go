@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -9,10 +10,12 @@ import (
 	"github.com/auditpipe/auditpipe/lib/sink/sinks"
 )
 
+var update = flag.Bool("update", false, "rewrite doc.go's tables from the declarations")
+
 // The tables of doc.go that derive from the sink declarations
 // (lib/sink/<kind>/declare.go): each is the block of tab-indented lines
 // after its heading line. When one is out of date the test prints the
-// block to paste.
+// block to paste (or go test ./cmd/audit-ship -update rewrites it).
 func TestDocTablesMatchDeclarations(t *testing.T) {
 	doc, err := os.ReadFile("doc.go")
 	if err != nil {
@@ -25,6 +28,14 @@ func TestDocTablesMatchDeclarations(t *testing.T) {
 		got, ok := block(string(doc), tc.heading)
 		if !ok {
 			t.Errorf("doc.go has no line %q followed by its table; add it with:\n\n%s\n%s", tc.heading, tc.heading, tc.want)
+			continue
+		}
+		if got != tc.want && *update {
+			i := strings.Index(string(doc), "\n"+tc.heading+"\n\n") + len("\n"+tc.heading+"\n\n")
+			doc = []byte(string(doc[:i]) + tc.want + string(doc[i+len(got):]))
+			if err := os.WriteFile("doc.go", doc, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			continue
 		}
 		if got != tc.want {
