@@ -27,9 +27,12 @@ now names something other than a FIFO stops audit-ack (exit 1).
 A line that is not a valid ack (a torn line left by a shipper killed
 mid-write) is reported and skipped: acks are cumulative, so the next one
 covers it. An ack for another exporter is refused (exit 2): each exporter
-needs its own FIFO and acker. So is an ack that names a "chain" (exit 2,
-naming the line): that field is reserved for multi-chain consumers (the
-Kafka fleet); audit-ack commits one database's single chain. The line
+needs its own FIFO and acker. An ack may name a "chain" (audit-verify
+--chain-mark labels the batches and so the acks with the chain id): it is
+taken only when that is this database's chain (-chain-id, else the
+recordHash of its seq 1); an ack naming another chain is refused (exit 2,
+naming the line): such acks are for a multi-chain consumer (audit-consume,
+the Kafka fleet), and audit-ack commits one database's chain. The line
 format and the protocol are lib/ack's package doc.
 
 # Output
@@ -174,6 +177,8 @@ Each flag can also be set as AUDIT_ACK_<FLAG>, or in a file named by -config.
 	-kind K,L              the pipeline ships only these kinds: acks may skip rows of other kinds
 	-lock-dir DIR          directory of the exporter's lock file (default: $AUDITPIPE_LOCK_DIR, else the database's directory)
 	-quiet                 no summary line
+	-chain-id ID           the chain acks may name (default: the database's own, the recordHash of seq 1;
+	                       give it when the first row is gone, as to audit-read)
 	-metrics-listen ADDR   serve Prometheus metrics at http://ADDR/metrics (port 0: pick one, printed on stderr)
 	-metrics-file PATH     write them to a node_exporter textfile (.prom), every 5s and at exit
 	-metrics-exporter NAME exporter label (default -exporter)
@@ -199,7 +204,7 @@ so it has no back-pressure counter.
 
 	0    end of input, or SIGINT/SIGTERM, after the final commit (or after saying it was given up)
 	1    runtime failure (reading the FIFO; the FIFO's path replaced by something that is not a FIFO)
-	2    usage; an ack for another exporter or naming a chain; the exporter's lock held by another pipeline (its pid named)
+	2    usage; an ack for another exporter or naming another chain than the database's; the exporter's lock held by another pipeline (its pid named)
 	     or not creatable (give --lock-dir); an ack skipping rows in a way that fits a missing --tenant/--kind/--from-seq
 	3    an ack does not match the database (another database's hash, or a seq it lacks), or skips rows
 	     the exporter ships (a gap after the cursor: both seqs and the rows named); cursor not moved over it

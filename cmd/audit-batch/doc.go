@@ -27,7 +27,24 @@ the input lines unchanged (a CRLF input line is written with LF; blank lines
 are dropped). Mark lines (a line starting {"mark":, audit-read's control
 lines for audit-verify, which audit-verify normally consumes) are dropped
 wherever they are: never batched, never an error, counted in the summary
-("N mark lines dropped") and in auditpipe_marks_dropped_total. In the header, id counts batches from 1 (per process); count
+("N mark lines dropped") and in auditpipe_marks_dropped_total.
+
+A chain mark ({"mark":{"type":"chain","chain":"<id>",...}}: audit-verify
+writes one before each run of a chain's records on the central side of a
+Kafka fleet, and with --chain-mark on a host) is dropped too, but it names
+the chain of the records after it: a batch holds one chain's records (a
+chain mark naming another chain closes the open batch, counted as reason
+"chain"), and every header after it ends in "chain":
+
+	{"batch":{"id":18,"count":2,"bytes":1020,"firstSeq":7,"lastSeq":8,"intervalMs":250,"chain":"3f2a…"}}
+
+audit-ship labels the records (and their SIEM events) and the acks with it.
+Input without chain marks gives headers without "chain", as before; an
+anchor mark's "chain" does not name batches. A chain mark that does not
+parse stops audit-batch (exit 4, naming the line): its records must not be
+taken for the previous chain's.
+
+In the header, id counts batches from 1 (per process); count
 is the number of record lines; bytes is the sum of their lengths without
 their "\n"; firstSeq and lastSeq are the seqs of the first and last record
 line; intervalMs is the adaptive interval (below) that was in force while

@@ -203,7 +203,8 @@ Each record becomes one HEC event whose "event" is the whole record line as
 a JSON string, so Splunk's _raw (and any store's message field) holds the
 exact line, and the chain re-verifies from what the SIEM stored. "time" is
 the record's ts in seconds with milliseconds; "fields" carries seq,
-tenantId, kind and recordHash as indexed fields. Bodies are gzipped
+tenantId, kind and recordHash as indexed fields, and "chain" when the
+record's chain is known (see "Many chains"). Bodies are gzipped
 (--gzip=false to turn off). Compression is about 40% of audit-ship's CPU
 (a median 2.4 us of its 5.7 us per record on the host README's "Performance,
 measured" names); for a HEC on the same host (a local forwarder or relay),
@@ -395,15 +396,16 @@ a duplicate that audit-consume drops by its seq, at-least-once as for the
 other sinks). A record over the topic's max.message.bytes (or the client's
 1 MB batch limit) is poison, too large (quarantined or paused, --on-poison).
 
-The chain id comes from, in this order: --chain-id; the leading mark lines of
-the input (audit-read's anchor mark carries "chain" when audit-ship reads
-audit-read's or audit-verify's output directly; audit-batch drops marks, so
-do not put audit-batch before a kafka audit-ship, it batches itself); a
-record at seq 1 with an empty prevHash names its chain by its own
-recordHash (a first drain from genesis). With none of them a batch fails as
-a configuration error naming --chain-id (exit 7 after --pause-after). One
-audit-ship ships one chain (a host's database); input of several chains
-(audit-consume's) is for the SIEM sinks.
+The chain id comes from, in this order: the chain the batch names (a chain
+mark before its records: audit-verify --chain-mark, or the "chain" of
+audit-batch's header, which follows those marks); --chain-id; the leading
+mark lines of the input (audit-read's anchor mark carries "chain" when
+audit-ship reads audit-read's output directly); a record at seq 1 with an
+empty prevHash names its chain by its own recordHash (a first drain from
+genesis). With none of them a batch fails as a configuration error naming
+--chain-id (exit 7 after --pause-after). A host's audit-ship ships one
+chain; input of several chains (each run after its chain mark) is keyed
+record by record.
 
 --topic is a name or a template (${tenant:id}, ${kind}, ${date:...}; Kafka's
 topic rules: letters, digits, . _ -, at most 249, starting with a letter or
@@ -419,6 +421,23 @@ connection, so a rotated file is picked up); PLAIN without TLS to a broker
 other than loopback is refused unless --allow-insecure-sasl. --compression
 (default lz4) compresses the producer's batches. --dry-run prints the
 messages of the first batch (topic, key, headers, value) without connecting.
+
+# Many chains
+
+A batch holds the records of one chain. When the input names the chain
+(chain marks, as audit-verify writes them on the central side of a Kafka
+fleet or with --chain-mark; or the "chain" of audit-batch's headers, which
+follow those marks), every record of the batch is labelled with it: Splunk
+gets an indexed field "chain" in "fields", Elasticsearch and Datadog a
+"chain" field in the document (with --id-field seq the _id becomes
+<chain>:<seq>, since seqs repeat across chains; --doc-shape line and the
+file sink write the record line only, with no label), Kafka uses it as the
+key. Each ack names its chain ("chain":"<id>"), the acks of each chain are
+released in that chain's seq order (a batch not delivered holds back only
+its own chain's later acks), and acks of different chains are never merged:
+audit-consume commits by them; audit-ack takes them when they name its
+database's own chain. Input without chain marks is one unnamed chain:
+events and acks without "chain", byte for byte as before.
 
 # Progress
 

@@ -55,3 +55,55 @@ func (s *Sequencer) Release(a Ack, seqs iter.Seq[int64]) (Ack, bool) {
 	}
 	return a, true
 }
+
+// Sequencers is the ordering rule of a run that carries many chains (the
+// Kafka fleet's central side, where batches of different chains
+// interleave): seq order, and so the run's claim, is per chain, so each
+// chain (Ack.Chain) has its own Sequencer. A batch not delivered stops
+// its own chain's acks (Stop), not the other chains': their records are
+// acked independently (audit-consume commits a partition's offset only up
+// to its lowest record not acked, whatever chain it belongs to). A run of
+// one chain ("" or one id) behaves exactly as one Sequencer. The zero
+// value is ready; not safe for concurrent use. Memory: one small entry per
+// chain seen in the run.
+type Sequencers struct {
+	m       map[string]*Sequencer
+	stopped bool // some chain was stopped
+	all     bool // every chain, also those not seen yet, is stopped
+}
+
+func (s *Sequencers) of(chain string) *Sequencer {
+	q := s.m[chain]
+	if q == nil {
+		if s.m == nil {
+			s.m = map[string]*Sequencer{}
+		}
+		q = &Sequencer{stopped: s.all}
+		s.m[chain] = q
+	}
+	return q
+}
+
+// Stop records that the next batch of chain, in order, was not delivered:
+// no later ack of that chain may be released in this run.
+func (s *Sequencers) Stop(chain string) {
+	s.of(chain).Stop()
+	s.stopped = true
+}
+
+// StopAll stops every chain, those not seen yet too (the acks' reader is
+// gone: no ack can be handed over any more).
+func (s *Sequencers) StopAll() {
+	for _, q := range s.m {
+		q.Stop()
+	}
+	s.stopped, s.all = true, true
+}
+
+// Stopped reports whether any chain was stopped.
+func (s *Sequencers) Stopped() bool { return s.stopped }
+
+// Release is Sequencer.Release for a's chain.
+func (s *Sequencers) Release(a Ack, seqs iter.Seq[int64]) (Ack, bool) {
+	return s.of(a.Chain).Release(a, seqs)
+}

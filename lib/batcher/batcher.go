@@ -47,6 +47,7 @@ const (
 	ClosedAge                 // its first record waited the interval: below half full, the interval collapses
 	ClosedSeq                 // the next record's seq is lower than the last one's: interval unchanged
 	ClosedFlush               // end of input, stop or input error: interval unchanged
+	ClosedChain               // a chain mark named another chain than the open batch's: interval unchanged
 	NumReasons
 )
 
@@ -60,6 +61,8 @@ func (r Reason) String() string {
 		return "seq"
 	case ClosedFlush:
 		return "flush"
+	case ClosedChain:
+		return "chain"
 	}
 	return fmt.Sprintf("reason(%d)", int(r))
 }
@@ -116,6 +119,7 @@ type Batcher struct {
 	bytes int64  // their length without '\n'
 	first int64  // seq of the first record
 	last  int64  // seq of the last record
+	chain string // the chain of the records added from now on ("" unknown): the open batch's
 	start time.Time
 	quiet time.Time // when input last arrived: the queue drained at quiet+MinInterval
 
@@ -203,6 +207,26 @@ func (b *Batcher) Add(now time.Time, line []byte, seq int64) error {
 	return nil
 }
 
+// SetChain says that the record lines added from now on belong to the
+// chain id (a chain mark, lib/chain: audit-verify and audit-consume write
+// one before each run of a chain's records). A batch holds one chain's
+// records: if the open batch has records of another chain, it is closed
+// first (ClosedChain, the interval unchanged). Every batch closed from now
+// on carries id in its header's "chain" until the next SetChain; a stream
+// without chain marks never calls it, and its headers have no "chain".
+func (b *Batcher) SetChain(id string) error {
+	if id == b.chain {
+		return nil
+	}
+	if b.n > 0 {
+		if err := b.close(ClosedChain); err != nil {
+			return err
+		}
+	}
+	b.chain = id
+	return nil
+}
+
 // Tick is called when no input is waiting. If the input has been quiet for
 // MinInterval (the queue drained), the interval collapses to MinInterval;
 // then, if the open batch's first record has waited the interval, the batch
@@ -236,6 +260,7 @@ func (b *Batcher) close(why Reason) error {
 		FirstSeq:   b.first,
 		LastSeq:    b.last,
 		IntervalMs: iv.Milliseconds(),
+		Chain:      b.chain,
 	}
 	if err := b.out.Batch(h, b.arena); err != nil {
 		return fmt.Errorf("write batch %d: %w", h.ID, err)

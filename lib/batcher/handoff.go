@@ -26,13 +26,17 @@ const handoffLimit = 256 << 10
 // the end. The loop swaps the buffer for its own empty one, which lets the
 // reader go on.
 type handoff struct {
-	mu    sync.Mutex
-	buf   []byte  // record lines, back to back, no '\n'
-	ends  []int   // end offset of each line in buf
-	seqs  []int64 // seq of each line
-	err   error   // how the input ended: io.EOF, an input error, a read error
-	gone  bool    // the loop has returned: stop reading
-	limit int
+	mu   sync.Mutex
+	buf  []byte  // record lines, back to back, no '\n'
+	ends []int   // end offset of each line in buf
+	seqs []int64 // seq of each line
+	// chains are the chain marks read, each with the index in ends of the
+	// first line after it: at most one per index (a later mark before any
+	// record replaces the earlier), so at most one more than the lines.
+	chains []chainAt
+	err    error // how the input ended: io.EOF, an input error, a read error
+	gone   bool  // the loop has returned: stop reading
+	limit  int
 
 	wake  chan struct{} // cap 1: the loop has something to take
 	space chan struct{} // cap 1: the loop took the buffer
@@ -50,10 +54,17 @@ func newHandoff(limit int) *handoff {
 
 // chunk is what the loop takes from the handoff.
 type chunk struct {
-	buf  []byte
-	ends []int
-	seqs []int64
-	err  error
+	buf    []byte
+	ends   []int
+	seqs   []int64
+	chains []chainAt
+	err    error
+}
+
+// chainAt is a chain mark: the lines from index at on belong to chain id.
+type chainAt struct {
+	at int
+	id string
 }
 
 func (h *handoff) notify() {
@@ -88,10 +99,26 @@ func (h *handoff) put(line []byte, seq int64) bool {
 	return true
 }
 
+// putChain records a chain mark before the next line put. It never waits:
+// one mark per line at most is kept (see chains).
+func (h *handoff) putChain(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gone {
+		return false
+	}
+	if n := len(h.chains); n > 0 && h.chains[n-1].at == len(h.ends) {
+		h.chains[n-1].id = id
+	} else {
+		h.chains = append(h.chains, chainAt{at: len(h.ends), id: id})
+	}
+	return true
+}
+
 // publish wakes the loop if lines are waiting.
 func (h *handoff) publish() {
 	h.mu.Lock()
-	n := len(h.ends)
+	n := len(h.ends) + len(h.chains)
 	h.mu.Unlock()
 	if n > 0 {
 		h.notify()
@@ -123,6 +150,7 @@ func (h *handoff) take(c *chunk) {
 	c.buf, h.buf = h.buf, c.buf[:0]
 	c.ends, h.ends = h.ends, c.ends[:0]
 	c.seqs, h.seqs = h.seqs, c.seqs[:0]
+	c.chains, h.chains = h.chains, c.chains[:0]
 	c.err, h.err = h.err, nil
 	h.mu.Unlock()
 	select {
@@ -148,7 +176,12 @@ func (p publishingReader) Read(b []byte) (int, error) {
 // an exitcode.Input error naming the line, or a fatal read error.
 //
 // Mark lines (framing.IsMark: audit-read's control lines for audit-verify)
-// are dropped and counted in marks: a mark is not a record.
+// are dropped and counted in marks: a mark is not a record. A chain mark
+// ({"mark":{"type":"chain","chain":ID,...}}, lib/chain) is passed on to
+// the loop in its place among the lines (Batcher.SetChain): the records
+// after it belong to that chain. One that does not parse is an input
+// error naming the line: its records must not be shipped as another
+// chain's.
 func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 	r, err := ndjson.NewReader(publishingReader{stdin, h}, ndjson.Options{MaxLine: maxLine})
 	if err != nil {
@@ -173,6 +206,14 @@ func readLoop(h *handoff, stdin io.Reader, maxLine int, marks *atomic.Int64) {
 		}
 		if framing.IsMark(line.Bytes) {
 			marks.Add(1)
+			id, ok, err := ChainOfMark(line.Bytes)
+			if err != nil {
+				h.finish(exitcode.Errorf(exitcode.Input, "line %d: %w", line.Num, err))
+				return
+			}
+			if ok && !h.putChain(id) {
+				return
+			}
 			continue
 		}
 		seq, err := RecordSeq(&p, line.Bytes)

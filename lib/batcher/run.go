@@ -77,7 +77,7 @@ func loop(ctx context.Context, h *handoff, b *Batcher, clock Clock, in func(reco
 		case <-timer.C():
 		}
 		h.take(&c)
-		if len(c.ends) == 0 && c.err == nil {
+		if len(c.ends) == 0 && len(c.chains) == 0 && c.err == nil {
 			// Nothing was waiting: the time-driven rules.
 			if err := b.Tick(clock.Now()); err != nil {
 				return err
@@ -108,8 +108,15 @@ func feed(b *Batcher, clock Clock, c *chunk, in func(records, bytes int)) error 
 	}
 	now := clock.Now()
 	start := 0
+	marks := c.chains
 	for i, end := range c.ends {
 		id := b.id.Load()
+		for len(marks) > 0 && marks[0].at <= i {
+			if err := b.SetChain(marks[0].id); err != nil {
+				return err
+			}
+			marks = marks[1:]
+		}
 		if err := b.Add(now, c.buf[start:end], c.seqs[i]); err != nil {
 			return err
 		}
@@ -117,6 +124,11 @@ func feed(b *Batcher, clock Clock, c *chunk, in func(records, bytes int)) error 
 			now = clock.Now()
 		}
 		start = end
+	}
+	for _, m := range marks { // marks after the last line: the next lines' chain
+		if err := b.SetChain(m.id); err != nil {
+			return err
+		}
 	}
 	return nil
 }

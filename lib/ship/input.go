@@ -95,7 +95,7 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 			}
 			// The arena grows past this if it must: a header's word is not
 			// memory to hand out.
-			cur = &Batch{ID: h.ID, arena: make([]byte, 0, min(h.Bytes, 16<<20))}
+			cur = &Batch{ID: h.ID, Chain: h.Chain, arena: make([]byte, 0, min(h.Bytes, 16<<20))}
 			want, hdrLine, ends, nums = h.Count, line.Num, ends[:0], nums[:0]
 			continue
 		}
@@ -111,6 +111,7 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 		if i, err := cur.index(&lp, ends, 0); err != nil {
 			return exitcode.Errorf(exitcode.Input, "line %d: %v", nums[i], err)
 		}
+		cur.SetChain(cur.Chain)
 		select {
 		case out <- cur:
 		case <-ctx.Done():

@@ -29,7 +29,12 @@ import (
 // Batch is a group of records shipped and acked together. Records alias
 // the batch's own memory.
 type Batch struct {
-	ID      int64
+	ID int64
+	// Chain is the chain id of every record of the batch (the batch
+	// header's "chain", or the chain mark before its records when
+	// audit-ship batches itself); "" is the single chain of one database.
+	// Its ack names it.
+	Chain   string
 	Records []sink.Record
 	Status  []sink.Status
 	Reason  []string
@@ -235,7 +240,7 @@ dispatch:
 // the run's claim it carries, is ack.Sequencer's rule.
 func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-chan struct{}) error {
 	var failed error
-	var rel ack.Sequencer
+	var rel ack.Sequencers
 	for j := range order {
 		err := <-j.done
 		<-window
@@ -243,7 +248,7 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 			if !rel.Stopped() {
 				failed = err
 			}
-			rel.Stop()
+			rel.Stop(j.b.Chain)
 			continue
 		}
 		a, ok := ackOf(sh.opt.Exporter, j.b)
@@ -260,7 +265,7 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 		if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
 			sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
 			failed = fmt.Errorf("emit ack: %w", err)
-			rel.Stop()
+			rel.StopAll()
 			if errors.Is(err, exitcode.ErrStopped) || exitcode.IsBrokenPipe(err) {
 				// audit-ack (the reader of --acks -) is gone: a stop, or
 				// its failure; no pause, the stage reports the dropped acks.
@@ -280,6 +285,14 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 	return failed
 }
 
+// SetChain sets the chain of b and of each of its records.
+func (b *Batch) SetChain(id string) {
+	b.Chain = id
+	for i := range b.Records {
+		b.Records[i].Chain = id
+	}
+}
+
 // seqs yields the seqs of b's records, in order.
 func (b *Batch) seqs() iter.Seq[int64] {
 	return func(yield func(int64) bool) {
@@ -295,7 +308,7 @@ func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
 	if len(b.Records) == 0 {
 		return ack.Ack{}, false
 	}
-	a := ack.Ack{Exporter: exporter, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
+	a := ack.Ack{Exporter: exporter, Chain: b.Chain, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
 		LastHash: b.Records[len(b.Records)-1].Hash, Count: len(b.Records)}
 	for i, s := range b.Status {
 		if s == sink.Poison {

@@ -509,3 +509,65 @@ func (l *syncLog) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 func (l *syncLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestAcksPerChain: batches of interleaved chains are acked each under its
+// chain (Ack.Chain) with its own claim, in order per chain; a batch of one
+// chain that is not delivered holds back only that chain's later acks.
+func TestAcksPerChain(t *testing.T) {
+	mk := func(id int64, chain string, first, n int64) *Batch {
+		b := &Batch{ID: id}
+		for s := first; s < first+n; s++ {
+			line := []byte(fmt.Sprintf(`{"seq":%d}`, s))
+			b.Records = append(b.Records, sink.Record{Seq: s, Hash: fmt.Sprintf("%064x", s), Line: line, Raw: line})
+		}
+		b.SetChain(chain)
+		return b
+	}
+	bs := []*Batch{mk(1, "A", 1, 3), mk(2, "B", 1, 2), mk(3, "A", 4, 2), mk(4, "B", 3, 1)}
+	var seen sync.Map // chain of each record the sink got
+	fs := &fakeSink{send: func(call int, recs []sink.Record) (sink.Result, error) {
+		for _, r := range recs {
+			seen.Store(fmt.Sprint(r.Seq, r.Chain), true)
+		}
+		return ok(recs), nil
+	}}
+	acks, _, err := run(t, fs, Options{Inflight: 3}, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range acks.acks {
+		got = append(got, fmt.Sprintf("%s:%d-%d since %d/%d", a.Chain, a.FirstSeq, a.LastSeq, a.Since, a.SinceCount))
+	}
+	want := []string{"A:1-3 since 1/3", "B:1-2 since 1/2", "A:4-5 since 1/5", "B:3-3 since 1/3"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("acks %v, want %v", got, want)
+	}
+	for _, k := range []string{"1A", "5A", "1B", "3B"} {
+		if _, ok := seen.Load(k); !ok {
+			t.Fatalf("the sink did not get record %s with its chain", k)
+		}
+	}
+}
+
+// TestReadBatchesChain: a batch header's "chain" names the batch and each
+// of its records; a header without one leaves them unnamed.
+func TestReadBatchesChain(t *testing.T) {
+	rec := func(seq int64) string {
+		return fmt.Sprintf(`{"seq":%d,"ts":1,"tenantId":"t","kind":"k","record":{},"prevHash":"","recordHash":"%064x"}`, seq, seq)
+	}
+	in := `{"batch":{"id":1,"count":1,"bytes":1,"firstSeq":1,"lastSeq":1,"intervalMs":1,"chain":"host-a"}}` + "\n" + rec(1) + "\n" +
+		`{"batch":{"id":2,"count":1,"bytes":1,"firstSeq":2,"lastSeq":2,"intervalMs":1}}` + "\n" + rec(2) + "\n"
+	out := make(chan *Batch, 2)
+	if err := ReadBatches(context.Background(), strings.NewReader(in), out, 0); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var got []string
+	for b := range out {
+		got = append(got, fmt.Sprintf("%s/%s", b.Chain, b.Records[0].Chain))
+	}
+	if want := "[host-a/host-a /]"; fmt.Sprint(got) != want {
+		t.Fatalf("chains %v, want %s", got, want)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/auditpipe/auditpipe/lib/ack"
 	"github.com/auditpipe/auditpipe/lib/auditdb"
+	"github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/exportlock"
@@ -54,6 +55,7 @@ type config struct {
 	interval time.Duration
 	busy     time.Duration
 	quiet    bool
+	chainID  string // --chain-id: the chain acks may name (default: the database's own)
 	metrics  stagemetrics.Flags
 	// The rows this exporter's audit-read selects (its --from-seq,
 	// --tenant, --kind): the only rows its acks may skip are outside it.
@@ -72,6 +74,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&c.interval, "commit-interval", 500*time.Millisecond, "commit the cursor at most this often (and always at EOF and on SIGTERM)")
 	fs.DurationVar(&c.busy, "busy-timeout", 10*time.Second, "how long to wait for the database write lock")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	fs.StringVar(&c.chainID, "chain-id", "", "the chain id acks may name (audit-verify --chain-mark labels them); default the database's own (the recordHash of seq 1): give it when the first row is gone, as to audit-read")
 	var tenants, kinds string
 	fs.Int64Var(&c.sel.FromSeq, "from-seq", 0, "the pipeline started at this seq on purpose (audit-read --from-seq): acks may skip the rows before it")
 	fs.StringVar(&tenants, "tenant", "", "the pipeline ships only these tenants (audit-read --tenant): acks may skip other tenants' rows")
@@ -91,6 +94,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cli.Usagef("--exporter is required (the name audit-ship was given, e.g. splunk:prod)")
 	case c.interval < 0:
 		return cli.Usagef("--commit-interval must not be negative")
+	case c.chainID != "" && !chain.IsChainID(c.chainID):
+		return cli.Usagef("--chain-id %q: want 1..128 of A-Z a-z 0-9 . _ : - (the chain's first recordHash, or the name it was shipped under)", c.chainID)
 	}
 	// One pipeline per exporter: a second audit-ack on it stops here.
 	// (Waiting a few seconds if another just-started pipeline holds it:
@@ -179,7 +184,8 @@ type acker struct {
 	dbID   fileID // the file w has open
 	stderr io.Writer
 
-	have        bool // an ack not yet committed
+	chain       string // the database's chain id, once an ack named one
+	have        bool   // an ack not yet committed
 	lastSeq     int64
 	lastHash    string
 	pending     ack.Spans // the acks not yet committed, contiguous clean runs merged
@@ -306,7 +312,9 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 		return exitcode.Errorf(exitcode.Usage, "ack for exporter %q, but this audit-ack commits %q: each exporter needs its own FIFO and acker", k.Exporter, a.c.exporter)
 	}
 	if k.Chain != "" {
-		return exitcode.Errorf(exitcode.Usage, "line %d: ack for chain %q of exporter %q, but audit-ack commits the cursor of one database's single chain: acks that name a chain are for a multi-chain consumer, not audit-ack", num, k.Chain, k.Exporter)
+		if err := a.checkChain(num, k); err != nil {
+			return err
+		}
 	}
 	a.acks++
 	a.records += int64(k.Count)
@@ -324,6 +332,36 @@ func (a *acker) take(p *fastjson.Parser, num int64, line []byte) error {
 		return nil // a replay of what is already committed or taken
 	}
 	a.lastSeq, a.lastHash, a.have = k.LastSeq, k.LastHash, true
+	return nil
+}
+
+// checkChain accepts an ack that names the database's own chain (a host
+// pipeline with audit-verify --chain-mark labels its batches, so its acks,
+// with the chain id): --chain-id, else auditdb.ChainID, read once. An ack
+// naming another chain is for a multi-chain consumer (audit-consume), not
+// for this database's cursor: a configuration error (exit 2).
+func (a *acker) checkChain(num int64, k ack.Ack) error {
+	if a.chain == "" {
+		a.chain = a.c.chainID
+	}
+	if a.chain == "" {
+		r, err := auditdb.OpenReader(context.Background(), a.c.db, auditdb.ReaderOptions{BusyTimeout: a.c.busy})
+		if err != nil {
+			return err
+		}
+		id, found, err := r.ChainID(context.Background())
+		r.Close()
+		if err != nil {
+			return exitcode.Errorf(exitcode.Usage, "line %d: ack for chain %q: %v (audit-ack --chain-id)", num, k.Chain, err)
+		}
+		if !found {
+			return exitcode.Errorf(exitcode.Usage, "line %d: ack for chain %q, but %s holds no record: not its chain", num, k.Chain, a.c.db)
+		}
+		a.chain = id
+	}
+	if k.Chain != a.chain {
+		return exitcode.Errorf(exitcode.Usage, "line %d: ack for chain %q of exporter %q, but this database's chain is %q: audit-ack commits the cursor of one database's chain; acks of other chains are for a multi-chain consumer (audit-consume), not audit-ack", num, k.Chain, k.Exporter, a.chain)
+	}
 	return nil
 }
 

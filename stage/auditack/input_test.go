@@ -193,3 +193,66 @@ func TestChainAckRefused(t *testing.T) {
 		t.Errorf("cursor %d, want 2 (the ack before the chained one)", cur)
 	}
 }
+
+// An ack that names the database's own chain (audit-verify --chain-mark on
+// the host labels the batches, so the acks) is committed: the chain is the
+// recordHash of seq 1, or --chain-id when given (a database whose first row
+// is gone); --chain-id naming another chain refuses it (exit 2).
+func TestOwnChainAckCommitted(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		flag    string // --chain-id: "own" = seq 1's hash
+		wantErr bool
+	}{
+		{"the database's chain", "", false},
+		{"--chain-id", "own", false},
+		{"--chain-id of another chain", "host-b", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "audit.db")
+			var events bytes.Buffer
+			if err := auditsample.Run(ctx, []string{"--count", "5"}, nil, &events, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if err := auditappend.Run(ctx, []string{"--db", db, "--quiet"}, &events, io.Discard, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			own := HashAt(t, db, 1)
+			line := strings.Replace(ackLineFor("x:y", 1, 4), `"exporter":"x:y"`, `"exporter":"x:y","chain":"`+own+`"`, 1)
+			line = strings.Replace(line, fmt.Sprintf("%064x", 4), HashAt(t, db, 4), 1)
+			args := []string{"--db", db, "--exporter", "x:y", "--quiet", "--commit-interval", "0s"}
+			switch tc.flag {
+			case "own":
+				args = append(args, "--chain-id", own)
+			case "":
+			default:
+				args = append(args, "--chain-id", tc.flag)
+			}
+			var stderr bytes.Buffer
+			err := Run(ctx, args, strings.NewReader(line), io.Discard, &stderr)
+			if tc.wantErr {
+				if exitcode.Of(err) != exitcode.Usage || !strings.Contains(fmt.Sprint(err), `this database's chain is "host-b"`) {
+					t.Fatalf("Run: %v (exit %d), want exit 2\n%s", err, exitcode.Of(err), stderr.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Run: %v\n%s", err, stderr.String())
+			}
+			d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var cur int64
+			if err := d.QueryRow(`SELECT last_seq FROM audit_export_cursor WHERE exporter_name = 'x:y'`).Scan(&cur); err != nil {
+				t.Fatal(err)
+			}
+			if cur != 4 {
+				t.Errorf("cursor %d, want 4", cur)
+			}
+		})
+	}
+}

@@ -250,7 +250,7 @@ func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
 	ms.CounterFunc(metrics.NameBytesOut, "", func() float64 { return float64(b.Stats().Bytes) })
 	ms.CounterFunc(metrics.NameBatches, "", func() float64 { return float64(b.Stats().Batches) })
 	ms.CounterVecFunc(metrics.NameBatchesClosed, "Batches written, by why they closed: full (count or bytes: the interval doubles), "+
-		"age (below half full: it collapses), seq, flush.", []string{metrics.LabelReason},
+		"age (below half full: it collapses), seq, flush, chain (a chain mark named another chain: one chain per batch).", []string{metrics.LabelReason},
 		func(emit func(float64, ...string)) {
 			s := b.Stats()
 			for r := batcher.ClosedFull; r < batcher.NumReasons; r++ {
@@ -262,6 +262,10 @@ func exposeBatcher(ms *stagemetrics.Stage, b *Batcher, lim Limits) inCounters {
 
 func summary(b *Batcher) string {
 	s := b.Stats()
-	return fmt.Sprintf("%s in %s (%d full, %d by age, %d at a seq drop, %d at end); interval %v",
-		cli.Count(s.Records, "record", ""), cli.Count(s.Batches, "batch", "batches"), s.Closed[batcher.ClosedFull], s.Closed[batcher.ClosedAge], s.Closed[batcher.ClosedSeq], s.Closed[batcher.ClosedFlush], b.Interval())
+	chains := ""
+	if n := s.Closed[batcher.ClosedChain]; n > 0 { // many chains (a chain mark between runs)
+		chains = fmt.Sprintf(", %d at a chain change", n)
+	}
+	return fmt.Sprintf("%s in %s (%d full, %d by age, %d at a seq drop%s, %d at end); interval %v",
+		cli.Count(s.Records, "record", ""), cli.Count(s.Batches, "batch", "batches"), s.Closed[batcher.ClosedFull], s.Closed[batcher.ClosedAge], s.Closed[batcher.ClosedSeq], chains, s.Closed[batcher.ClosedFlush], b.Interval())
 }

@@ -237,6 +237,7 @@ func (o *shipOut) Batch(h framing.Header, lines []byte) error {
 		seq, _ := batcher.RecordSeq(nil, bad)
 		return exitcode.Errorf(exitcode.Input, "the record of seq %d: %v", seq, err)
 	}
+	sb.SetChain(h.Chain)
 	select {
 	case o.out <- sb:
 		return nil

@@ -11,7 +11,7 @@ import (
 // The body is built by appending, without encoding/json: a JSON array of
 //
 //	{"ddsource":"…","ddtags":"…","hostname":"…","service":"…","message":"<line>",
-//	 "timestamp":1764244800123,"seq":"42","tenantId":"…","kind":"…","recordHash":"…","prevHash":"…"}
+//	 "timestamp":1764244800123,"seq":"42","tenantId":"…","kind":"…","recordHash":"…","prevHash":"…"[,"chain":"…"]}
 //
 // separated by ",". meta holds the constant first part of every log,
 // encoded once in New.

@@ -12,7 +12,7 @@ import (
 // an action line and a document line, each ending in "\n":
 //
 //	{"create":{"_index":"<index>","_id":"<id>"}}
-//	{"@timestamp":"…","seq":42,"tenantId":"…","kind":"…","recordHash":"…","prevHash":"…","message":"<line>"}
+//	{"@timestamp":"…","seq":42,"tenantId":"…","kind":"…","recordHash":"…","prevHash":"…"[,"chain":"…"],"message":"<line>"}
 //
 // Every string is escaped by appendString, so neither the index nor the id
 // nor any record byte can end a line or a JSON string early.
@@ -54,6 +54,10 @@ func appendDoc(dst []byte, r *sink.Record) []byte {
 // docID returns the _id of r under idField ("" if r has none).
 func docID(idField string, r *sink.Record, buf []byte) []byte {
 	if idField == IDSeq {
+		if r.Chain != "" { // seqs repeat across the chains of a fleet: <chain>:<seq>
+			buf = append(append(buf[:0], r.Chain...), ':')
+			return strconv.AppendInt(buf, r.Seq, 10)
+		}
 		return strconv.AppendInt(buf[:0], r.Seq, 10)
 	}
 	return append(buf[:0], r.Hash...)

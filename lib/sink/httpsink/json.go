@@ -41,7 +41,10 @@ func AppendFields(dst []byte, fields ...[2]string) []byte {
 
 // AppendChainFields appends `,"tenantId":…,"kind":…,"recordHash":…,"prevHash":…`
 // of r, every one even if empty: what a search needs to find a record and
-// its place in the chain without parsing the line.
+// its place in the chain without parsing the line. Then `,"chain":…` when
+// r names its chain (the Kafka fleet: many chains in one index, and the
+// chain check groups by it); an event of an unnamed chain has no "chain",
+// byte for byte the event of before.
 func AppendChainFields(dst []byte, r *sink.Record) []byte {
 	dst = append(dst, `,"tenantId":`...)
 	dst = AppendJSONString(dst, r.TenantID)
@@ -50,5 +53,15 @@ func AppendChainFields(dst []byte, r *sink.Record) []byte {
 	dst = append(dst, `,"recordHash":`...)
 	dst = AppendJSONString(dst, r.Hash)
 	dst = append(dst, `,"prevHash":`...)
-	return AppendJSONString(dst, r.PrevHash)
+	dst = AppendJSONString(dst, r.PrevHash)
+	return AppendChain(dst, r)
+}
+
+// AppendChain appends `,"chain":"<id>"` if r names its chain, else nothing.
+func AppendChain(dst []byte, r *sink.Record) []byte {
+	if r.Chain == "" {
+		return dst
+	}
+	dst = append(dst, `,"chain":`...)
+	return AppendJSONString(dst, r.Chain)
 }

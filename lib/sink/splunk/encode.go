@@ -11,7 +11,7 @@ import (
 //
 //	{"time":1764244800.123,"host":"h","source":"s","sourcetype":"st","index":"i",
 //	 "event":"<the record line as a JSON string>",
-//	 "fields":{"seq":"42","tenantId":"acme","kind":"tool_call","recordHash":"…"}}
+//	 "fields":{"seq":"42","tenantId":"acme","kind":"tool_call","recordHash":"…"[,"chain":"…"]}}
 //
 // on one line, events separated by "\n". meta holds the constant middle
 // part (host … index) of every event, encoded once in New.
@@ -60,6 +60,7 @@ func appendRoutedEvent(dst, meta []byte, index string, r *sink.Record) []byte {
 		dst = append(dst, `,"recordHash":`...)
 		dst = httpsink.AppendJSONString(dst, r.Hash)
 	}
+	dst = httpsink.AppendChain(dst, r) // an indexed field, as seq: the chain check groups by it
 	return append(dst, "}}"...)
 }
 
