@@ -43,15 +43,7 @@ const (
 
 var binDir string
 
-// testShipper: the central pipelines run the test shipper
-// (testship_test.go) in place of audit-batch | audit-ship until those
-// carry the chain (FLEET_SHIPPER=real runs the real stages).
-var testShipper = os.Getenv("FLEET_SHIPPER") != "real"
-
 func TestMain(m *testing.M) {
-	if os.Getenv("FLEET_TESTSHIP") == "1" {
-		os.Exit(testShip(os.Args[1:]))
-	}
 	dir, err := os.MkdirTemp("", "fleet-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -336,10 +328,6 @@ func (f *fleet) startCentral(s siem, extra string) *proc {
 	f.mu.Unlock()
 	fifo := fmt.Sprintf("acks-%s-%d.fifo", s.group, n)
 	ship := fmt.Sprintf(`audit-batch --siem %s --quiet | audit-ship %s --exporter %s:%s --acks %s --quiet`, s.kind, s.shipArgs(f.vl.URL()), s.kind, s.group, fifo)
-	if testShipper {
-		exe, _ := os.Executable()
-		ship = fmt.Sprintf("FLEET_TESTSHIP=1 %s %s %s %s", exe, f.vl.URL(), s.group, fifo)
-	}
 	p := startProc(f.t, f.dir, fmt.Sprintf("central-%s-%d", s.group, n), fmt.Sprintf(
 		`mkfifo -m 600 %[4]s; audit-consume --brokers %[1]s --topic %[2]s --group %[3]s --acks %[4]s --commit-interval 200ms --session-timeout 6s %s `+
 			`| audit-verify --holds %s `+
@@ -363,9 +351,6 @@ func (f *fleet) stopCentral(p *proc) {
 
 // chainFilter is the LogsQL filter of one group's events of one chain.
 func (s siem) filter(id string) string {
-	if testShipper {
-		return fmt.Sprintf(`group:=%s AND chain:=%q`, s.group, id)
-	}
 	switch s.kind {
 	case "elastic":
 		return fmt.Sprintf(`seq:* AND chain:=%q`, id)
@@ -375,17 +360,10 @@ func (s siem) filter(id string) string {
 }
 
 func (s siem) seqField() string {
-	if s.kind == "elastic" || testShipper {
+	if s.kind == "elastic" {
 		return "seq"
 	}
 	return "fields.seq"
-}
-
-func (s siem) fetchKind() string {
-	if testShipper {
-		return "elastic" // the jsonline events have seq, as bulk documents
-	}
-	return s.kind
 }
 
 // stored counts a chain's events and distinct seqs in the store.
@@ -493,7 +471,7 @@ func (f *fleet) checkStore(s siem, want map[string]int) result {
 		if u < n {
 			r.lost += n - u
 		}
-		cmd := exec.Command("bash", "-c", fmt.Sprintf(`set -o pipefail; audit-fetch --kind %s --url %s --query %q | audit-verify --quiet --report report.json >/dev/null`, s.fetchKind(), f.vl.URL(), s.filter(id)))
+		cmd := exec.Command("bash", "-c", fmt.Sprintf(`set -o pipefail; audit-fetch --kind %s --url %s --query %q | audit-verify --quiet --report report.json >/dev/null`, s.kind, f.vl.URL(), s.filter(id)))
 		cmd.Dir = f.t.TempDir()
 		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
 		out, err := cmd.CombinedOutput()
@@ -603,6 +581,28 @@ func (f *fleet) waitProduced(h *host, timeout time.Duration) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// waitLag waits until the host's database is at least n records ahead of
+// its cursor: records are in flight, so a kill lands mid-stream.
+func (f *fleet) waitLag(h *host, n int) {
+	f.t.Helper()
+	db, err := sql.Open("sqlite", h.db+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var head, cur int
+		db.QueryRow(`SELECT coalesce(max(seq),0) FROM audit_records`).Scan(&head)
+		db.QueryRow(`SELECT coalesce((SELECT last_seq FROM audit_export_cursor WHERE exporter_name = ?),0)`, exporter).Scan(&cur)
+		if head-cur >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.t.Logf("%s: no lag of %d records seen; killing anyway", h.name, n)
 }
 
 // stopProducers stops every host's pipeline with SIGTERM; each exits 0.
