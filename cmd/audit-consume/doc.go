@@ -128,8 +128,39 @@ Each flag can also be set through the environment as AUDIT_CONSUME_<FLAG>
 	-set-anchor C=SEQ:HASH store the group's anchor of chain C and exit
 	-quiet                 no summary line at exit
 
-TLS and SASL are not wired yet: they come with the client options shared
-with audit-ship --kind kafka (lib/kafka).
+TLS and SASL, the flags of audit-ship --kind kafka (lib/kafka, the same
+rules and messages):
+
+	-tls                   connect with TLS (implied by the three files and -insecure-skip-verify)
+	-ca-file PATH          PEM CA bundle to verify the brokers with (default: the system's)
+	-cert-file PATH        PEM client certificate (mutual TLS), with -key-file
+	-key-file PATH         PEM client key
+	-insecure-skip-verify  do not verify the brokers' certificates (tests only)
+	-sasl MECH             plain, scram-sha-256 or scram-sha-512, with -username and -password
+	-username NAME         SASL user name (not a secret)
+	-password REF          SASL password reference: env:NAME, file:PATH or exec:COMMAND,
+	                       read again on every new connection (a rotated file is picked up)
+	-allow-insecure-sasl   allow SASL PLAIN to a non-loopback broker without TLS
+	-secret-timeout D      how long an exec: reference may run (default 10s)
+
+A SASL mechanism without a user name or password, a password without a
+mechanism, an unknown mechanism, or PLAIN without TLS to a non-loopback
+broker is a usage error (exit 2) naming the flags; a login the brokers
+refuse is a runtime failure (exit 1).
+
+Metrics (-metrics-listen ADDR, -metrics-file PATH, -metrics-exporter NAME,
+-metrics-linger D, as every stage; the exporter label defaults to -group):
+
+	auditpipe_records_out_total          record lines written to stdout
+	auditpipe_consume_acks_total         ack lines taken from the -acks FIFO
+	auditpipe_consume_commits_total      offset commits that succeeded (anchors stored first)
+	auditpipe_consume_inflight_records   records written and not acked (at -max-in-flight fetching stops)
+	auditpipe_consume_held_chains        chains held by audit-verify (their partitions' offsets pinned)
+
+Alert on auditpipe_consume_held_chains > 0 (with audit-verify's
+auditpipe_verify_breaks_total{reason="chain_held"}), and on
+auditpipe_consume_inflight_records at -max-in-flight for minutes (the
+SIEM or the shipper stalls).
 
 The group starts a partition it has never committed at its earliest offset.
 

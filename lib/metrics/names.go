@@ -50,6 +50,12 @@ const (
 	NameUnwitnessedSeconds = "auditpipe_checkpoint_unwitnessed_seconds"
 	NameWitnessedSize      = "auditpipe_checkpoint_witnessed_size"
 	NameWitnessRefusals    = "auditpipe_witness_refusals_total"
+
+	// audit-consume (the Kafka fleet's central side, issue 15).
+	NameConsumeAcks       = "auditpipe_consume_acks_total"
+	NameConsumeCommits    = "auditpipe_consume_commits_total"
+	NameConsumeInflight   = "auditpipe_consume_inflight_records"
+	NameConsumeHeldChains = "auditpipe_consume_held_chains"
 )
 
 // def is one known metric: its type, variable labels, the code that counts
@@ -98,7 +104,7 @@ var table = []def{
 	{NameExportFailuresByReason, kindCounter, []string{LabelReason}, "audit-ship: lib/ship Metrics.Register",
 		"Failed export requests by reason (the detail behind declaragent_audit_export_failures_total)."},
 	{NameRecordsIn, kindCounter, nil, "filter stages: lib/stagemetrics Flow; audit-ack", "Record lines read."},
-	{NameRecordsOut, kindCounter, nil, "filter stages: lib/stagemetrics Flow; audit-batch; audit-ship (delivered, duplicates included)",
+	{NameRecordsOut, kindCounter, nil, "filter stages: lib/stagemetrics Flow; audit-batch; audit-ship (delivered, duplicates included); audit-consume",
 		"Record lines written on or delivered."},
 	{NameBytesIn, kindCounter, nil, "filter stages: lib/stagemetrics Flow", "Bytes of record lines read."},
 	{NameBytesOut, kindCounter, nil, "filter stages: lib/stagemetrics Flow; audit-batch", "Bytes of record lines written on or delivered."},
@@ -137,6 +143,14 @@ var table = []def{
 	{NameUnwitnessedSeconds, kindGauge, nil, "audit-checkpoint seal --witness", ""},
 	{NameWitnessedSize, kindGauge, nil, "audit-checkpoint seal --witness", ""},
 	{NameWitnessRefusals, kindCounter, nil, "audit-checkpoint seal --witness", ""},
+	{NameConsumeAcks, kindCounter, nil, "audit-consume",
+		"Ack lines taken from the --acks FIFO (each names its chain): what the SIEM confirmed."},
+	{NameConsumeCommits, kindCounter, nil, "audit-consume",
+		"Offset commits that succeeded (each after the anchors of the chains it covers were stored)."},
+	{NameConsumeInflight, kindGauge, nil, "audit-consume",
+		"Records written and not yet acked (held chains' records left out); at --max-in-flight fetching stops."},
+	{NameConsumeHeldChains, kindGauge, nil, "audit-consume",
+		"Chains held by audit-verify (a hold line: tampered, or first seen mid-way without an anchor); their partitions' offsets are pinned."},
 }
 
 // defs is table by name.

@@ -29,6 +29,8 @@ import (
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/framing"
+	kclient "github.com/auditpipe/auditpipe/lib/kafka"
+	"github.com/auditpipe/auditpipe/lib/stagemetrics"
 )
 
 const prog = "audit-consume"
@@ -63,6 +65,12 @@ type config struct {
 	drain        time.Duration
 	session      time.Duration
 	quiet        bool
+
+	// The connection: lib/kafka's options, the flags of audit-ship --kind kafka.
+	kafka        kclient.Options
+	password     string // --password: a secret reference
+	secretTimout time.Duration
+	metrics      stagemetrics.Flags
 }
 
 // consumer is one run.
@@ -80,6 +88,7 @@ type consumer struct {
 
 	// counters for the summary
 	written, skipped, malformed, acks, holds, noChainAcks int64
+	commits                                               int64 // offset commits that succeeded
 	commitErr                                             error
 }
 
@@ -99,6 +108,18 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "on SIGTERM, how long to wait for the acks of the records in flight before the last commit")
 	fs.DurationVar(&c.session, "session-timeout", 45*time.Second, "consumer group session timeout: how long a consumer that died without leaving keeps its partitions")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line on stderr")
+	// TLS and SASL: the flags of audit-ship --kind kafka (lib/kafka).
+	fs.BoolVar(&c.kafka.TLS, "tls", false, "connect with TLS (implied by --ca-file, --cert-file, --key-file, --insecure-skip-verify)")
+	fs.StringVar(&c.kafka.CAFile, "ca-file", "", "PEM CA bundle to verify the brokers with (default: the system's)")
+	fs.StringVar(&c.kafka.CertFile, "cert-file", "", "PEM client certificate (mutual TLS), with --key-file")
+	fs.StringVar(&c.kafka.KeyFile, "key-file", "", "PEM client key, with --cert-file")
+	fs.BoolVar(&c.kafka.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the brokers' certificates (tests only)")
+	fs.StringVar(&c.kafka.SASL, "sasl", "", "SASL mechanism: "+strings.Join(kclient.Mechanisms, ", ")+" (with --username and --password)")
+	fs.StringVar(&c.kafka.Username, "username", "", "SASL user name (not a secret)")
+	fs.StringVar(&c.password, "password", "", "SASL password reference: env:NAME, file:PATH or exec:COMMAND (re-read on every new connection)")
+	fs.BoolVar(&c.kafka.AllowPlaintextSASL, "allow-insecure-sasl", false, "allow SASL PLAIN to a non-loopback broker without TLS (the password travels in clear)")
+	fs.DurationVar(&c.secretTimout, "secret-timeout", 10*time.Second, "how long an exec: password reference may run")
+	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
 	if err := cli.Parse(fs, args, "AUDIT_CONSUME"); err != nil {
 		return err
@@ -112,7 +133,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if c.anchorsTopic == "" {
 		return cli.Usagef("--anchors-topic must not be empty")
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(c.brokers, ",")...), kgo.ClientID(c.clientID)}
+	opts, err := c.clientOpts(ctx)
+	if err != nil {
+		return err
+	}
 	if c.setAnchor != "" {
 		return c.runSetAnchor(ctx, opts, stdout)
 	}
@@ -134,6 +158,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cs := &consumer{c: &c, t: newTracker(), stderr: stderr}
 	cs.store = &anchorStore{topic: c.anchorsTopic, group: c.group, opts: opts}
 	cs.cond = sync.NewCond(&cs.mu)
+	ms, err := c.metrics.Start(ctx, prog, c.metrics.Labels(c.group, ""), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	cs.register(ms)
 	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumerGroup(c.group),
 		kgo.ConsumeTopics(c.topic),
@@ -461,6 +491,7 @@ func (cs *consumer) commit(ctx context.Context, cl *kgo.Client, parts map[tp]boo
 	}
 	cs.commitErr = nil
 	cs.mu.Lock()
+	cs.commits++
 	for _, m := range moved {
 		if p := cs.t.parts[m.k]; p != nil && m.off > p.committed {
 			p.committed = m.off
