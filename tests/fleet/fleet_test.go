@@ -55,6 +55,12 @@ func (f *fleet) finish(groups []siem, want map[string]int) map[string]result {
 		f.waitProduced(h, 120*time.Second)
 	}
 	f.stopProducers()
+	produced := 0
+	for _, n := range want {
+		produced += n
+	}
+	msgs := f.topicMessages()
+	t.Logf("the topic holds %d messages: %d more than the records delivered (produced again by a restarted producer or the test, or past a held chain's break)", msgs, msgs-int64(produced))
 	out := map[string]result{}
 	for _, s := range groups {
 		for id, n := range want {
@@ -197,7 +203,6 @@ func TestFleetKill9(t *testing.T) {
 	f.fault("audit-consume killed with -9")
 	c1.wait(t, 60*time.Second)
 	f.startCentral(splunk, "")
-	f.waitFraction(splunk, ids, 0.6, total, 90*time.Second)
 	h = f.hosts[2]
 	f.waitLag(h, 20)
 	h.prod.kill9()

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	_ "modernc.org/sqlite"
@@ -603,6 +604,23 @@ func (f *fleet) waitLag(h *host, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	f.t.Logf("%s: no lag of %d records seen; killing anyway", h.name, n)
+}
+
+// topicMessages is the number of messages the topic holds.
+func (f *fleet) topicMessages() int64 {
+	f.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(f.brokers, ",")...))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		f.t.Fatalf("list end offsets: %v", err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
 }
 
 // stopProducers stops every host's pipeline with SIGTERM; each exits 0.
