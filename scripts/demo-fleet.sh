@@ -31,7 +31,7 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 19438; }
 
 step "build the binaries into bin/ (and the kfake cluster into $work)"
 go build -o bin/ ./cmd/...
@@ -110,13 +110,15 @@ done
 step "wait: every record written, produced (each host's cursor at its head) and in both SIEMs"
 for w in "${writers[@]}"; do wait "$w"; done
 for h in $(seq $HOSTS); do
-  until [ "$(sqlite3 "$work/host$h.db" "select coalesce((select last_seq from audit_export_cursor where exporter_name='kafka:fleet'),0)" 2>/dev/null)" = "$N" ]; do
+  until [ "$(audit-cursor show --db "$work/host$h.db" --json kafka:fleet 2>/dev/null | sed -n 's/.*"lastSeq":\([0-9]*\).*/\1/p')" = "$N" ]; do
     sleep 0.2
     kill -0 "${producers[$((h - 1))]}" 2>/dev/null || { cat "$work/producer$h.log" >&2; exit 1; }
   done
 done
 chains=()
-for h in $(seq $HOSTS); do chains+=("$(sqlite3 "$work/host$h.db" "select record_hash from audit_records where seq=1")"); done
+for h in $(seq $HOSTS); do # the chain id: the recordHash of seq 1 (docs/contract.md section 5)
+  chains+=("$(audit-read --db "$work/host$h.db" --to-seq 1 --marks never --quiet | sed -n 's/.*"prevHash":"","recordHash":"\([0-9a-f]\{64\}\)".*/\1/p')")
+done
 # count_uniq of seq per group and chain, from the store
 declare -A chainfield=([splunk-demo]=fields.chain [elastic-demo]=chain)
 declare -A seqfield=([splunk-demo]=fields.seq [elastic-demo]=seq)
@@ -124,7 +126,7 @@ declare -A select=([splunk-demo]='index:=fleet_demo' [elastic-demo]='seq:* AND -
 stat() { # group chain -> "events distinct"
   curl -fs "$vl/select/logsql/query" --data-urlencode \
     "query=${select[$1]} AND ${chainfield[$1]}:=\"$2\" | stats count() n, count_uniq(${seqfield[$1]}) u" \
-    | python3 -c 'import json,sys; r=json.loads(sys.stdin.read() or "{}"); print(r.get("n",0), r.get("u",0))'
+    | sed -n 's/.*"n":"\([0-9]*\)".*"u":"\([0-9]*\)".*/\1 \2/p' | grep . || echo 0 0
 }
 for g in "${groups[@]}"; do
   for c in "${chains[@]}"; do
