@@ -77,6 +77,13 @@ func (f *fleet) finish(groups []siem, want map[string]int) map[string]result {
 		r := f.checkStore(s, want)
 		again := f.checkOrder(s.group)
 		r.dropped, r.skipped = f.centralCounts(s.group)
+		for _, p := range f.central[s.group] {
+			for _, l := range strings.Split(p.log(), "\n") {
+				if strings.HasPrefix(l, "audit-consume: ") || strings.HasPrefix(l, "audit-verify: ") && strings.Contains(l, " chains (") {
+					t.Logf("%s: %s", p.name, l)
+				}
+			}
+		}
 		out[s.group] = r
 		t.Logf("group %s (%s): %d records of %d chains, %d events in the store, lost %d, duplicates in the store %d (passed on again after a consumer restart %d), duplicates dropped by the central verifier %d, skipped by anchors %d; each chain in order, re-verified from the store",
 			s.group, s.kind, r.records, len(want), r.events, r.lost, r.duplicates, again, r.dropped, r.skipped)
@@ -197,7 +204,8 @@ func TestFleetKill9(t *testing.T) {
 	// the cursor does not cover, which the restart produces again.
 	h := f.hosts[1]
 	h.prod.signalStage(t, "audit-ack", syscall.SIGSTOP)
-	f.waitLag(h, 300)
+	cur := h.cursor(t)
+	f.waitStored(splunk, ids[1], cur+100, 30*time.Second)
 	h.prod.kill9()
 	f.fault("%s producer pipeline killed with -9 (its audit-ack stopped first: records produced, cursor behind)", h.name)
 	f.startProducer(h)

@@ -623,6 +623,19 @@ func (f *fleet) topicMessages() int64 {
 	return n
 }
 
+// cursor is the host's committed cursor.
+func (h *host) cursor(t *testing.T) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", h.db+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	db.QueryRow(`SELECT coalesce((SELECT last_seq FROM audit_export_cursor WHERE exporter_name = ?),0)`, exporter).Scan(&n)
+	return n
+}
+
 // stopProducers stops every host's pipeline with SIGTERM; each exits 0.
 func (f *fleet) stopProducers() {
 	f.t.Helper()
