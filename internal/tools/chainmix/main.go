@@ -17,26 +17,36 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 )
 
 func main() {
-	chains := flag.Int("chains", 100, "number of chains")
-	records := flag.Int("records", 100000, "records in all")
-	run := flag.Int("run", 10, "records of one chain in a row")
-	size := flag.Int("size", 750, "approximate bytes per record line")
-	marks := flag.Bool("marks", true, "write chain marks (false: one chain's plain lines)")
-	flag.Parse()
-	if *chains < 1 || *records < *chains || *run < 1 || (!*marks && *chains != 1) {
-		fmt.Fprintln(os.Stderr, "chainmix: want --chains >= 1, --records >= --chains, --run >= 1; --marks=false only with --chains 1")
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "chainmix:", err)
 		os.Exit(2)
 	}
-	w := bufio.NewWriterSize(os.Stdout, 1<<20)
-	defer w.Flush()
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("chainmix", flag.ContinueOnError)
+	chains := fs.Int("chains", 100, "number of chains")
+	records := fs.Int("records", 100000, "records in all")
+	run := fs.Int("run", 10, "records of one chain in a row")
+	size := fs.Int("size", 750, "approximate bytes per record line")
+	marks := fs.Bool("marks", true, "write chain marks (false: one chain's plain lines)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *chains < 1 || *records < *chains || *run < 1 || (!*marks && *chains != 1) {
+		return errors.New("want --chains >= 1, --records >= --chains, --run >= 1; --marks=false only with --chains 1")
+	}
+	w := bufio.NewWriterSize(out, 1<<20)
 	type state struct {
 		id       string
 		prev     string
@@ -103,4 +113,5 @@ func main() {
 			}
 		}
 	}
+	return w.Flush()
 }
