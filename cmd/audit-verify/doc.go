@@ -209,8 +209,11 @@ and read the chain from the log.
 
 Downstream, audit-verify writes a chain mark (without anchor) before each
 run of another chain's records. With one chain, it writes one chain mark
-before the first record only when asked (--chain-mark) and the anchor mark
-named the chain: audit-ship --kind kafka keys the records by it. By
+before the first record only when asked (--chain-mark) and the chain is
+known: the anchor mark named it, or the read starts at the genesis (the
+first record's recordHash is the chain id). audit-ship --kind kafka keys
+the records by it, audit-batch and audit-ship label batches, SIEM events
+and acks with it (audit-ack takes acks naming its database's own chain). By
 default what audit-verify writes holds records only, so that
 audit-verify | gzip > export.gz is an export audit-read can replay.
 audit-batch and seal drop marks (lib/framing.IsMark); audit-ship reads the
@@ -254,8 +257,9 @@ Each flag can also be set through the environment as AUDIT_VERIFY_<FLAG>
 	                           beyond it is held (chain_held, named once), not passed on
 	-holds PATH                many chains: write a hold line for each chain held to this FIFO or file
 	                           (audit-consume's -acks FIFO)
-	-chain-mark                one chain: write a chain mark naming the chain audit-read's anchor named
-	                           before the first record (for audit-ship --kind kafka); off by default
+	-chain-mark                one chain: write a chain mark naming the chain (audit-read's anchor's, or
+	                           seq 1's recordHash) before the first record: audit-ship --kind kafka keys by
+	                           it, SIEM events and acks are labelled with it; off by default
 	-quiet                     no summary line at exit
 
 At exit a summary goes to stderr: records, seq range, head hash, counts per

@@ -239,6 +239,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (cs *consumer) poll(ctx context.Context, out *bufio.Writer) error {
 	var p fastjson.Parser
 	var buf []byte
+	var g runs
 	paused := false
 	for {
 		cs.mu.Lock()
@@ -293,16 +294,29 @@ func (cs *consumer) poll(ctx context.Context, out *bufio.Writer) error {
 				cs.skipped++
 				return
 			}
-			if mark == nil && id != cs.lastOut {
-				mark = chain.AppendChainMark(nil, id, nil)
+			rn := g.run(id)
+			if mark != nil { // the chain's anchored mark: its first record since the assignment
+				rn.b = append(append(rn.b, mark...), '\n')
+				rn.marked = true
 			}
-			if mark != nil {
-				buf = append(append(buf, mark...), '\n')
-			}
-			cs.lastOut = id
-			buf = append(append(buf, r.Value...), '\n')
+			rn.b = append(append(rn.b, r.Value...), '\n')
 			cs.written++
 		})
+		// One run per chain of what this poll fetched, each chain's
+		// records in their order: chains that share a partition arrive
+		// interleaved (a record or a producer batch at a time), and every
+		// change of chain downstream closes a batch (lib/batcher), so
+		// grouping here keeps the SIEM's batches full. The order across
+		// chains means nothing; offsets are committed by acks, not by
+		// output order.
+		for _, rn := range g.runs {
+			if !rn.marked && rn.id != cs.lastOut {
+				buf = append(chain.AppendChainMark(buf, rn.id, nil), '\n')
+			}
+			buf = append(buf, rn.b...)
+			cs.lastOut = rn.id
+		}
+		g.reset()
 		cs.mu.Unlock()
 		if _, err := out.Write(buf); err != nil {
 			return fmt.Errorf("write stdout: %w", err)
@@ -311,6 +325,50 @@ func (cs *consumer) poll(ctx context.Context, out *bufio.Writer) error {
 			return fmt.Errorf("write stdout: %w", err)
 		}
 	}
+}
+
+// runs groups the record lines of one poll by chain, in the order each
+// chain was first seen; the buffers are reused from poll to poll.
+type runs struct {
+	runs []*chainRun
+	idx  map[string]*chainRun
+	free []*chainRun
+}
+
+type chainRun struct {
+	id     string
+	b      []byte // chain mark (if marked) and record lines, each with '\n'
+	marked bool   // b starts with the chain's anchored mark
+}
+
+func (g *runs) run(id string) *chainRun {
+	if r := g.idx[id]; r != nil {
+		return r
+	}
+	if g.idx == nil {
+		g.idx = map[string]*chainRun{}
+	}
+	var r *chainRun
+	if n := len(g.free); n > 0 {
+		r, g.free = g.free[n-1], g.free[:n-1]
+	} else {
+		r = new(chainRun)
+	}
+	r.id, r.b, r.marked = id, r.b[:0], false
+	g.idx[id] = r
+	g.runs = append(g.runs, r)
+	return r
+}
+
+func (g *runs) reset() {
+	for _, r := range g.runs {
+		if cap(r.b) > 1<<20 { // a big poll's buffer is not kept
+			r.b = nil
+		}
+		g.free = append(g.free, r)
+	}
+	g.runs = g.runs[:0]
+	clear(g.idx)
 }
 
 // noteSeen moves a partition's position past a record not written.

@@ -713,3 +713,39 @@ func TestMaxInFlight(t *testing.T) {
 		t.Fatalf("%d records written with none acked, want --max-in-flight 7", records)
 	}
 }
+
+// Chains that share a partition arrive interleaved record by record; each
+// poll's records are written as one run per chain (each in order), so the
+// chain marks, and the batches cut at them downstream, stay few: here 3
+// chains of 60 records in one partition, produced a,b,c,a,b,c,...
+func TestRunsPerChain(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := strings.Join(c.ListenAddrs(), ",")
+	f := newFleet(3, 60)
+	produce(t, brokers, f, 0, 60)
+	d := &delivered{seqs: map[string][]int64{}}
+	p := startPipeline(t, brokers, "runs", t.TempDir(), d)
+	waitFor(t, "every chain", func() bool {
+		for _, id := range f.ids {
+			if d.count(id) < 60 {
+				return false
+			}
+		}
+		return true
+	}, p.stderr.String)
+	p.stop(t)
+	for _, id := range f.ids {
+		checkChain(t, "runs", d, id, 60)
+	}
+	d.mu.Lock()
+	marks := d.marks
+	d.mu.Unlock()
+	if marks > 30 {
+		t.Errorf("%d chain marks for 180 records interleaved record by record: runs are not grouped by chain", marks)
+	}
+	t.Logf("%d chain marks for 180 records", marks)
+}

@@ -251,6 +251,15 @@ func TestOneChainNamedDownstream(t *testing.T) {
 		t.Fatalf("output\n%s\nwant\n%s", stdout.String(), want)
 	}
 
+	// Read from genesis (no anchor): the first record names the chain.
+	stdout.Reset()
+	if err := auditverify.Run(context.Background(), []string{"--chain-mark"}, strings.NewReader(strings.Join(f.lines[a], "\n")+"\n"), &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if want := string(chain.AppendChainMark(nil, a, nil)) + "\n" + strings.Join(f.lines[a], "\n") + "\n"; stdout.String() != want {
+		t.Fatalf("from genesis: output\n%s\nwant\n%s", stdout.String(), want)
+	}
+
 	in = anchor + "\n" + f.lines[a][1] + "\n" + string(chain.AppendChainMark(nil, b, nil)) + "\n" + f.lines[b][0] + "\n"
 	stdout.Reset()
 	stderr.Reset()

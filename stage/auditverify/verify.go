@@ -102,7 +102,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.IntVar(&c.chainWindow, "chain-window", 64, "many chains (audit-consume's stream): each chain's duplicate window; 40 bytes an entry per chain")
 	fs.IntVar(&c.maxChains, "max-chains", 100000, "many chains: the most chains verified at once; a chain first seen beyond it is held (not passed on)")
 	fs.StringVar(&c.holds, "holds", "", "many chains: write a hold line for each chain held to this file or FIFO (audit-consume's --acks), so the consumer stops counting its records in flight")
-	fs.BoolVar(&c.chainMark, "chain-mark", false, "write a chain mark naming the chain (from audit-read's anchor) before the first record, for audit-ship --kind kafka; off by default, so that what audit-verify writes holds records only")
+	fs.BoolVar(&c.chainMark, "chain-mark", false, "write a chain mark naming the chain (from audit-read's anchor, or seq 1's recordHash from genesis) before the first record: audit-ship --kind kafka keys by it, and SIEM events and acks are labelled with it; off by default, so that what audit-verify writes holds records only")
 	fs.BoolVar(&c.quiet, "quiet", false, "no summary line, and no progress line on a terminal, on stderr (findings are still printed)")
 	c.metrics.Register(fs)
 	_ = fs.String("config", "", "config file (flag value pairs, one per line)")
@@ -360,6 +360,14 @@ func (c *config) verifyStream(ctx context.Context, v *chain.Verifier, name strin
 		}
 		if failClosed && (v.Failed() || v.InputFailed()) {
 			return true, nil
+		}
+		if pass && c.chainID == "" && !c.chainMarked && c.marksOut {
+			// Read from genesis: no anchor named the chain, the first
+			// record does (its recordHash is the chain id), so a first
+			// drain is labelled as every later one.
+			if seq, hash := v.Head(); seq == 1 && chain.IsChainID(hash) {
+				c.chainID = hash
+			}
 		}
 		if pass && c.chainID != "" && !c.chainMarked && c.marksOut {
 			// The anchor named the chain: say it downstream, once.

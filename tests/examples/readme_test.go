@@ -106,7 +106,7 @@ kill -TERM %2; wait %2; kill -TERM %1; wait %1 || echo "audit-ack exit $?" >&2`
 	`{"seq":42`:                           {skip: "a record line's format, not a command"},
 	`{"batch":`:                           {skip: "a batch header's format, not a command"},
 	`{"ack":`:                             {skip: "an ack line's format, not a command"},
-	"audit-consume --brokers k1:9092":     {skip: "needs Kafka brokers: tests/fleet runs this pipeline (with audit-batch --siem and audit-ship's URL and token) on a 3-broker kfake cluster into VictoriaLogs, and scripts/demo-fleet.sh (TestReadmeDemoFleet)"},
+	"audit-consume --brokers k1:9092":     {skip: "needs Kafka brokers and a SIEM: tests/fleet runs this pipeline (with audit-batch --siem and audit-ship's URL and token) on a 3-broker kfake cluster into VictoriaLogs, as do stage/auditconsume TestCentralPipelineWiring and scripts/demo-fleet.sh (TestReadmeDemoFleet)"},
 	"scripts/demo-fleet.sh":               {skip: "run by TestReadmeDemoFleet"},
 	"fleet demo: ":                        {skip: "scripts/demo-fleet.sh's closing line, not a command: TestReadmeDemoFleet checks it"},
 	"audit-read --db audit.db | audit-verify --report verify.json": {post: "grep -q . verify.json"},

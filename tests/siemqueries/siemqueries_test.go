@@ -41,10 +41,16 @@ import (
 // tenants, interleaved).
 func lines(t testing.TB, n int) [][]byte {
 	t.Helper()
+	return linesSeed(t, n, 1)
+}
+
+// linesSeed is lines from audit-sample --seed seed: another host's chain.
+func linesSeed(t testing.TB, n int, seed int) [][]byte {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "audit.db")
 	var events, out, stderr bytes.Buffer
 	ctx := context.Background()
-	if err := auditsample.Run(ctx, []string{"--count", strconv.Itoa(n), "--size", "300"}, nil, &events, &stderr); err != nil {
+	if err := auditsample.Run(ctx, []string{"--count", strconv.Itoa(n), "--size", "300", "--seed", strconv.Itoa(seed)}, nil, &events, &stderr); err != nil {
 		t.Fatal(err)
 	}
 	if err := auditappend.Run(ctx, []string{"--db", db, "--quiet"}, &events, io.Discard, &stderr); err != nil {
@@ -96,6 +102,14 @@ func fork(t testing.TB, line []byte) []byte {
 // searchable. It returns the stream selector of those events.
 func ship(t *testing.T, vl *vlogs.Server, ls [][]byte) string {
 	t.Helper()
+	return shipChains(t, vl, map[string][][]byte{"": ls})
+}
+
+// shipChains is ship for the lines of several chains, each event labelled
+// with its chain (Record.Chain, as on the central side of a Kafka fleet;
+// "" ships without a label).
+func shipChains(t *testing.T, vl *vlogs.Server, chains map[string][][]byte) string {
+	t.Helper()
 	ctx := context.Background()
 	tok := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tok, []byte("x\n"), 0o600)
@@ -109,9 +123,13 @@ func ship(t *testing.T, vl *vlogs.Server, ls [][]byte) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	recs := make([]sink.Record, len(ls))
-	for i, l := range ls {
-		recs[i] = record(t, l)
+	var recs []sink.Record
+	for id, ls := range chains {
+		for _, l := range ls {
+			r := record(t, l)
+			r.Chain = id
+			recs = append(recs, r)
+		}
 	}
 	for i := 0; i < len(recs); i += 500 {
 		if _, err := s.Send(ctx, recs[i:min(i+500, len(recs))]); err != nil {
@@ -119,7 +137,7 @@ func ship(t *testing.T, vl *vlogs.Server, ls [][]byte) string {
 		}
 	}
 	sel := `_stream:{source="` + source + `"}`
-	if _, err := vl.WaitCount(ctx, sel, len(ls), 20*time.Second); err != nil {
+	if _, err := vl.WaitCount(ctx, sel, len(recs), 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return sel
@@ -155,10 +173,15 @@ type link struct {
 	seq       int64
 	hash      string
 	outs, ins int
+	chain     string // "" for events that carry no chain
 }
 
 func (l link) String() string {
-	return fmt.Sprintf("%d:%.8s out %d in %d", l.seq, l.hash, l.outs, l.ins)
+	s := fmt.Sprintf("%d:%.8s out %d in %d", l.seq, l.hash, l.outs, l.ins)
+	if l.chain != "" {
+		s = l.chain + " " + s
+	}
+	return s
 }
 
 func links(t *testing.T, vl *vlogs.Server, q string) []link {
@@ -175,9 +198,12 @@ func links(t *testing.T, vl *vlogs.Server, q string) []link {
 		if err1 != nil || err2 != nil || err3 != nil {
 			t.Fatalf("row %v", r)
 		}
-		out = append(out, link{seq, r["link_hash"], outs, ins})
+		out = append(out, link{seq, r["link_hash"], outs, ins, r["chain"]})
 	}
 	sort.Slice(out, func(i, j int) bool {
+		if out[i].chain != out[j].chain {
+			return out[i].chain < out[j].chain
+		}
 		if out[i].seq != out[j].seq {
 			return out[i].seq < out[j].seq
 		}
@@ -188,12 +214,34 @@ func links(t *testing.T, vl *vlogs.Server, q string) []link {
 
 func completeness(t *testing.T, vl *vlogs.Server, q string) map[string]int64 {
 	t.Helper()
+	m := completenessByChain(t, vl, q)
+	if len(m) != 1 {
+		t.Fatalf("query: %d rows (chains %v), want one\n%s", len(m), m, q)
+	}
+	return m[""]
+}
+
+// completenessByChain runs the completeness query: one row per chain.
+func completenessByChain(t *testing.T, vl *vlogs.Server, q string) map[string]map[string]int64 {
+	t.Helper()
 	rows, err := vl.Query(context.Background(), q)
-	if err != nil || len(rows) != 1 {
+	if err != nil || len(rows) == 0 {
 		t.Fatalf("query: %v %v\n%s", rows, err, q)
 	}
+	all := map[string]map[string]int64{}
+	for _, r := range rows {
+		all[r["chain"]] = completenessRow(t, r)
+	}
+	return all
+}
+
+func completenessRow(t *testing.T, row map[string]string) map[string]int64 {
+	t.Helper()
 	out := map[string]int64{}
-	for k, v := range rows[0] {
+	for k, v := range row {
+		if k == "chain" {
+			continue
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			t.Fatalf("%s = %q", k, v)
@@ -227,8 +275,8 @@ func TestLogsQLChainChecks(t *testing.T) {
 	const n = 300
 	base := lines(t, n)
 	h := func(seq int) string { return hashOf(t, base[seq-1]) }
-	genesis := link{0, "", 0, 1}
-	head := link{n, h(n), 1, 0}
+	genesis := link{0, "", 0, 1, ""}
+	head := link{n, h(n), 1, 0, ""}
 
 	t.Run("intact with duplicates", func(t *testing.T) {
 		ls := append([][]byte{}, base...)
@@ -246,7 +294,7 @@ func TestLogsQLChainChecks(t *testing.T) {
 			t.Errorf("completeness = %v, want %v", c, want)
 		}
 		// Without deduplicating first, the replays look like breaks.
-		noDedupe := strings.ReplaceAll(docQuery(t, "logsql-links", sel), "| uniq by (fields.seq, fields.recordHash, prevHash)", "")
+		noDedupe := strings.ReplaceAll(docQuery(t, "logsql-links", sel), "| uniq by (fields.chain, fields.seq, fields.recordHash, prevHash)", "")
 		if got := links(t, vl, noDedupe); len(got) <= 2 {
 			t.Errorf("without uniq the duplicates should show (%v): is the dedupe step still needed?", got)
 		}
@@ -264,7 +312,7 @@ func TestLogsQLChainChecks(t *testing.T) {
 		ls[149] = withPrev(base[149], h(149), forged) // seq 150 now links elsewhere
 		sel := ship(t, vl, ls)
 		got := links(t, vl, docQuery(t, "logsql-links", sel))
-		want := []link{genesis, {149, forged, 0, 1}, {149, h(149), 1, 0}, head}
+		want := []link{genesis, {149, forged, 0, 1, ""}, {149, h(149), 1, 0, ""}, head}
 		sort.Slice(want, func(i, j int) bool {
 			return want[i].seq < want[j].seq || want[i].seq == want[j].seq && want[i].hash < want[j].hash
 		})
@@ -281,7 +329,7 @@ func TestLogsQLChainChecks(t *testing.T) {
 		ls := append(append([][]byte{}, base[:149]...), base[150:]...) // seq 150 gone
 		sel := ship(t, vl, ls)
 		got := links(t, vl, docQuery(t, "logsql-links", sel))
-		if want := []link{genesis, {149, h(149), 1, 0}, {150, h(150), 0, 1}, head}; !reflect.DeepEqual(got, want) {
+		if want := []link{genesis, {149, h(149), 1, 0, ""}, {150, h(150), 0, 1, ""}, head}; !reflect.DeepEqual(got, want) {
 			t.Errorf("links = %v, want %v", got, want)
 		}
 		c := completeness(t, vl, docQuery(t, "logsql-completeness", sel))
@@ -299,7 +347,7 @@ func TestLogsQLChainChecks(t *testing.T) {
 		ls := append(append([][]byte{}, base...), other)
 		sel := ship(t, vl, ls)
 		got := links(t, vl, docQuery(t, "logsql-links", sel))
-		want := []link{genesis, {149, h(149), 1, 2}, {150, hashOf(t, other), 1, 0}, head}
+		want := []link{genesis, {149, h(149), 1, 2, ""}, {150, hashOf(t, other), 1, 0, ""}, head}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("links = %v, want %v", got, want)
 		}
@@ -309,13 +357,50 @@ func TestLogsQLChainChecks(t *testing.T) {
 		}
 	})
 
+	t.Run("many chains", func(t *testing.T) {
+		// Two hosts' chains in one index (a Kafka fleet's central side):
+		// seqs repeat across them, and only the chain label keeps them
+		// apart. Host b's seq 120 names a forged predecessor.
+		const m = 200
+		other := linesSeed(t, m, 2)
+		hb := func(seq int) string { return hashOf(t, other[seq-1]) }
+		if hb(1) == h(1) {
+			t.Fatal("the two sample chains are the same")
+		}
+		const forged = "2222222222222222222222222222222222222222222222222222222222222222"
+		ob := append([][]byte{}, other...)
+		ob[119] = withPrev(other[119], hb(119), forged)
+		sel := shipChains(t, vl, map[string][][]byte{"host-a": base, "host-b": ob})
+		got := links(t, vl, docQuery(t, "logsql-links", sel))
+		want := []link{
+			{0, "", 0, 1, "host-a"}, {n, h(n), 1, 0, "host-a"},
+			{0, "", 0, 1, "host-b"}, {119, forged, 0, 1, "host-b"}, {119, hb(119), 1, 0, "host-b"}, {m, hb(m), 1, 0, "host-b"},
+		}
+		sort.Slice(want, func(i, j int) bool {
+			if want[i].chain != want[j].chain {
+				return want[i].chain < want[j].chain
+			}
+			return want[i].seq < want[j].seq || want[i].seq == want[j].seq && want[i].hash < want[j].hash
+		})
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("links = %v, want %v", got, want)
+		}
+		c := completenessByChain(t, vl, docQuery(t, "logsql-completeness", sel))
+		if want := map[string]map[string]int64{
+			"host-a": {"first": 1, "last": n, "seqs": n, "records": n, "events": n, "missing": 0, "duplicates": 0, "extra_versions": 0},
+			"host-b": {"first": 1, "last": m, "seqs": m, "records": m, "events": m, "missing": 0, "duplicates": 0, "extra_versions": 0},
+		}; !reflect.DeepEqual(c, want) {
+			t.Errorf("completeness = %v, want %v", c, want)
+		}
+	})
+
 	t.Run("tampered duplicate", func(t *testing.T) {
 		const forged = "1111111111111111111111111111111111111111111111111111111111111111"
 		// Both copies of seq 150 carry its hash; one names another predecessor.
 		ls := append(append([][]byte{}, base...), withPrev(base[149], h(149), forged))
 		sel := ship(t, vl, ls)
 		got := links(t, vl, docQuery(t, "logsql-links", sel))
-		want := []link{genesis, {149, forged, 0, 1}, {150, h(150), 2, 1}, head}
+		want := []link{genesis, {149, forged, 0, 1, ""}, {150, h(150), 2, 1, ""}, head}
 		sort.Slice(want, func(i, j int) bool {
 			return want[i].seq < want[j].seq || want[i].seq == want[j].seq && want[i].hash < want[j].hash
 		})

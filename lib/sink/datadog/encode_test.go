@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -99,4 +100,18 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(raw)/float64(out), "ratio")
+}
+
+// TestLogChain: the log has a "chain" attribute when the record names its
+// chain, none otherwise.
+func TestLogChain(t *testing.T) {
+	r := sink.Record{Seq: 7, TS: 1, Line: []byte(`{"seq":7}`)}
+	plain := string(appendLog(nil, nil, &r))
+	if strings.Contains(plain, `"chain"`) {
+		t.Fatalf("no chain: %s", plain)
+	}
+	r.Chain = "c1"
+	if got, want := string(appendLog(nil, nil, &r)), strings.TrimSuffix(plain, "}")+`,"chain":"c1"}`; got != want {
+		t.Errorf("log\n got %s\nwant %s", got, want)
+	}
 }

@@ -194,3 +194,25 @@ func BenchmarkEncode(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(raw)/float64(out), "ratio")
 }
+
+// TestDocChain: the document names the record's chain after prevHash when
+// known; with IDField seq the _id is <chain>:<seq> (seqs repeat across a
+// fleet's chains), and without a chain both are as before.
+func TestDocChain(t *testing.T) {
+	r := sink.Record{Seq: 42, TS: 1, Hash: strings.Repeat("a", 64), Line: []byte(`{"seq":42}`)}
+	plain := string(appendDoc(nil, &r))
+	if strings.Contains(plain, `"chain"`) || string(docID(IDSeq, &r, nil)) != "42" {
+		t.Fatalf("no chain: doc %s id %s", plain, docID(IDSeq, &r, nil))
+	}
+	r.Chain = "host-b"
+	doc := string(appendDoc(nil, &r))
+	if want := strings.Replace(plain, `,"message":`, `,"chain":"host-b","message":`, 1); doc != want {
+		t.Errorf("doc\n got %s\nwant %s", doc, want)
+	}
+	if id := string(docID(IDSeq, &r, nil)); id != "host-b:42" {
+		t.Errorf("seq _id %q, want host-b:42", id)
+	}
+	if id := string(docID(IDRecordHash, &r, nil)); id != r.Hash {
+		t.Errorf("recordHash _id %q", id)
+	}
+}

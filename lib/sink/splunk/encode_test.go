@@ -98,3 +98,18 @@ func BenchmarkEncode(b *testing.B) {
 		b.ReportMetric(float64(in)/float64(out.Len()), "ratio")
 	})
 }
+
+// TestEventChainField: the chain is an indexed field after recordHash when
+// the record names it; without it the event is unchanged.
+func TestEventChainField(t *testing.T) {
+	r := records(1, 10)[0]
+	plain := string(appendEvent(nil, nil, &r))
+	if strings.Contains(plain, `"chain"`) {
+		t.Fatalf("event without a chain names one: %s", plain)
+	}
+	r.Chain = "3f2a"
+	got := string(appendEvent(nil, nil, &r))
+	if want := strings.TrimSuffix(plain, "}}") + `,"chain":"3f2a"}}`; got != want {
+		t.Errorf("event\n got %s\nwant %s", got, want)
+	}
+}
