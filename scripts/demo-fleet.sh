@@ -49,7 +49,7 @@ echo "brokers: $brokers" >&2
 
 port=$(freeport)
 step "start VictoriaLogs on 127.0.0.1:$port (the SIEMs: its HEC and Elasticsearch bulk intakes)"
-.tools/bin/victoria-logs -httpListenAddr="127.0.0.1:$port" -storageDataPath="$work/vlogs" \
+"${AUDITPIPE_TOOLS_BIN:-$PWD/.tools/bin}/victoria-logs" -httpListenAddr="127.0.0.1:$port" -storageDataPath="$work/vlogs" \
   -loggerLevel=WARN -retentionPeriod=100y -futureRetention=100y >"$work/vlogs.log" 2>&1 &
 pids+=($!)
 vl=http://127.0.0.1:$port
