@@ -58,15 +58,18 @@ curl -fs "$vl/health" >/dev/null || { cat "$work/vlogs.log" >&2; exit 1; }
 export DEMO_HEC_TOKEN=demo-token   # VictoriaLogs checks no token; audit-ship refuses a literal one
 
 step "three hosts: $N records each, written concurrently in chunks of $CHUNK"
+# The hosts' sample seeds: their chain ids hash to three different partitions
+# of the six (as a fleet's chains spread; seeds 1000, 2000, 3000 would share one).
+seeds=(0 4000 5000 8000)
 for h in $(seq $HOSTS); do
-  audit-sample --count "$CHUNK" --seed "${h}000" | audit-append --db "$work/host$h.db" --quiet
+  audit-sample --count "$CHUNK" --seed "${seeds[$h]}" | audit-append --db "$work/host$h.db" --quiet
 done
 writers=()
 for h in $(seq $HOSTS); do
   (
     for ((i = 1; i * CHUNK < N; i++)); do
       n=$(( N - i * CHUNK < CHUNK ? N - i * CHUNK : CHUNK ))
-      audit-sample --count "$n" --seed "${h}00$i" | audit-append --db "$work/host$h.db" --quiet
+      audit-sample --count "$n" --seed "$(( seeds[h] + i ))" | audit-append --db "$work/host$h.db" --quiet
       sleep 0.2
     done
   ) &

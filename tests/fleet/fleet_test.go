@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var (
@@ -27,9 +30,17 @@ func size() options {
 func start(t *testing.T, o options, verify func(h *host) bool) (*fleet, []string) {
 	f := newFleet(t, o)
 	var ids []string
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(topic) // Kafka's murmur2 of the key, as audit-ship's client
+	used := map[int]string{}
 	for _, h := range f.hosts {
 		f.writeSync(h, o)
-		ids = append(ids, h.chainID(t))
+		id := h.chainID(t)
+		ids = append(ids, id)
+		p := part.Partition(&kgo.Record{Key: []byte(id)}, parts)
+		if other, ok := used[p]; ok {
+			t.Fatalf("%s's chain %s is in partition %d with %s: pick other seeds", h.name, id[:12], p, other[:12])
+		}
+		used[p] = id
 		if verify != nil {
 			h.verify = verify(h)
 		}
@@ -292,5 +303,43 @@ func TestFleetTamperedChain(t *testing.T) {
 			t.Errorf("a finding names the intact chain %s\n%s", id[:12], log)
 		}
 	}
+
+	// Fail closed across restarts: the next consumer of the group reads
+	// the held chain's partition again from its pinned offset, holds the
+	// chain again at seq 150, and delivers nothing again (the intact
+	// chains' records there are skipped by their anchors).
+	before := map[string]int{}
+	for _, id := range ids {
+		before[id], _, _ = f.stored(splunk, id)
+	}
+	c2 := f.startCentral(splunk, "")
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(c2.log(), "chain "+ids[1]+" held by audit-verify at seq 150") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted consumer did not hold the chain again\n%s", c2.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.stopCentral(c2)
+	if rc := c2.rc(); len(rc) != stages() || rc[0] != 0 || rc[1] != 3 {
+		t.Errorf("restart: exit codes %v, want audit-consume 0, audit-verify 3\n%s", rc, c2.log())
+	}
+	f.vl.Flush(context.Background())
+	for _, id := range ids {
+		if n, _, m := f.stored(splunk, id); n != before[id] || (id == ids[1] && m != bad-1) {
+			t.Errorf("after the restart chain %s has %d events in the store (max seq %d), had %d", id[:12], n, m, before[id])
+		}
+	}
+	t.Logf("restart: %s", strings.TrimSpace(strings.Join(grepLines(c2.log(), "audit-consume: "), " ")))
 	t.Logf("faults: %s", strings.Join(f.faults, "; "))
+}
+
+func grepLines(s, prefix string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
 }

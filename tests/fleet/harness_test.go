@@ -236,7 +236,7 @@ func (f *fleet) write(h *host, o options, first int) {
 		defer f.writers.Done()
 		defer close(h.written)
 		for i := first; i < o.chunks; i++ {
-			cmd := exec.Command("bash", "-c", fmt.Sprintf("audit-sample --count %d --seed %d | audit-append --db %s --quiet", o.per, 1000*(h.idx+1)+i, h.db))
+			cmd := exec.Command("bash", "-c", fmt.Sprintf("audit-sample --count %d --seed %d | audit-append --db %s --quiet", o.per, seeds[h.idx]+i, h.db))
 			cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
 			if out, err := cmd.CombinedOutput(); err != nil {
 				f.t.Errorf("%s: write chunk %d: %v\n%s", h.name, i, err, out)
@@ -247,9 +247,15 @@ func (f *fleet) write(h *host, o options, first int) {
 	}()
 }
 
+// seeds are the hosts' audit-sample seeds: their chains (the recordHash of
+// each first record) hash to three different partitions of six, so the
+// chains are spread over partitions as a fleet's are (seeds 1000, 2000 and
+// 3000 all land in partition 0). start checks it.
+var seeds = []int{4000, 5000, 8000}
+
 // writeSync writes the first chunk now (so the chain has its seq 1).
 func (f *fleet) writeSync(h *host, o options) {
-	cmd := exec.Command("bash", "-c", fmt.Sprintf("audit-sample --count %d --seed %d | audit-append --db %s --quiet", o.per, 1000*(h.idx+1), h.db))
+	cmd := exec.Command("bash", "-c", fmt.Sprintf("audit-sample --count %d --seed %d | audit-append --db %s --quiet", o.per, seeds[h.idx], h.db))
 	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		f.t.Fatalf("%s: %v\n%s", h.name, err, out)
