@@ -155,12 +155,12 @@ for g in "${groups[@]}"; do
   grep -h 'audit-consume:\|audit-verify:' "$work/$g.log" | sed "s/^/  $g: /" >&2 || true
 done
 
-step "read every chain back from each store and re-verify it on its own (audit-fetch | audit-verify)"
+step "read every chain back from each store and re-verify it on its own (audit-fetch --chain | audit-verify)"
 total=0 events=0
 for g in "${groups[@]}"; do
   for c in "${chains[@]}"; do
     read -r n u < <(stat "$g" "$c")
-    audit-fetch --kind "${kinds[$g]}" --url "$vl" --query "${chainfield[$g]}:=\"$c\"" 2>/dev/null \
+    audit-fetch --kind "${kinds[$g]}" --url "$vl" --chain "$c" 2>/dev/null \
       | audit-verify --quiet >/dev/null \
       || { echo "demo-fleet: group $g chain $c does not verify from the store" >&2; exit 1; }
     echo "  $g: chain ${c:0:12}… $u records ($n events) re-verified from the store" >&2

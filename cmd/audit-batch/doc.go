@@ -27,7 +27,14 @@ the input lines unchanged (a CRLF input line is written with LF; blank lines
 are dropped). Mark lines (a line starting {"mark":, audit-read's control
 lines for audit-verify, which audit-verify normally consumes) are dropped
 wherever they are: never batched, never an error, counted in the summary
-("N mark lines dropped") and in auditpipe_marks_dropped_total.
+("N mark lines dropped") and in auditpipe_marks_dropped_total. In the header, id counts batches from 1 (per process); count
+is the number of record lines; bytes is the sum of their lengths without
+their "\n"; firstSeq and lastSeq are the seqs of the first and last record
+line; intervalMs is the adaptive interval (below) that was in force while
+the batch was open. Within a batch seqs never go down: a record whose seq is
+lower than the previous record's (which audit-verify would have refused)
+closes the batch before it, so firstSeq <= lastSeq always holds. The header
+format is package lib/framing (AppendHeader, ParseHeader).
 
 A chain mark ({"mark":{"type":"chain","chain":"<id>",...}}: audit-verify
 writes one before each run of a chain's records on the central side of a
@@ -43,15 +50,6 @@ Input without chain marks gives headers without "chain", as before; an
 anchor mark's "chain" does not name batches. A chain mark that does not
 parse stops audit-batch (exit 4, naming the line): its records must not be
 taken for the previous chain's.
-
-In the header, id counts batches from 1 (per process); count
-is the number of record lines; bytes is the sum of their lengths without
-their "\n"; firstSeq and lastSeq are the seqs of the first and last record
-line; intervalMs is the adaptive interval (below) that was in force while
-the batch was open. Within a batch seqs never go down: a record whose seq is
-lower than the previous record's (which audit-verify would have refused)
-closes the batch before it, so firstSeq <= lastSeq always holds. The header
-format is package lib/framing (AppendHeader, ParseHeader).
 
 stdout is flushed after every batch, so a batch never waits in a buffer while
 the next one fills. Diagnostics go to stderr: at exit, unless -quiet, one

@@ -5,7 +5,7 @@ that what the SIEM holds is the chain that was shipped.
 
 Synopsis:
 
-	audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--query LOGSQL]
+	audit-fetch --url URL [--kind splunk|elastic|datadog] [--host H] [--source S] [--chain ID] [--query LOGSQL]
 
 # How it works
 
@@ -50,6 +50,17 @@ flag to give:
     and VictoriaLogs ignores the bulk _index; narrow with --query (a _time
     range). Two Elastic shipments in one VictoriaLogs cannot otherwise be
     told apart, nor checked for mixing.
+  - the events of several chains (a Kafka fleet's store, where every
+    event carries its chain: splunk fields.chain, elastic and datadog
+    chain): "the selection
+    holds the events of several chains (chain: a fleet's store); fetch one
+    chain at a time with --chain ID, each verified on its own: <id>: 80
+    events, seq 1..80; <id>: 50 events, seq 1..50". --chain ID selects
+    one; checked before the shipments above, so a central consumer's one
+    host name does not read as overlapping shipments. Events without a
+    chain label beside one labelled chain (a host that began labelling
+    midway, with audit-verify --chain-mark) are taken as that chain's,
+    with a note on stderr.
   - --exporter: no event carries the exporter (cursor) name; the message
     says what to use instead.
 
@@ -75,6 +86,9 @@ Each flag can also be set as AUDIT_FETCH_<FLAG>.
 	                     --host), datadog hostname (audit-ship --hostname)
 	-source S            only the events of this source: splunk source,
 	                     datadog ddsource (audit-ship --source)
+	-chain ID            only the events of this chain (the chain id: the
+	                     recordHash of its first record); required when the
+	                     selection holds several chains
 	-query LOGSQL        filter selecting the audit events, ANDed with the
 	                     above (default *)
 	-store victorialogs  the store queried

@@ -16,6 +16,7 @@ import (
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/stage/auditbatch"
 	"github.com/auditpipe/auditpipe/stage/auditconsume"
+	"github.com/auditpipe/auditpipe/stage/auditfetch"
 	"github.com/auditpipe/auditpipe/stage/auditship"
 	"github.com/auditpipe/auditpipe/stage/auditverify"
 )
@@ -160,6 +161,21 @@ func TestCentralPipelineWiring(t *testing.T) {
 		if fs := v.Finish(); len(fs) > 0 || v.Failed() {
 			t.Fatalf("chain %s does not re-verify from the store: %v", id[:8], fs)
 		}
+		// The forensic round trip an operator runs: audit-fetch --chain | audit-verify.
+		var fetched, errb bytes.Buffer
+		if err := auditfetch.Run(qctx, []string{"--url", vl.URL(), "--kind", "elastic", "--chain", id}, nil, &fetched, &errb); err != nil {
+			t.Fatalf("audit-fetch --chain %s: %v\n%s", id[:8], err, errb.String())
+		}
+		if fetched.String() != strings.Join(f.lines[id][:wantN], "\n")+"\n" {
+			t.Fatalf("audit-fetch --chain %s: not the chain's %d records byte for byte", id[:8], wantN)
+		}
+		if err := auditverify.Run(qctx, []string{"--quiet"}, &fetched, io.Discard, &errb); err != nil {
+			t.Fatalf("audit-fetch --chain %s | audit-verify: %v\n%s", id[:8], err, errb.String())
+		}
+	}
+	// Without --chain, a fetch of the fleet's store refuses the mix.
+	if err := auditfetch.Run(qctx, []string{"--url", vl.URL(), "--kind", "elastic"}, nil, io.Discard, io.Discard); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "--chain") {
+		t.Errorf("audit-fetch of three chains: %v, want exit 2 naming --chain", err)
 	}
 
 	// The acks (each naming its chain) made audit-consume commit: the

@@ -21,6 +21,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	auditchain "github.com/auditpipe/auditpipe/lib/chain"
 	"github.com/auditpipe/auditpipe/lib/cli"
 	"github.com/auditpipe/auditpipe/lib/exitcode"
 	"github.com/auditpipe/auditpipe/lib/ndjson"
@@ -56,17 +57,20 @@ type shape struct {
 	host, source string
 	// origin are the fields that tell one shipment from another.
 	origin []string
+	// chain is the field naming the record's chain (set when audit-ship
+	// knew it: the Kafka fleet's central side, audit-verify --chain-mark).
+	chain string
 	// carries lists what the events carry, for messages.
 	carries string
 }
 
 var shapes = []shape{
-	{name: "splunk", seq: "fields.seq", is: `fields.seq:!""`, host: "host", source: "source",
+	{name: "splunk", seq: "fields.seq", is: `fields.seq:!""`, host: "host", source: "source", chain: "fields.chain",
 		origin:  []string{"host", "source", "sourcetype"},
 		carries: "host, source, sourcetype, index and fields.seq/tenantId/kind/recordHash"},
-	{name: "elastic", seq: "seq", is: `seq:!"" fields.seq:"" service:"" ddsource:"" hostname:""`,
+	{name: "elastic", seq: "seq", is: `seq:!"" fields.seq:"" service:"" ddsource:"" hostname:""`, chain: "chain",
 		carries: "seq, tenantId, kind, recordHash and prevHash; no host or source, and VictoriaLogs ignores the bulk _index"},
-	{name: "datadog", seq: "seq", is: `seq:!"" fields.seq:"" (service:!"" or ddsource:!"" or hostname:!"")`, host: "hostname", source: "ddsource",
+	{name: "datadog", seq: "seq", is: `seq:!"" fields.seq:"" (service:!"" or ddsource:!"" or hostname:!"")`, host: "hostname", source: "ddsource", chain: "chain",
 		origin:  []string{"hostname", "ddsource", "service"},
 		carries: "hostname, ddsource, service, the ddtags as fields, and seq/tenantId/kind/recordHash/prevHash"},
 }
@@ -98,6 +102,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	query := fs.String("query", "*", "LogsQL filter selecting the audit events (ANDed with --kind, --host and --source)")
 	host := fs.String("host", "", "only events of this host: splunk host (audit-ship --host), datadog hostname (--hostname)")
 	source := fs.String("source", "", "only events of this source: splunk source, datadog ddsource (audit-ship --source)")
+	chainID := fs.String("chain", "", "only events of this chain (their chain label: splunk fields.chain, elastic and datadog chain); required when the selection holds several chains, as a fleet's store does")
 	exporter := fs.String("exporter", "", "not carried by any event: refused with what to use instead")
 	field := fs.String("field", "_msg", "field holding the record line")
 	seqField := fs.String("seq-field", "", "field holding the seq, to sort by (default the --kind's: splunk fields.seq, elastic and datadog seq)")
@@ -121,6 +126,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if *base == "" {
 		return cli.Usagef("--url is required")
+	}
+	if *chainID != "" && !auditchain.IsChainID(*chainID) {
+		return cli.Usagef("--chain %q: a chain id is 1 to 128 of A-Z a-z 0-9 . _ : - (the recordHash of the chain's first record)", *chainID)
 	}
 	if *exporter != "" {
 		return cli.Usagef("--exporter: the events carry no exporter name (audit-ship does not stamp it); " +
@@ -147,6 +155,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		if *source != "" && sh.source != "" {
 			f = append(f, sh.source+":="+quote(*source))
+		}
+		if *chainID != "" {
+			f = append(f, sh.chain+":="+quote(*chainID))
 		}
 		return strings.Join(f, " ")
 	}
@@ -219,6 +230,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if *seqField == "" {
 		*seqField = sh.seq
+	}
+
+	// Several chains in the selection (a fleet's store) would interleave:
+	// audit-verify would call that tampering. Refuse it, naming them.
+	if *chainID == "" {
+		q.stderr = stderr
+		if err := q.chains(ctx, sel(sh), sh); err != nil {
+			return err
+		}
 	}
 
 	// Two shipments whose seq ranges overlap would interleave two chains:
@@ -323,7 +343,10 @@ func kindNames() []string {
 }
 
 // querier runs LogsQL queries against a VictoriaLogs.
-type querier struct{ base string }
+type querier struct {
+	base   string
+	stderr io.Writer // notes
+}
 
 // post runs logsql; the caller closes the answer's body.
 func (q *querier) post(ctx context.Context, logsql string) (*http.Response, error) {
@@ -389,6 +412,49 @@ func (q *querier) counts(ctx context.Context, logsql string, names []string) (ma
 		out[k] = n
 	}
 	return out, nil
+}
+
+// chains refuses a selection holding the events of more than one chain
+// (two or more chain labels), naming them and --chain. Events without a
+// label beside one labelled chain are taken as that chain's (a host that
+// began labelling midway), with a note.
+func (q *querier) chains(ctx context.Context, sel string, sh *shape) error {
+	const most = 10
+	rows, err := q.rows(ctx, sel+" | stats by ("+sh.chain+") count() n, min("+sh.seq+") lo, max("+sh.seq+") hi | sort by (n desc)", most+1)
+	if err != nil {
+		return err
+	}
+	labelled := 0
+	unlabelled := ""
+	for _, r := range rows {
+		if r[sh.chain] != "" {
+			labelled++
+		} else {
+			unlabelled = r["n"]
+		}
+	}
+	if labelled < 2 {
+		if labelled == 1 && unlabelled != "" {
+			// One host that began labelling its events midway
+			// (audit-verify --chain-mark added later): one chain.
+			fmt.Fprintf(q.stderr, "%s: %s events carry no chain label (%s): taken as the same chain's (a host that began labelling midway); if they are another host's, give --chain\n", prog, unlabelled, sh.chain)
+		}
+		return nil
+	}
+	var names []string
+	for i, r := range rows {
+		if i == most {
+			names = append(names, "…")
+			break
+		}
+		id := r[sh.chain]
+		if id == "" {
+			id = "(no chain label)"
+		}
+		names = append(names, fmt.Sprintf("%s: %s events, seq %s..%s", id, r["n"], r["lo"], r["hi"]))
+	}
+	return cli.Usagef("the selection holds the events of several chains (%s: a fleet's store); fetch one chain at a time with --chain ID, each verified on its own: %s",
+		sh.chain, strings.Join(names, "; "))
 }
 
 // shipments refuses a selection holding two shipments (origins: the
