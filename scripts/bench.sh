@@ -4,7 +4,8 @@
 # compare ratios).
 #
 #   scripts/bench.sh [N [PART]]   N records (default 1000000), ~750-byte record lines;
-#                                 PART: all (default), stages, pipeline (every sink), latency
+#                                 PART: all (default), stages, pipeline (every sink), latency,
+#                                 fleet (not in all: the central verifier over many chains)
 #
 #   BENCH_SINKS="splunk elastic"  the sinks the pipeline rows measure (default: splunk elastic datadog file)
 #   BENCH_VLOGS=0                 no rows into VictoriaLogs (default: on when .tools/bin/victoria-logs
@@ -40,6 +41,12 @@
 #   audit-ack --fifo) ships them into the null receiver, and prints, per rate, the time from each
 #   row's commit to the ack line covering it and to the committed cursor covering it (p50 p90 p99 max),
 #   at the default knobs and with the latency knobs turned down.
+# fleet (issue 15; run on its own: scripts/bench.sh N fleet): the central side's audit-verify
+#   over N records of 100 chains interleaved in runs of 10 (internal/tools/chainmix: chain marks
+#   as audit-consume writes a topic of many hosts) beside the same N records of one chain (plain,
+#   and after one chain mark), and the memory per chain held: peak RSS of audit-verify over
+#   BENCH_CHAINS (default 10000) chains of 3 records beside one chain of as many records,
+#   the difference divided by the chains. The producer side's rows are BENCH_KAFKA=1.
 #
 # The machine is shared and noisy (and hosts of one kind differ by up to 2x), so
 # absolute records/s mean little alone. Every row prints its wall time, records/s,
@@ -56,7 +63,7 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-1000000}
 PART=${2:-all}
-case $PART in all|stages|pipeline|latency) ;; sinks) PART=pipeline;; *) echo "bench: PART must be all, stages, pipeline or latency, not $PART" >&2; exit 2;; esac
+case $PART in all|stages|pipeline|latency|fleet) ;; sinks) PART=pipeline;; *) echo "bench: PART must be all, stages, pipeline, latency or fleet, not $PART" >&2; exit 2;; esac
 SINKS=${BENCH_SINKS:-splunk elastic datadog file}
 [ "${BENCH_KAFKA:-}" != 1 ] || case " $SINKS " in *" kafka "*) ;; *) SINKS="$SINKS kafka";; esac
 for s in $SINKS; do
@@ -77,7 +84,7 @@ dir=${BENCH_DIR:-.bench}; mkdir -p "$dir"
 bin=$dir/bin
 go build -o "$bin/" ./cmd/... ./internal/tools/...
 db=$dir/audit-$N.db
-if [ "$PART" != latency ] && [ ! -s "$db" ]; then
+if [ "$PART" != latency ] && [ "$PART" != fleet ] && [ ! -s "$db" ]; then
   echo "bench: generating $N records into $db" >&2
   rm -f "$db"*
   "$bin/audit-sample" --count "$N" | "$bin/audit-append" --db "$db" --batch 5000 --quiet
@@ -116,6 +123,32 @@ vs() { # vs LABEL BASE-SECS BASE-CPU OUR-SECS OUR-CPU: the speed and CPU ratios 
 
 model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 echo "== host: ${model:-unknown CPU model}; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$PART" = fleet ]; then
+  echo "== scripts/bench.sh $N fleet: audit-verify over many interleaved chains (internal/tools/chainmix, ~750-byte lines)"
+  printf '%-62s %9s %14s %18s %9s\n' "row" "wall" "speed" "CPU per record" "peak RSS"
+  one=$dir/chains1-$N.ndjson onem=$dir/chains1m-$N.ndjson many=$dir/chains100-$N.ndjson
+  [ -s "$one" ] || "$bin/chainmix" --chains 1 --records "$N" --marks=false > "$one"
+  [ -s "$onem" ] || "$bin/chainmix" --chains 1 --records "$N" --run "$N" > "$onem"
+  [ -s "$many" ] || "$bin/chainmix" --chains 100 --records "$N" --run 10 > "$many"
+  cat "$one" "$onem" "$many" > /dev/null
+  t "$bin/audit-verify --quiet < $one"; row "verify: 1 chain (one database's lines)" "$secs" "$rss"
+  o_secs=$secs o_cpu=$cpus o_rss=$rss
+  t "$bin/audit-verify --quiet < $onem"; row "verify: 1 chain after a chain mark (the many-chain path)" "$secs" "$rss"
+  m1_secs=$secs m1_cpu=$cpus
+  t "$bin/audit-verify --quiet < $many"; row "verify: 100 chains interleaved in runs of 10" "$secs" "$rss"
+  vs "1 chain after a chain mark (> 1: 100 chains faster)" "$m1_secs" "$m1_cpu" "$secs" "$cpus"
+  vs "1 chain, one database's lines" "$o_secs" "$o_cpu" "$secs" "$cpus"
+  K=${BENCH_CHAINS:-10000}
+  kc=$dir/chains$K-x3.ndjson k1=$dir/chains1-$((3 * K)).ndjson
+  [ -s "$kc" ] || "$bin/chainmix" --chains "$K" --records $((3 * K)) --run 3 > "$kc"
+  [ -s "$k1" ] || "$bin/chainmix" --chains 1 --records $((3 * K)) --run $((3 * K)) > "$k1"
+  N0=$N; N=$((3 * K))
+  t "$bin/audit-verify --quiet < $k1"; row "verify: 1 chain of $N records (after a chain mark)" "$secs" "$rss"; r1=$rss
+  t "$bin/audit-verify --quiet < $kc"; row "verify: $K chains of 3 records each (all held at once)" "$secs" "$rss"; rk=$rss
+  N=$N0
+  echo "  memory per chain held: $(awk -v a="$rk" -v b="$r1" -v k="$K" 'BEGIN { printf "%.0f", (a - b) * 1024 / k }') bytes (peak RSS $((rk / 1024)) MiB with $K chains - $((r1 / 1024)) MiB with 1, / $K; audit-verify --chain-window 64)"
+  exit 0
+fi
 if [ "$PART" = latency ]; then
   echo "== scripts/bench.sh $N latency (BENCH_LATENCY=\"${BENCH_LATENCY:-100 10000}\" BENCH_LATENCY_SECS=${BENCH_LATENCY_SECS:-10}${BENCH_ALL:+ BENCH_ALL=$BENCH_ALL})"
 else

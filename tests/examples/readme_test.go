@@ -107,7 +107,9 @@ kill -TERM %2; wait %2; kill -TERM %1; wait %1 || echo "audit-ack exit $?" >&2`
 	`{"seq":42`:                           {skip: "a record line's format, not a command"},
 	`{"batch":`:                           {skip: "a batch header's format, not a command"},
 	`{"ack":`:                             {skip: "an ack line's format, not a command"},
-	"audit-consume --brokers k1:9092":     {skip: "needs Kafka brokers and a SIEM: stage/auditconsume TestCentralPipelineWiring runs this pipeline with the real stages on a 3-broker kfake cluster into VictoriaLogs"},
+	"audit-consume --brokers k1:9092":     {skip: "needs Kafka brokers and a SIEM: tests/fleet runs this pipeline (with audit-batch --siem and audit-ship's URL and token) on a 3-broker kfake cluster into VictoriaLogs, as do stage/auditconsume TestCentralPipelineWiring and scripts/demo-fleet.sh (TestReadmeDemoFleet)"},
+	"scripts/demo-fleet.sh":               {skip: "run by TestReadmeDemoFleet"},
+	"fleet demo: ":                        {skip: "scripts/demo-fleet.sh's closing line, not a command: TestReadmeDemoFleet checks it"},
 	"audit-read --db audit.db | audit-verify --report verify.json": {post: "grep -q . verify.json"},
 	"audit-verify --mode report --report breaks.json export-2026-11.ndjson.gz": {
 		prep: "audit-read --db audit.db --quiet | gzip > export-2026-11.ndjson.gz",
@@ -255,6 +257,31 @@ func TestReadmeDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scripts/demo.sh: %v\n%s", err, out)
 	}
+}
+
+// TestReadmeDemoFleet runs scripts/demo-fleet.sh, README's fleet command
+// (with -short, 2000 records a host instead of 10000), and checks its
+// closing line: nothing lost, no chain held.
+func TestReadmeDemoFleet(t *testing.T) {
+	if _, ok := vlogs.Available(); !ok && os.Getenv("CI") != "true" {
+		t.Skip("victoria-logs not installed: scripts/demo-fleet.sh would install it (a download)")
+	}
+	args := []string{}
+	if testing.Short() {
+		args = append(args, "2000")
+	}
+	cmd := exec.Command("scripts/demo-fleet.sh", args...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/demo-fleet.sh: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "fleet demo: ") || !strings.Contains(last, ": lost 0, duplicates ") || !strings.Contains(last, ", chains held 0, per-chain order kept") {
+		t.Fatalf("closing line %q\n%s", last, out)
+	}
+	t.Log(last)
 }
 
 // TestReadmeDemoWitness runs scripts/demo.sh --witness: the pipeline seals
