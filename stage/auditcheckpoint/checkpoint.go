@@ -149,6 +149,20 @@ func keyNames(paths []string) []string {
 	return names
 }
 
+// logKeys loads the log's verifier keys (--verifier) and resolves its
+// origin (--origin, else the keys' name).
+func logKeys(verifierFiles []string, origin string) (note.Verifiers, string, error) {
+	vs, err := checkpoint.LoadVerifiers(verifierFiles...)
+	if err != nil {
+		return nil, "", exitcode.New(exitcode.Usage, err)
+	}
+	o, err := resolveOrigin(origin, "", verifierFiles)
+	if err != nil {
+		return nil, "", err
+	}
+	return vs, o, nil
+}
+
 // resolveOrigin returns --origin, else the trusted state's origin, else the
 // name of the verifier keys when they all have one (keys are named after
 // the log's origin).

@@ -55,11 +55,7 @@ func runCheckStore(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if *every < 0 {
 		return cli.Usagef("--every must not be negative")
 	}
-	vs, err := checkpoint.LoadVerifiers(verifiers...)
-	if err != nil {
-		return exitcode.New(exitcode.Usage, err)
-	}
-	o, err := resolveOrigin(*origin, "", verifiers)
+	vs, o, err := logKeys(verifiers, *origin)
 	if err != nil {
 		return err
 	}

@@ -82,11 +82,7 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case *size < 0:
 		return cli.Usagef("--size must not be negative")
 	}
-	vs, err := checkpoint.LoadVerifiers(verifiers...)
-	if err != nil {
-		return exitcode.New(exitcode.Usage, err)
-	}
-	o, err := resolveOrigin(*origin, "", verifiers)
+	vs, o, err := logKeys(verifiers, *origin)
 	if err != nil {
 		return err
 	}
@@ -335,11 +331,7 @@ func runCheckProof(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if len(verifiers) == 0 {
 		return cli.Usagef("--verifier is required")
 	}
-	vs, err := checkpoint.LoadVerifiers(verifiers...)
-	if err != nil {
-		return exitcode.New(exitcode.Usage, err)
-	}
-	o, err := resolveOrigin(*origin, "", verifiers)
+	vs, o, err := logKeys(verifiers, *origin)
 	if err != nil {
 		return err
 	}
