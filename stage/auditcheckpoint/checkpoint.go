@@ -124,7 +124,6 @@ func (f *fileList) Set(s string) error {
 	return nil
 }
 
-
 // keyNames returns the distinct names of the verifier keys in the files,
 // sorted. The files were read by checkpoint.LoadVerifiers already, so their
 // keys parse.
