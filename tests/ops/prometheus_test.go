@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -435,13 +436,18 @@ func TestPrometheusScrapesPipeline(t *testing.T) {
 
 	// Every rule has been evaluated without error, and its expression runs
 	// as a query on this data.
+	ruleText, err := os.ReadFile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRules := len(regexp.MustCompile(`(?m)^\s*- alert:`).FindAll(ruleText, -1))
 	waitFor(t, 10*time.Second, func() string {
 		rs, err := api.rules()
 		if err != nil {
 			return err.Error()
 		}
-		if len(rs) != 10 {
-			return fmt.Sprintf("%d rules loaded, want 10", len(rs))
+		if len(rs) != wantRules {
+			return fmt.Sprintf("%d rules loaded, want the %d of %s", len(rs), wantRules, rules)
 		}
 		for _, r := range rs {
 			if r.Health != "ok" || r.LastEvaluation.IsZero() {
