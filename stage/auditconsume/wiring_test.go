@@ -185,11 +185,24 @@ func TestCentralPipelineWiring(t *testing.T) {
 	if err := syscall.Mkfifo(fifo2, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 4*time.Second)
+	// It runs until it has written the held chain's records (joining the
+	// group can take seconds on a loaded host), and half a second more to
+	// catch any record it should not write, or 60 s.
+	out := &lockedBuffer{}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel2()
+	go func() {
+		for ctx2.Err() == nil {
+			if strings.Count(out.String(), "\n") >= n-29+1 {
+				time.Sleep(500 * time.Millisecond)
+				cancel2()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 	if err := auditconsume.Run(ctx2, []string{"--brokers", brokers, "--topic", topic, "--group", "elastic-fleet", "--acks", fifo2,
-		"--drain", "0s", "--quiet"}, nil, &out, io.Discard); err != nil {
+		"--drain", "0s", "--quiet"}, nil, out, io.Discard); err != nil {
 		t.Fatalf("second consumer: %v", err)
 	}
 	again := map[string]int{}
@@ -212,4 +225,22 @@ func TestCentralPipelineWiring(t *testing.T) {
 	if again[bad] != n-29 {
 		t.Errorf("the next consumer wrote %d records of the held chain, want %d (from its pin at seq 30)", again[bad], n-29)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
