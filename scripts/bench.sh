@@ -338,7 +338,8 @@ limit_rows() {
 }
 
 if [ "$PART" = all ] || [ "$PART" = pipeline ]; then
-  rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"
+  # sync: the copy is written back now, not during the first row (audit-ack's fsync would pay for it)
+  rm -f "$dir/acks.db"*; cp "$db" "$dir/acks.db"; sync
   head=$(sqlite3 "$db" "select coalesce(max(seq), 0) from audit_records")
   for kind in $SINKS; do
     case $kind in
