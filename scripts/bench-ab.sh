@@ -21,7 +21,7 @@ export PATH="/usr/local/go/bin:$PATH"
 A=$1 B=${2:-.} N=${3:-500000} ROUNDS=${4:-3}
 [ -x /usr/bin/time ] || { echo "bench-ab: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
 command -v sqlite3 >/dev/null || { echo "bench-ab: needs the sqlite3 CLI" >&2; exit 2; }
-dir=${BENCH_DIR:-.bench}/ab; mkdir -p "$dir"
+dir=${BENCH_DIR:-.bench}/ab; mkdir -p "$dir"; dir=$(cd "$dir" && pwd) # absolute: build() cds into a worktree
 trees=()
 cleanup() {
   [ -z "${nullpid:-}" ] || kill "$nullpid" 2>/dev/null || true
@@ -33,7 +33,7 @@ build() { # build REV OUT: the binaries of REV into OUT
   if [ "$rev" = . ]; then go build -o "$out/" ./cmd/... ./internal/tools/...; return; fi
   local t; t=$(mktemp -d "${TMPDIR:-/tmp}/bench-ab-XXXXXX"); rmdir "$t"
   git worktree add -q --detach "$t" "$rev"; trees+=("$t")
-  (cd "$t" && go build -o "$OLDPWD/$out/" ./cmd/...)
+  (cd "$t" && go build -o "$out/" ./cmd/...)
 }
 build "$A" "$dir/a"; build "$B" "$dir/b"
 db=$dir/audit-$N.db
