@@ -204,6 +204,15 @@ name, e.g. splunk for splunk:prod):
 Without either flag nothing is polled. audit-ack writes nothing to stdout,
 so it has no back-pressure counter.
 
+# Threads
+
+audit-ack runs Go code on one thread at a time (GOMAXPROCS 1) unless the
+environment sets GOMAXPROCS. In a pipeline of five Go processes a second
+thread per process bought no throughput on a 2-core host and cost CPU at
+every hand-off between goroutines: the five stages together used about 10%
+less CPU per record on one (docs/perf.md, scripts/bench-ab.sh).
+GOMAXPROCS=N gives audit-ack N threads.
+
 # Exit codes
 
 	0    end of input, or SIGINT/SIGTERM, after the final commit (or after saying it was given up)

@@ -201,6 +201,15 @@ bad line is not, and the error names its line number, e.g.
 with exit code 4. Nothing valid before a bad line is lost, and the records
 from it on are shipped by the next run, from the cursor.
 
+# Threads
+
+audit-batch runs Go code on one thread at a time (GOMAXPROCS 1) unless the
+environment sets GOMAXPROCS. In a pipeline of five Go processes a second
+thread per process bought no throughput on a 2-core host and cost CPU at
+every hand-off between goroutines: the five stages together used about 10%
+less CPU per record on one (docs/perf.md, scripts/bench-ab.sh).
+GOMAXPROCS=N gives audit-batch N threads.
+
 # Exit codes
 
 The table shared by every auditpipe binary (package lib/exitcode; also

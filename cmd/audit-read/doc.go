@@ -225,6 +225,15 @@ a database, the head and the time left. Nothing of it is written when stderr
 is a pipe or a file. In a pipeline whose audit-ship draws its own line (on
 the same terminal), audit-read's gives way to it.
 
+# Threads
+
+audit-read runs Go code on one thread at a time (GOMAXPROCS 1) unless the
+environment sets GOMAXPROCS. In a pipeline of five Go processes a second
+thread per process bought no throughput on a 2-core host and cost CPU at
+every hand-off between goroutines: the five stages together used about 10%
+less CPU per record on one (docs/perf.md, scripts/bench-ab.sh).
+GOMAXPROCS=N gives audit-read N threads.
+
 # Exit codes
 
 	0    done (or stopped by SIGINT/SIGTERM)

@@ -303,6 +303,15 @@ audit-verify reads files or a redirected file: fed by a pipe, the stage
 before it (audit-read) draws the line, and two lines would flicker over
 each other. Nothing of it is written when stderr is not a terminal.
 
+# Threads
+
+audit-verify runs Go code on one thread at a time (GOMAXPROCS 1) unless the
+environment sets GOMAXPROCS. In a pipeline of five Go processes a second
+thread per process bought no throughput on a 2-core host and cost CPU at
+every hand-off between goroutines: the five stages together used about 10%
+less CPU per record on one (docs/perf.md, scripts/bench-ab.sh).
+GOMAXPROCS=N gives audit-verify N threads.
+
 # Exit codes
 
 	0    the chain verified (notices and warnings do not fail it: holes, duplicates, tombstones)

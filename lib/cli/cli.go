@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -81,6 +82,22 @@ func stopCause(err error, cause int32) error {
 const signalGrace = 200 * time.Millisecond
 
 func Main(prog string, run RunFunc) int {
+	return MainProcs(prog, 0, run)
+}
+
+// MainProcs is Main that first limits the process to procs Ps
+// (runtime.GOMAXPROCS) when procs > 0 and the environment sets no
+// GOMAXPROCS of its own. The streaming stages run with 1: in a pipeline of
+// five Go processes sharing the host's cores, a second P each bought no
+// throughput on a 2-core host and cost about 10% more CPU per record (idle
+// threads woken, and spinning for work, at every hand-off between
+// goroutines; measured with scripts/bench-ab.sh, docs/perf.md). GOMAXPROCS=N in the environment
+// gives a stage N Ps back, e.g. audit-ship on a host with idle cores
+// whose compression is the bottleneck.
+func MainProcs(prog string, procs int, run RunFunc) int {
+	if procs > 0 && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(procs)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st := &runState{}

@@ -51,7 +51,7 @@ Examples:
 const DefaultCommitInterval = 50 * time.Millisecond
 
 // Main is the entry point of the audit-ack binary.
-func Main() int { return cli.Main(prog, Run) }
+func Main() int { return cli.MainProcs(prog, 1, Run) }
 
 type config struct {
 	db       string

@@ -48,7 +48,7 @@ Examples:
   audit-batch --max-count 100 --max-interval 1s < records.ndjson > batches.ndjson`
 
 // Main is the entry point of the audit-batch binary.
-func Main() int { return cli.Main(prog, Run) }
+func Main() int { return cli.MainProcs(prog, 1, Run) }
 
 // Run is audit-batch with its I/O passed in.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -52,7 +52,7 @@ Examples:
 const DefaultPoll = 20 * time.Millisecond
 
 // Main is the entry point of the audit-read binary.
-func Main() int { return cli.Main(prog, Run) }
+func Main() int { return cli.MainProcs(prog, 1, Run) }
 
 type config struct {
 	db          string

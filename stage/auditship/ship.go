@@ -47,7 +47,7 @@ Examples:
   audit-read --db audit.db | audit-verify | audit-ship --kind file --path archive/ --dir --gzip --acks -`
 
 // Main is the entry point of the audit-ship binary.
-func Main() int { return cli.Main(prog, Run) }
+func Main() int { return cli.MainProcs(prog, 1, Run) }
 
 type config struct {
 	kind       string

@@ -44,7 +44,7 @@ Examples:
   audit-verify --mode report --report breaks.json export-2026-11.ndjson.gz >/dev/null`
 
 // Main is the entry point of the audit-verify binary.
-func Main() int { return cli.Main(prog, Run) }
+func Main() int { return cli.MainProcs(prog, 1, Run) }
 
 type config struct {
 	mode       string
