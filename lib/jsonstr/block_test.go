@@ -177,7 +177,8 @@ func TestAppendBlocksRoom(t *testing.T) {
 }
 
 // BenchmarkAppendPaths: Append with the vector kernel ("blocks", where
-// there is one) and with the word loop alone ("words"), in one run, on
+// there is one), with the word loop alone ("words"), and Append as it was
+// before the kernel ("main", appendMain), in one run, on
 // real record lines (testdata/records.ndjson: 128 lines of audit-read's
 // output for audit-sample's events; records-awkward.ndjson: 32 from
 // audit-sample --awkward), plain prose, JSON dense with quotes, and short
@@ -216,19 +217,23 @@ func BenchmarkAppendPaths(b *testing.B) {
 		for _, l := range in.lines {
 			size += int64(len(l))
 		}
-		for _, path := range []string{"blocks", "words"} {
+		for _, path := range []string{"blocks", "words", "main"} {
 			if path == "blocks" && !saved {
 				continue
 			}
 			b.Run(in.name+"/path="+path, func(b *testing.B) {
 				useBlocks = path == "blocks"
+				f := Append
+				if path == "main" {
+					f = appendMain
+				}
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
 				b.SetBytes(size)
 				cpu := threadCPU()
 				for b.Loop() {
 					for _, l := range in.lines {
-						dst = Append(dst[:0], l)
+						dst = f(dst[:0], l)
 					}
 				}
 				if cpu := threadCPU() - cpu; cpu > 0 {

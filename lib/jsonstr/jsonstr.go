@@ -61,8 +61,8 @@ func Append(dst, b []byte) []byte {
 	out[j] = '"'
 	j++
 	i := 0
-	for {
-		if useBlocks && len(b)-i >= tailMin {
+	for len(b)-i >= 8 {
+		if len(b)-i >= tailMin && useBlocks {
 			i, j = appendBlocks(out, j, b, i)
 		}
 		i, j = appendWords(out, j, b, i)
@@ -101,7 +101,7 @@ const tailMin = 32
 // 6r+32 for its tail of r < 64 bytes.
 func room(n int) int {
 	switch {
-	case !useBlocks || n < tailMin:
+	case n < tailMin || !useBlocks:
 		return n + n/8 + window
 	case n < 64:
 		return 6*n + 32

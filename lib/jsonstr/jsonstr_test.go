@@ -365,3 +365,35 @@ func prevEscapeAt(out []byte, j int, c byte) int {
 	out[j], out[j+1], out[j+2], out[j+3], out[j+4], out[j+5] = '\\', 'u', '0', '0', hex[c>>4], hex[c&15]
 	return j + 6
 }
+
+// appendMain is Append as it was before the vector kernel (the word loop
+// alone, commit f7d0a27), kept to measure against in the same run
+// (BenchmarkAppendPaths).
+func appendMain(dst, b []byte) []byte {
+	j := len(dst)
+	out := slices.Grow(dst, len(b)+len(b)/8+window)
+	out = out[:cap(out)]
+	out[j] = '"'
+	j++
+	i := 0
+	for {
+		i, j = appendWords(out, j, b, i)
+		if len(b)-i < 8 {
+			break
+		}
+		out = slices.Grow(out[:j], len(b)-i+(len(b)-i)/8+window)
+		out = out[:cap(out)]
+	}
+	if n := len(b) - i; n > 0 {
+		if len(out)-j < window {
+			out = slices.Grow(out[:j], window)
+			out = out[:cap(out)]
+		}
+		pad := [8]byte{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
+		copy(pad[:], b[i:])
+		_, j = appendWords(out, j, pad[:], 0)
+		j -= 8 - n
+	}
+	out[j] = '"'
+	return out[:j+1]
+}
