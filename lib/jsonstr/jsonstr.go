@@ -86,7 +86,9 @@ func Append(dst, b []byte) []byte {
 		_, j = appendWords(out, j, pad[:], 0)
 		j -= 8 - n
 	}
-	out[j] = '"' // in room: the last word, if any, had window bytes and used 48 at most; the kernel leaves 32
+	// In room: the last word, if any, had window bytes and used 48 at
+	// most; the kernel leaves 32 bytes after what it wrote.
+	out[j] = '"'
 	return out[:j+1]
 }
 
