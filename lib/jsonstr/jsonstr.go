@@ -5,6 +5,18 @@
 // string is exactly the input. Scan checks a string token as RFC 8259
 // requires and says what it holds; Hex4 and SkipSpace are the two other
 // lexical pieces every hand-written JSON reader here needs.
+//
+// Append has a vector kernel on amd64 with AVX2 (block_amd64.s, chosen at
+// run time with golang.org/x/sys/cpu): 32 bytes at a time it stores the
+// block to the output as it is and flags its bytes to escape ('"', '\',
+// below 0x20) with three compares; for each flagged byte, lowest first,
+// it stores the byte's escape where the byte was and the 32 input bytes
+// after it right after the escape (later stores overwrite what lands past
+// it, as in the word loop). A string's last 32 to 63 bytes go through the
+// same loop from a copy padded with spaces. Strings under 32 bytes, other
+// platforms, CPUs without AVX2 and builds with the purego tag use the
+// word loop alone; the tests run both (and FuzzAppendDifferential
+// compares both with a byte-at-a-time reference).
 package jsonstr
 
 import (
@@ -39,22 +51,27 @@ const window = 64 + 8
 // escape. The last bytes, fewer than eight, go through the same loop
 // padded to a word with spaces, whose output is then dropped. (Audit-read
 // writes every row's strings with it, and every HTTP sink wraps each whole
-// record line in a JSON string.)
+// record line in a JSON string.) Where there is a vector kernel (see the
+// package doc), it does the string first, from 32 bytes on, and the word
+// loop what it leaves: under 32 bytes, or what did not fit its room.
 func Append(dst, b []byte) []byte {
 	j := len(dst)
-	out := slices.Grow(dst, len(b)+len(b)/8+window)
+	out := slices.Grow(dst, room(len(b)))
 	out = out[:cap(out)]
 	out[j] = '"'
 	j++
 	i := 0
-	for {
+	for len(b)-i >= 8 {
+		if len(b)-i >= tailMin && useBlocks {
+			i, j = appendBlocks(out, j, b, i)
+		}
 		i, j = appendWords(out, j, b, i)
 		if len(b)-i < 8 {
 			break
 		}
 		// Out of room: enough for the rest if it has an escape every 8
 		// bytes, the loop coming back here if it has more.
-		out = slices.Grow(out[:j], len(b)-i+(len(b)-i)/8+window)
+		out = slices.Grow(out[:j], room(len(b)-i))
 		out = out[:cap(out)]
 	}
 	if n := len(b) - i; n > 0 {
@@ -69,8 +86,29 @@ func Append(dst, b []byte) []byte {
 		_, j = appendWords(out, j, pad[:], 0)
 		j -= 8 - n
 	}
-	out[j] = '"' // in room: the last word, if any, had window bytes and used 48 at most
+	// In room: the last word, if any, had window bytes and used 48 at
+	// most; the kernel leaves 32 bytes after what it wrote.
+	out[j] = '"'
 	return out[:j+1]
+}
+
+// tailMin is the least input the vector kernel takes: shorter strings
+// are as fast or faster in the word loop.
+const tailMin = 32
+
+// room is the output room to ask for n bytes of input: enough if one byte
+// in eight needs an escape, and the room the loops want at their start.
+// The vector kernel wants 224 bytes at the start of a 32-byte block (32
+// escapes of six bytes, the last one followed by a 32-byte store), and
+// 6r+32 for its tail of r < 64 bytes.
+func room(n int) int {
+	switch {
+	case n < tailMin || !useBlocks:
+		return n + n/8 + window
+	case n < 64:
+		return 6*n + 32
+	}
+	return n + n/8 + 5*64 + 32
 }
 
 // appendWords escapes the 8-byte words of b from i on into out from j, as

@@ -41,14 +41,18 @@ func ref(dst, s []byte) []byte {
 	return append(dst, '"')
 }
 
-func TestAppend(t *testing.T) {
+func TestAppend(t *testing.T) { paths(t, testAppend) }
+
+func testAppend(t *testing.T) {
 	cases := []string{
 		"", "a", `"`, `\`, "\x00", "\x1f", " ", "\x7f", "\xff\xfe", "é😀\u2028<>&",
 		`{"seq":1,"record":{"a":"b\"c\\d\n"}}`, "12345678\"", "1234567\"8", "\"1234567",
 		strings.Repeat("\x01", 40), strings.Repeat("\\\"", 33), strings.Repeat("a", 1000) + "\x00",
 	}
-	// Every byte value at every position of words 1..19 long.
-	for n := 1; n < 20; n++ {
+	// Every byte value at every position of words 1..19 long, and of
+	// strings around the vector kernel's block sizes (32: one block or its
+	// tail, 64: a block and the 32 bytes it reads past itself, ...).
+	for _, n := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 31, 32, 33, 63, 64, 65, 97} {
 		for c := 0; c < 256; c++ {
 			for p := 0; p < n; p++ {
 				b := bytes.Repeat([]byte("x"), n)
@@ -77,14 +81,19 @@ func TestAppend(t *testing.T) {
 }
 
 // The output must be JSON.stringify's, byte for byte (Node is the judge).
-func TestMatchesJSONStringify(t *testing.T) {
+func TestMatchesJSONStringify(t *testing.T) { paths(t, testMatchesJSONStringify) }
+
+func testMatchesJSONStringify(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not installed")
 	}
 	var in []string
+	long := strings.Repeat("abcdefgh", 9)
 	for c := 0; c < 0x80; c++ {
 		in = append(in, fmt.Sprintf("a%cbcdefgh%cij", c, c))
+		// Longer, for the vector kernel: in its blocks and its tail.
+		in = append(in, fmt.Sprintf("%s%c%s%c%s%c", long[:5], c, long[:40], c, long, c))
 	}
 	in = append(in, "é😀\u2028\u2029<>&", strings.Repeat(`"\`, 20))
 	doc, _ := json.Marshal(in)
@@ -103,7 +112,9 @@ func TestMatchesJSONStringify(t *testing.T) {
 	}
 }
 
-func TestAppendAllocs(t *testing.T) {
+func TestAppendAllocs(t *testing.T) { paths(t, testAppendAllocs) }
+
+func testAppendAllocs(t *testing.T) {
 	s := []byte(strings.Repeat(`{"a":"b"}`, 50))
 	dst := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { dst = Append(dst[:0], s) }); n != 0 {
@@ -124,17 +135,21 @@ func FuzzAppend(f *testing.F) {
 
 var benchLine = []byte(`{"seq":123456,"ts":1764244800389,"tenantId":"initech","kind":"channel_event","record":{"actor":"agent:orders","decision":"allow","detail":{"note":"resolved refund customer threshold escalated resolved sep order emoji \ud83d\ude00 and more text to make it long"},"durationMs":1122,"kind":"channel_event","requestId":"req-0","tenantId":"initech","tool":"vault.read","ts":1764244800389},"prevHash":"` + strings.Repeat("ab", 32) + `","recordHash":"` + strings.Repeat("cd", 32) + `"}`)
 
-// Specials placed where the word loop has its edge cases: at every
-// position of the first words, next to each other, filling whole words,
-// in the tail, and in every length up to five words, appended to a dst
-// that is empty, short on spare capacity, or with plenty of it.
-func TestAppendPositions(t *testing.T) {
+// Specials placed where the word loop and the vector kernel have their
+// edge cases: at every position of the first words and blocks, next to
+// each other, filling whole words, in the tail, and in every length up to
+// a hundred bytes (the kernel's blocks are 32 bytes, its tail 32 to 63),
+// appended to a dst that is empty, short on spare capacity, or with
+// plenty of it.
+func TestAppendPositions(t *testing.T) { paths(t, testAppendPositions) }
+
+func testAppendPositions(t *testing.T) {
 	var cases []string
-	plain := strings.Repeat("abcdefgh", 6)
+	plain := strings.Repeat("abcdefgh", 13)
 	specials := []byte{'"', '\\', '\n', '\t', 0x00, 0x01, 0x1f, '\b', '\f', '\r'}
 	for _, c := range specials {
-		for p := 0; p <= 16; p++ {
-			for n := p + 1; n <= 25; n++ {
+		for p := 0; p <= 70; p++ {
+			for n := p + 1; n <= 100; n++ {
 				b := []byte(plain[:n])
 				b[p] = c
 				cases = append(cases, string(b))
@@ -144,8 +159,8 @@ func TestAppendPositions(t *testing.T) {
 				}
 			}
 		}
-		// Only specials, and specials every other byte, in lengths 0..40.
-		for n := 0; n <= 40; n++ {
+		// Only specials, and specials every other byte, in lengths 0..100.
+		for n := 0; n <= 100; n++ {
 			all := bytes.Repeat([]byte{c}, n)
 			cases = append(cases, string(all))
 			alt := []byte(plain[:n])
@@ -157,15 +172,15 @@ func TestAppendPositions(t *testing.T) {
 	}
 	// Every control byte at every position: \u00xx is the longest escape.
 	for c := 0; c < 0x20; c++ {
-		for p := 0; p < 17; p++ {
-			b := []byte(plain[:17])
+		for p := 0; p < 70; p++ {
+			b := []byte(plain[:70])
 			b[p] = byte(c)
 			cases = append(cases, string(b))
 		}
 	}
 	// Words made only of \u00xx escapes (six bytes each), mixed with short
 	// ones, so the output grows six times faster than the input.
-	for n := 0; n <= 40; n++ {
+	for n := 0; n <= 100; n++ {
 		b := make([]byte, n)
 		for i := range b {
 			b[i] = byte(i*7) % 0x20
@@ -195,14 +210,16 @@ func TestAppendPositions(t *testing.T) {
 
 // BenchmarkAppend: a record line, and (if AUDITPIPE_BENCH_LINES names an
 // NDJSON file, e.g. .bench/lines-1000000.ndjson) its first 20000 real
-// lines, each escaped by Append, by appendPrev (the implementation before
-// it) and by the byte-at-a-time table loop (what the sinks used before
+// lines, each escaped by Append (its vector kernel where there is one:
+// BenchmarkAppendPaths compares it with the word loop alone), by
+// appendPrev (the word loop before it took the escapes of a word from one
+// load) and by the byte-at-a-time table loop (what the sinks used before
 // both), in the same run so their ratios are measured together.
 func BenchmarkAppend(b *testing.B) {
 	impls := []struct {
 		name string
 		f    func(dst, b []byte) []byte
-	}{{"words", Append}, {"prev", appendPrev}, {"table-baseline", appendTable}}
+	}{{"append", Append}, {"prev", appendPrev}, {"table-baseline", appendTable}}
 	dst := make([]byte, 0, 4096)
 	for _, im := range impls {
 		b.Run("line/"+im.name, func(b *testing.B) {
@@ -347,4 +364,36 @@ func prevEscapeAt(out []byte, j int, c byte) int {
 	_ = out[j+5]
 	out[j], out[j+1], out[j+2], out[j+3], out[j+4], out[j+5] = '\\', 'u', '0', '0', hex[c>>4], hex[c&15]
 	return j + 6
+}
+
+// appendMain is Append as it was before the vector kernel (the word loop
+// alone, commit f7d0a27), kept to measure against in the same run
+// (BenchmarkAppendPaths).
+func appendMain(dst, b []byte) []byte {
+	j := len(dst)
+	out := slices.Grow(dst, len(b)+len(b)/8+window)
+	out = out[:cap(out)]
+	out[j] = '"'
+	j++
+	i := 0
+	for {
+		i, j = appendWords(out, j, b, i)
+		if len(b)-i < 8 {
+			break
+		}
+		out = slices.Grow(out[:j], len(b)-i+(len(b)-i)/8+window)
+		out = out[:cap(out)]
+	}
+	if n := len(b) - i; n > 0 {
+		if len(out)-j < window {
+			out = slices.Grow(out[:j], window)
+			out = out[:cap(out)]
+		}
+		pad := [8]byte{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
+		copy(pad[:], b[i:])
+		_, j = appendWords(out, j, pad[:], 0)
+		j -= 8 - n
+	}
+	out[j] = '"'
+	return out[:j+1]
 }
