@@ -8,6 +8,10 @@
 // every record in it was delivered (or quarantined, and named in the ack),
 // and only after the acks of all earlier batches. Whatever is not acked is
 // read again from the cursor on the next start.
+//
+// A batch's memory is reused for a later batch once its outcome is
+// settled; the ownership rule, and the one place it is released, are in
+// pool.go (and docs/design.md, "Batch memory is reused").
 package ship
 
 import (
