@@ -162,7 +162,7 @@ func (bd *Builder) Build(id int64, lines []byte) (*Batch, []byte, error) {
 // ends at ends[i] and the next starts sep bytes later. Strings alias the
 // arena: the Batch owns it for its whole life.
 func (b *Batch) index(lp *chain.LineParser, ends []int, sep int) (int, error) {
-	b.Records = grow(b.Records, len(ends))
+	b.Records = resize(b.Records, len(ends)) // each is set below
 	start := 0
 	for i, end := range ends {
 		line := b.arena[start:end:end]

@@ -93,8 +93,9 @@ func (b *Batch) release() {
 	if size > maxPooledBatch {
 		return
 	}
-	clear(b.Reason[:cap(b.Reason)]) // drop the reasons' strings
-	clear(b.recs[:cap(b.recs)])
+	// What the slices hold is overwritten before it is read again (index
+	// sets every record, ship clears the delivery state, deliver refills
+	// recs): no clearing here.
 	b.ID, b.Chain = 0, ""
 	b.arena = b.arena[:0]
 	b.Records, b.Status, b.Reason = b.Records[:0], b.Status[:0], b.Reason[:0]
@@ -124,6 +125,15 @@ func (b *Batch) poison() {
 		h[i] = true
 	}
 	b.ID, b.Chain = poisonSeq, "\xaa"
+}
+
+// resize returns s with length n, reusing its memory when it is large
+// enough; the elements keep what they held (the caller sets each).
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }
 
 // grow returns s with length n, its first n elements zero, reusing its

@@ -357,7 +357,7 @@ func (sh *Shipper) ship(ctx context.Context, b *Batch) error {
 		b.Reason = grow(b.Reason, n)
 	}
 	b.handled = grow(b.handled, n)
-	b.idx = grow(b.idx, n)
+	b.idx = resize(b.idx, n) // set below
 	idx := b.idx
 	for i := range idx {
 		idx[i] = i
