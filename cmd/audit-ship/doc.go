@@ -191,6 +191,14 @@ without one success, audit-ship stops, hands over the acks of what was
 delivered and exits 8, naming the last error and since when. Nothing is
 lost: the next run starts from the cursor.
 
+Memory: the batches in flight (--inflight, and the one being read) are
+what audit-ship holds; a batch's memory and its request body are reused
+for later batches once its ack is handed over (or the batch failed), never
+sooner, so a run makes little garbage (docs/design.md, "Batch memory is
+reused"). AUDITPIPE_POISON_RELEASED=1 overwrites that memory with 0xAA
+bytes when it is released, for tests: any use after release then shows as
+changed bytes.
+
 # Large records
 
 Declaragent puts no limit on a record, and neither does audit-ship: a record

@@ -32,6 +32,7 @@ func hasCheckpoints(b *Batch) bool {
 func recordsOnly(b *Batch) *Batch {
 	nb := *b
 	nb.Records, nb.Status = nil, nil
+	nb.pooled = false // a view of b: b's memory is released with b
 	for i := range b.Records {
 		if b.Records[i].Checkpoint != nil {
 			continue

@@ -94,8 +94,8 @@ func ReadBatchesMarks(ctx context.Context, r io.Reader, out chan<- *Batch, maxLi
 					line.Num, h.Bytes, h.Count, maxLine)
 			}
 			// The arena grows past this if it must: a header's word is not
-			// memory to hand out.
-			cur = &Batch{ID: h.ID, Chain: h.Chain, arena: make([]byte, 0, min(h.Bytes, 16<<20))}
+			// memory to hand out. It comes from the pool (pool.go).
+			cur = newBatch(h.ID, h.Chain, h.Bytes)
 			want, hdrLine, ends, nums = h.Count, line.Num, ends[:0], nums[:0]
 			continue
 		}
@@ -135,7 +135,8 @@ type Builder struct {
 // '\n', which it copies: the Batch owns its memory and lines may be
 // reused. A line that is not a record envelope is returned with the error.
 func (bd *Builder) Build(id int64, lines []byte) (*Batch, []byte, error) {
-	b := &Batch{ID: id, arena: append(make([]byte, 0, len(lines)), lines...)}
+	b := newBatch(id, "", int64(len(lines)))
+	b.arena = append(b.arena, lines...)
 	bd.ends = bd.ends[:0]
 	for off := 0; off < len(b.arena); {
 		i := bytes.IndexByte(b.arena[off:], '\n')
@@ -150,6 +151,8 @@ func (bd *Builder) Build(id int64, lines []byte) (*Batch, []byte, error) {
 		if i > 0 {
 			start = bd.ends[i-1] + 1
 		}
+		// The bad line is returned to the caller: the batch's memory is
+		// not pooled again.
 		return nil, b.arena[start:bd.ends[i]], err
 	}
 	return b, nil, nil
@@ -159,7 +162,7 @@ func (bd *Builder) Build(id int64, lines []byte) (*Batch, []byte, error) {
 // ends at ends[i] and the next starts sep bytes later. Strings alias the
 // arena: the Batch owns it for its whole life.
 func (b *Batch) index(lp *chain.LineParser, ends []int, sep int) (int, error) {
-	b.Records = make([]sink.Record, len(ends))
+	b.Records = resize(b.Records, len(ends)) // each is set below
 	start := 0
 	for i, end := range ends {
 		line := b.arena[start:end:end]

@@ -8,6 +8,10 @@
 // every record in it was delivered (or quarantined, and named in the ack),
 // and only after the acks of all earlier batches. Whatever is not acked is
 // read again from the cursor on the next start.
+//
+// A batch's memory is reused for a later batch once its outcome is
+// settled; the ownership rule, and the one place it is released, are in
+// pool.go (and docs/design.md, "Batch memory is reused").
 package ship
 
 import (
@@ -17,6 +21,7 @@ import (
 	"io"
 	"iter"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +32,8 @@ import (
 )
 
 // Batch is a group of records shipped and acked together. Records alias
-// the batch's own memory.
+// the batch's own memory, which is reused for a later batch once the
+// batch's outcome is settled (pool.go: the ownership rule).
 type Batch struct {
 	ID int64
 	// Chain is the chain id of every record of the batch (the batch
@@ -40,6 +46,10 @@ type Batch struct {
 	Reason  []string
 	handled []bool // poison already quarantined
 	arena   []byte
+
+	pooled bool          // made by newBatch: release pools its memory
+	idx    []int         // positions 0..n-1, the first delivery's
+	recs   []sink.Record // the records of one request (deliver's scratch)
 }
 
 // Options configure a Shipper.
@@ -244,43 +254,55 @@ func (sh *Shipper) sequence(ctx context.Context, order <-chan *job, window <-cha
 	for j := range order {
 		err := <-j.done
 		<-window
-		if err != nil {
-			if !rel.Stopped() {
-				failed = err
-			}
-			rel.Stop(j.b.Chain)
-			continue
-		}
-		a, ok := ackOf(sh.opt.Exporter, j.b)
-		if !ok {
-			continue
-		}
-		if a, ok = rel.Release(a, j.b.seqs()); !ok {
-			// Delivered, but its ack may not pass the failure.
-			sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
-			continue
-		}
-		// The ack context is not ctx: a paused or draining shipper still
-		// hands over what was delivered.
-		if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
-			sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
-			failed = fmt.Errorf("emit ack: %w", err)
-			rel.StopAll()
-			if errors.Is(err, exitcode.ErrStopped) || exitcode.IsBrokenPipe(err) {
-				// audit-ack (the reader of --acks -) is gone: a stop, or
-				// its failure; no pause, the stage reports the dropped acks.
-				continue
-			}
-			sh.pause(exitcode.Paused, failed)
-			continue
-		}
-		if !sh.countsAcks {
-			sh.opt.Metrics.AckedRecords.Add(int64(a.Count))
-			sh.opt.Metrics.LastAckedSeq.Store(a.LastSeq)
-		}
+		failed = sh.settle(j.b, err, failed, &rel)
+		// The batch's outcome is settled: its worker returned and its ack
+		// (a copy of what it needs) was handed over, dropped or never
+		// made. Its memory goes back to the pool here, and only here.
+		j.b.release()
 	}
 	if errors.Is(failed, context.Canceled) {
 		return nil
+	}
+	return failed
+}
+
+// settle hands over the ack of b, whose delivery returned err, if the
+// order allows it, and returns the run's failure so far (failed, or the
+// ack's).
+func (sh *Shipper) settle(b *Batch, err, failed error, rel *ack.Sequencers) error {
+	if err != nil {
+		if !rel.Stopped() {
+			failed = err
+		}
+		rel.Stop(b.Chain)
+		return failed
+	}
+	a, ok := ackOf(sh.opt.Exporter, b)
+	if !ok {
+		return failed
+	}
+	if a, ok = rel.Release(a, b.seqs()); !ok {
+		// Delivered, but its ack may not pass the failure.
+		sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
+		return failed
+	}
+	// The ack context is not ctx: a paused or draining shipper still
+	// hands over what was delivered.
+	if err := sh.opt.Acks.Ack(context.Background(), a); err != nil {
+		sh.opt.Metrics.AcksDropped.Add(int64(a.Count))
+		failed = fmt.Errorf("emit ack: %w", err)
+		rel.StopAll()
+		if errors.Is(err, exitcode.ErrStopped) || exitcode.IsBrokenPipe(err) {
+			// audit-ack (the reader of --acks -) is gone: a stop, or
+			// its failure; no pause, the stage reports the dropped acks.
+			return failed
+		}
+		sh.pause(exitcode.Paused, failed)
+		return failed
+	}
+	if !sh.countsAcks {
+		sh.opt.Metrics.AckedRecords.Add(int64(a.Count))
+		sh.opt.Metrics.LastAckedSeq.Store(a.LastSeq)
 	}
 	return failed
 }
@@ -314,8 +336,11 @@ func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
 	if len(b.Records) == 0 {
 		return ack.Ack{}, false
 	}
+	// LastHash is copied: the record's string is the batch's memory, which
+	// is reused after the ack is handed over, and an AckSink may hold the
+	// ack longer (ack.FIFOWriter, while audit-ack does not read).
 	a := ack.Ack{Exporter: exporter, Chain: b.Chain, FirstSeq: b.Records[0].Seq, LastSeq: b.Records[len(b.Records)-1].Seq,
-		LastHash: b.Records[len(b.Records)-1].Hash, Count: len(b.Records)}
+		LastHash: strings.Clone(b.Records[len(b.Records)-1].Hash), Count: len(b.Records)}
 	for i, s := range b.Status {
 		if s == sink.Poison {
 			a.Quarantined = append(a.Quarantined, b.Records[i].Seq)
@@ -326,12 +351,14 @@ func ackOf(exporter string, b *Batch) (ack.Ack, bool) {
 
 // ship delivers one batch completely, or returns why it could not.
 func (sh *Shipper) ship(ctx context.Context, b *Batch) error {
-	if len(b.Status) != len(b.Records) {
-		b.Status = make([]sink.Status, len(b.Records))
-		b.Reason = make([]string, len(b.Records))
+	n := len(b.Records)
+	if len(b.Status) != n {
+		b.Status = grow(b.Status, n)
+		b.Reason = grow(b.Reason, n)
 	}
-	b.handled = make([]bool, len(b.Records))
-	idx := make([]int, len(b.Records))
+	b.handled = grow(b.handled, n)
+	b.idx = resize(b.idx, n) // set below
+	idx := b.idx
 	for i := range idx {
 		idx[i] = i
 	}
@@ -345,12 +372,18 @@ func (sh *Shipper) ship(ctx context.Context, b *Batch) error {
 // Duplicate or Poison (and quarantined).
 func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 	attempt := 0
-	recs := make([]sink.Record, 0, len(idx))
 	for {
-		pending := idx[:0:0]
-		for _, i := range idx {
-			if b.Status[i] == sink.Pending {
-				pending = append(pending, i)
+		pending := idx // all of them, as on a first attempt: read only
+		for k, i := range idx {
+			if b.Status[i] != sink.Pending {
+				pending = make([]int, k, len(idx))
+				copy(pending, idx[:k])
+				for _, i := range idx[k+1:] {
+					if b.Status[i] == sink.Pending {
+						pending = append(pending, i)
+					}
+				}
+				break
 			}
 		}
 		if len(pending) == 0 {
@@ -359,10 +392,14 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		recs = recs[:0]
+		// The batch's scratch: a split or bisection (deliver for a
+		// part) refills it for its own requests, and this call sends no
+		// more after one.
+		recs := b.recs[:0]
 		for _, i := range pending {
 			recs = append(recs, b.Records[i])
 		}
+		b.recs = recs
 		sh.opt.Metrics.Inflight.Add(1)
 		sent := time.Now().UnixNano()
 		res, err := sh.sink.Send(ctx, recs)
@@ -411,7 +448,7 @@ func (sh *Shipper) deliver(ctx context.Context, b *Batch, idx []int) error {
 		if !errors.As(err, &se) {
 			se = &sink.Error{Class: sink.Retryable, Code: -1, Msg: err.Error()}
 		}
-		still := pending[:0:0]
+		still := make([]int, 0, len(pending))
 		for _, i := range pending {
 			if b.Status[i] == sink.Pending {
 				still = append(still, i)

@@ -13,7 +13,10 @@ import (
 )
 
 // Record is one record line as audit-ship received it. Line and Raw alias the
-// caller's memory and stay valid until Send returns.
+// caller's memory and stay valid until Send returns; so do the strings
+// (TenantID, Kind, Hash, PrevHash): audit-ship reuses a batch's memory once
+// its ack is settled, so a sink copies whatever it keeps past Send
+// (strings.Clone; docs/design.md, "Batch memory is reused").
 type Record struct {
 	Seq      int64
 	TS       int64 // milliseconds since the epoch

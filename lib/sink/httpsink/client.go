@@ -202,7 +202,7 @@ func (c *Client) send(ctx context.Context, q Request, v string, auth bool) (*Rep
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	req, err := NewRequest(rctx, q.Method, q.URL, q.Body.Data, q.Body.Gzip, q.ContentType)
+	req, err := newRequest(rctx, q.Method, q.URL, q.Body, q.ContentType)
 	if err != nil {
 		return nil, fmt.Errorf("%s: build request: %w", c.cfg.Name, err)
 	}

@@ -320,12 +320,19 @@ func RefreshNote(refreshErr error) string {
 // The body counts the bytes the transport takes from it, so RoundTrip can
 // tell an answer that came before the whole body was sent (Reply.Sent).
 func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, contentType string) (*http.Request, error) {
+	return newRequest(ctx, method, u, Body{Data: data, Gzip: gz}, contentType)
+}
+
+// newRequest is NewRequest for body: a request body made of pooled memory
+// (Encode's) holds a reference to it until the transport closes it.
+func newRequest(ctx context.Context, method, u string, body Body, contentType string) (*http.Request, error) {
+	data, gz := body.Data, body.Gzip
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(data) > 0 {
-		t := &tracker{data: data}
+		t := &tracker{data: data, buf: body.buf, gen: body.gen}
 		req.ContentLength = int64(len(data))
 		req.Body = t.body()
 		req.GetBody = func() (io.ReadCloser, error) { return t.body(), nil }
@@ -346,28 +353,58 @@ func NewRequest(ctx context.Context, method, u string, data []byte, gz bool, con
 // tracker is a request body and how many of its bytes the transport took
 // (of its latest copy: a transport that resends the request asks for a
 // new copy, GetBody, which starts the count again).
+//
+// When data is pooled memory (buf), each copy holds a reference to it from
+// its making to its Close, and each Read another for its duration: the
+// memory is pooled again only after the transport closed every copy and
+// no Read is running (Body.Release).
 type tracker struct {
 	data []byte
+	buf  *bodyBuf
+	gen  uint64 // buf's generation data belongs to
 	sent atomic.Int64
 }
 
 func (t *tracker) body() io.ReadCloser {
 	t.sent.Store(0)
-	return &trackedBody{t: t, r: bytes.NewReader(t.data)}
+	b := &trackedBody{t: t, r: bytes.NewReader(t.data)}
+	if t.buf != nil && !t.buf.tryRef(t.gen) {
+		b.released = true // the transport asked for a copy after Release: reads fail
+	}
+	return b
 }
 
 type trackedBody struct {
-	t *tracker
-	r *bytes.Reader
+	t        *tracker
+	r        *bytes.Reader
+	closed   atomic.Bool
+	released bool // made after the memory was released: holds no reference
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
+	if buf := b.t.buf; buf != nil {
+		// A read holds a reference while it copies, and reads nothing
+		// once this copy is closed (its own reference may be the one
+		// that kept the memory).
+		if b.released || !buf.tryRef(b.t.gen) {
+			return 0, errBodyReleased
+		}
+		defer buf.unref()
+		if b.closed.Load() {
+			return 0, errBodyReleased
+		}
+	}
 	n, err := b.r.Read(p)
 	b.t.sent.Add(int64(n))
 	return n, err
 }
 
-func (b *trackedBody) Close() error { return nil }
+func (b *trackedBody) Close() error {
+	if b.closed.CompareAndSwap(false, true) && b.t.buf != nil && !b.released {
+		b.t.buf.unref()
+	}
+	return nil
+}
 
 // ParseURL checks a SIEM URL the way every sink does: it parses, its
 // scheme is https or http, it has a host, it carries no credentials

@@ -143,7 +143,7 @@ func (s *Sink) chainOf(r *sink.Record) string {
 		}
 	}
 	if r.Seq == 1 && r.PrevHash == "" && r.Hash != "" {
-		h := r.Hash
+		h := strings.Clone(r.Hash) // kept for later batches: r's strings are its batch's memory, reused after its ack
 		s.learned.Store(&h)
 		return h
 	}

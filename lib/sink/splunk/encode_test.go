@@ -80,6 +80,7 @@ func BenchmarkEncode(b *testing.B) {
 				b.Fatal(err)
 			}
 			out = len(body.Data)
+			body.Release() // as Send does once the request is answered
 		}
 		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 		b.ReportMetric(float64(in)/float64(out), "ratio")

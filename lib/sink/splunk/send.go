@@ -99,6 +99,9 @@ func (s *Sink) sendTo(ctx context.Context, records []sink.Record, raw bool) (sin
 	if err != nil {
 		return res, fmt.Errorf("splunk: compress body: %w", err)
 	}
+	// The body's memory is pooled again once this request is answered
+	// and net/http closed it (httpsink.Body.Release).
+	defer b.Release()
 	r, err := s.doType(ctx, http.MethodPost, u, b, false, ctype)
 	if err != nil {
 		return res, err
