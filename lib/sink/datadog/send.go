@@ -50,6 +50,9 @@ func (s *Sink) Send(ctx context.Context, records []sink.Record) (sink.Result, er
 	if err != nil {
 		return res, fmt.Errorf("datadog: compress body: %w", err)
 	}
+	// The body's memory is pooled again once this request is answered
+	// and net/http closed it (httpsink.Body.Release).
+	defer b.Release()
 	if tooLarge {
 		return res, &sink.Error{Class: sink.TooLarge, Code: -1, Msg: fmt.Sprintf(
 			"%d records are over Datadog's limits of %d logs and %d bytes per request (reached at %d logs, %d bytes); nothing sent",

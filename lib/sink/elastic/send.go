@@ -63,6 +63,9 @@ func (s *Sink) send(ctx context.Context, records []sink.Record) (sink.Result, er
 	if err != nil {
 		return res, fmt.Errorf("elastic: compress body: %w", err)
 	}
+	// The body's memory is pooled again once this request is answered
+	// and net/http closed it (httpsink.Body.Release).
+	defer b.Release()
 	limit := maxBulkResponse + perItemResponse*len(sent)
 	r, err := s.do(ctx, http.MethodPost, s.bulkURL, b, limit)
 	if err != nil {

@@ -36,3 +36,8 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestPoisonedReleases runs the package's other tests again with released
+// request bodies overwritten before their memory is reused
+// (sinktest.RerunPoisoned).
+func TestPoisonedReleases(t *testing.T) { sinktest.RerunPoisoned(t) }
