@@ -283,6 +283,21 @@ func parseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	var n int64
+	if len(b) < 19 {
+		// Up to 18 digits cannot overflow an int64: no bound to test (the
+		// division of the test below, once per digit, was a noticeable
+		// part of parsing a line's seq and ts).
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if neg {
+			n = -n
+		}
+		return n, true
+	}
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
