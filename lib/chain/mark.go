@@ -336,7 +336,7 @@ func (v *Verifier) ApplyMark(num int64, m *Mark) []Finding {
 			v.stats.Tombstones += m.Tombstones
 			v.add(Finding{Reason: ReasonFiltered, FirstSeq: m.FromSeq, LastSeq: m.ToSeq, FirstLine: num, Count: 1,
 				Detail: fmt.Sprintf("%d records left out by audit-read's filter, their chain checked by audit-read (%d verified, %d tombstones)", n, m.Verified, m.Tombstones)})
-			v.advance(m.ToSeq, []byte(m.Hash))
+			v.advance(m.ToSeq, []byte(m.Hash), false)
 		}
 	}
 	return v.end()
@@ -354,6 +354,6 @@ func (v *Verifier) SetHead(seq int64, hash []byte) {
 	v.findings = v.findings[:0]
 	v.endReplay("a record passed on came next")
 	v.flush()
-	v.advance(seq, hash)
+	v.advance(seq, hash, false)
 	v.resync = false
 }

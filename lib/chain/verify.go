@@ -170,7 +170,7 @@ type Verifier struct {
 	parser LineParser
 	h      hash.Hash
 	sum    [sha256.Size]byte
-	want   [sha256.Size]byte // recordHash of the record being checked, decoded
+	hexSum [2 * sha256.Size]byte // sum in lowercase hex, to compare with a recordHash as it stands
 	// slowFirst: the previous record verified only once canonicalised.
 	slowFirst bool
 	canon     []byte
@@ -432,7 +432,7 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 	}
 	// Chain state follows the claimed hash, so one altered record yields
 	// one finding rather than a cascade.
-	v.advance(seq, r.RecordHash)
+	v.advance(seq, r.RecordHash, ok)
 
 	if v.stats.FirstSeq == 0 {
 		v.stats.FirstSeq = seq
@@ -450,14 +450,19 @@ func (v *Verifier) checkRecord(num int64, r *Record) bool {
 }
 
 // advance moves the head to seq with recordHash h (64 hex), and remembers
-// the pair in the window.
-func (v *Verifier) advance(seq int64, h []byte) {
+// the pair in the window. verified says the record's hash was just checked
+// and held: v.sum is then h decoded.
+func (v *Verifier) advance(seq int64, h []byte, verified bool) {
 	v.started = true
 	v.lastSeq = seq
 	v.lastHash = append(v.lastHash[:0], h...)
 	e := &v.win[v.winPos]
 	e.seq = seq
-	hex.Decode(e.hash[:], h)
+	if verified {
+		e.hash = v.sum
+	} else {
+		hex.Decode(e.hash[:], h)
+	}
 	v.winPos = (v.winPos + 1) % len(v.win)
 }
 
@@ -572,9 +577,8 @@ func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
 	if r.hashed { // Check verified it already (and counted the path)
 		return true, false
 	}
-	hex.Decode(v.want[:], r.RecordHash) // the parser checked it is 64 lowercase hex
 	if !v.slowFirst {
-		if v.hashMatches(r.PrevHash, r.Raw) {
+		if v.hashMatches(r.PrevHash, r.Raw, r.RecordHash) {
 			v.stats.FastPath++
 			return true, false
 		}
@@ -593,7 +597,7 @@ func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
 			}
 			return true, false
 		}
-		if !bytes.Equal(v.canon, r.Raw) && v.hashMatches(r.PrevHash, r.Raw) {
+		if !bytes.Equal(v.canon, r.Raw) && v.hashMatches(r.PrevHash, r.Raw, r.RecordHash) {
 			v.stats.FastPath++
 			v.slowFirst = false
 			return true, false
@@ -602,14 +606,19 @@ func (v *Verifier) hashOK(r *Record) (ok, tombstone bool) {
 	return false, string(r.RecordKind) == "erased"
 }
 
-// hashMatches reports whether SHA-256(prevHash + "\n" + b) is v.want.
-func (v *Verifier) hashMatches(prevHash, b []byte) bool {
+// hashMatches reports whether SHA-256(prevHash + "\n" + b) is want, a
+// recordHash as the line has it (64 lowercase hex, the parser checked):
+// the sum is encoded to hex and compared with it, which is cheaper than
+// decoding want, and equal hex is equal bytes since the encoding is one to
+// one.
+func (v *Verifier) hashMatches(prevHash, b, want []byte) bool {
 	v.h.Reset()
 	v.h.Write(prevHash)
 	v.h.Write(newline)
 	v.h.Write(b)
 	v.h.Sum(v.sum[:0])
-	return v.sum == v.want
+	hex.Encode(v.hexSum[:], v.sum[:])
+	return string(v.hexSum[:]) == string(want)
 }
 
 // canonMatches canonicalises the record into v.canon and checks its hash.
@@ -621,7 +630,7 @@ func (v *Verifier) canonMatches(r *Record) bool {
 		return false
 	}
 	v.canon = c
-	return v.hashMatches(r.PrevHash, c)
+	return v.hashMatches(r.PrevHash, c, r.RecordHash)
 }
 
 // add records a finding, extending the open range when it continues it.
