@@ -34,7 +34,7 @@ func TestPoisonedPipeline(t *testing.T) {
 		if testing.Short() {
 			t.Skip("runs the test binary again")
 		}
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestPoisonedPipeline$", "-test.v")
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestPoisonedPipeline$", "-test.v", "-test.timeout=3m")
 		cmd.Env = append(os.Environ(), "AUDITPIPE_POISON_RELEASED=1")
 		out, err := cmd.CombinedOutput()
 		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestPoisonedPipeline")) {
