@@ -12,6 +12,7 @@
 #                                 or $AUDITPIPE_VICTORIALOGS is there)
 #   BENCH_KAFKA=1                 adds the kafka rows (audit-ship --kind kafka into a 3-broker kfake, beside HEC)
 #   BENCH_ALL=1                   adds the splunk variants: ship --gzip=false, and no audit-batch
+#   BENCH_LIMIT_ROUNDS=N          the limit's rounds (default 3), each beside a run of the default pipeline; medians
 #   BENCH_LATENCY="100 10000"     the steady append rates of PART latency, records/s
 #   BENCH_LATENCY_SECS=10         how long each latency rate runs
 #   BENCH_DIR=.bench              where the databases, binaries and outputs go
