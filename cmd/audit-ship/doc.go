@@ -656,7 +656,8 @@ audit-ship runs Go code on one thread at a time (GOMAXPROCS 1) unless the
 environment sets GOMAXPROCS. In a pipeline of five Go processes a second
 thread per process bought no throughput on a 2-core host and cost CPU at
 every hand-off between goroutines: the five stages together used about 10%
-less CPU per record on one (docs/perf.md, scripts/bench-ab.sh).
+less CPU per record on one on a host busy with other work, less on a quiet
+one (docs/perf.md, scripts/bench-ab.sh).
 GOMAXPROCS=N gives audit-ship N threads. On a host with idle cores where
 audit-ship is the pipeline's bottleneck (its compression), GOMAXPROCS=2 or
 more lets it compress the --inflight batches at once.

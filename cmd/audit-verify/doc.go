@@ -309,7 +309,8 @@ audit-verify runs Go code on one thread at a time (GOMAXPROCS 1) unless the
 environment sets GOMAXPROCS. In a pipeline of five Go processes a second
 thread per process bought no throughput on a 2-core host and cost CPU at
 every hand-off between goroutines: the five stages together used about 10%
-less CPU per record on one (docs/perf.md, scripts/bench-ab.sh).
+less CPU per record on one on a host busy with other work, less on a quiet
+one (docs/perf.md, scripts/bench-ab.sh).
 GOMAXPROCS=N gives audit-verify N threads.
 
 # Exit codes
