@@ -119,6 +119,17 @@ would each ship everything after the cursor. audit-verify --from-cursor and
 audit-ack take their own roles' locks on the same file, so the stages of one
 pipeline run together. Reading without --from-cursor takes no lock.
 
+Without --follow, audit-read reads every row in a moment, long before its
+records are shipped and acked. So once it has written its last row it
+keeps the read lock until the committed cursor covers that row, while an
+audit-ack holds the exporter's ack lock and the cursor keeps moving (a
+minute without a move, and it lets go): a second drain started meanwhile
+is refused, where it would otherwise read the cursor from before the first
+drain's acks and ship those records again. Its output is written and
+flushed before it waits, and nothing is held without an audit-ack (an
+export to a file), once the audit-ack is gone, or after a stop signal; a
+downstream that exits ends the wait as any closed output does.
+
 When the database's directory is read-only for this user (a systemd unit's
 ReadOnlyPaths=, ProtectSystem=), the lock file cannot be made there and
 audit-read stops with exit 2 saying so; it never runs unlocked. Give

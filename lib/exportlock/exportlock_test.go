@@ -270,3 +270,35 @@ func runAsNobody(t *testing.T, name string) {
 		t.Fatalf("%s as nobody: %v\n%s", name, err, out)
 	}
 }
+
+func TestHeld(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "audit.db")
+	os.WriteFile(db, nil, 0o600)
+	r, err := Acquire(db, "", "splunk:prod", Read, "audit-read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Held(Ack) || r.Held(Read) {
+		t.Fatalf("Held before anyone else holds a role: Ack %v, Read (its own) %v", r.Held(Ack), r.Held(Read))
+	}
+	a, err := Acquire(db, "", "splunk:prod", Ack, "audit-ack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Held(Ack) {
+		t.Error("Held(Ack) = false while an audit-ack holds it")
+	}
+	if r.Held(Verify) {
+		t.Error("Held(Verify) = true: nobody holds it")
+	}
+	a.Close()
+	if r.Held(Ack) {
+		t.Error("Held(Ack) = true after the holder closed it")
+	}
+	var none *Lock
+	if none.Held(Ack) {
+		t.Error("a nil Lock holds nothing")
+	}
+}

@@ -61,6 +61,7 @@ type config struct {
 	allowNew    bool // --new-cursor
 	lockDir     string
 	follow      bool
+	lock        *exportlock.Lock // the exporter's Read role, with --from-cursor
 	poll        time.Duration
 	busyTimeout time.Duration
 	maxLine     int
@@ -92,6 +93,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		defer lock.Close()
+		c.lock = lock
 	}
 	if c.ms, err = c.metrics.Start(ctx, prog, c.metrics.Labels(c.cursor, ""), stderr); err != nil {
 		return err
@@ -352,9 +354,16 @@ func (c *config) readDB(ctx context.Context, out *ndjson.Writer, st *stats, stde
 		if c.progress != nil {
 			c.setHead(ctx, db, f.ToSeq)
 		}
-		_, err = db.Scan(ctx, f, emit)
+		var last int64
+		last, err = db.Scan(ctx, f, emit)
 		if err == nil && h != nil {
 			err = flushHole()
+		}
+		if err == nil && last > 0 && c.lock != nil {
+			if err = out.Flush(); err != nil {
+				return fmt.Errorf("write stdout: %w", err)
+			}
+			c.awaitAcked(ctx, db, last)
 		}
 	} else {
 		if c.metrics.Enabled() || c.progress != nil {
@@ -552,6 +561,50 @@ func inStr(list []string, s string) bool {
 	}
 	return false
 }
+
+// awaitAcked keeps a one-shot read's hold on the exporter (its Read role)
+// until the committed cursor covers last, the last seq it read, as long as
+// an audit-ack holds the exporter's Ack role and the cursor keeps moving
+// (ackStall). A drain reads everything long before its records are
+// shipped and acked: had its audit-read let go at the end of its rows, a
+// second drain starting then would read the cursor from before the first
+// one's acks and ship those records again, unrefused. Nothing to wait for
+// without an audit-ack (an export to a file), once the audit-ack is gone
+// (its pipeline ended, or failed), or on a stop signal; and a downstream
+// that goes away ends it as any closed output does (exit 141).
+func (c *config) awaitAcked(ctx context.Context, db *auditdb.DB, last int64) {
+	poll := c.poll
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	prev, moved := int64(-1), time.Now()
+	for c.lock.Held(exportlock.Ack) {
+		cur, err := db.Cursor(ctx, c.cursor)
+		if err == nil {
+			if cur.LastSeq >= last {
+				return
+			}
+			if cur.LastSeq != prev {
+				prev, moved = cur.LastSeq, time.Now()
+			}
+		}
+		if time.Since(moved) > ackStall {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ackStall is how long awaitAcked waits on a cursor that does not move
+// (an audit-ack serving other pipelines, a SIEM that stopped answering)
+// before it lets go.
+var ackStall = time.Minute
 
 // flushEvery bounds how long a row waits in the output buffer in --follow.
 const flushEvery = 25 * time.Millisecond
